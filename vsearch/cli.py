@@ -1,0 +1,299 @@
+"""The `vsearch` command: parse, call the public API, print (rich) or --json. No logic here."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import VsearchError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Search a folder of photos by describing them.\n\n"
+                       "  vsearch ingest ./photos\n  vsearch query \"a red bicycle\"\n\n"
+                       "Collections live under $VSEARCH_HOME, else ./indexes (override with --home).")
+texts_app = typer.Typer(no_args_is_help=True, help="Manage a collection's text corpus (for image -> text search).")
+app.add_typer(texts_app, name="texts")
+out = Console()
+err = Console(stderr=True)
+
+HomeOpt = typer.Option(None, "--home", help="Index home folder (default: $VSEARCH_HOME, else ./indexes).")
+CollOpt = typer.Option(None, "--collection", "-c", help="Collection name (default: the only one).")
+JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table.")
+
+
+def _fail(e: Exception, code: int = 2) -> None:
+    err.print(f"[red]error:[/red] {e}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=1, default=str) + "\n")
+
+
+def _human_bytes(n: int | None) -> str:
+    if n is None:
+        return ""
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+@app.command()
+def ingest(
+    folder: Path = typer.Argument(..., help="Folder of photos, scanned recursively."),
+    collection: Optional[str] = typer.Option(None, "--collection", "-c", help="Collection name (default: the folder's name)."),
+    home: Optional[Path] = HomeOpt,
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model for a new collection: align-lite (default), openclip:<arch>/<tag>, or a checkpoint path."),
+    batch_size: int = typer.Option(32, help="Images per encoder batch."),
+    workers: Optional[int] = typer.Option(None, help="Decode worker processes (default: cores - 1)."),
+    index: str = typer.Option("auto", help="Index type for a new collection: auto, flat, hnsw, ivf."),
+    strict: bool = typer.Option(False, "--strict", help="Exit with code 1 if any file could not be ingested."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Add a folder of photos to a collection (new, changed, moved and deleted files are picked up;
+    re-running after an interruption resumes where it stopped)."""
+    from .pipeline.runner import IngestConfig, ingest as run
+
+    try:
+        s = run(IngestConfig(root=folder, collection=collection, home=home, model=model, batch_size=batch_size,
+                             workers=workers, index_type=index, progress=not as_json and sys.stderr.isatty()))
+    except VsearchError as e:
+        _fail(e)
+    if as_json:
+        _print_json(s.to_json())
+    else:
+        out.print(f"{s.collection}: {s.images} images | new {s.new}, changed {s.changed}, unchanged {s.unchanged}, "
+                  f"moved {s.moved}, removed {s.removed}, duplicates {s.duplicates}, errors {s.errors} | "
+                  f"encoded {s.encoded} in {s.elapsed_s:.1f}s ({s.images_per_s:.1f} images/s)", highlight=False)
+        for e in s.error_samples[:5]:
+            err.print(f"  skipped {e['path']}: {e['reason']}", highlight=False)
+        if s.errors > 5:
+            err.print(f"  … {s.errors - 5} more; all are listed by `vsearch info --errors`", highlight=False)
+    if strict and s.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def query(
+    text: Optional[str] = typer.Argument(None, help="What to look for, in words."),
+    image: Optional[Path] = typer.Option(None, "--image", "-i", help="Find images like this image file."),
+    like: Optional[str] = typer.Option(None, "--like", help="More like this: an id or path of an ingested image."),
+    texts: bool = typer.Option(False, "--texts", help="Image -> text: best matching texts of the collection's corpus."),
+    k: int = typer.Option(10, "-k", "--top", help="Number of results."),
+    where: Optional[str] = typer.Option(None, "--where", help="DuckDB SQL filter over metadata, e.g. \"taken_at >= '2020-01-01' AND folder LIKE '%trips%'\". Columns: path, folder, bytes, width, height, taken_at, camera, mtime."),
+    collection: Optional[str] = CollOpt,
+    home: Optional[Path] = HomeOpt,
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Must be the collection's model (default: it)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Search a collection by text, by example image, or more-like-this."""
+    from .search import open_collection
+
+    try:
+        col = open_collection(collection, home, model)
+        if texts:
+            hits = col.search_texts(image, like=like, k=k) if image else col.search_texts(like=like, k=k)
+        else:
+            hits = col.search(text, image=image, like=like, k=k, where=where)
+    except VsearchError as e:
+        _fail(e)
+    if as_json:
+        _print_json([h.to_dict() for h in hits])
+        return
+    if not hits:
+        out.print("no results")
+        return
+    table = Table(show_header=True, header_style="bold")
+    if texts:
+        for c in ("score", "text"):
+            table.add_column(c)
+        for h in hits:
+            table.add_row(f"{h.score:.3f}", h.text)
+    else:
+        for c in ("score", "path", "size", "date"):
+            table.add_column(c, overflow="fold")
+        for h in hits:
+            dims = f"{h.width}x{h.height} " if h.width else ""
+            table.add_row(f"{h.score:.3f}", h.path, dims + _human_bytes(h.bytes), (h.taken_at or "")[:10])
+    out.print(table)
+
+
+@app.command()
+def info(
+    collection: Optional[str] = CollOpt,
+    home: Optional[Path] = HomeOpt,
+    errors: bool = typer.Option(False, "--errors", help="List every file that could not be ingested, with its reason."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Model, counts, index type, errors and disk size of a collection (all collections if several)."""
+    from .search import open_collection
+    from .store.home import list_collections
+
+    try:
+        names = [collection] if collection else list_collections(home)
+        if not names:
+            open_collection(None, home)  # raises the 'no collection' error
+        infos = []
+        for n in names:
+            col = open_collection(n, home)
+            i = col.info()
+            if errors:
+                i["errors"] = col.store.errors().select(["path", "root", "reason"]).to_pylist()
+            infos.append(i)
+    except VsearchError as e:
+        _fail(e)
+    if as_json:
+        _print_json(infos if len(infos) > 1 else infos[0])
+        return
+    for i in infos:
+        t = Table(title=i["name"], show_header=False)
+        t.add_row("model", f"{i['model']} ({i['fingerprint']}, {i['dim']}-d)")
+        t.add_row("images", str(i["counts"].get("images", 0)))
+        t.add_row("vectors", str(i["counts"].get("vectors", 0)))
+        t.add_row("texts", str(i["counts"].get("texts", 0)))
+        t.add_row("errors", str(i["counts"].get("errors", 0)))
+        t.add_row("index", f"{i['index']['type']} {i['index'].get('params') or ''}")
+        t.add_row("roots", "\n".join(i["roots"]))
+        t.add_row("updated", f"{i['updated']} (generation {i['generation']})")
+        t.add_row("disk", _human_bytes(i["disk_bytes"]))
+        out.print(t)
+        for e in i.get("errors", []):
+            out.print(f"{e['root']}/{e['path']}: {e['reason']}", highlight=False)
+
+
+@app.command("list")
+def list_(home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
+    """List the collections under the index home."""
+    from .store.home import index_home, list_collections
+
+    names = list_collections(home)
+    if as_json:
+        _print_json(names)
+    else:
+        out.print("\n".join(names) if names else f"no collections under {index_home(home)}")
+
+
+@texts_app.command("add")
+def texts_add(
+    file: Path = typer.Argument(..., help="Plain text (one text a line) or CSV (uses a 'text' or 'caption' column)."),
+    collection: Optional[str] = CollOpt,
+    home: Optional[Path] = HomeOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Add texts (captions, tags, phrases) to a collection's corpus for `vsearch query --image X --texts`."""
+    import csv
+
+    from .search import open_collection
+
+    try:
+        if file.suffix.lower() == ".csv":
+            with open(file, newline="", encoding="utf-8") as f:
+                reader = csv.DictReader(f)
+                column = next((c for c in ("text", "caption") if c in (reader.fieldnames or [])), None)
+                if column is None:
+                    raise VsearchError(f"{file} has no 'text' or 'caption' column (has: {reader.fieldnames})")
+                items = [r[column] for r in reader]
+        else:
+            items = file.read_text(encoding="utf-8").splitlines()
+        col = open_collection(collection, home)
+        n = col.add_texts(items, source=file.name)
+    except (VsearchError, OSError) as e:
+        _fail(e)
+    if as_json:
+        _print_json({"collection": col.name, "added": len([t for t in items if t.strip()]), "texts": n})
+    else:
+        out.print(f"{col.name}: text corpus now holds {n} texts")
+
+
+@app.command("eval")
+def eval_(
+    benchmark: Path = typer.Argument(..., help="Benchmark folder: images/, captions.csv, splits/<split>.txt (the Flickr8k layout)."),
+    split: str = typer.Option("test", help="Split to score (train on train, choose on dev, report test)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name or checkpoint (default: align-lite)."),
+    limit: Optional[int] = typer.Option(None, help="Use only the first N images of the split (quick checks)."),
+    workers: Optional[int] = typer.Option(None, help="Decode worker processes."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Recall@1/5/10, text->image and image->text, of a model on a benchmark split."""
+    from .evaluate import evaluate_benchmark
+
+    try:
+        r = evaluate_benchmark(benchmark, split, model, workers=workers, limit=limit, progress=not as_json and sys.stderr.isatty())
+    except (VsearchError, ValueError) as e:
+        _fail(e)
+    if as_json:
+        _print_json(r.to_json())
+        return
+    t = Table(title=f"{r.model} on {benchmark.name}/{r.split} ({r.n_images} images, {r.n_texts} texts)")
+    for c in ("direction", "R@1", "R@5", "R@10"):
+        t.add_column(c)
+    for name, d in (("text -> image", r.text_to_image), ("image -> text", r.image_to_text)):
+        t.add_row(name, *(f"{d[k]:.1f}" for k in ("R@1", "R@5", "R@10")))
+    out.print(t)
+
+
+@app.command()
+def train(
+    data: Path = typer.Argument(..., help="Pairs folder: images/, captions.csv (image,caption), splits/train.txt and dev.txt."),
+    out_dir: Path = typer.Option(Path("runs/train"), "--out", help="Where checkpoints go (last/best.safetensors)."),
+    preset: Optional[str] = typer.Option(None, help="Settings of a shipped model, e.g. align-lite (reproduces it)."),
+    model: str = typer.Option("align-lite", "--model", "-m", help="Architecture: align-lite[-l1|-l2], openclip:<arch>[/<tag>]."),
+    mode: str = typer.Option("partial", help="heads (towers locked), partial (last stages tuned), lit (image locked, text tuned), full."),
+    loss: str = typer.Option("clip", help="clip, align (label-smoothed) or siglip."),
+    epochs: int = typer.Option(10),
+    batch_size: int = typer.Option(256),
+    lr: float = typer.Option(1e-3, help="Learning rate of heads (and whole model for end-to-end training)."),
+    tail_lr: float = typer.Option(1e-4, help="Learning rate of tuned tower layers."),
+    image_tail_stages: Optional[int] = typer.Option(None, help="EfficientNet stages to tune (align-lite)."),
+    text_tail_layers: Optional[int] = typer.Option(None, help="MiniLM layers to tune (align-lite)."),
+    limit_train: Optional[int] = typer.Option(None, help="Use only the first N training images."),
+    limit_dev: Optional[int] = typer.Option(None, help="Use only the first N dev images."),
+    seed: int = typer.Option(0),
+    resume: bool = typer.Option(False, "--resume", help="Continue from <out>/last.state.pt."),
+    workers: Optional[int] = typer.Option(None, help="Decode worker processes."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Train a dual encoder on image-caption pairs; the best epoch on dev is kept as best.safetensors."""
+    from .train.loop import TrainConfig, preset as get_preset, train as run
+
+    settings: dict[str, Any] = dict(model=model, mode=mode, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr,
+                                    tail_lr=tail_lr, image_tail_stages=image_tail_stages, text_tail_layers=text_tail_layers)
+    try:
+        if preset:
+            settings.update(get_preset(preset))
+        r = run(TrainConfig(data=data, out=out_dir, limit_train=limit_train, limit_dev=limit_dev, seed=seed,
+                            resume=resume, workers=workers, progress=not as_json, **settings))
+    except (VsearchError, ValueError) as e:
+        _fail(e)
+    if as_json:
+        _print_json({"best": str(r.best_checkpoint), "best_epoch": r.best_epoch, "best_dev": r.best_dev, "history": r.history})
+    else:
+        out.print(f"best epoch {r.best_epoch}: dev R@1 text->image {r.best_dev['text_to_image']['R@1']:.1f}, "
+                  f"image->text {r.best_dev['image_to_text']['R@1']:.1f} -> {r.best_checkpoint}")
+
+
+@app.command()
+def models(as_json: bool = JsonOpt) -> None:
+    """List the model names vsearch knows."""
+    from .models import known_models
+
+    names = known_models()
+    if as_json:
+        _print_json(names)
+    else:
+        out.print("\n".join(names), highlight=False)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Exceptions raised by the vsearch library. The CLI turns them into messages and exit codes."""
+
+
+class VsearchError(Exception):
+    """Base class: every error the library raises on purpose."""
+
+
+class UnknownModelError(VsearchError):
+    """A model name that the registry cannot resolve."""
+
+
+class ModelUnavailableError(VsearchError):
+    """A known model whose weights cannot be had here (no network, missing package)."""
+
+
+class CheckpointError(VsearchError):
+    """A checkpoint file that is missing, damaged or not written by vsearch."""
+
+
+class CollectionNotFoundError(VsearchError):
+    """No collection by that name under the index home."""
+
+
+class AmbiguousCollectionError(VsearchError):
+    """Several collections exist and none was named."""
+
+
+class CollectionFormatError(VsearchError):
+    """A collection on disk that is damaged or of an unsupported format version."""
+
+
+class ModelMismatchError(VsearchError):
+    """A query or ingest with a model other than the one the collection was built with."""
+
+
+class QueryError(VsearchError):
+    """A query that cannot be run as given (bad --where, unknown id, empty text corpus…)."""
+
+
+class NothingIngestedError(VsearchError):
+    """An ingest that found no image it could read."""

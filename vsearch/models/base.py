@@ -1,0 +1,65 @@
+"""The dual-encoder interface every model in vsearch implements."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from .preprocess import Preprocess
+
+
+class DualEncoder(nn.Module):
+    """Image and text towers mapping into one space; all outputs L2-normalised.
+
+    Subclasses implement `image_features` / `text_features` (differentiable, unnormalised) and
+    the token-level outputs used by the reranker. `name`, `config` and `fingerprint` identify
+    the exact model; a collection stores them and refuses any other.
+    """
+
+    name: str
+    config: dict[str, Any]
+    preprocess: Preprocess
+    embed_dim: int
+
+    @property
+    def fingerprint(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def device(self) -> torch.device:
+        try:
+            return next(self.parameters()).device
+        except StopIteration:
+            return torch.device("cpu")
+
+    def image_features(self, pixels: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def text_features(self, texts: list[str]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def image_tokens(self, pixels: torch.Tensor) -> torch.Tensor:
+        """[n, positions, channels]: the image tower's last feature map."""
+        raise NotImplementedError
+
+    def text_tokens(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """([n, tokens, channels], bool mask [n, tokens]): the text tower's last hidden states."""
+        raise NotImplementedError
+
+    @torch.inference_mode()
+    def encode_images(self, pixels: torch.Tensor | np.ndarray | list[Image.Image]) -> np.ndarray:
+        """Normalised float32 [n, d] from a float batch, a uint8 NHWC batch or PIL images."""
+        if isinstance(pixels, list):
+            pixels = np.stack([self.preprocess.to_pixels(im) for im in pixels])
+        if isinstance(pixels, np.ndarray) or (isinstance(pixels, torch.Tensor) and pixels.dtype == torch.uint8):
+            pixels = self.preprocess.normalize(pixels)
+        feats = self.image_features(pixels.to(self.device))
+        return nn.functional.normalize(feats.float(), dim=-1).cpu().numpy()
+
+    @torch.inference_mode()
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        feats = self.text_features(list(texts))
+        return nn.functional.normalize(feats.float(), dim=-1).cpu().numpy()

@@ -1,0 +1,1 @@
+"""Ingest as small stages — scan, decode, encode, write — passed into a runner."""

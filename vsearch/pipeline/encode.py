@@ -1,0 +1,84 @@
+"""Encode stage: batches of decoded pixels -> normalised vectors; and helpers that decode + encode
+a list of files (evaluation, feature caches)."""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections.abc import Iterable, Iterator
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .decode import Decoded, decode_file
+
+
+def default_workers() -> int:
+    return max(1, min(8, (os.cpu_count() or 2) - 1))
+
+
+def iter_decoded(paths: list[Path], preprocess, workers: int | None = None, known: set | None = None) -> Iterator[Decoded]:
+    """Decode files in order, in worker processes (overlapping with whatever the caller does)."""
+    workers = default_workers() if workers is None else workers
+    fn = partial(decode_file, preprocess=preprocess, known=known or frozenset())
+    if workers <= 0 or len(paths) < 8:
+        yield from map(fn, paths)
+        return
+    ctx = mp.get_context("fork")  # workers never touch torch; fork shares `known` for free
+    with ctx.Pool(workers) as pool:
+        yield from pool.imap(fn, paths, chunksize=4)
+
+
+def batched(items: Iterable, n: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def autocast(model):
+    if model.device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return torch.autocast("cpu", enabled=False)
+
+
+def encode_pixel_batch(model, pixels: list[np.ndarray]) -> np.ndarray:
+    with autocast(model):
+        return model.encode_images(np.stack(pixels))
+
+
+def encode_image_files(model, paths: list[Path], batch_size: int = 64, workers: int | None = None,
+                       progress: bool = False) -> tuple[np.ndarray, list[tuple[Path, str]]]:
+    """Vectors [len(paths), d] (zero rows for failures) and the failures with reasons."""
+    from tqdm import tqdm
+
+    out = np.zeros((len(paths), model.embed_dim), dtype=np.float32)
+    failed: list[tuple[Path, str]] = []
+    bar = tqdm(total=len(paths), unit="img", disable=not progress, desc="images")
+    idx = 0
+    for batch in batched(iter_decoded(paths, model.preprocess, workers), batch_size):
+        good = [(idx + j, d) for j, d in enumerate(batch) if d.pixels is not None]
+        failed += [(paths[idx + j], d.error or "") for j, d in enumerate(batch) if d.pixels is None]
+        if good:
+            out[[g[0] for g in good]] = encode_pixel_batch(model, [g[1].pixels for g in good])
+        idx += len(batch)
+        bar.update(len(batch))
+    bar.close()
+    return out, failed
+
+
+def encode_texts(model, texts: list[str], batch_size: int = 256, progress: bool = False) -> np.ndarray:
+    from tqdm import tqdm
+
+    if not texts:
+        return np.zeros((0, model.embed_dim), dtype=np.float32)
+    chunks = []
+    for i in tqdm(range(0, len(texts), batch_size), disable=not progress, desc="texts", unit="batch"):
+        with autocast(model):
+            chunks.append(model.encode_texts(texts[i:i + batch_size]))
+    return np.concatenate(chunks)

@@ -1,0 +1,217 @@
+"""The local runner: scan -> decode (worker processes) -> encode (batches) -> write shards -> commit.
+
+Each encoded batch is persisted as a vector shard before the next one starts, so a killed
+ingest loses at most one batch and a re-run picks up from there; the collection itself only
+changes at the final atomic commit.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pyarrow as pa
+
+from ..errors import ModelMismatchError, NothingIngestedError
+from ..models import DualEncoder, load_model
+from ..store.collection import ERRORS_SCHEMA, IMAGES_SCHEMA, CollectionStore, now_iso
+from ..store.home import index_home
+from ..store.index import VectorIndex
+from ..store.manifest import Manifest
+from .encode import encode_pixel_batch, iter_decoded
+from .scan import scan
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    root: Path
+    collection: str | None = None
+    home: Path | None = None
+    model: str | None = None
+    batch_size: int = 32
+    workers: int | None = None
+    index_type: str = "auto"
+    progress: bool = False
+    device: str | None = None
+
+
+@dataclass
+class IngestSummary:
+    collection: str
+    generation: int
+    scanned: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    moved: int = 0
+    removed: int = 0
+    duplicates: int = 0
+    errors: int = 0
+    encoded: int = 0
+    images: int = 0
+    elapsed_s: float = 0.0
+    error_samples: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def images_per_s(self) -> float:
+        return self.encoded / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["images_per_s"] = round(self.images_per_s, 2)
+        d["elapsed_s"] = round(self.elapsed_s, 3)
+        return d
+
+
+def model_record(model: DualEncoder) -> dict[str, Any]:
+    return {"name": model.name, "config": model.config, "fingerprint": model.fingerprint, "embed_dim": model.embed_dim}
+
+
+def check_model(expected: dict[str, Any], model: DualEncoder, collection: str) -> None:
+    if expected["fingerprint"] != model.fingerprint or expected["config"] != model.config:
+        raise ModelMismatchError(
+            f"collection {collection!r} was built with model {expected['name']!r} "
+            f"(fingerprint {expected['fingerprint']}); {model.name!r} (fingerprint {model.fingerprint}) "
+            f"cannot search it. Use --model {expected['name']}, or ingest into a new collection with --collection.")
+
+
+def _utc(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
+
+
+def ingest(cfg: IngestConfig, model: DualEncoder | None = None,
+           on_progress: Callable[[int, int], None] | None = None) -> IngestSummary:
+    t0 = time.perf_counter()
+    root = Path(cfg.root).expanduser().resolve()
+    if not root.is_dir():
+        raise NothingIngestedError(f"{root} is not a folder")
+    home = index_home(cfg.home)
+    store = CollectionStore(home / (cfg.collection or root.name))
+    with store.lock():
+        if store.exists():
+            manifest = store.manifest
+            if model is None:
+                model = load_model(cfg.model or manifest.model["name"], cfg.device)
+            check_model(manifest.model, model, store.name)
+            prev = store.images()
+            prev_errors = store.errors()
+        else:
+            model = model or load_model(cfg.model, cfg.device)
+            manifest = Manifest(model=model_record(model), index={"type": cfg.index_type, "params": {}})
+            prev, prev_errors = IMAGES_SCHEMA.empty_table(), ERRORS_SCHEMA.empty_table()
+        return _ingest_into(store, manifest, model, root, prev, prev_errors, cfg, t0, on_progress)
+
+
+def _ingest_into(store, manifest, model, root, prev, prev_errors, cfg, t0, on_progress) -> IngestSummary:
+    from tqdm import tqdm
+
+    root_s = str(root)
+    summary = IngestSummary(store.name, manifest.generation)
+    entries, scan_problems = scan(root, skip={store.folder.parent})
+    summary.scanned = len(entries)
+
+    prev_rows = {r["path"]: r for r in prev.filter(pa.compute.equal(prev["root"], root_s)).to_pylist()} if len(prev) else {}
+    other_roots = prev.filter(pa.compute.not_equal(prev["root"], root_s)) if len(prev) else prev
+    prev_ids = {r["id"] for r in prev_rows.values()}
+
+    vectors = store.vectors(model.embed_dim)
+    known = vectors.known_ids()
+    rows: list[dict] = []
+    todo = []
+    for e in entries:
+        p = prev_rows.get(e.path)
+        if p and p["bytes"] == e.size and p["mtime_ns"] == e.mtime_ns and p["id"] in known:
+            rows.append(p)
+            summary.unchanged += 1
+        else:
+            todo.append(e)
+
+    errors: list[dict] = [{"path": p, "root": root_s, "reason": r, "bytes": None, "mtime_ns": None} for p, r in scan_problems]
+    pending_rows: list[dict] = []
+    pending_pix: list[np.ndarray] = []
+    encoded_now: set[int] = set()
+
+    def flush() -> None:
+        if not pending_rows:
+            return
+        vecs = encode_pixel_batch(model, pending_pix)
+        vectors.write_shard(pending_rows, vecs)
+        known.update(r["id"] for r in pending_rows)
+        summary.encoded += len(pending_rows)
+        pending_rows.clear()
+        pending_pix.clear()
+
+    bar = tqdm(total=len(todo), unit="img", desc=f"ingest {store.name}", disable=not cfg.progress, smoothing=0.1)
+    paths = [root / e.path for e in todo]
+    for i, (e, d) in enumerate(zip(todo, iter_decoded(paths, model.preprocess, cfg.workers, known))):
+        if d.error:
+            errors.append({"path": e.path, "root": root_s, "reason": d.error, "bytes": e.size, "mtime_ns": e.mtime_ns})
+        else:
+            p = prev_rows.get(e.path)
+            if p is None:
+                summary.new += 1
+            elif p["id"] != d.id:
+                summary.changed += 1
+            if p is None and d.id in prev_ids:
+                summary.moved += 1
+            rows.append({"id": d.id, "path": e.path, "root": root_s, "folder": e.path.rpartition("/")[0],
+                         "digest": d.digest, "bytes": e.size, "mtime": _utc(e.mtime_ns), "mtime_ns": e.mtime_ns})
+            if d.pixels is not None and d.id not in known and d.id not in encoded_now:
+                encoded_now.add(d.id)
+                pending_rows.append({"id": d.id, "digest": d.digest, "width": d.width, "height": d.height,
+                                     "taken_at": d.taken_at, "camera": d.camera, "orientation": d.orientation})
+                pending_pix.append(d.pixels)
+                if len(pending_rows) >= cfg.batch_size:
+                    flush()
+        bar.update(1)
+        if on_progress:
+            on_progress(i + 1, len(todo))
+    flush()
+    bar.close()
+
+    scanned_paths = {e.path for e in entries}
+    summary.removed = sum(1 for p in prev_rows if p not in scanned_paths)
+    summary.errors = len(errors)
+    summary.error_samples = [{"path": e["path"], "reason": e["reason"]} for e in errors[:20]]
+
+    # Join content metadata (pixels, EXIF) from the vector shards onto the file rows.
+    live_ids = np.unique(np.array([r["id"] for r in rows] + other_roots.column("id").to_pylist(), dtype=np.int64))
+    ids, vecs, meta = vectors.load(live_ids)
+    meta_by_id = {m["id"]: m for m in meta.to_pylist()}
+    for r in rows:
+        m = meta_by_id.get(r["id"], {})
+        for f in ("width", "height", "taken_at", "camera", "orientation"):
+            r[f] = m.get(f)
+    cols = {f.name: [r.get(f.name) for r in rows] for f in IMAGES_SCHEMA}
+    table = pa.concat_tables([other_roots, pa.table(cols, schema=IMAGES_SCHEMA)]).sort_by([("root", "ascending"), ("path", "ascending")])
+    seen: dict[int, int] = {}
+    for i_ in table.column("id").to_pylist():
+        seen[i_] = seen.get(i_, 0) + 1
+    summary.duplicates = sum(c - 1 for c in seen.values())
+    summary.images = len(table)
+
+    if len(table) == 0:
+        raise NothingIngestedError(
+            f"no image could be ingested from {root} ({len(entries)} image files found, {len(errors)} errors"
+            + (f"; first: {errors[0]['path']}: {errors[0]['reason']}" if errors else "") + ")")
+
+    index = VectorIndex.build(ids, vecs, manifest.index.get("type", "auto") if manifest.generation else cfg.index_type,
+                              manifest.index.get("params") or None)
+    keep_err = prev_errors.filter(pa.compute.not_equal(prev_errors["root"], root_s)) if len(prev_errors) else prev_errors
+    err_table = pa.concat_tables([keep_err, pa.Table.from_pylist(errors, schema=ERRORS_SCHEMA)])
+    manifest.index = {"type": index.kind, "params": index.params, "requested": cfg.index_type}
+    manifest.roots = sorted(set(manifest.roots) | {root_s})
+    manifest.counts = {"images": len(table), "vectors": index.ntotal, "errors": len(err_table),
+                       "texts": manifest.counts.get("texts", 0)}
+    summary.elapsed_s = time.perf_counter() - t0
+    manifest.last_ingest = {"at": now_iso(), "root": root_s, **{k: v for k, v in summary.to_json().items() if k != "error_samples"}}
+    store.commit(manifest, images=table, errors=err_table, index=index)
+    summary.generation = manifest.generation
+    n_rows = sum(1 for _ in vectors.shards())
+    if n_rows > 64 or (len(live_ids) and len(known) > 1.25 * len(live_ids)):
+        vectors.compact(live_ids)
+    summary.elapsed_s = time.perf_counter() - t0
+    return summary

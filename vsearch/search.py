@@ -1,0 +1,235 @@
+"""The query path: encode the query -> ANN search (restricted by a metadata filter) -> hits.
+
+`Collection` is the object the CLI and the UI share: open it once, search many times; the
+model and the FAISS index stay loaded, and a newer committed generation is picked up by
+`reload()`.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from PIL import Image
+
+from .errors import ModelMismatchError, QueryError
+from .models import DualEncoder, load_model, resolve
+from .pipeline.decode import open_image
+from .pipeline.runner import check_model
+from .store.collection import CollectionStore, ids_where
+from .store.home import index_home, pick_collection
+
+
+@dataclass
+class Hit:
+    id: int
+    score: float
+    path: str                 # absolute path of the file
+    relpath: str
+    folder: str
+    bytes: int | None = None
+    width: int | None = None
+    height: int | None = None
+    taken_at: str | None = None
+    camera: str | None = None
+    duplicates: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TextHit:
+    id: int
+    score: float
+    text: str
+    source: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Collection:
+    def __init__(self, name: str | None = None, home: str | Path | None = None, model: str | DualEncoder | None = None,
+                 device: str | None = None):
+        self.home = index_home(home)
+        self.name = pick_collection(name, self.home)
+        self.store = CollectionStore(self.home / self.name)
+        self._device = device
+        self._model: DualEncoder | None = model if isinstance(model, DualEncoder) else None
+        if isinstance(model, str):
+            spec = resolve(model)
+            wanted = self.store.manifest.model
+            if spec.name != wanted["name"] and spec.kind != "checkpoint":
+                raise ModelMismatchError(
+                    f"collection {self.name!r} was built with model {wanted['name']!r}; it cannot be searched with "
+                    f"{model!r}. Omit --model, or ingest into a new collection with --model {model}.")
+            self._model_name = model
+        else:
+            self._model_name = None
+        if self._model is not None:
+            check_model(self.store.manifest.model, self._model, self.name)
+        self._load_tables()
+
+    def _load_tables(self) -> None:
+        self._images = self.store.images()
+        self._index = None
+        self._texts = None
+        self._texts_index = None
+        ids = self._images.column("id").to_numpy()
+        order = np.argsort(ids, kind="stable")
+        self._sorted_ids, self._order = ids[order], order
+
+    def reload(self) -> bool:
+        """Pick up a newer committed generation; True if there was one."""
+        if self.store.refresh():
+            self._load_tables()
+            return True
+        return False
+
+    @property
+    def model(self) -> DualEncoder:
+        if self._model is None:
+            m = load_model(self._model_name or self.store.manifest.model["name"], self._device)
+            check_model(self.store.manifest.model, m, self.name)
+            self._model = m
+        return self._model
+
+    @property
+    def index(self):
+        if self._index is None:
+            self._index = self.store.index()
+        return self._index
+
+    @property
+    def images(self) -> pa.Table:
+        return self._images
+
+    def info(self) -> dict[str, Any]:
+        m = self.store.manifest
+        return {"name": self.name, "folder": str(self.store.folder), "model": m.model["name"],
+                "fingerprint": m.model["fingerprint"], "dim": m.model["embed_dim"], "index": m.index,
+                "counts": m.counts, "roots": m.roots, "generation": m.generation, "format_version": m.format_version,
+                "created": m.created, "updated": m.updated, "last_ingest": m.last_ingest,
+                "disk_bytes": self.store.disk_bytes()}
+
+    # --- query encoding ----------------------------------------------------------------------
+    def _image_vector(self, image: str | Path | Image.Image) -> np.ndarray:
+        if not isinstance(image, Image.Image):
+            try:
+                image, _, _ = open_image(Path(image).read_bytes(), draft_to=self.model.preprocess.size)
+            except (OSError, ValueError) as e:
+                raise QueryError(f"cannot read query image {image}: {e}") from e
+        from PIL import ImageOps
+
+        return self.model.encode_images([ImageOps.exif_transpose(image)])[0]
+
+    def _rows_for(self, id_: int) -> list[dict]:
+        lo = np.searchsorted(self._sorted_ids, id_, "left")
+        hi = np.searchsorted(self._sorted_ids, id_, "right")
+        return self._images.take(pa.array(self._order[lo:hi])).to_pylist()
+
+    def resolve_image(self, ref: str | int) -> int:
+        """An id, or a path (absolute, or relative to a root) of an ingested file -> its id."""
+        try:
+            id_ = int(ref)
+            if len(self._rows_for(id_)):
+                return id_
+        except (TypeError, ValueError):
+            pass
+        ref_s = str(ref)
+        paths = self._images.column("path").to_pylist()
+        roots = self._images.column("root").to_pylist()
+        absref = str(Path(ref_s).expanduser().resolve()) if Path(ref_s).expanduser().exists() else None
+        for i, (p, r) in enumerate(zip(paths, roots)):
+            if p == ref_s or (absref and str(Path(r) / p) == absref):
+                return int(self._images.column("id")[i].as_py())
+        raise QueryError(f"{ref_s!r} is neither an id nor the path of an image in collection {self.name!r}")
+
+    # --- search ------------------------------------------------------------------------------
+    def search(self, text: str | None = None, *, image: str | Path | Image.Image | None = None,
+               like: str | int | None = None, k: int = 10, where: str | None = None,
+               vector: np.ndarray | None = None) -> list[Hit]:
+        """Top-k images for a text, an image, an ingested image (`like`) or a raw vector."""
+        given = [x is not None for x in (text, image, like, vector)]
+        if sum(given) != 1:
+            raise QueryError("give exactly one of: text, image, like, vector")
+        exclude = None
+        if text is not None:
+            if not text.strip():
+                raise QueryError("empty query text")
+            q = self.model.encode_texts([text])[0]
+        elif image is not None:
+            q = self._image_vector(image)
+        elif like is not None:
+            exclude = self.resolve_image(like)
+            q = self.index.reconstruct(exclude)
+        else:
+            q = np.asarray(vector, dtype=np.float32)
+        return self.search_vector(q, k=k, where=where, exclude=exclude)
+
+    def search_vector(self, q: np.ndarray, k: int = 10, where: str | None = None, exclude: int | None = None) -> list[Hit]:
+        allowed = ids_where(self._images, where) if where else None
+        if allowed is not None and len(allowed) == 0:
+            return []
+        kk = k + (1 if exclude is not None else 0)
+        scores, ids = self.index.search(q[None], kk, allowed)
+        return [h for h in (self._hit(int(i), float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0 and i != exclude)][:k]
+
+    def _hit(self, id_: int, score: float) -> Hit:
+        rows = self._rows_for(id_)
+        r = rows[0]
+        taken = r.get("taken_at")
+        return Hit(id=id_, score=score, path=str(Path(r["root"]) / r["path"]), relpath=r["path"], folder=r["folder"],
+                   bytes=r.get("bytes"), width=r.get("width"), height=r.get("height"),
+                   taken_at=taken.isoformat() if taken else None, camera=r.get("camera"),
+                   duplicates=[str(Path(x["root"]) / x["path"]) for x in rows[1:]])
+
+    # --- image -> text -----------------------------------------------------------------------
+    def add_texts(self, texts: list[str], source: str | None = None, batch_size: int = 256) -> int:
+        """Encode texts into the collection's text corpus (for image->text). Returns the corpus size."""
+        from .pipeline.encode import encode_texts
+        from .store.collection import TEXTS_SCHEMA
+        from .store.index import VectorIndex
+
+        texts = [t.strip() for t in texts if t and t.strip()]
+        if not texts:
+            raise QueryError("no texts to add")
+        with self.store.lock():
+            self.store.refresh()
+            old = self.store.texts()
+            start = len(old)
+            vecs = encode_texts(self.model, texts, batch_size)
+            old_vecs = np.stack([self.store.texts_index().reconstruct(i) for i in range(start)]) if start else np.zeros((0, vecs.shape[1]), np.float32)
+            new = pa.table({"id": np.arange(start, start + len(texts), dtype=np.int64), "text": texts,
+                            "source": [source] * len(texts)}, schema=TEXTS_SCHEMA)
+            table = pa.concat_tables([old, new])
+            all_vecs = np.concatenate([old_vecs, vecs])
+            index = VectorIndex.build(np.arange(len(all_vecs), dtype=np.int64), all_vecs, "flat")
+            m = self.store.manifest
+            m.counts["texts"] = len(table)
+            self.store.commit(m, texts=table, texts_index=index)
+        self._load_tables()
+        return len(table)
+
+    def search_texts(self, image: str | Path | Image.Image | None = None, *, like: str | int | None = None,
+                     k: int = 10) -> list[TextHit]:
+        if (image is None) == (like is None):
+            raise QueryError("give exactly one of: image, like")
+        if self.store.manifest.counts.get("texts", 0) == 0:
+            raise QueryError(f"collection {self.name!r} has no text corpus; add one with `vsearch texts add FILE`")
+        q = self._image_vector(image) if image is not None else self.index.reconstruct(self.resolve_image(like))
+        if self._texts is None:
+            self._texts = self.store.texts()
+            self._texts_index = self.store.texts_index()
+        scores, ids = self._texts_index.search(q[None], k)
+        texts = self._texts.column("text").to_pylist()
+        sources = self._texts.column("source").to_pylist()
+        return [TextHit(int(i), float(s), texts[i], sources[i]) for s, i in zip(scores[0], ids[0]) if i >= 0]
+
+
+def open_collection(name: str | None = None, home: str | Path | None = None, model: str | DualEncoder | None = None,
+                    device: str | None = None) -> Collection:
+    return Collection(name, home, model, device)

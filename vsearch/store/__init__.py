@@ -1,0 +1,1 @@
+"""A collection on disk: manifest, Parquet metadata, fp16 vector shards, FAISS index."""

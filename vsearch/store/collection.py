@@ -1,0 +1,181 @@
+"""A collection folder and its generations.
+
+Every commit writes a new generation of files under generation-numbered names
+(images-000007.parquet, images-000007.faiss, …), flushes them, then atomically replaces
+manifest.json, which names them. A reader that opened generation N keeps reading N's files even
+while N+1 is committed; files two generations old are removed.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import CollectionFormatError, QueryError, VsearchError
+from .index import VectorIndex
+from .manifest import Manifest, read_manifest, write_manifest
+from .vectors import META_FIELDS, VectorStore
+
+IMAGES_SCHEMA = pa.schema([
+    ("id", pa.int64()), ("path", pa.string()), ("root", pa.string()), ("folder", pa.string()),
+    ("digest", pa.string()), ("bytes", pa.int64()), ("mtime", pa.timestamp("us", tz="UTC")),
+    ("mtime_ns", pa.int64()), *META_FIELDS,
+])
+ERRORS_SCHEMA = pa.schema([("path", pa.string()), ("root", pa.string()), ("reason", pa.string()),
+                           ("bytes", pa.int64()), ("mtime_ns", pa.int64())])
+TEXTS_SCHEMA = pa.schema([("id", pa.int64()), ("text", pa.string()), ("source", pa.string())])
+
+_GEN = re.compile(r"-(\d{6})\.")
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class CollectionStore:
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self._manifest: Manifest | None = None
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    def exists(self) -> bool:
+        return (self.folder / "manifest.json").is_file()
+
+    @property
+    def manifest(self) -> Manifest:
+        if self._manifest is None:
+            if not self.exists():
+                raise VsearchError(f"{self.folder} is not a collection (no manifest.json)")
+            self._manifest = read_manifest(self.folder)
+        return self._manifest
+
+    def refresh(self) -> bool:
+        """Re-read the manifest; True if a newer generation was committed."""
+        old = self._manifest.generation if self._manifest else -1
+        self._manifest = None
+        return self.manifest.generation != old
+
+    def vectors(self, dim: int | None = None) -> VectorStore:
+        return VectorStore(self.folder / "vectors", dim or self.manifest.model["embed_dim"])
+
+    def _file(self, key: str) -> Path | None:
+        name = self.manifest.files.get(key)
+        return self.folder / name if name else None
+
+    def _read_table(self, key: str, schema: pa.Schema) -> pa.Table:
+        path = self._file(key)
+        if path is None:
+            return schema.empty_table()
+        try:
+            return pq.read_table(path)
+        except (OSError, pa.ArrowInvalid) as e:
+            raise CollectionFormatError(f"{path} is missing or damaged ({e}); re-run `vsearch ingest` to rebuild the collection") from e
+
+    def images(self) -> pa.Table:
+        return self._read_table("images", IMAGES_SCHEMA)
+
+    def errors(self) -> pa.Table:
+        return self._read_table("errors", ERRORS_SCHEMA)
+
+    def texts(self) -> pa.Table:
+        return self._read_table("texts", TEXTS_SCHEMA)
+
+    def _load_index(self, key: str, kind: str, params: dict) -> VectorIndex:
+        path = self._file(key)
+        if path is None or not path.is_file():
+            raise CollectionFormatError(f"{self.folder}: index file for {key} is missing; rebuild it with `vsearch reindex`")
+        return VectorIndex.load(path, kind, params)
+
+    def index(self) -> VectorIndex:
+        idx = self.manifest.index
+        return self._load_index("index", idx["type"], idx.get("params", {}))
+
+    def texts_index(self) -> VectorIndex:
+        return self._load_index("texts_index", "flat", {})
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """One writer at a time per collection."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / ".lock", "w") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as e:
+                raise VsearchError(f"another vsearch process is writing {self.folder}; wait for it to finish") from e
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def commit(self, manifest: Manifest, images: pa.Table | None = None, errors: pa.Table | None = None,
+               index: VectorIndex | None = None, texts: pa.Table | None = None,
+               texts_index: VectorIndex | None = None) -> Manifest:
+        """Write the given parts as a new generation; parts left None carry over from the last one."""
+        gen = manifest.generation + 1
+        files = dict(manifest.files)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+        def put(key: str, suffix: str, writer) -> None:
+            name = f"{key}-{gen:06d}.{suffix}"
+            tmp = self.folder / f".{name}.tmp"
+            writer(tmp)
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.folder / name)
+            files[key] = name
+
+        if images is not None:
+            put("images", "parquet", lambda p: pq.write_table(images, p, compression="zstd"))
+        if errors is not None:
+            put("errors", "parquet", lambda p: pq.write_table(errors, p, compression="zstd"))
+        if index is not None:
+            put("index", "faiss", index.save)
+        if texts is not None:
+            put("texts", "parquet", lambda p: pq.write_table(texts, p, compression="zstd"))
+        if texts_index is not None:
+            put("texts_index", "faiss", texts_index.save)
+        manifest.generation = gen
+        manifest.files = files
+        manifest.updated = now_iso()
+        manifest.created = manifest.created or manifest.updated
+        write_manifest(self.folder, manifest)
+        self._manifest = manifest
+        self._remove_old_generations(keep_from=gen - 1)
+        return manifest
+
+    def _remove_old_generations(self, keep_from: int) -> None:
+        live = set(self.manifest.files.values())
+        for p in self.folder.iterdir():
+            m = _GEN.search(p.name)
+            if m and p.name not in live and int(m.group(1)) < keep_from:
+                p.unlink(missing_ok=True)
+
+    def disk_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.folder.rglob("*") if p.is_file())
+
+
+def ids_where(images: pa.Table, where: str) -> np.ndarray:
+    """Ids of images whose metadata row satisfies a DuckDB SQL predicate."""
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    try:
+        con.register("images", images)
+        rows = con.execute(f"SELECT DISTINCT id FROM images WHERE {where}").fetchnumpy()
+    except duckdb.Error as e:
+        columns = ", ".join(images.schema.names)
+        raise QueryError(f"bad --where predicate: {str(e).splitlines()[0]}. Columns: {columns}") from e
+    finally:
+        con.close()
+    return np.asarray(rows["id"], dtype=np.int64)

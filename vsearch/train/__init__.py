@@ -1,0 +1,1 @@
+"""Training of dual encoders (CLIP / ALIGN / SigLIP losses; locked, LiT, partial, full tuning)."""

@@ -1,0 +1,67 @@
+"""Cached trunk outputs of align-lite's locked towers, so that training touches only the tails
+and heads. Cache files are keyed by everything that changes their content."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..benchmark import Pairs
+from ..pipeline.encode import batched, iter_decoded
+
+
+def _key(kind: str, model, pairs: Pairs, extra: dict) -> str:
+    t = model.image if kind == "image" else model.text
+    blob = json.dumps({"kind": kind, "split_at": t.split, "config": model.config, "root": str(pairs.root),
+                       "split": pairs.split, "n": len(pairs.images), "first": pairs.images[0].name, **extra},
+                      sort_keys=True)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+@torch.inference_mode()
+def image_trunk_cache(model, pairs: Pairs, cache_dir: Path, hflip: bool, workers: int | None = None,
+                      batch_size: int = 64, progress: bool = True) -> torch.Tensor:
+    """fp16 [views, n_images, C, H, W]; view 1 (if hflip) is the mirrored image."""
+    path = Path(cache_dir) / f"img-{_key('image', model, pairs, {'hflip': hflip})}.pt"
+    if path.is_file():
+        return torch.load(path, weights_only=True)
+    tower = model.image.eval()
+    chunks: list[list[torch.Tensor]] = [[] for _ in range(2 if hflip else 1)]
+    bar = tqdm(total=len(pairs.images), unit="img", desc=f"caching image trunk ({pairs.split})", disable=not progress)
+    for batch in batched(iter_decoded(pairs.images, model.preprocess, workers), batch_size):
+        bad = [d.error for d in batch if d.pixels is None]
+        if bad:
+            raise ValueError(f"training image could not be decoded: {bad[0]}")
+        pix = np.stack([d.pixels for d in batch])
+        views = [pix, pix[:, :, ::-1].copy()] if hflip else [pix]
+        for v, arr in enumerate(views):
+            chunks[v].append(tower.trunk(model.preprocess.normalize(arr).to(model.device)).half().cpu())
+        bar.update(len(batch))
+    bar.close()
+    feats = torch.stack([torch.cat(c) for c in chunks]).contiguous()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(feats, path)
+    return feats
+
+
+@torch.inference_mode()
+def text_trunk_cache(model, pairs: Pairs, cache_dir: Path, batch_size: int = 256,
+                     progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """(fp16 hidden states [n_captions, T, h], bool mask [n_captions, T])."""
+    path = Path(cache_dir) / f"txt-{_key('text', model, pairs, {})}.pt"
+    if path.is_file():
+        d = torch.load(path, weights_only=True)
+        return d["hidden"], d["mask"]
+    tower = model.text.eval()
+    ids, mask = tower.tokenizer(pairs.captions)
+    hidden = torch.zeros((*ids.shape, tower.bert.config.hidden_size), dtype=torch.float16)
+    for i in tqdm(range(0, len(ids), batch_size), desc=f"caching text trunk ({pairs.split})", disable=not progress):
+        sl = slice(i, i + batch_size)
+        hidden[sl] = tower.trunk(ids[sl].to(model.device), mask[sl].to(model.device)).half().cpu()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"hidden": hidden, "mask": mask}, path)
+    return hidden, mask
