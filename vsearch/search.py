@@ -18,7 +18,7 @@ from .errors import ModelMismatchError, QueryError
 from .models import DualEncoder, load_model, resolve
 from .pipeline.decode import open_image
 from .pipeline.runner import check_model
-from .store.collection import CollectionStore, ids_where
+from .store.collection import CollectionStore, rows_where
 from .store.home import index_home, pick_collection
 
 
@@ -171,15 +171,23 @@ class Collection:
         return self.search_vector(q, k=k, where=where, exclude=exclude)
 
     def search_vector(self, q: np.ndarray, k: int = 10, where: str | None = None, exclude: int | None = None) -> list[Hit]:
-        allowed = ids_where(self._images, where) if where else None
-        if allowed is not None and len(allowed) == 0:
-            return []
+        matching = set(rows_where(self._images, where).tolist()) if where else None
+        allowed = None
+        if matching is not None:
+            if not matching:
+                return []
+            allowed = np.unique(self._images.column("id").to_numpy()[sorted(matching)])
         kk = k + (1 if exclude is not None else 0)
         scores, ids = self.index.search(q[None], kk, allowed)
-        return [h for h in (self._hit(int(i), float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0 and i != exclude)][:k]
+        return [self._hit(int(i), float(s), matching) for s, i in zip(scores[0], ids[0]) if i >= 0 and i != exclude][:k]
 
-    def _hit(self, id_: int, score: float) -> Hit:
-        rows = self._rows_for(id_)
+    def _hit(self, id_: int, score: float, matching: set[int] | None = None) -> Hit:
+        lo = np.searchsorted(self._sorted_ids, id_, "left")
+        hi = np.searchsorted(self._sorted_ids, id_, "right")
+        row_numbers = self._order[lo:hi].tolist()
+        if matching is not None:  # show a file that satisfies the filter first
+            row_numbers.sort(key=lambda n: n not in matching)
+        rows = self._images.take(pa.array(row_numbers, type=pa.int64())).to_pylist()
         r = rows[0]
         taken = r.get("taken_at")
         return Hit(id=id_, score=score, path=str(Path(r["root"]) / r["path"]), relpath=r["path"], folder=r["folder"],

@@ -16,12 +16,23 @@ OFFLINE_HINT = (
 )
 
 
+def _register_configs() -> None:
+    """Architectures that ship with vsearch (a tiny one for tests and smoke runs)."""
+    from pathlib import Path
+
+    import open_clip
+
+    if "vsearch-tiny" not in open_clip.list_models():
+        open_clip.add_model_config(Path(__file__).parent / "openclip_configs")
+
+
 class OpenClipEncoder(DualEncoder):
     def __init__(self, name: str, arch: str, tag: str | None, state: dict[str, torch.Tensor] | None,
                  fingerprint: str, config: dict[str, Any] | None = None):
         super().__init__()
         import open_clip
 
+        _register_configs()
         if arch not in open_clip.list_models():
             raise UnknownModelError(f"open_clip has no architecture {arch!r}; see open_clip.list_models()")
         if tag is not None and (arch, tag) not in open_clip.list_pretrained():

@@ -96,8 +96,8 @@ def ingest(cfg: IngestConfig, model: DualEncoder | None = None,
             if model is None:
                 model = load_model(cfg.model or manifest.model["name"], cfg.device)
             check_model(manifest.model, model, store.name)
-            prev = store.images()
-            prev_errors = store.errors()
+            prev = store.images().cast(IMAGES_SCHEMA)
+            prev_errors = store.errors().cast(ERRORS_SCHEMA)
         else:
             model = model or load_model(cfg.model, cfg.device)
             manifest = Manifest(model=model_record(model), index={"type": cfg.index_type, "params": {}})
@@ -115,7 +115,6 @@ def _ingest_into(store, manifest, model, root, prev, prev_errors, cfg, t0, on_pr
 
     prev_rows = {r["path"]: r for r in prev.filter(pa.compute.equal(prev["root"], root_s)).to_pylist()} if len(prev) else {}
     other_roots = prev.filter(pa.compute.not_equal(prev["root"], root_s)) if len(prev) else prev
-    prev_ids = {r["id"] for r in prev_rows.values()}
 
     vectors = store.vectors(model.embed_dim)
     known = vectors.known_ids()
@@ -133,6 +132,7 @@ def _ingest_into(store, manifest, model, root, prev, prev_errors, cfg, t0, on_pr
     pending_rows: list[dict] = []
     pending_pix: list[np.ndarray] = []
     encoded_now: set[int] = set()
+    new_ids: list[int] = []
 
     def flush() -> None:
         if not pending_rows:
@@ -152,11 +152,9 @@ def _ingest_into(store, manifest, model, root, prev, prev_errors, cfg, t0, on_pr
         else:
             p = prev_rows.get(e.path)
             if p is None:
-                summary.new += 1
+                new_ids.append(d.id)
             elif p["id"] != d.id:
                 summary.changed += 1
-            if p is None and d.id in prev_ids:
-                summary.moved += 1
             rows.append({"id": d.id, "path": e.path, "root": root_s, "folder": e.path.rpartition("/")[0],
                          "digest": d.digest, "bytes": e.size, "mtime": _utc(e.mtime_ns), "mtime_ns": e.mtime_ns})
             if d.pixels is not None and d.id not in known and d.id not in encoded_now:
@@ -173,7 +171,17 @@ def _ingest_into(store, manifest, model, root, prev, prev_errors, cfg, t0, on_pr
     bar.close()
 
     scanned_paths = {e.path for e in entries}
-    summary.removed = sum(1 for p in prev_rows if p not in scanned_paths)
+    # A file at a new path whose content sat at a path that is gone was moved, not added + removed.
+    gone = [r["id"] for p, r in prev_rows.items() if p not in scanned_paths]
+    gone_left = {}
+    for i_ in gone:
+        gone_left[i_] = gone_left.get(i_, 0) + 1
+    for i_ in new_ids:
+        if gone_left.get(i_, 0) > 0:
+            gone_left[i_] -= 1
+            summary.moved += 1
+    summary.new = len(new_ids) - summary.moved
+    summary.removed = len(gone) - summary.moved
     summary.errors = len(errors)
     summary.error_samples = [{"path": e["path"], "reason": e["reason"]} for e in errors[:20]]
 

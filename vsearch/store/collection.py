@@ -165,17 +165,18 @@ class CollectionStore:
         return sum(p.stat().st_size for p in self.folder.rglob("*") if p.is_file())
 
 
-def ids_where(images: pa.Table, where: str) -> np.ndarray:
-    """Ids of images whose metadata row satisfies a DuckDB SQL predicate."""
+def rows_where(images: pa.Table, where: str) -> np.ndarray:
+    """Row numbers of the images table whose metadata satisfies a DuckDB SQL predicate."""
     import duckdb
 
     con = duckdb.connect(":memory:")
     try:
-        con.register("images", images)
-        rows = con.execute(f"SELECT DISTINCT id FROM images WHERE {where}").fetchnumpy()
+        con.register("images_raw", images)
+        sql = f"SELECT rn FROM (SELECT *, row_number() OVER () - 1 AS rn FROM images_raw) AS images WHERE {where}"
+        rows = con.execute(sql).fetchnumpy()
     except duckdb.Error as e:
         columns = ", ".join(images.schema.names)
         raise QueryError(f"bad --where predicate: {str(e).splitlines()[0]}. Columns: {columns}") from e
     finally:
         con.close()
-    return np.asarray(rows["id"], dtype=np.int64)
+    return np.asarray(rows["rn"], dtype=np.int64)

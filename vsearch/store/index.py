@@ -53,7 +53,7 @@ class VectorIndex:
             base.hnsw.efConstruction = params["ef_construction"]
         else:
             params.setdefault("nlist", max(1, min(65536, int(4 * math.sqrt(max(n, 1))))))
-            params.setdefault("nprobe", max(1, params["nlist"] // 8))
+            params.setdefault("nprobe", max(8, params["nlist"] // 4))
             quantizer = faiss.IndexFlatIP(d)
             base = faiss.IndexIVFFlat(quantizer, d, params["nlist"], faiss.METRIC_INNER_PRODUCT)
             if n:
@@ -61,6 +61,8 @@ class VectorIndex:
         index = faiss.IndexIDMap2(base)
         if n:
             index.add_with_ids(vecs, ids)
+        if kind == "ivf":
+            base.make_direct_map()  # lets `reconstruct` serve more-like-this
         out = cls(index, kind, params)
         out._apply_search_params()
         return out
@@ -88,6 +90,15 @@ class VectorIndex:
         if allowed is None:
             return self.index.search(q, k)
         allowed = np.ascontiguousarray(allowed, dtype=np.int64)
+        want = min(k, len(allowed))
+        if self.kind == "flat" or len(allowed) > max(4096, 0.02 * self.ntotal):
+            scores, ids = self._search_selected(q, k, allowed)
+            if self.kind == "flat" or ((ids >= 0).sum(axis=1) >= want).all():
+                return scores, ids
+        # Selective filter (or a graph walk that ran dry): exact search over the allowed vectors.
+        return self._search_exact_subset(q, k, allowed)
+
+    def _search_selected(self, q: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         sel = faiss.IDSelectorBatch(len(allowed), faiss.swig_ptr(allowed))
         # The id map translates external ids for the selector of the wrapped index.
         translated = faiss.IDSelectorTranslated(self.index, sel)
@@ -95,6 +106,19 @@ class VectorIndex:
         id_map = faiss.vector_to_array(self.index.id_map)
         ids = np.where(labels >= 0, id_map[np.clip(labels, 0, None)], -1)
         return scores, ids
+
+    def _search_exact_subset(self, q: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        present = allowed[np.isin(allowed, faiss.vector_to_array(self.index.id_map))]
+        vecs = np.stack([self.index.reconstruct(int(i)) for i in present]) if len(present) else np.zeros((0, q.shape[1]), np.float32)
+        sims = q @ vecs.T
+        kk = min(k, len(present))
+        out_s = np.full((len(q), k), -np.inf, dtype=np.float32)
+        out_i = np.full((len(q), k), -1, dtype=np.int64)
+        if kk:
+            top = np.argsort(-sims, axis=1, kind="stable")[:, :kk]
+            out_s[:, :kk] = np.take_along_axis(sims, top, axis=1)
+            out_i[:, :kk] = present[top]
+        return out_s, out_i
 
     def reconstruct(self, id_: int) -> np.ndarray:
         return self.index.reconstruct(int(id_))

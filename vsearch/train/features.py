@@ -59,9 +59,12 @@ def text_trunk_cache(model, pairs: Pairs, cache_dir: Path, batch_size: int = 256
     tower = model.text.eval()
     ids, mask = tower.tokenizer(pairs.captions)
     hidden = torch.zeros((*ids.shape, tower.bert.config.hidden_size), dtype=torch.float16)
+    order = torch.argsort(mask.sum(1))  # length-sorted batches: little padding to compute on
     for i in tqdm(range(0, len(ids), batch_size), desc=f"caching text trunk ({pairs.split})", disable=not progress):
-        sl = slice(i, i + batch_size)
-        hidden[sl] = tower.trunk(ids[sl].to(model.device), mask[sl].to(model.device)).half().cpu()
+        rows = order[i:i + batch_size]
+        t = int(mask[rows].sum(1).max())
+        h = tower.trunk(ids[rows, :t].to(model.device), mask[rows, :t].to(model.device))
+        hidden[rows, :t] = h.half().cpu()
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"hidden": hidden, "mask": mask}, path)
     return hidden, mask

@@ -1,0 +1,128 @@
+"""The CLI end to end on a small folder: ingest, query, incremental re-runs, bad files, filters."""
+import json
+import os
+import shutil
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from conftest import make_image
+from vsearch.cli import app
+
+runner = CliRunner()
+
+
+def cli(*args, code=0):
+    r = runner.invoke(app, [str(a) for a in args])
+    assert r.exit_code == code, (r.output, r.exception)
+    return r
+
+
+def cli_json(*args, code=0):
+    return json.loads(cli(*args, "--json", code=code).stdout)
+
+
+def test_ingest_query_end_to_end(photos, home):
+    s = cli_json("ingest", photos)
+    n_good = len([p for p in photos.rglob("*") if p.is_file() and p.suffix != ".txt" and "bad" not in p.parts])
+    assert s["images"] == n_good and s["errors"] == 3 and s["duplicates"] == 1
+    assert s["encoded"] == n_good - 1  # the duplicate is encoded once
+    errors = pq.read_table(next(home.glob("photos/errors-*.parquet"))).to_pylist()
+    reasons = {e["path"]: e["reason"] for e in errors}
+    assert "not an image" in reasons["bad/not_an_image.jpg"]
+    assert "empty" in reasons["bad/empty.png"]
+    assert "truncated" in reasons["bad/truncated.jpg"]
+
+    hits = cli_json("query", "a photo", "-k", 5)
+    assert len(hits) == 5 and all(h["path"].startswith(str(photos)) for h in hits)
+    assert hits == sorted(hits, key=lambda h: -h["score"])
+
+    same = cli_json("query", "--image", photos / "blue_circle.png", "-k", 3)
+    assert same[0]["relpath"] == "blue_circle.png" and same[0]["score"] > 0.99
+
+    like = cli_json("query", "--like", "blue_circle.png", "-k", 3)
+    assert len(like) == 3 and "blue_circle.png" not in [h["relpath"] for h in like]
+
+    dup = cli_json("query", "--image", photos / "red_square.jpg", "-k", 1)[0]
+    assert dup["duplicates"] and dup["duplicates"][0].endswith("red_copy.jpg") or dup["path"].endswith("red_copy.jpg")
+
+    info = cli_json("info")
+    assert info["model"] == "align-lite" and info["counts"]["images"] == n_good and info["index"]["type"] == "flat"
+    assert "Recall" not in cli("query", "--help").stdout and "--where" in cli("query", "--help").stdout
+
+
+def test_rerun_rename_delete_add(photos, home):
+    first = cli_json("ingest", photos)
+    again = cli_json("ingest", photos)
+    assert again["encoded"] == 0 and again["unchanged"] == first["images"] and again["new"] == 0
+
+    os.rename(photos / "old" / "scan.tiff", photos / "old" / "renamed.tiff")
+    (photos / "trips" / "yellow.bmp").unlink()
+    make_image(photos / "new" / "fresh.png", "green", "circle", size=(60, 90))
+    s = cli_json("ingest", photos)
+    assert (s["moved"], s["removed"], s["new"], s["encoded"]) == (1, 1, 1, 1)
+    paths = {h["relpath"] for h in cli_json("query", "x", "-k", 100)} | {
+        d.split(str(photos) + "/")[1] for h in cli_json("query", "x", "-k", 100) for d in h["duplicates"]}
+    assert "old/renamed.tiff" in paths and "new/fresh.png" in paths
+    assert "old/scan.tiff" not in paths and "trips/yellow.bmp" not in paths
+
+
+def test_where_filters_with_full_k(photos, home):
+    cli("ingest", photos)
+    hits = cli_json("query", "something", "--where", "folder = 'trips'", "-k", 10)
+    assert hits and all(h["folder"] == "trips" for h in hits)
+    assert len(hits) == 4  # green.webp, yellow.bmp, anim.gif, red_copy.jpg: every matching file
+    hits = cli_json("query", "something", "--where", "width >= 90 AND path LIKE '%.png'", "-k", 2)
+    assert [h["relpath"] for h in hits] == ["blue_circle.png"]
+    r = cli("query", "x", "--where", "no_such_column > 1", code=2)
+    assert "bad --where" in r.output and "Columns" in r.output
+
+
+def test_wrong_model_is_refused(photos, home):
+    cli("ingest", photos)
+    r = cli("query", "a dog", "--model", "openclip:vsearch-tiny", code=2)
+    assert "align-lite" in r.output
+    r = cli("ingest", photos, "--model", "openclip:vsearch-tiny", code=2)
+    assert "built with model 'align-lite'" in r.output
+
+
+def test_image_to_text(photos, home, tmp_path):
+    cli("ingest", photos)
+    r = cli("query", "--image", photos / "red_square.jpg", "--texts", code=2)
+    assert "texts add" in r.output
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("a red square\na blue circle\ntwo dogs play in the snow\n\n")
+    assert cli_json("texts", "add", corpus)["texts"] == 3
+    hits = cli_json("query", "--image", photos / "red_square.jpg", "--texts", "-k", 3)
+    assert len(hits) == 3 and {h["text"] for h in hits} == {"a red square", "a blue circle", "two dogs play in the snow"}
+
+
+def test_strict_and_nothing_ingested(photos, home, tmp_path):
+    cli("ingest", photos, "--strict", code=1)
+    empty = tmp_path / "only_bad"
+    empty.mkdir()
+    (empty / "x.jpg").write_text("nope")
+    r = cli("ingest", empty, code=2)
+    assert "no image could be ingested" in r.output
+
+
+def test_reader_keeps_its_generation_during_a_commit(photos, home):
+    import vsearch
+
+    cli("ingest", photos)
+    col = vsearch.open_collection()
+    before = len(col.search("x", k=100))
+    make_image(photos / "later.png", "yellow", "circle")
+    cli("ingest", photos)
+    assert len(col.search("x", k=100)) == before  # old generation still readable
+    assert col.reload() and len(col.search("x", k=100)) == before + 1
+
+
+def test_damaged_collection_is_refused(photos, home):
+    cli("ingest", photos)
+    (home / "photos" / "manifest.json").write_text("{ not json")
+    r = cli("query", "x", code=2)
+    assert "damaged" in r.output and "ingest" in r.output
+    shutil.rmtree(home / "photos")
+    assert "vsearch ingest" in cli("query", "x", code=2).output
