@@ -14,7 +14,8 @@ from .errors import VsearchError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Search a folder of photos by describing them.\n\n"
-                       "  vsearch ingest ./photos\n  vsearch query \"a red bicycle\"\n\n"
+                       "\b\n  vsearch ingest ./photos\n  vsearch query \"a red bicycle\"\n"
+                       "  vsearch query --image ./query.jpg\n\n"
                        "Collections live under $VSEARCH_HOME, else ./indexes (override with --home).")
 texts_app = typer.Typer(no_args_is_help=True, help="Manage a collection's text corpus (for image -> text search).")
 app.add_typer(texts_app, name="texts")

@@ -47,18 +47,31 @@ class ImageTower(nn.Module):
         self.head = ProjectionHead(net.num_features, cfg["head_hidden"], cfg["embed_dim"], cfg.get("dropout", 0.1))
 
     def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """Output of the locked part: an inner feature map, or the final one when nothing is tuned
+        (cached whole, so the reranker can train on the same cache)."""
+        if self.split == N_STAGES:
+            return self.feature_map(x)
         b = self.backbone
-        x = b.bn1(b.conv_stem(x))
-        return b.blocks[: self.split](x)
+        return b.blocks[: self.split](b.bn1(b.conv_stem(x)))
 
     def tail(self, f: torch.Tensor) -> torch.Tensor:
         b = self.backbone
         return b.bn2(b.conv_head(b.blocks[self.split :](f)))
 
+    @staticmethod
+    def pool(fmap: torch.Tensor) -> torch.Tensor:
+        return fmap.mean((2, 3))
+
     def from_trunk(self, f: torch.Tensor) -> torch.Tensor:
-        return self.head(self.tail(f).mean((2, 3)))
+        return self.head(self.pool(f if self.split == N_STAGES else self.tail(f)))
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        b = self.backbone
+        return b.bn2(b.conv_head(b.blocks(b.bn1(b.conv_stem(x)))))
 
     def tail_prefixes(self) -> list[str]:
+        if self.split == N_STAGES:
+            return ["head."]
         stages = [f"backbone.blocks.{i}." for i in range(self.split, N_STAGES)]
         return stages + ["backbone.conv_head.", "backbone.bn2.", "head."]
 
@@ -152,8 +165,7 @@ class AlignLite(DualEncoder):
         return t.from_trunk(t.trunk(ids, mask), mask)
 
     def image_tokens(self, pixels: torch.Tensor) -> torch.Tensor:
-        t = self.image
-        return t.tail(t.trunk(pixels)).flatten(2).transpose(1, 2)
+        return self.image.feature_map(pixels).flatten(2).transpose(1, 2)
 
     def text_tokens(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         t = self.text

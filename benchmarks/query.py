@@ -1,0 +1,97 @@
+"""Query latency: warm `Collection.search()` (text query, k=10) at 10k and 100k vectors, and the
+cold `vsearch query` wall time (a new process: imports, model and index loading included).
+
+    python benchmarks/query.py [--sizes 10000,100000] [--queries 50]
+
+Collections are synthetic (clustered random unit vectors in the default model's space, with
+metadata rows) so that 100k images need no 100k photos; the query path is the real one.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+QUERIES = ["a dog running on the beach", "two children playing in the snow", "a man riding a red bicycle",
+           "people sitting at a cafe table", "a black and white cat", "a skateboarder jumping", "a crowd at a concert"]
+
+
+def make_collection(home: Path, n: int, model) -> str:
+    from datetime import datetime, timezone
+
+    from vsearch.pipeline.runner import model_record
+    from vsearch.store.collection import IMAGES_SCHEMA, CollectionStore
+    from vsearch.store.index import VectorIndex
+    from vsearch.store.manifest import Manifest
+
+    rng = np.random.default_rng(0)
+    d = model.embed_dim
+    centers = rng.normal(size=(200, d)).astype(np.float32)
+    vecs = centers[rng.integers(0, 200, n)] + 0.6 * rng.normal(size=(n, d)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    now = datetime.now(timezone.utc)
+    images = pa.table({
+        "id": ids, "path": [f"f{i % 100}/img{i}.jpg" for i in ids], "root": ["/photos"] * n,
+        "folder": [f"f{i % 100}" for i in ids], "digest": [f"{i:032x}" for i in ids], "bytes": np.full(n, 2_000_000),
+        "mtime": [now] * n, "mtime_ns": np.zeros(n, dtype=np.int64), "width": np.full(n, 4000, dtype=np.int32),
+        "height": np.full(n, 3000, dtype=np.int32), "taken_at": [None] * n, "camera": [None] * n,
+        "orientation": [None] * n}, schema=IMAGES_SCHEMA)
+    name = f"synthetic{n}"
+    store = CollectionStore(home / name)
+    index = VectorIndex.build(ids, vecs, "auto")
+    m = Manifest(model=model_record(model), index={"type": index.kind, "params": index.params},
+                 counts={"images": n, "vectors": n, "errors": 0, "texts": 0}, roots=["/photos"])
+    store.commit(m, images=images, errors=None, index=index)
+    return name
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="10000,100000")
+    ap.add_argument("--queries", type=int, default=50)
+    ap.add_argument("--cold-runs", type=int, default=5)
+    args = ap.parse_args()
+
+    import vsearch
+    from vsearch.models import load_model
+
+    model = load_model()
+    home = Path(tempfile.mkdtemp(prefix="vsearch-bench-"))
+    print(f"{'vectors':>8} {'index':>6} {'warm p50 ms':>12} {'warm p95 ms':>12} {'filtered p50 ms':>16} {'cold CLI s (median)':>20}")
+    for n in [int(s) for s in args.sizes.split(",")]:
+        name = make_collection(home, n, model)
+        col = vsearch.open_collection(name, home=home, model=model)
+        col.search(QUERIES[0], k=10)  # warm-up: index loaded
+        lat, flat = [], []
+        for i in range(args.queries):
+            t = time.perf_counter()
+            hits = col.search(QUERIES[i % len(QUERIES)], k=10)
+            lat.append((time.perf_counter() - t) * 1000)
+            assert len(hits) == 10
+        for i in range(max(5, args.queries // 5)):
+            t = time.perf_counter()
+            col.search(QUERIES[i % len(QUERIES)], k=10, where="folder = 'f7'")
+            flat.append((time.perf_counter() - t) * 1000)
+        cold = []
+        env = {**os.environ, "VSEARCH_HOME": str(home)}
+        for i in range(args.cold_runs):
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "vsearch.cli", "query", QUERIES[i % len(QUERIES)], "-c", name, "--json"],
+                           env=env, check=True, capture_output=True)
+            cold.append(time.perf_counter() - t)
+        q = statistics.quantiles(lat, n=20)
+        print(f"{n:>8} {col.info()['index']['type']:>6} {statistics.median(lat):>12.1f} {q[18]:>12.1f} "
+              f"{statistics.median(flat):>16.1f} {statistics.median(cold):>20.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""Run a model's image tower through ONNX Runtime (faster than eager PyTorch on CPUs).
+
+The exported graph is the whole image path (trunk, tail, pooling, head, L2 normalisation) and is
+cached next to the user's other caches, keyed by the model fingerprint. Optional int8 static
+quantisation (QDQ, calibrated on the caller's images) trades a little accuracy for speed; keep
+it only where dev recall holds (see benchmarks/encode.py).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("VSEARCH_CACHE", Path.home() / ".cache" / "vsearch")) / "onnx"
+
+
+class _ImagePath(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.model.image_features(x), dim=-1)
+
+
+def export_image_tower(model, path: Path | None = None) -> Path:
+    path = path or cache_dir() / f"{model.fingerprint}-image.onnx"
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    size = model.preprocess.size
+    _ = model.image if hasattr(model, "image") else None  # lazy towers: build now
+    wrapped = _ImagePath(model).eval()
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with torch.no_grad():
+        torch.onnx.export(wrapped, (torch.zeros(2, 3, size, size),), str(tmp), input_names=["pixels"],
+                          output_names=["embedding"], dynamic_axes={"pixels": {0: "n"}, "embedding": {0: "n"}},
+                          opset_version=17, dynamo=False)
+    os.replace(tmp, path)
+    return path
+
+
+def quantize_int8(fp32_path: Path, calibration: np.ndarray, path: Path | None = None) -> Path:
+    """Static int8 quantisation (QDQ), calibrated on float pixel batches [n, 3, h, w]."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    path = path or fp32_path.with_name(fp32_path.stem + "-int8.onnx")
+    if path.is_file():
+        return path
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter([{"pixels": calibration[i:i + 16].astype(np.float32)} for i in range(0, len(calibration), 16)])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    quantize_static(str(fp32_path), str(path), Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
+    return path
+
+
+class OnnxImageEncoder:
+    """`encode(float pixels [n,3,h,w]) -> float32 [n,d]` through ONNX Runtime."""
+
+    def __init__(self, path: Path, threads: int | None = None):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            opts.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+    def encode(self, pixels: torch.Tensor | np.ndarray) -> np.ndarray:
+        x = pixels.contiguous().numpy() if isinstance(pixels, torch.Tensor) else np.ascontiguousarray(pixels)
+        return self.session.run(["embedding"], {"pixels": x.astype(np.float32)})[0]
