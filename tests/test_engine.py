@@ -126,3 +126,16 @@ def test_damaged_collection_is_refused(photos, home):
     assert "damaged" in r.output and "ingest" in r.output
     shutil.rmtree(home / "photos")
     assert "vsearch ingest" in cli("query", "x", code=2).output
+
+
+def test_eval_on_collection_with_queries_file(photos, home, tmp_path):
+    cli("ingest", photos)
+    every = "|".join(str(p.relative_to(photos)) for p in photos.rglob("*") if p.suffix in {".png", ".jpg", ".webp", ".bmp", ".gif", ".tiff"})
+    q = tmp_path / "queries.csv"
+    q.write_text(f"query,relevant\na shape,{every}\nanything,missing/file.jpg\n")
+    r = cli_json("eval", "--queries", q)
+    assert r["n_texts"] == 2
+    assert r["text_to_image"]["R@1"] == 50.0 and r["text_to_image"]["R@10"] == 50.0
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    assert "query,relevant" in cli("eval", "--queries", bad, code=2).output

@@ -81,3 +81,19 @@ def test_minilm_matches_sentence_transformers():
     np.testing.assert_allclose(ours, ref, atol=1e-4)
     sims = ours @ ours.T
     assert sims[0, 1] > 0.5 > sims[0, 2]  # paraphrase ranks above an unrelated sentence
+
+
+def test_onnx_image_encoder_matches_pytorch(tmp_path, monkeypatch):
+    monkeypatch.setenv("VSEARCH_CACHE", str(tmp_path))
+    from vsearch.models import build_untrained
+    from vsearch.pipeline.encode import ImageEncoder
+
+    model = build_untrained("align-lite").eval()
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 255, size=(3, 224, 224, 3), dtype=np.uint8)
+    fast = ImageEncoder(model, "onnx")
+    assert fast.backend == "onnx" and list(tmp_path.rglob("*.onnx"))
+    ref = ImageEncoder(model, "torch")(pixels)
+    got = fast(pixels)
+    assert got.shape == ref.shape
+    assert (got * ref).sum(1).min() > 0.9999

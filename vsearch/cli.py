@@ -52,7 +52,7 @@ def ingest(
     collection: Optional[str] = typer.Option(None, "--collection", "-c", help="Collection name (default: the folder's name)."),
     home: Optional[Path] = HomeOpt,
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model for a new collection: align-lite (default), openclip:<arch>/<tag>, or a checkpoint path."),
-    batch_size: int = typer.Option(32, help="Images per encoder batch."),
+    batch_size: Optional[int] = typer.Option(None, help="Images per encoder batch (default: 32 on a CPU, 256 on a GPU)."),
     workers: Optional[int] = typer.Option(None, help="Decode worker processes (default: cores - 1)."),
     index: str = typer.Option("auto", help="Index type for a new collection: auto, flat, hnsw, ivf."),
     strict: bool = typer.Option(False, "--strict", help="Exit with code 1 if any file could not be ingested."),
@@ -215,28 +215,41 @@ def texts_add(
 
 @app.command("eval")
 def eval_(
-    benchmark: Path = typer.Argument(..., help="Benchmark folder: images/, captions.csv, splits/<split>.txt (the Flickr8k layout)."),
+    benchmark: Optional[Path] = typer.Argument(None, help="Benchmark folder: images/, captions.csv, splits/<split>.txt (the Flickr8k layout)."),
     split: str = typer.Option("test", help="Split to score (train on train, choose on dev, report test)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name or checkpoint (default: align-lite)."),
     limit: Optional[int] = typer.Option(None, help="Use only the first N images of the split (quick checks)."),
+    queries: Optional[Path] = typer.Option(None, "--queries", help="Instead of a benchmark: CSV of query,relevant (paths joined by '|') scored on a collection."),
+    collection: Optional[str] = CollOpt,
+    home: Optional[Path] = HomeOpt,
     workers: Optional[int] = typer.Option(None, help="Decode worker processes."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Recall@1/5/10, text->image and image->text, of a model on a benchmark split."""
-    from .evaluate import evaluate_benchmark
+    """Recall@1/5/10, text->image and image->text, of a model on a benchmark split
+    (or text->image on a collection with --queries)."""
+    from .evaluate import evaluate_benchmark, evaluate_collection
 
     try:
-        r = evaluate_benchmark(benchmark, split, model, workers=workers, limit=limit, progress=not as_json and sys.stderr.isatty())
-    except (VsearchError, ValueError) as e:
+        if queries is not None:
+            from .search import open_collection
+
+            r = evaluate_collection(open_collection(collection, home, model), queries)
+        elif benchmark is None:
+            raise VsearchError("give a benchmark folder, or --queries FILE for a collection")
+        else:
+            r = evaluate_benchmark(benchmark, split, model, workers=workers, limit=limit,
+                                   progress=not as_json and sys.stderr.isatty())
+    except (VsearchError, ValueError, OSError) as e:
         _fail(e)
     if as_json:
         _print_json(r.to_json())
         return
-    t = Table(title=f"{r.model} on {benchmark.name}/{r.split} ({r.n_images} images, {r.n_texts} texts)")
+    t = Table(title=f"{r.model} on {r.split} ({r.n_images} images, {r.n_texts} texts)")
     for c in ("direction", "R@1", "R@5", "R@10"):
         t.add_column(c)
     for name, d in (("text -> image", r.text_to_image), ("image -> text", r.image_to_text)):
-        t.add_row(name, *(f"{d[k]:.1f}" for k in ("R@1", "R@5", "R@10")))
+        if d:
+            t.add_row(name, *(f"{d[k]:.1f}" for k in ("R@1", "R@5", "R@10")))
     out.print(t)
 
 

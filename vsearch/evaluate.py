@@ -73,3 +73,29 @@ def evaluate_benchmark(root, split: str = "test", model=None, batch_size: int = 
     txt = encode_texts(model, pairs.captions, batch_size=256, progress=progress)
     r = recall_at_k(txt @ img.T, pairs.caption_image)
     return EvalResult(model.name, pairs.split, len(pairs.images), len(pairs.captions), r["text_to_image"], r["image_to_text"])
+
+
+def evaluate_collection(collection, queries_file, ks=KS) -> EvalResult:
+    """Text->image Recall@K on an ingested collection: a CSV with columns `query` and `relevant`
+    (one or more paths relative to the ingested folder, separated by '|')."""
+    import csv
+    from pathlib import Path
+
+    from .errors import QueryError
+
+    with open(Path(queries_file), newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or not {"query", "relevant"} <= set(rows[0]):
+        raise QueryError(f"{queries_file} needs the columns query,relevant (relevant: paths separated by '|')")
+    kmax = max(ks)
+    hits = {k: 0 for k in ks}
+    for r in rows:
+        relevant = {p.strip() for p in r["relevant"].split("|") if p.strip()}
+        found = collection.search(r["query"], k=kmax)
+        ranks = [i for i, h in enumerate(found) if h.relpath in relevant
+                 or any(Path(d).name in relevant or d.endswith("/" + x) for d in h.duplicates for x in relevant)]
+        for k in ks:
+            hits[k] += bool(ranks and ranks[0] < k)
+    t2i = {f"R@{k}": 100.0 * hits[k] / len(rows) for k in ks}
+    return EvalResult(collection.info()["model"], f"collection:{collection.name}", collection.info()["counts"]["images"],
+                      len(rows), t2i, {})

@@ -59,6 +59,10 @@ def load_model(name: str | None = None, device: str | None = None) -> DualEncode
             raise ModelUnavailableError(f"shipped weights {path} are for {config.get('family')}, not {spec.name}")
         model = _from_config(spec.name, config, state, file_digest(path))
     model.eval()
-    if device:
-        model.to(device)
-    return model
+    return model.to(device or default_device())
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

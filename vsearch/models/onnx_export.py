@@ -8,6 +8,7 @@ it only where dev recall holds (see benchmarks/encode.py).
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -29,21 +30,27 @@ class _ImagePath(nn.Module):
         return F.normalize(self.model.image_features(x), dim=-1)
 
 
-def export_image_tower(model, path: Path | None = None) -> Path:
-    path = path or cache_dir() / f"{model.fingerprint}-image.onnx"
+def export_module(module: nn.Module, size: int, path: Path, output: str = "embedding") -> Path:
+    """Export `module(pixels [n,3,size,size])` to ONNX at `path` (atomic; reused if present)."""
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    size = model.preprocess.size
-    _ = model.image if hasattr(model, "image") else None  # lazy towers: build now
-    wrapped = _ImagePath(model).eval()
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with torch.no_grad():
-        torch.onnx.export(wrapped, (torch.zeros(2, 3, size, size),), str(tmp), input_names=["pixels"],
-                          output_names=["embedding"], dynamic_axes={"pixels": {0: "n"}, "embedding": {0: "n"}},
+    with torch.inference_mode(False), torch.no_grad():
+        torch.onnx.export(module.eval(), (torch.zeros(2, 3, size, size),), str(tmp), input_names=["pixels"],
+                          output_names=[output], dynamic_axes={"pixels": {0: "n"}, output: {0: "n"}},
                           opset_version=17, dynamo=False)
     os.replace(tmp, path)
     return path
+
+
+def export_image_tower(model, path: Path | None = None) -> Path:
+    _ = model.image if hasattr(model, "image") else None  # lazy towers: build now
+    if path is None:
+        # Only a fingerprinted model (weights from a file) may reuse a cached export.
+        tag = model.fingerprint if model.fingerprint != "untrained" else f"untrained-{uuid.uuid4().hex}"
+        path = cache_dir() / f"{tag}-image.onnx"
+    return export_module(_ImagePath(model), model.preprocess.size, path)
 
 
 def quantize_int8(fp32_path: Path, calibration: np.ndarray, path: Path | None = None) -> Path:
@@ -80,4 +87,4 @@ class OnnxImageEncoder:
 
     def encode(self, pixels: torch.Tensor | np.ndarray) -> np.ndarray:
         x = pixels.contiguous().numpy() if isinstance(pixels, torch.Tensor) else np.ascontiguousarray(pixels)
-        return self.session.run(["embedding"], {"pixels": x.astype(np.float32)})[0]
+        return self.session.run(None, {"pixels": x.astype(np.float32)})[0]

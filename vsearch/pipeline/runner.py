@@ -21,7 +21,7 @@ from ..store.collection import ERRORS_SCHEMA, IMAGES_SCHEMA, CollectionStore, no
 from ..store.home import index_home
 from ..store.index import VectorIndex
 from ..store.manifest import Manifest
-from .encode import encode_pixel_batch, iter_decoded
+from .encode import ImageEncoder, iter_decoded
 from .scan import scan
 
 
@@ -31,11 +31,12 @@ class IngestConfig:
     collection: str | None = None
     home: Path | None = None
     model: str | None = None
-    batch_size: int = 32
+    batch_size: int | None = None     # default: 32 on a CPU, 256 on a GPU
     workers: int | None = None
     index_type: str = "auto"
     progress: bool = False
     device: str | None = None
+    backend: str = "auto"             # image encoder: auto | torch | onnx
 
 
 @dataclass
@@ -134,16 +135,21 @@ def _ingest_into(store, manifest, model, root, prev, prev_errors, cfg, t0, on_pr
     encoded_now: set[int] = set()
     new_ids: list[int] = []
 
+    encoder = None
+
     def flush() -> None:
+        nonlocal encoder
         if not pending_rows:
             return
-        vecs = encode_pixel_batch(model, pending_pix)
+        encoder = encoder or ImageEncoder(model, cfg.backend if len(todo) >= 256 or cfg.backend != "auto" else "torch")
+        vecs = encoder(pending_pix)
         vectors.write_shard(pending_rows, vecs)
         known.update(r["id"] for r in pending_rows)
         summary.encoded += len(pending_rows)
         pending_rows.clear()
         pending_pix.clear()
 
+    batch_size = cfg.batch_size or (256 if model.device.type == "cuda" else 32)
     bar = tqdm(total=len(todo), unit="img", desc=f"ingest {store.name}", disable=not cfg.progress, smoothing=0.1)
     paths = [root / e.path for e in todo]
     for i, (e, d) in enumerate(zip(todo, iter_decoded(paths, model.preprocess, cfg.workers, known))):
@@ -162,7 +168,7 @@ def _ingest_into(store, manifest, model, root, prev, prev_errors, cfg, t0, on_pr
                 pending_rows.append({"id": d.id, "digest": d.digest, "width": d.width, "height": d.height,
                                      "taken_at": d.taken_at, "camera": d.camera, "orientation": d.orientation})
                 pending_pix.append(d.pixels)
-                if len(pending_rows) >= cfg.batch_size:
+                if len(pending_rows) >= batch_size:
                     flush()
         bar.update(1)
         if on_progress:

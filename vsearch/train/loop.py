@@ -37,6 +37,8 @@ class TrainConfig:
     mode: str = "partial"              # heads | partial | lit | full (see README)
     image_tail_stages: int | None = None
     text_tail_layers: int | None = None
+    dropout: float | None = None       # head dropout (model default 0.1)
+    head_hidden: int | None = None     # head MLP width (model default 1024)
     loss: str = "clip"                 # clip | align | siglip
     label_smoothing: float = 0.1       # ALIGN loss only
     epochs: int = 10
@@ -95,6 +97,10 @@ def _tails(cfg: TrainConfig, model_cfg: dict[str, Any]) -> dict[str, Any]:
         out["image_tail_stages"] = cfg.image_tail_stages
     if cfg.text_tail_layers is not None:
         out["text_tail_layers"] = cfg.text_tail_layers
+    if cfg.dropout is not None:
+        out["dropout"] = cfg.dropout
+    if cfg.head_hidden is not None:
+        out["head_hidden"] = cfg.head_hidden
     return out
 
 

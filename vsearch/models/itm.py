@@ -1,0 +1,76 @@
+"""ITM cross-encoder: does this caption match this image? Used to rerank the dual encoder's top k.
+
+It reads the towers' token-level outputs — the image tower's last feature map (7x7 positions
+for EfficientNet-Lite at 224) and the text tower's last hidden states — projects both to one
+width and fuses them with a few transformer layers, then a binary match head scores the pair:
+
+  * `cross` (ALBEF style): text tokens attend to themselves and, by cross-attention, to the
+    image tokens; the first text token ([CLS]) is scored;
+  * `single` (VisualBERT/UNITER style): one sequence [CLS; image; text] through self-attention.
+
+Image tokens first pass a small bottleneck (`image_token_dim`) so that collections can store
+them per image at ingest and rerank without re-reading any photo.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ITMConfig:
+    style: str = "cross"            # cross | single
+    image_dim: int = 1280
+    text_dim: int = 384
+    image_tokens: int = 49
+    image_token_dim: int = 64       # what a collection stores per image position
+    width: int = 256
+    layers: int = 2
+    heads: int = 4
+    dropout: float = 0.1
+
+    def to_json(self) -> dict[str, Any]:
+        return {"family": "itm", **asdict(self)}
+
+
+class ITMHead(nn.Module):
+    def __init__(self, cfg: ITMConfig):
+        super().__init__()
+        self.cfg = cfg
+        w = cfg.width
+        self.image_bottleneck = nn.Sequential(nn.LayerNorm(cfg.image_dim), nn.Linear(cfg.image_dim, cfg.image_token_dim))
+        self.image_in = nn.Linear(cfg.image_token_dim, w)
+        self.image_pos = nn.Parameter(torch.zeros(1, cfg.image_tokens, w))
+        self.text_in = nn.Sequential(nn.LayerNorm(cfg.text_dim), nn.Linear(cfg.text_dim, w))
+        if cfg.style == "cross":
+            layer = nn.TransformerDecoderLayer(w, cfg.heads, 4 * w, cfg.dropout, batch_first=True, norm_first=True)
+            self.fusion = nn.TransformerDecoder(layer, cfg.layers)
+        elif cfg.style == "single":
+            self.cls = nn.Parameter(torch.zeros(1, 1, w))
+            self.type_emb = nn.Parameter(torch.zeros(2, w))
+            layer = nn.TransformerEncoderLayer(w, cfg.heads, 4 * w, cfg.dropout, batch_first=True, norm_first=True)
+            self.fusion = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
+        else:
+            raise ValueError(f"unknown ITM style {cfg.style!r}; known: cross, single")
+        self.out = nn.Sequential(nn.LayerNorm(w), nn.Linear(w, 1))
+        nn.init.normal_(self.image_pos, std=0.02)
+
+    def image_memory(self, feature_tokens: torch.Tensor) -> torch.Tensor:
+        """[n, positions, image_dim] -> [n, positions, image_token_dim] (stored by collections)."""
+        return self.image_bottleneck(feature_tokens)
+
+    def forward(self, image_mem: torch.Tensor, text_hidden: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
+        """Match logits [n] for n (image, text) pairs."""
+        img = self.image_in(image_mem.to(self.image_in.weight.dtype)) + self.image_pos[:, : image_mem.shape[1]]
+        txt = self.text_in(text_hidden)
+        pad = ~text_mask
+        if self.cfg.style == "cross":
+            fused = self.fusion(txt, img, tgt_key_padding_mask=pad)
+            return self.out(fused[:, 0]).squeeze(-1)
+        n = img.shape[0]
+        seq = torch.cat([self.cls.expand(n, -1, -1), img + self.type_emb[0], txt + self.type_emb[1]], dim=1)
+        seq_pad = torch.cat([torch.zeros(n, 1 + img.shape[1], dtype=torch.bool, device=pad.device), pad], dim=1)
+        return self.out(self.fusion(seq, src_key_padding_mask=seq_pad)[:, 0]).squeeze(-1)
