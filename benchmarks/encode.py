@@ -35,13 +35,19 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--flickr", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/flickr8k")
     ap.add_argument("--backends", default="eager,channels_last,onnx,onnx-int8")
+    ap.add_argument("--untrained", action="store_true", help="pretrained towers with fresh heads (speed only; for variants with no shipped weights)")
     args = ap.parse_args()
 
     from vsearch.models import load_model
     from vsearch.models.onnx_export import OnnxImageEncoder, export_image_tower, quantize_int8
     from vsearch.pipeline.encode import iter_decoded
 
-    model = load_model(args.model)
+    if args.untrained:
+        from vsearch.models import build_untrained
+
+        model = build_untrained(args.model).eval()
+    else:
+        model = load_model(args.model)
     size = model.preprocess.size
     names = sorted((args.flickr / "images").iterdir())[: max(args.batch, 64)] if (args.flickr / "images").is_dir() else []
     if names:

@@ -27,7 +27,7 @@ QUERIES = ["a dog running on the beach", "two children playing in the snow", "a 
 def make_collection(home: Path, n: int, model) -> str:
     from datetime import datetime, timezone
 
-    from vsearch.pipeline.runner import model_record
+    from vsearch.models.identity import model_record
     from vsearch.store.collection import IMAGES_SCHEMA, CollectionStore
     from vsearch.store.index import VectorIndex
     from vsearch.store.manifest import Manifest

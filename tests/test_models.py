@@ -60,7 +60,8 @@ def test_align_lite_outputs_are_normalised(model):
     assert v.shape == (2, model.embed_dim) and v.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
     tokens = model.image_tokens(model.preprocess(Image.new("RGB", (300, 200)))[None])
-    assert tokens.shape[1] == 49  # 7x7 feature map at 224
+    side = -(-model.preprocess.size // 32)
+    assert tokens.shape[1] == side * side  # the last feature map: 8x8 for Lite1 at 240
     hidden, mask = model.text_tokens(["a dog"])
     assert hidden.shape[-1] == 384 and mask.dtype == torch.bool
 
@@ -90,7 +91,8 @@ def test_onnx_image_encoder_matches_pytorch(tmp_path, monkeypatch):
 
     model = build_untrained("align-lite").eval()
     rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 255, size=(3, 224, 224, 3), dtype=np.uint8)
+    s = model.preprocess.size
+    pixels = rng.integers(0, 255, size=(3, s, s, 3), dtype=np.uint8)
     fast = ImageEncoder(model, "onnx")
     assert fast.backend == "onnx" and list(tmp_path.rglob("*.onnx"))
     ref = ImageEncoder(model, "torch")(pixels)

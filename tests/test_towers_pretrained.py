@@ -3,16 +3,19 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vsearch.models.efficientnet import build_efficientnet_lite
+import pytest
+
+from vsearch.models.efficientnet import VARIANTS, build_efficientnet_lite
 from vsearch.models.preprocess import Preprocess
 
 # Flickr8k photos whose captions name a dog; ImageNet classes 151-268 are dog breeds.
 DOG_PHOTOS = ["1001773457_577c3a7d70.jpg", "1019077836_6fc9b15408.jpg", "1042590306_95dea0916c.jpg"]
 
 
-def test_efficientnet_lite0_recognises_dogs(flickr):
-    net = build_efficientnet_lite("lite0").eval()
-    pp = Preprocess(size=224, resize_mode="squash")
+@pytest.mark.parametrize("variant", ["lite0", "lite1", "lite2"])
+def test_efficientnet_lite_recognises_dogs(flickr, variant):
+    net = build_efficientnet_lite(variant).eval()
+    pp = Preprocess(size=VARIANTS[variant][3], resize_mode="squash")
     x = pp.normalize(np.stack([pp.to_pixels(Image.open(flickr / "images" / n)) for n in DOG_PHOTOS]))
     with torch.no_grad():
         top5 = net(x).topk(5, dim=-1).indices

@@ -92,6 +92,8 @@ def query(
     collection: Optional[str] = CollOpt,
     home: Optional[Path] = HomeOpt,
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Must be the collection's model (default: it)."),
+    rerank: bool = typer.Option(False, "--rerank", help="Reorder the top hits with the ITM cross-encoder (text -> image, and --texts)."),
+    rerank_k: Optional[int] = typer.Option(None, "--rerank-k", help="How many top hits the reranker reorders (default: the model's, chosen on dev)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Search a collection by text, by example image, or more-like-this."""
@@ -100,9 +102,10 @@ def query(
     try:
         col = open_collection(collection, home, model)
         if texts:
-            hits = col.search_texts(image, like=like, k=k) if image else col.search_texts(like=like, k=k)
+            hits = (col.search_texts(image, k=k, rerank=rerank, rerank_k=rerank_k) if image
+                    else col.search_texts(like=like, k=k, rerank=rerank, rerank_k=rerank_k))
         else:
-            hits = col.search(text, image=image, like=like, k=k, where=where)
+            hits = col.search(text, image=image, like=like, k=k, where=where, rerank=rerank, rerank_k=rerank_k)
     except VsearchError as e:
         _fail(e)
     if as_json:
@@ -122,7 +125,7 @@ def query(
             table.add_column(c, overflow="fold")
         for h in hits:
             dims = f"{h.width}x{h.height} " if h.width else ""
-            table.add_row(f"{h.score:.3f}", h.path, dims + _human_bytes(h.bytes), (h.taken_at or "")[:10])
+            table.add_row(f"{h.score:.3f}" + (f" ({h.rerank_score:+.2f})" if h.rerank_score is not None else ""), h.path, dims + _human_bytes(h.bytes), (h.taken_at or "")[:10])
     out.print(table)
 
 
@@ -223,6 +226,9 @@ def eval_(
     collection: Optional[str] = CollOpt,
     home: Optional[Path] = HomeOpt,
     workers: Optional[int] = typer.Option(None, help="Decode worker processes."),
+    rerank: bool = typer.Option(False, "--rerank", help="Also score with the ITM reranker reordering each query's top k."),
+    rerank_k: Optional[int] = typer.Option(None, "--rerank-k", help="Rerank depth (default: the model's)."),
+    sweep: Optional[str] = typer.Option(None, "--sweep", help="Rerank depths to compare, e.g. 0,8,16,32,64 (0 = no rerank), with latency."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Recall@1/5/10, text->image and image->text, of a model on a benchmark split
@@ -238,7 +244,8 @@ def eval_(
             raise VsearchError("give a benchmark folder, or --queries FILE for a collection")
         else:
             r = evaluate_benchmark(benchmark, split, model, workers=workers, limit=limit,
-                                   progress=not as_json and sys.stderr.isatty())
+                                   progress=not as_json and sys.stderr.isatty(), rerank=rerank, rerank_k=rerank_k,
+                                   sweep=tuple(int(x) for x in sweep.split(",")) if sweep else None)
     except (VsearchError, ValueError, OSError) as e:
         _fail(e)
     if as_json:
@@ -250,7 +257,20 @@ def eval_(
     for name, d in (("text -> image", r.text_to_image), ("image -> text", r.image_to_text)):
         if d:
             t.add_row(name, *(f"{d[k]:.1f}" for k in ("R@1", "R@5", "R@10")))
+    rr = r.extra.get("rerank")
+    if rr:
+        for name in ("text_to_image", "image_to_text"):
+            t.add_row(f"{name.replace('_to_', ' -> ').replace('_', ' ')} (rerank k={rr['k']})",
+                      *(f"{rr[name][k]:.1f}" for k in ("R@1", "R@5", "R@10")))
     out.print(t)
+    if r.extra.get("sweep"):
+        sw = Table(title="rerank depth sweep (k = 0: dual encoder alone)")
+        for c in ("k", "t->i R@1", "t->i R@5", "t->i R@10", "i->t R@1", "i->t R@5", "i->t R@10", "latency ms/query"):
+            sw.add_column(c)
+        for row in r.extra["sweep"]:
+            sw.add_row(str(row["k"]), *(f"{row['text_to_image'][k]:.1f}" for k in ("R@1", "R@5", "R@10")),
+                       *(f"{row['image_to_text'][k]:.1f}" for k in ("R@1", "R@5", "R@10")), f"{row['latency_ms']:.1f}")
+        out.print(sw)
 
 
 @app.command()
@@ -281,7 +301,7 @@ def train(
                                     tail_lr=tail_lr, image_tail_stages=image_tail_stages, text_tail_layers=text_tail_layers)
     try:
         if preset:
-            settings.update(get_preset(preset))
+            settings = {**{k: v for k, v in settings.items() if k in ("model",)}, **get_preset(preset)}
         r = run(TrainConfig(data=data, out=out_dir, limit_train=limit_train, limit_dev=limit_dev, seed=seed,
                             resume=resume, workers=workers, progress=not as_json, **settings))
     except (VsearchError, ValueError) as e:
@@ -291,6 +311,34 @@ def train(
     else:
         out.print(f"best epoch {r.best_epoch}: dev R@1 text->image {r.best_dev['text_to_image']['R@1']:.1f}, "
                   f"image->text {r.best_dev['image_to_text']['R@1']:.1f} -> {r.best_checkpoint}")
+
+
+@app.command("train-itm")
+def train_itm(
+    data: Path = typer.Argument(..., help="Pairs folder in the Flickr8k layout (train split to learn, dev split to choose)."),
+    out_dir: Path = typer.Option(Path("runs/itm"), "--out", help="Where checkpoints go (last/best.safetensors)."),
+    dual_encoder: str = typer.Option("align-lite", "--dual-encoder", help="Model whose top hits are reranked; it mines the hard negatives."),
+    style: str = typer.Option("cross", help="cross (ALBEF-style text-to-image cross-attention) or single (one stream)."),
+    layers: int = typer.Option(2, help="Fusion transformer layers."),
+    epochs: int = typer.Option(5),
+    batch_size: int = typer.Option(96, help="Positive pairs per step (each with 2 hard and some random negatives)."),
+    lr: float = typer.Option(3e-4),
+    seed: int = typer.Option(0),
+    resume: bool = typer.Option(False, "--resume", help="Continue from <out>/last.state.pt."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Train the ITM reranker (image-text matching cross-encoder) on image-caption pairs."""
+    from .train.itm import ITMTrainConfig, train_itm as run
+
+    try:
+        r = run(ITMTrainConfig(data=data, out=out_dir, dual_encoder=dual_encoder, style=style, layers=layers,
+                               epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, resume=resume, progress=not as_json))
+    except (VsearchError, ValueError) as e:
+        _fail(e)
+    if as_json:
+        _print_json(r)
+    else:
+        out.print(f"best reranker: {r['best']}")
 
 
 @app.command()

@@ -15,11 +15,19 @@ import pyarrow as pa
 from PIL import Image
 
 from .errors import ModelMismatchError, QueryError
-from .models import DualEncoder, load_model, resolve
-from .pipeline.decode import open_image
-from .pipeline.runner import check_model
-from .store.collection import CollectionStore, rows_where
+from .models.identity import check_model
+from .models.registry import resolve
+from .store.collection import CollectionStore, int64_column, rows_where
 from .store.home import index_home, pick_collection
+
+# PyTorch is imported only when a model is really needed (image queries, reranking): a cold
+# text query runs the text tower through ONNX Runtime (models/fast_text.py).
+
+
+def open_image(data: bytes, draft_to: int | None = None):
+    from .pipeline.decode import open_image as _open
+
+    return _open(data, draft_to)
 
 
 @dataclass
@@ -35,6 +43,7 @@ class Hit:
     taken_at: str | None = None
     camera: str | None = None
     duplicates: list[str] = field(default_factory=list)
+    rerank_score: float | None = None   # set when the ITM reranker reordered this hit
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -46,19 +55,21 @@ class TextHit:
     score: float
     text: str
     source: str | None = None
+    rerank_score: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 class Collection:
-    def __init__(self, name: str | None = None, home: str | Path | None = None, model: str | DualEncoder | None = None,
+    def __init__(self, name: str | None = None, home: str | Path | None = None, model=None,
                  device: str | None = None):
         self.home = index_home(home)
         self.name = pick_collection(name, self.home)
         self.store = CollectionStore(self.home / self.name)
         self._device = device
-        self._model: DualEncoder | None = model if isinstance(model, DualEncoder) else None
+        self._model = model if model is not None and not isinstance(model, str) else None
+        self._fast_text = None
         if isinstance(model, str):
             spec = resolve(model)
             wanted = self.store.manifest.model
@@ -69,6 +80,8 @@ class Collection:
             self._model_name = model
         else:
             self._model_name = None
+        self._reranker = None
+        self._memories: dict[int, object] = {}
         if self._model is not None:
             check_model(self.store.manifest.model, self._model, self.name)
         self._load_tables()
@@ -78,7 +91,9 @@ class Collection:
         self._index = None
         self._texts = None
         self._texts_index = None
-        ids = self._images.column("id").to_numpy()
+        # Hits are built from this view: converting the tz-aware `mtime` would import pandas.
+        self._rows_view = self._images.drop_columns([c for c in ("mtime",) if c in self._images.column_names])
+        ids = int64_column(self._images, "id")
         order = np.argsort(ids, kind="stable")
         self._sorted_ids, self._order = ids[order], order
 
@@ -90,8 +105,11 @@ class Collection:
         return False
 
     @property
-    def model(self) -> DualEncoder:
+    def model(self):
+        """The collection's model (loaded with PyTorch on first use)."""
         if self._model is None:
+            from .models import load_model
+
             m = load_model(self._model_name or self.store.manifest.model["name"], self._device)
             check_model(self.store.manifest.model, m, self.name)
             self._model = m
@@ -129,7 +147,17 @@ class Collection:
     def _rows_for(self, id_: int) -> list[dict]:
         lo = np.searchsorted(self._sorted_ids, id_, "left")
         hi = np.searchsorted(self._sorted_ids, id_, "right")
-        return self._images.take(pa.array(self._order[lo:hi])).to_pylist()
+        return self._rows_view.take(pa.array(self._order[lo:hi])).to_pylist()
+
+    def _text_vector(self, text: str) -> np.ndarray:
+        if self._model is None and self._model_name is None:
+            if self._fast_text is None:
+                from .models.fast_text import fast_text_encoder
+
+                self._fast_text = fast_text_encoder(self.store.manifest.model) or False
+            if self._fast_text:
+                return self._fast_text.encode_texts([text])[0]
+        return self.model.encode_texts([text])[0]
 
     def resolve_image(self, ref: str | int) -> int:
         """An id, or a path (absolute, or relative to a root) of an ingested file -> its id."""
@@ -149,10 +177,64 @@ class Collection:
         raise QueryError(f"{ref_s!r} is neither an id nor the path of an image in collection {self.name!r}")
 
     # --- search ------------------------------------------------------------------------------
+    # --- reranking ---------------------------------------------------------------------------
+    @property
+    def reranker(self):
+        """The ITM reranker shipped for this collection's model, or None."""
+        if self._reranker is None:
+            from .models.itm import load_reranker
+
+            self._reranker = load_reranker(self.store.manifest.model["name"]) or False
+        return self._reranker or None
+
+    def _rerank_k(self, rerank_k: int | None) -> int:
+        rr = self.reranker
+        if rr is None:
+            raise QueryError(f"model {self.store.manifest.model['name']!r} has no reranker; search without --rerank")
+        return rr.default_k if rerank_k is None else rerank_k
+
+    def _image_memories(self, hits: list[Hit]):
+        import torch
+
+        rr = self.reranker
+        missing = [h for h in hits if h.id not in self._memories]
+        if missing:
+            pp = rr.towers.preprocess
+            pix = []
+            for h in missing:
+                img, _, _ = open_image(Path(h.path).read_bytes(), draft_to=pp.size)
+                from PIL import ImageOps
+
+                pix.append(pp.to_pixels(ImageOps.exif_transpose(img)))
+            mem = rr.image_memory(pp.normalize(np.stack(pix)))
+            for h, m in zip(missing, mem):
+                self._memories[h.id] = m
+        return torch.stack([self._memories[h.id] for h in hits])
+
+    def _rerank(self, text: str, hits: list[Hit], rerank_k: int) -> list[Hit]:
+        top, rest = hits[:rerank_k], hits[rerank_k:]
+        if not top:
+            return hits
+        rr = self.reranker
+        hidden, mask = rr.text_hidden([text])
+        logits = rr.score(self._image_memories(top), hidden, mask)
+        for h, s in zip(top, logits):
+            h.rerank_score = float(s) + rr.alpha * h.score
+        return sorted(top, key=lambda h: -h.rerank_score) + rest
+
     def search(self, text: str | None = None, *, image: str | Path | Image.Image | None = None,
                like: str | int | None = None, k: int = 10, where: str | None = None,
-               vector: np.ndarray | None = None) -> list[Hit]:
-        """Top-k images for a text, an image, an ingested image (`like`) or a raw vector."""
+               vector: np.ndarray | None = None, rerank: bool = False, rerank_k: int | None = None) -> list[Hit]:
+        """Top-k images for a text, an image, an ingested image (`like`) or a raw vector.
+        With `rerank` (text queries), the ITM cross-encoder reorders the dual encoder's top
+        `rerank_k`; nothing outside them is ever returned in their place."""
+        if rerank:
+            if text is None:
+                raise QueryError("--rerank applies to text queries (text -> image) and to --texts")
+            rk = self._rerank_k(rerank_k)
+            if rk > 0:
+                hits = self.search(text, k=max(k, rk), where=where)
+                return self._rerank(text, hits, rk)[:k]
         given = [x is not None for x in (text, image, like, vector)]
         if sum(given) != 1:
             raise QueryError("give exactly one of: text, image, like, vector")
@@ -160,7 +242,7 @@ class Collection:
         if text is not None:
             if not text.strip():
                 raise QueryError("empty query text")
-            q = self.model.encode_texts([text])[0]
+            q = self._text_vector(text)
         elif image is not None:
             q = self._image_vector(image)
         elif like is not None:
@@ -176,7 +258,7 @@ class Collection:
         if matching is not None:
             if not matching:
                 return []
-            allowed = np.unique(self._images.column("id").to_numpy()[sorted(matching)])
+            allowed = np.unique(int64_column(self._images, "id")[sorted(matching)])
         kk = k + (1 if exclude is not None else 0)
         scores, ids = self.index.search(q[None], kk, allowed)
         return [self._hit(int(i), float(s), matching) for s, i in zip(scores[0], ids[0]) if i >= 0 and i != exclude][:k]
@@ -187,7 +269,7 @@ class Collection:
         row_numbers = self._order[lo:hi].tolist()
         if matching is not None:  # show a file that satisfies the filter first
             row_numbers.sort(key=lambda n: n not in matching)
-        rows = self._images.take(pa.array(row_numbers, type=pa.int64())).to_pylist()
+        rows = self._rows_view.take(pa.array(row_numbers, type=pa.int64())).to_pylist()
         r = rows[0]
         taken = r.get("taken_at")
         return Hit(id=id_, score=score, path=str(Path(r["root"]) / r["path"]), relpath=r["path"], folder=r["folder"],
@@ -223,7 +305,7 @@ class Collection:
         return len(table)
 
     def search_texts(self, image: str | Path | Image.Image | None = None, *, like: str | int | None = None,
-                     k: int = 10) -> list[TextHit]:
+                     k: int = 10, rerank: bool = False, rerank_k: int | None = None) -> list[TextHit]:
         if (image is None) == (like is None):
             raise QueryError("give exactly one of: image, like")
         if self.store.manifest.counts.get("texts", 0) == 0:
@@ -232,12 +314,32 @@ class Collection:
         if self._texts is None:
             self._texts = self.store.texts()
             self._texts_index = self.store.texts_index()
-        scores, ids = self._texts_index.search(q[None], k)
+        rk = self._rerank_k(rerank_k) if rerank else 0
+        scores, ids = self._texts_index.search(q[None], max(k, rk))
         texts = self._texts.column("text").to_pylist()
         sources = self._texts.column("source").to_pylist()
-        return [TextHit(int(i), float(s), texts[i], sources[i]) for s, i in zip(scores[0], ids[0]) if i >= 0]
+        hits = [TextHit(int(i), float(s), texts[i], sources[i]) for s, i in zip(scores[0], ids[0]) if i >= 0]
+        if rk > 0 and hits:
+            rr = self.reranker
+            top, rest = hits[:rk], hits[rk:]
+            if image is not None:
+                pp = rr.towers.preprocess
+                img = image if isinstance(image, Image.Image) else open_image(Path(image).read_bytes(), pp.size)[0]
+                pix = pp.normalize(np.stack([pp.to_pixels(img)]))
+                mem = rr.image_memory(pix)
+            else:
+                row = self._rows_for(self.resolve_image(like))[0]
+                mem = self._image_memories([self._hit(row["id"], 0.0)])
+            hidden, mask = rr.text_hidden([h.text for h in top])
+            logits = rr.score(mem, hidden, mask)
+            for h, s in zip(top, logits):
+                h.rerank_score = float(s) + rr.alpha * h.score
+            hits = sorted(top, key=lambda h: -h.rerank_score) + rest
+        return hits[:k]
 
 
-def open_collection(name: str | None = None, home: str | Path | None = None, model: str | DualEncoder | None = None,
+def open_collection(name: str | None = None, home: str | Path | None = None, model=None,
                     device: str | None = None) -> Collection:
+    """Open a collection for searching. `model`: None (the collection's own), a name that must
+    match it, or an already-loaded DualEncoder."""
     return Collection(name, home, model, device)

@@ -8,14 +8,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from ..errors import CheckpointError
 
 FORMAT = "vsearch-checkpoint-1"
 
 
-def save_checkpoint(path: str | Path, config: dict[str, Any], state: dict[str, torch.Tensor],
+def save_checkpoint(path: str | Path, config: dict[str, Any], state: dict,
                     extra: dict[str, Any] | None = None) -> Path:
     from safetensors.torch import save_file
 
@@ -28,7 +26,7 @@ def save_checkpoint(path: str | Path, config: dict[str, Any], state: dict[str, t
     return path
 
 
-def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, Any]]:
+def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict, dict[str, Any]]:
     """(config, tensors, extra). Raises CheckpointError for anything not a vsearch checkpoint."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file, safe_open

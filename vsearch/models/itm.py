@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -25,7 +26,7 @@ class ITMConfig:
     style: str = "cross"            # cross | single
     image_dim: int = 1280
     text_dim: int = 384
-    image_tokens: int = 49
+    image_tokens: int = 64          # 8x8 for EfficientNet-Lite1 at 240
     image_token_dim: int = 64       # what a collection stores per image position
     width: int = 256
     layers: int = 2
@@ -74,3 +75,71 @@ class ITMHead(nn.Module):
         seq = torch.cat([self.cls.expand(n, -1, -1), img + self.type_emb[0], txt + self.type_emb[1]], dim=1)
         seq_pad = torch.cat([torch.zeros(n, 1 + img.shape[1], dtype=torch.bool, device=pad.device), pad], dim=1)
         return self.out(self.fusion(seq, src_key_padding_mask=seq_pad)[:, 0]).squeeze(-1)
+
+
+def locked_towers(device: str = "cpu"):
+    """align-lite's pretrained towers with nothing tuned: the reranker's frozen inputs."""
+    from .align_lite import AlignLite
+    from .registry import ARCHITECTURES
+
+    cfg = dict(ARCHITECTURES["align-lite"], image_tail_stages=0, text_tail_layers=0)
+    return AlignLite("align-lite-towers", cfg, None, "towers").to(device).eval()
+
+
+class Reranker:
+    """A trained ITM head plus the frozen towers that feed it."""
+
+    def __init__(self, head: ITMHead, fingerprint: str, alpha: float = 0.0, default_k: int = 16):
+        self.head = head.eval()
+        self.fingerprint = fingerprint
+        self.alpha = alpha          # final score = ITM logit + alpha * dual-encoder similarity
+        self.default_k = default_k
+        self._towers = None
+
+    @property
+    def towers(self):
+        if self._towers is None:
+            self._towers = locked_towers()
+        return self._towers
+
+    @torch.inference_mode()
+    def image_memory(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Float pixel batch -> stored-size image tokens [n, positions, image_token_dim]."""
+        fmap = self.towers.image.feature_map(pixels)
+        return self.head.image_memory(fmap.flatten(2).transpose(1, 2))
+
+    @torch.inference_mode()
+    def text_hidden(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        t = self.towers.text
+        ids, mask = t.tokenizer(texts)
+        return t.trunk(ids, mask), mask
+
+    @torch.inference_mode()
+    def score(self, image_mem: torch.Tensor, hidden: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+        """Logits for pairs; a single image or a single text is broadcast against the other side."""
+        n = max(len(image_mem), len(hidden))
+        if len(image_mem) == 1 and n > 1:
+            image_mem = image_mem.expand(n, -1, -1)
+        if len(hidden) == 1 and n > 1:
+            hidden, mask = hidden.expand(n, -1, -1), mask.expand(n, -1)
+        return self.head(image_mem, hidden, mask).float().numpy()
+
+
+def load_reranker(model_name: str) -> "Reranker | None":
+    """The reranker shipped for a registered model, or None."""
+    from .registry import RERANKERS, WEIGHTS_DIR
+
+    fname = RERANKERS.get(model_name)
+    if not fname or not (WEIGHTS_DIR / fname).is_file():
+        return None
+    return load_reranker_file(WEIGHTS_DIR / fname)
+
+
+def load_reranker_file(path) -> Reranker:
+    from .checkpoint import file_digest, read_checkpoint
+
+    cfg, state, extra = read_checkpoint(path)
+    cfg = {k: v for k, v in cfg.items() if k != "family"}
+    head = ITMHead(ITMConfig(**cfg))
+    head.load_state_dict(state)
+    return Reranker(head, file_digest(path), float(extra.get("alpha", 0.0)), int(extra.get("default_k", 16)))

@@ -88,3 +88,60 @@ class OnnxImageEncoder:
     def encode(self, pixels: torch.Tensor | np.ndarray) -> np.ndarray:
         x = pixels.contiguous().numpy() if isinstance(pixels, torch.Tensor) else np.ascontiguousarray(pixels)
         return self.session.run(None, {"pixels": x.astype(np.float32)})[0]
+
+
+def fast_image_trunk(model, tower):
+    """The trunk through ONNX Runtime on a CPU (~4x eager PyTorch), else PyTorch."""
+    if model.device.type != "cpu":
+        return tower.trunk
+    try:
+        class Trunk(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.tower = tower  # registered, so the export sees weights as parameters
+
+            def forward(self, x):
+                return self.tower.trunk(x)
+
+        name = f"trunk-{model.config['image_variant']}-{model.config['image_size']}-{tower.split}.onnx"
+        enc = OnnxImageEncoder(export_module(Trunk(), model.preprocess.size, cache_dir() / name, "trunk"))
+        return lambda x: torch.from_numpy(enc.encode(x))
+    except Exception as e:  # pragma: no cover - onnxruntime missing or export failed
+        import warnings
+
+        warnings.warn(f"ONNX export of the image trunk failed ({e}); caching with PyTorch", stacklevel=2)
+        return tower.trunk
+
+
+class _TextPath(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        t = self.model.text
+        m = mask.bool()
+        return F.normalize(t.from_trunk(t.trunk(ids, m), m), dim=-1)
+
+
+def export_text_tower(model) -> Path | None:
+    """Export align-lite's text path for torch-free text queries (see fast_text.py)."""
+    from .fast_text import text_export_path
+
+    if model.config.get("family") != "align-lite" or model.fingerprint == "untrained":
+        return None
+    path = text_export_path(model.fingerprint)
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _ = model.text
+    wrapped = _TextPath(model).eval()
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    ids = torch.ones(2, 8, dtype=torch.long)
+    mask = torch.ones(2, 8, dtype=torch.long)
+    with torch.inference_mode(False), torch.no_grad():
+        torch.onnx.export(wrapped, (ids, mask), str(tmp), input_names=["ids", "mask"], output_names=["embedding"],
+                          dynamic_axes={"ids": {0: "n", 1: "t"}, "mask": {0: "n", 1: "t"}, "embedding": {0: "n"}},
+                          opset_version=17, dynamo=False)
+    os.replace(tmp, path)
+    return path

@@ -15,8 +15,9 @@ from typing import Any, Callable
 import numpy as np
 import pyarrow as pa
 
-from ..errors import ModelMismatchError, NothingIngestedError
+from ..errors import NothingIngestedError
 from ..models import DualEncoder, load_model
+from ..models.identity import check_model, model_record
 from ..store.collection import ERRORS_SCHEMA, IMAGES_SCHEMA, CollectionStore, now_iso
 from ..store.home import index_home
 from ..store.index import VectorIndex
@@ -65,18 +66,6 @@ class IngestSummary:
         d["images_per_s"] = round(self.images_per_s, 2)
         d["elapsed_s"] = round(self.elapsed_s, 3)
         return d
-
-
-def model_record(model: DualEncoder) -> dict[str, Any]:
-    return {"name": model.name, "config": model.config, "fingerprint": model.fingerprint, "embed_dim": model.embed_dim}
-
-
-def check_model(expected: dict[str, Any], model: DualEncoder, collection: str) -> None:
-    if expected["fingerprint"] != model.fingerprint or expected["config"] != model.config:
-        raise ModelMismatchError(
-            f"collection {collection!r} was built with model {expected['name']!r} "
-            f"(fingerprint {expected['fingerprint']}); {model.name!r} (fingerprint {model.fingerprint}) "
-            f"cannot search it. Use --model {expected['name']}, or ingest into a new collection with --collection.")
 
 
 def _utc(ns: int) -> datetime:
@@ -224,6 +213,12 @@ def _ingest_into(store, manifest, model, root, prev, prev_errors, cfg, t0, on_pr
     manifest.last_ingest = {"at": now_iso(), "root": root_s, **{k: v for k, v in summary.to_json().items() if k != "error_samples"}}
     store.commit(manifest, images=table, errors=err_table, index=index)
     summary.generation = manifest.generation
+    try:  # lets later text queries skip importing torch (models/fast_text.py)
+        from ..models.onnx_export import export_text_tower
+
+        export_text_tower(model)
+    except Exception:  # pragma: no cover - the torch path still serves queries
+        pass
     n_rows = sum(1 for _ in vectors.shards())
     if n_rows > 64 or (len(live_ids) and len(known) > 1.25 * len(live_ids)):
         vectors.compact(live_ids)

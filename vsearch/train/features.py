@@ -11,6 +11,7 @@ import torch
 from tqdm import tqdm
 
 from ..benchmark import Pairs
+from ..models.onnx_export import fast_image_trunk
 from ..pipeline.encode import batched, iter_decoded
 
 
@@ -22,28 +23,10 @@ def _key(kind: str, model, pairs: Pairs, extra: dict) -> str:
     """Only what changes a cache's content: the tower, where it is split, and the data."""
     t = model.image if kind == "image" else model.text
     tower_cfg = {k: model.config[k] for k in (IMAGE_KEYS if kind == "image" else TEXT_KEYS)}
-    blob = json.dumps({"kind": kind, "split_at": t.split, "tower": tower_cfg, "root": str(pairs.root),
+    blob = json.dumps({"kind": kind, "split_at": t.split, "tower": tower_cfg, "root": str(Path(pairs.root).resolve()),
                        "split": pairs.split, "n": len(pairs.images), "first": pairs.images[0].name, **extra},
                       sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
-
-
-def _fast_trunk(model, tower):
-    """The trunk through ONNX Runtime on a CPU (~4x eager PyTorch), else PyTorch."""
-    if model.device.type != "cpu":
-        return tower.trunk
-    try:
-        from ..models.onnx_export import OnnxImageEncoder, cache_dir, export_module
-
-        class Trunk(torch.nn.Module):
-            def forward(self, x):
-                return tower.trunk(x)
-
-        name = f"trunk-{model.config['image_variant']}-{model.config['image_size']}-{tower.split}.onnx"
-        enc = OnnxImageEncoder(export_module(Trunk(), model.preprocess.size, cache_dir() / name, "trunk"))
-        return lambda x: torch.from_numpy(enc.encode(x))
-    except Exception:  # pragma: no cover - onnxruntime missing or export failed
-        return tower.trunk
 
 
 @torch.inference_mode()
@@ -54,7 +37,7 @@ def image_trunk_cache(model, pairs: Pairs, cache_dir: Path, hflip: bool, workers
     if path.is_file():
         return torch.load(path, weights_only=True)
     tower = model.image.eval()
-    run = _fast_trunk(model, tower)
+    run = fast_image_trunk(model, tower)
     chunks: list[list[torch.Tensor]] = [[] for _ in range(2 if hflip else 1)]
     bar = tqdm(total=len(pairs.images), unit="img", desc=f"caching image trunk ({pairs.split})", disable=not progress)
     for batch in batched(iter_decoded(pairs.images, model.preprocess, workers), batch_size):

@@ -22,11 +22,10 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from ..benchmark import Pairs, load_pairs
-from ..evaluate import recall_at_k
+from ..evaluate import recall_at_k, rerank_recalls
 from ..models import load_model, save_checkpoint
 from ..models.align_lite import AlignLite
-from ..models.itm import ITMConfig, ITMHead
-from ..models.registry import ARCHITECTURES
+from ..models.itm import ITMConfig, ITMHead, locked_towers
 from .features import image_trunk_cache, text_trunk_cache
 from .loop import seed_everything
 
@@ -47,17 +46,13 @@ class ITMTrainConfig:
     hard_pool: int = 16              # negatives drawn from the dual encoder's top-N wrong matches
     random_negatives: float = 0.5    # fraction of extra random negatives per positive
     dev_images: int = 300            # dev slice scored each epoch (rerank of the top dev_k)
+    limit_train: int | None = None
     dev_k: int = 16
     seed: int = 0
     resume: bool = False
     workers: int | None = None
     cache_dir: Path = Path(".cache/vsearch")
     progress: bool = True
-
-
-def locked_towers(device: str = "cpu") -> AlignLite:
-    cfg = dict(ARCHITECTURES["align-lite"], image_tail_stages=0, text_tail_layers=0)
-    return AlignLite("align-lite-towers", cfg, None, "towers").build().to(device).eval()
 
 
 class TokenData:
@@ -70,7 +65,7 @@ class TokenData:
 
     def image_tokens(self, idx, view=None) -> torch.Tensor:
         v = 0 if view is None else view
-        return self.img[v, idx].float().flatten(2).transpose(1, 2)  # [n, 49, 1280]
+        return self.img[v, idx].float().flatten(2).transpose(1, 2)  # [n, positions, 1280]
 
     def text(self, rows) -> tuple[torch.Tensor, torch.Tensor]:
         mask = self.mask[rows]
@@ -97,34 +92,6 @@ def dual_similarities(dual, data: TokenData) -> np.ndarray:
     return encode_texts(dual, pairs.captions) @ img.T
 
 
-def rerank_recall(head: ITMHead, data: TokenData, sim: np.ndarray, k: int, alpha: float = 0.0,
-                  batch: int = 512) -> dict[str, dict[str, float]]:
-    """Recall@K after reranking each query's dual-encoder top k with the ITM head (score =
-    ITM logit + alpha * dual similarity). Outside the top k the dual order is kept."""
-    owner = data.pairs.caption_image
-    new = sim.copy()
-    head.eval()
-    with torch.inference_mode():
-        # text -> image
-        top = np.argsort(-sim, axis=1)[:, :k]
-        t_rows = np.repeat(np.arange(len(sim)), k)
-        i_cols = top.reshape(-1)
-        scores = score_pairs(head, data, t_rows, i_cols, batch)
-        t2i = sim.copy()
-        t2i[t_rows, i_cols] = 1e3 + scores + alpha * sim[t_rows, i_cols]
-        # image -> text
-        topt = np.argsort(-sim.T, axis=1)[:, :k]
-        i_rows = np.repeat(np.arange(sim.shape[1]), k)
-        t_cols = topt.reshape(-1)
-        scores = score_pairs(head, data, t_cols, i_rows, batch)
-        i2t = sim.copy()
-        i2t[t_cols, i_rows] = 1e3 + scores + alpha * sim[t_cols, i_rows]
-    r_t2i = recall_at_k(t2i, owner)["text_to_image"]
-    r_i2t = recall_at_k(i2t, owner)["image_to_text"]
-    _ = new
-    return {"text_to_image": r_t2i, "image_to_text": r_i2t}
-
-
 def score_pairs(head: ITMHead, data: TokenData, text_rows: np.ndarray, image_idx: np.ndarray, batch: int = 512) -> np.ndarray:
     out = []
     for i in range(0, len(text_rows), batch):
@@ -149,8 +116,8 @@ def train_itm(cfg: ITMTrainConfig, on_epoch: Callable[[dict], None] | None = Non
     seed_everything(cfg.seed)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    towers = locked_towers()
-    train_p = load_pairs(cfg.data, "train")
+    towers = locked_towers().build()
+    train_p = load_pairs(cfg.data, "train", cfg.limit_train)
     dev_p = load_pairs(cfg.data, "dev", cfg.dev_images)
     train_d = TokenData(towers, train_p, cfg, hflip=True)
     dev_d = TokenData(towers, dev_p, cfg, hflip=False)
@@ -161,7 +128,8 @@ def train_itm(cfg: ITMTrainConfig, on_epoch: Callable[[dict], None] | None = Non
     img_neg, txt_neg = _hard_negatives(train_sim, owner, cfg.hard_pool)
     del train_sim
 
-    icfg = ITMConfig(style=cfg.style, width=cfg.width, layers=cfg.layers, image_token_dim=cfg.image_token_dim)
+    icfg = ITMConfig(style=cfg.style, width=cfg.width, layers=cfg.layers, image_token_dim=cfg.image_token_dim,
+                     image_tokens=int(train_d.img.shape[-1] * train_d.img.shape[-2]))
     head = ITMHead(icfg)
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng(cfg.seed)
@@ -210,7 +178,10 @@ def train_itm(cfg: ITMTrainConfig, on_epoch: Callable[[dict], None] | None = Non
             step += 1
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
         base = recall_at_k(dev_sim, dev_p.caption_image)
-        dev = rerank_recall(head, dev_d, dev_sim, cfg.dev_k)
+        head.eval()
+        with torch.inference_mode():
+            dev = rerank_recalls(dev_sim, dev_p.caption_image, cfg.dev_k,
+                                 lambda tr, ii: score_pairs(head, dev_d, tr, ii))
         score = dev["text_to_image"]["R@1"] + dev["image_to_text"]["R@1"]
         rec = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "dev_rerank": dev, "dev_base": base, "score": score}
         history.append(rec)
@@ -227,4 +198,29 @@ def train_itm(cfg: ITMTrainConfig, on_epoch: Callable[[dict], None] | None = Non
                     "best": best, "history": history}, state_path)
         if on_epoch:
             on_epoch(rec)
-    return {"best": str(out / "best.safetensors"), "history": history}
+    # Choose the score fusion and the default depth on dev, with the best head.
+    from ..models.checkpoint import read_checkpoint
+
+    _, best_state, best_extra = read_checkpoint(out / "best.safetensors")
+    head.load_state_dict(best_state)
+    head.eval()
+    grid = []
+    with torch.inference_mode():
+        cache: dict = {}
+
+        def scorer(tr, ii):
+            key = (tr.tobytes(), ii.tobytes())
+            if key not in cache:
+                cache[key] = score_pairs(head, dev_d, tr, ii)
+            return cache[key]
+
+        for k in (8, 16, 32):
+            for alpha in (0.0, 5.0, 10.0, 20.0, 40.0):
+                d = rerank_recalls(dev_sim, dev_p.caption_image, k, scorer, alpha)
+                grid.append({"k": k, "alpha": alpha, "score": d["text_to_image"]["R@1"] + d["image_to_text"]["R@1"], "dev": d})
+    # Prefer the smallest k within 0.2 points of the best: latency grows with k.
+    top = max(g["score"] for g in grid)
+    chosen = min((g for g in grid if g["score"] >= top - 0.2), key=lambda g: (g["k"], -g["score"]))
+    best_extra.update({"alpha": chosen["alpha"], "default_k": chosen["k"], "dev_choice": chosen, "dev_grid": grid})
+    save_checkpoint(out / "best.safetensors", icfg.to_json(), best_state, best_extra)
+    return {"best": str(out / "best.safetensors"), "history": history, "alpha": chosen["alpha"], "default_k": chosen["k"]}

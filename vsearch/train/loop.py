@@ -73,8 +73,9 @@ class TrainResult:
 def preset(name: str) -> dict[str, Any]:
     """Settings that reproduce a shipped model (chosen on Flickr8k dev)."""
     presets = {
-        "align-lite": dict(model="align-lite", mode="partial", loss="clip", epochs=12, batch_size=256,
-                           lr=1e-3, tail_lr=2e-4, hflip=True, captions_per_epoch="one"),
+        "align-lite": dict(model="align-lite", mode="lit", text_tail_layers=2, loss="clip", epochs=4,
+                           batch_size=256, lr=5e-4, tail_lr=5e-5, dropout=0.5, weight_decay=0.5, hflip=True,
+                           captions_per_epoch="all"),
     }
     if name not in presets:
         raise ValueError(f"unknown preset {name!r}; known: {', '.join(presets)}")

@@ -1,0 +1,67 @@
+"""The ITM reranker: learns to match, and only ever reorders the dual encoder's top k."""
+import numpy as np
+import pytest
+import torch
+
+from vsearch.models import save_checkpoint
+from vsearch.models.itm import ITMConfig, ITMHead, load_reranker_file
+
+
+@pytest.fixture()
+def random_reranker(tmp_path):
+    torch.manual_seed(0)
+    cfg = ITMConfig(width=64, layers=1, heads=2)
+    head = ITMHead(cfg)
+    path = save_checkpoint(tmp_path / "itm.safetensors", cfg.to_json(), head.state_dict(), {"default_k": 4})
+    return load_reranker_file(path)
+
+
+def test_rerank_only_reorders_the_top_k(photos, home, random_reranker):
+    import vsearch
+
+    vsearch.ingest(photos)
+    col = vsearch.open_collection()
+    col._reranker = random_reranker
+    plain = col.search("a red square", k=8)
+    for k in (3, 5):
+        rr = col.search("a red square", k=8, rerank=True, rerank_k=k)
+        assert sorted(h.id for h in rr[:k]) == sorted(h.id for h in plain[:k])
+        assert [h.id for h in rr[k:]] == [h.id for h in plain[k:]]
+        scores = [h.rerank_score for h in rr[:k]]
+        assert scores == sorted(scores, reverse=True)
+    zero = col.search("a red square", k=8, rerank=True, rerank_k=0)
+    assert [(h.id, h.score) for h in zero] == [(h.id, h.score) for h in plain]
+    assert all(h.rerank_score is None for h in zero)
+
+
+def test_rerank_without_a_reranker_is_a_clear_error(photos, home):
+    import vsearch
+    from vsearch.errors import QueryError
+
+    vsearch.ingest(photos)
+    col = vsearch.open_collection()
+    col._reranker = False
+    with pytest.raises(QueryError, match="no reranker"):
+        col.search("x", rerank=True)
+
+
+def test_itm_learns_to_match_on_a_flickr_slice(flickr, tmp_path):
+    from vsearch.models.registry import WEIGHTS_DIR
+
+    if not (WEIGHTS_DIR / "align-lite.safetensors").is_file():
+        pytest.skip("needs the shipped dual encoder for hard negatives")
+    from vsearch.train.itm import ITMTrainConfig, TokenData, score_pairs, train_itm
+    from vsearch.models.itm import load_reranker_file, locked_towers
+    from vsearch.benchmark import load_pairs
+
+    cfg = ITMTrainConfig(data=flickr, out=tmp_path / "itm", epochs=3, batch_size=32, limit_train=200, dev_images=40,
+                         width=64, layers=1, workers=1, progress=False, cache_dir=tmp_path / "cache", dev_k=4)
+    r = train_itm(cfg)
+    assert r["history"][-1]["loss"] < r["history"][0]["loss"]
+    rr = load_reranker_file(r["best"])
+    pairs = load_pairs(flickr, "train", 200)
+    data = TokenData(locked_towers().build(), pairs, cfg, hflip=True)
+    rows = np.arange(0, len(pairs.captions), 5)[:100]
+    match = score_pairs(rr.head, data, rows, pairs.caption_image[rows])
+    shuffled = score_pairs(rr.head, data, rows, (pairs.caption_image[rows] + 37) % len(pairs.images))
+    assert (match > shuffled).mean() > 0.8
