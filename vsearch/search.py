@@ -147,7 +147,7 @@ class Collection:
     def _rows_for(self, id_: int) -> list[dict]:
         lo = np.searchsorted(self._sorted_ids, id_, "left")
         hi = np.searchsorted(self._sorted_ids, id_, "right")
-        return self._rows_view.take(pa.array(self._order[lo:hi])).to_pylist()
+        return [self._row(int(n)) for n in self._order[lo:hi]]
 
     def _text_vector(self, text: str) -> np.ndarray:
         if self._model is None and self._model_name is None:
@@ -158,6 +158,10 @@ class Collection:
             if self._fast_text:
                 return self._fast_text.encode_texts([text])[0]
         return self.model.encode_texts([text])[0]
+
+    def _row(self, n: int) -> dict:
+        # slice, not take(): Table.take imports pandas (~0.3 s of a cold query)
+        return self._rows_view.slice(n, 1).to_pylist()[0]
 
     def resolve_image(self, ref: str | int) -> int:
         """An id, or a path (absolute, or relative to a root) of an ingested file -> its id."""
@@ -269,7 +273,7 @@ class Collection:
         row_numbers = self._order[lo:hi].tolist()
         if matching is not None:  # show a file that satisfies the filter first
             row_numbers.sort(key=lambda n: n not in matching)
-        rows = self._rows_view.take(pa.array(row_numbers, type=pa.int64())).to_pylist()
+        rows = [self._row(n) for n in row_numbers]
         r = rows[0]
         taken = r.get("taken_at")
         return Hit(id=id_, score=score, path=str(Path(r["root"]) / r["path"]), relpath=r["path"], folder=r["folder"],

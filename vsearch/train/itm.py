@@ -92,6 +92,7 @@ def dual_similarities(dual, data: TokenData) -> np.ndarray:
     return encode_texts(dual, pairs.captions) @ img.T
 
 
+@torch.inference_mode()
 def score_pairs(head: ITMHead, data: TokenData, text_rows: np.ndarray, image_idx: np.ndarray, batch: int = 512) -> np.ndarray:
     out = []
     for i in range(0, len(text_rows), batch):
