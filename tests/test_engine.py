@@ -139,3 +139,22 @@ def test_eval_on_collection_with_queries_file(photos, home, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n")
     assert "query,relevant" in cli("eval", "--queries", bad, code=2).output
+
+
+def test_exif_metadata_orientation_and_bomb(tmp_path, home):
+    from PIL import Image
+
+    root = tmp_path / "cam"
+    root.mkdir()
+    img = Image.new("RGB", (120, 80), (200, 30, 30))
+    exif = Image.Exif()
+    exif[271], exif[272], exif[274] = "Canon", "Canon EOS 5D", 6  # make, model, orientation: rotate 90
+    exif.get_ifd(0x8769)[36867] = "2021:07:04 10:11:12"
+    img.save(root / "exif.jpg", exif=exif)
+    Image.new("1", (15000, 15000)).save(root / "bomb.png")  # 225 Mpx in a small file
+    s = cli_json("ingest", root)
+    assert s["images"] == 1 and s["errors"] == 1
+    assert "decompression bomb" in s["error_samples"][0]["reason"]
+    hit = cli_json("query", "red", "--where", "taken_at >= '2021-01-01' AND camera = 'Canon EOS 5D'")[0]
+    assert hit["relpath"] == "exif.jpg" and hit["taken_at"].startswith("2021-07-04T10:11:12")
+    assert (hit["width"], hit["height"]) == (120, 80)
