@@ -17,7 +17,7 @@ from PIL import Image
 from .errors import ModelMismatchError, QueryError
 from .models.identity import check_model
 from .models.registry import resolve
-from .store.collection import CollectionStore, int64_column, rows_where
+from .store.collection import CollectionStore, MetadataFilter, int64_column
 from .store.home import index_home, pick_collection
 
 # PyTorch is imported only when a model is really needed (image queries, reranking): a cold
@@ -91,6 +91,7 @@ class Collection:
         self._index = None
         self._texts = None
         self._texts_index = None
+        self._filter = None
         # Hits are built from this view: converting the tz-aware `mtime` would import pandas.
         self._rows_view = self._images.drop_columns([c for c in ("mtime",) if c in self._images.column_names])
         ids = int64_column(self._images, "id")
@@ -257,7 +258,9 @@ class Collection:
         return self.search_vector(q, k=k, where=where, exclude=exclude)
 
     def search_vector(self, q: np.ndarray, k: int = 10, where: str | None = None, exclude: int | None = None) -> list[Hit]:
-        matching = set(rows_where(self._images, where).tolist()) if where else None
+        if where and self._filter is None:
+            self._filter = MetadataFilter(self._images)
+        matching = set(self._filter.rows(where).tolist()) if where else None
         allowed = None
         if matching is not None:
             if not matching:

@@ -174,18 +174,26 @@ def int64_column(table: pa.Table, name: str) -> np.ndarray:
     return np.frombuffer(c.buffers()[1], dtype=np.int64, count=len(c) + c.offset)[c.offset:].copy()
 
 
+class MetadataFilter:
+    """Evaluates DuckDB SQL predicates over an images table; one connection, reused."""
+
+    def __init__(self, images: pa.Table):
+        import duckdb
+
+        self._con = duckdb.connect(":memory:")
+        self._con.register("images_raw", images.append_column("rn", pa.array(np.arange(len(images), dtype=np.int64))))
+        self._columns = images.schema.names
+
+    def rows(self, where: str) -> np.ndarray:
+        import duckdb
+
+        try:
+            rows = self._con.execute(f"SELECT rn FROM images_raw AS images WHERE {where}").fetchnumpy()
+        except duckdb.Error as e:
+            raise QueryError(f"bad --where predicate: {str(e).splitlines()[0]}. Columns: {', '.join(self._columns)}") from e
+        return np.asarray(rows["rn"], dtype=np.int64)
+
+
 def rows_where(images: pa.Table, where: str) -> np.ndarray:
     """Row numbers of the images table whose metadata satisfies a DuckDB SQL predicate."""
-    import duckdb
-
-    con = duckdb.connect(":memory:")
-    try:
-        con.register("images_raw", images)
-        sql = f"SELECT rn FROM (SELECT *, row_number() OVER () - 1 AS rn FROM images_raw) AS images WHERE {where}"
-        rows = con.execute(sql).fetchnumpy()
-    except duckdb.Error as e:
-        columns = ", ".join(images.schema.names)
-        raise QueryError(f"bad --where predicate: {str(e).splitlines()[0]}. Columns: {columns}") from e
-    finally:
-        con.close()
-    return np.asarray(rows["rn"], dtype=np.int64)
+    return MetadataFilter(images).rows(where)
