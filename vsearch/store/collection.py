@@ -193,7 +193,3 @@ class MetadataFilter:
             raise QueryError(f"bad --where predicate: {str(e).splitlines()[0]}. Columns: {', '.join(self._columns)}") from e
         return np.asarray(rows["rn"], dtype=np.int64)
 
-
-def rows_where(images: pa.Table, where: str) -> np.ndarray:
-    """Row numbers of the images table whose metadata satisfies a DuckDB SQL predicate."""
-    return MetadataFilter(images).rows(where)
