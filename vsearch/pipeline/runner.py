@@ -219,8 +219,8 @@ def _ingest_into(store, manifest, model, root, prev, prev_errors, cfg, t0, on_pr
         export_text_tower(model)
     except Exception:  # pragma: no cover - the torch path still serves queries
         pass
-    n_rows = sum(1 for _ in vectors.shards())
-    if n_rows > 64 or (len(live_ids) and len(known) > 1.25 * len(live_ids)):
+    n_shards = len(vectors.shards())
+    if n_shards > 64 or (len(live_ids) and len(known) > 1.25 * len(live_ids)):
         vectors.compact(live_ids)
     summary.elapsed_s = time.perf_counter() - t0
     return summary

@@ -80,7 +80,7 @@ class VectorStore:
     def compact(self, live_ids: np.ndarray) -> None:
         """Rewrite all shards into one holding only live ids (done when enough is dead)."""
         shards = self.shards()
-        if len(shards) <= 1 and not shards:
+        if not shards:
             return
         ids, vecs, meta = self.load(live_ids)
         rows = meta.to_pylist()

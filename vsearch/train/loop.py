@@ -120,14 +120,12 @@ class _CachedTask:
     def __init__(self, model, train: Pairs, dev: Pairs, cfg: TrainConfig):
         self.model, self.cfg, self.train, self.dev = model, cfg, train, dev
         cache = Path(cfg.cache_dir)
-        self.img = image_trunk = None
         from .features import image_trunk_cache, text_trunk_cache
 
         self.img = image_trunk_cache(model, train, cache, cfg.hflip, cfg.workers, progress=cfg.progress)
         self.txt, self.mask = text_trunk_cache(model, train, cache, progress=cfg.progress)
         self.dev_img = image_trunk_cache(model, dev, cache, False, cfg.workers, progress=cfg.progress)[0]
         self.dev_txt, self.dev_mask = text_trunk_cache(model, dev, cache, progress=cfg.progress)
-        del image_trunk
         for p in model.parameters():
             p.requires_grad_(False)
         self.params_tail = [p for t in (model.image, model.text) for n, p in t.named_parameters()
