@@ -4,7 +4,6 @@ import os
 import shutil
 
 import pyarrow.parquet as pq
-import pytest
 from typer.testing import CliRunner
 
 from conftest import make_image

@@ -8,8 +8,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import VsearchError
+
+if TYPE_CHECKING:
+    from .pipeline.runner import IngestSummary
 
 __version__ = "0.1.0"
 

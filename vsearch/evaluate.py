@@ -84,8 +84,10 @@ def evaluate_benchmark(root, split: str = "test", model=None, batch_size: int = 
             raise VsearchError(f"model {model.name!r} has no reranker")
         scorer = PairScorer(rr, pairs, workers, progress)
         k = rr.default_k if rerank_k is None else rerank_k
-        rows = rerank_sweep(sim, pairs, scorer, tuple(sweep) if sweep else (k,), rr.alpha)
-        chosen = next(x for x in rows if x["k"] == k) if any(x["k"] == k for x in rows) else rerank_sweep(sim, pairs, scorer, (k,), rr.alpha)[0]
+        depths = tuple(sweep or ())
+        rows = rerank_sweep(sim, pairs, scorer, depths + ((k,) if k not in depths else ()), rr.alpha)
+        chosen = next(x for x in rows if x["k"] == k)
+        rows = [x for x in rows if x["k"] in depths]
         result.extra["rerank"] = {"k": k, "text_to_image": chosen["text_to_image"], "image_to_text": chosen["image_to_text"],
                                   "latency_ms": chosen["latency_ms"]}
         if sweep:
@@ -115,8 +117,8 @@ def evaluate_collection(collection, queries_file, ks=KS) -> EvalResult:
         for k in ks:
             hits[k] += bool(ranks and ranks[0] < k)
     t2i = {f"R@{k}": 100.0 * hits[k] / len(rows) for k in ks}
-    return EvalResult(collection.info()["model"], f"collection:{collection.name}", collection.info()["counts"]["images"],
-                      len(rows), t2i, {})
+    m = collection.store.manifest
+    return EvalResult(m.model["name"], f"collection:{collection.name}", m.counts["images"], len(rows), t2i, {})
 
 
 def _rerank_matrix(sim: np.ndarray, k: int, score_fn, alpha: float) -> np.ndarray:

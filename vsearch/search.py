@@ -24,10 +24,19 @@ from .store.home import index_home, pick_collection
 # text query runs the text tower through ONNX Runtime (models/fast_text.py).
 
 
-def open_image(data: bytes, draft_to: int | None = None):
-    from .pipeline.decode import open_image as _open
+def read_image(image: str | Path | Image.Image, size: int) -> Image.Image:
+    """A query or candidate image, decoded (JPEG draft to ~`size`) and EXIF-rotated."""
+    if isinstance(image, Image.Image):
+        return image
+    from PIL import ImageOps
 
-    return _open(data, draft_to)
+    from .pipeline.decode import open_image
+
+    try:
+        img, _, _ = open_image(Path(image).read_bytes(), draft_to=size)
+    except (OSError, ValueError) as e:
+        raise QueryError(f"cannot read image {image}: {e}") from e
+    return ImageOps.exif_transpose(img)
 
 
 @dataclass
@@ -136,19 +145,13 @@ class Collection:
 
     # --- query encoding ----------------------------------------------------------------------
     def _image_vector(self, image: str | Path | Image.Image) -> np.ndarray:
-        if not isinstance(image, Image.Image):
-            try:
-                image, _, _ = open_image(Path(image).read_bytes(), draft_to=self.model.preprocess.size)
-            except (OSError, ValueError) as e:
-                raise QueryError(f"cannot read query image {image}: {e}") from e
-        from PIL import ImageOps
+        return self.model.encode_images([read_image(image, self.model.preprocess.size)])[0]
 
-        return self.model.encode_images([ImageOps.exif_transpose(image)])[0]
-
-    def _rows_for(self, id_: int) -> list[dict]:
+    def _row_numbers(self, id_: int) -> list[int]:
+        """Rows of the images table holding content `id_` (several for duplicates)."""
         lo = np.searchsorted(self._sorted_ids, id_, "left")
         hi = np.searchsorted(self._sorted_ids, id_, "right")
-        return [self._row(int(n)) for n in self._order[lo:hi]]
+        return self._order[lo:hi].tolist()
 
     def _text_vector(self, text: str) -> np.ndarray:
         if self._model is None and self._model_name is None:
@@ -168,7 +171,7 @@ class Collection:
         """An id, or a path (absolute, or relative to a root) of an ingested file -> its id."""
         try:
             id_ = int(ref)
-            if len(self._rows_for(id_)):
+            if self._row_numbers(id_):
                 return id_
         except (TypeError, ValueError):
             pass
@@ -181,7 +184,6 @@ class Collection:
                 return int(self._images.column("id")[i].as_py())
         raise QueryError(f"{ref_s!r} is neither an id nor the path of an image in collection {self.name!r}")
 
-    # --- search ------------------------------------------------------------------------------
     # --- reranking ---------------------------------------------------------------------------
     @property
     def reranker(self):
@@ -198,32 +200,30 @@ class Collection:
             raise QueryError(f"model {self.store.manifest.model['name']!r} has no reranker; search without --rerank")
         return rr.default_k if rerank_k is None else rerank_k
 
+    def _reranker_memory(self, images: list) -> "object":
+        """The reranker's image tokens for images (paths or PIL images)."""
+        rr = self.reranker
+        pp = rr.towers.preprocess
+        return rr.image_memory(pp.normalize(np.stack([pp.to_pixels(read_image(i, pp.size)) for i in images])))
+
     def _image_memories(self, hits: list[Hit]):
         import torch
 
-        rr = self.reranker
         missing = [h for h in hits if h.id not in self._memories]
         if missing:
-            pp = rr.towers.preprocess
-            pix = []
-            for h in missing:
-                img, _, _ = open_image(Path(h.path).read_bytes(), draft_to=pp.size)
-                from PIL import ImageOps
-
-                pix.append(pp.to_pixels(ImageOps.exif_transpose(img)))
-            mem = rr.image_memory(pp.normalize(np.stack(pix)))
-            for h, m in zip(missing, mem):
+            for h, m in zip(missing, self._reranker_memory([h.path for h in missing])):
                 self._memories[h.id] = m
         return torch.stack([self._memories[h.id] for h in hits])
 
-    def _rerank(self, text: str, hits: list[Hit], rerank_k: int) -> list[Hit]:
+    def _reorder(self, hits: list, rerank_k: int, memory, texts: list[str]) -> list:
+        """Score the top `rerank_k` hits with the ITM and put them back in that order; the rest
+        keep the dual encoder's order."""
         top, rest = hits[:rerank_k], hits[rerank_k:]
         if not top:
             return hits
         rr = self.reranker
-        hidden, mask = rr.text_hidden([text])
-        logits = rr.score(self._image_memories(top), hidden, mask)
-        for h, s in zip(top, logits):
+        hidden, mask = rr.text_hidden(texts)
+        for h, s in zip(top, rr.score(memory, hidden, mask)):
             h.rerank_score = float(s) + rr.alpha * h.score
         return sorted(top, key=lambda h: -h.rerank_score) + rest
 
@@ -239,7 +239,7 @@ class Collection:
             rk = self._rerank_k(rerank_k)
             if rk > 0:
                 hits = self.search(text, k=max(k, rk), where=where)
-                return self._rerank(text, hits, rk)[:k]
+                return self._reorder(hits, rk, self._image_memories(hits[:rk]), [text])[:k]
         given = [x is not None for x in (text, image, like, vector)]
         if sum(given) != 1:
             raise QueryError("give exactly one of: text, image, like, vector")
@@ -271,9 +271,7 @@ class Collection:
         return [self._hit(int(i), float(s), matching) for s, i in zip(scores[0], ids[0]) if i >= 0 and i != exclude][:k]
 
     def _hit(self, id_: int, score: float, matching: set[int] | None = None) -> Hit:
-        lo = np.searchsorted(self._sorted_ids, id_, "left")
-        hi = np.searchsorted(self._sorted_ids, id_, "right")
-        row_numbers = self._order[lo:hi].tolist()
+        row_numbers = self._row_numbers(id_)
         if matching is not None:  # show a file that satisfies the filter first
             row_numbers.sort(key=lambda n: n not in matching)
         rows = [self._row(n) for n in row_numbers]
@@ -299,7 +297,11 @@ class Collection:
             old = self.store.texts()
             start = len(old)
             vecs = encode_texts(self.model, texts, batch_size)
-            old_vecs = np.stack([self.store.texts_index().reconstruct(i) for i in range(start)]) if start else np.zeros((0, vecs.shape[1]), np.float32)
+            if start:
+                old_index = self.store.texts_index()
+                old_vecs = np.stack([old_index.reconstruct(i) for i in range(start)])
+            else:
+                old_vecs = np.zeros((0, vecs.shape[1]), np.float32)
             new = pa.table({"id": np.arange(start, start + len(texts), dtype=np.int64), "text": texts,
                             "source": [source] * len(texts)}, schema=TEXTS_SCHEMA)
             table = pa.concat_tables([old, new])
@@ -327,21 +329,9 @@ class Collection:
         sources = self._texts.column("source").to_pylist()
         hits = [TextHit(int(i), float(s), texts[i], sources[i]) for s, i in zip(scores[0], ids[0]) if i >= 0]
         if rk > 0 and hits:
-            rr = self.reranker
-            top, rest = hits[:rk], hits[rk:]
-            if image is not None:
-                pp = rr.towers.preprocess
-                img = image if isinstance(image, Image.Image) else open_image(Path(image).read_bytes(), pp.size)[0]
-                pix = pp.normalize(np.stack([pp.to_pixels(img)]))
-                mem = rr.image_memory(pix)
-            else:
-                row = self._rows_for(self.resolve_image(like))[0]
-                mem = self._image_memories([self._hit(row["id"], 0.0)])
-            hidden, mask = rr.text_hidden([h.text for h in top])
-            logits = rr.score(mem, hidden, mask)
-            for h, s in zip(top, logits):
-                h.rerank_score = float(s) + rr.alpha * h.score
-            hits = sorted(top, key=lambda h: -h.rerank_score) + rest
+            mem = (self._reranker_memory([image]) if image is not None
+                   else self._image_memories([self._hit(self.resolve_image(like), 0.0)]))
+            hits = self._reorder(hits, rk, mem, [h.text for h in hits[:rk]])
         return hits[:k]
 
 

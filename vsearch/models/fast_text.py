@@ -21,14 +21,21 @@ def text_export_path(fingerprint: str) -> Path:
     return cache_dir() / f"{fingerprint}-text.onnx"
 
 
+def load_tokenizer(tokenizer_json: Path, max_len: int):
+    """MiniLM's WordPiece tokenizer (the `tokenizers` library): truncating, padding to the batch."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(tokenizer_json))
+    tok.enable_truncation(max_len)
+    tok.enable_padding(pad_id=0, pad_token="[PAD]")
+    return tok
+
+
 class FastTextEncoder:
     def __init__(self, onnx_path: Path, tokenizer_json: Path, max_len: int):
         import onnxruntime as ort
-        from tokenizers import Tokenizer
 
-        self._tok = Tokenizer.from_file(str(tokenizer_json))
-        self._tok.enable_truncation(max_len)
-        self._tok.enable_padding(pad_id=0, pad_token="[PAD]")
+        self._tok = load_tokenizer(tokenizer_json, max_len)
         opts = ort.SessionOptions()
         self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
 

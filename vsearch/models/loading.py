@@ -5,8 +5,9 @@ from pathlib import Path
 
 from ..errors import ModelUnavailableError, UnknownModelError
 from .base import DualEncoder
-from .checkpoint import file_digest, read_checkpoint, save_checkpoint
-from .registry import DEFAULT_MODEL, ARCHITECTURES, ModelSpec, known_models, resolve
+from .checkpoint import file_digest, read_checkpoint
+from .registry import resolve
+
 
 def _from_config(name: str, config: dict, state: dict | None, fingerprint: str, pretrained_towers: bool = True) -> DualEncoder:
     family = config.get("family")

@@ -129,11 +129,9 @@ class Tokenizer:
     """WordPiece tokenizer from the packaged tokenizer.json (the `tokenizers` library, fast to import)."""
 
     def __init__(self, path: Path, max_len: int):
-        from tokenizers import Tokenizer as _Tok
+        from .fast_text import load_tokenizer
 
-        self._tok = _Tok.from_file(str(path))
-        self._tok.enable_truncation(max_len)
-        self._tok.enable_padding(pad_id=0, pad_token="[PAD]")
+        self._tok = load_tokenizer(path, max_len)
         self.max_len = max_len
 
     def __call__(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,9 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("VSEARCH_CACHE", Path.home() / ".cache" / "vsearch")) / "onnx"
+from .fast_text import cache_dir
 
 
 class _ImagePath(nn.Module):

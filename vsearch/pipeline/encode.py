@@ -30,6 +30,15 @@ def iter_decoded(paths: list[Path], preprocess, workers: int | None = None, know
         yield from pool.imap(fn, paths, chunksize=4)
 
 
+def iter_pixels(paths: list[Path], preprocess, workers: int | None = None) -> Iterator[np.ndarray]:
+    """Decoded pixels of every file, in order; a file that cannot be decoded is an error
+    (training and benchmark data must be complete, unlike an ingested folder)."""
+    for path, d in zip(paths, iter_decoded(paths, preprocess, workers)):
+        if d.pixels is None:
+            raise ValueError(f"{path} could not be decoded: {d.error}")
+        yield d.pixels
+
+
 def batched(items: Iterable, n: int) -> Iterator[list]:
     batch = []
     for item in items:

@@ -7,6 +7,7 @@ changes at the final atomic commit.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -168,9 +169,7 @@ def _ingest_into(store, manifest, model, root, prev, prev_errors, cfg, t0, on_pr
     scanned_paths = {e.path for e in entries}
     # A file at a new path whose content sat at a path that is gone was moved, not added + removed.
     gone = [r["id"] for p, r in prev_rows.items() if p not in scanned_paths]
-    gone_left = {}
-    for i_ in gone:
-        gone_left[i_] = gone_left.get(i_, 0) + 1
+    gone_left = Counter(gone)
     for i_ in new_ids:
         if gone_left.get(i_, 0) > 0:
             gone_left[i_] -= 1
@@ -190,10 +189,7 @@ def _ingest_into(store, manifest, model, root, prev, prev_errors, cfg, t0, on_pr
             r[f] = m.get(f)
     cols = {f.name: [r.get(f.name) for r in rows] for f in IMAGES_SCHEMA}
     table = pa.concat_tables([other_roots, pa.table(cols, schema=IMAGES_SCHEMA)]).sort_by([("root", "ascending"), ("path", "ascending")])
-    seen: dict[int, int] = {}
-    for i_ in table.column("id").to_pylist():
-        seen[i_] = seen.get(i_, 0) + 1
-    summary.duplicates = sum(c - 1 for c in seen.values())
+    summary.duplicates = len(table) - len(set(table.column("id").to_pylist()))
     summary.images = len(table)
 
     if len(table) == 0:

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from ..benchmark import Pairs
 from ..models.onnx_export import fast_image_trunk
-from ..pipeline.encode import batched, iter_decoded
+from ..pipeline.encode import batched, iter_pixels
 
 
 IMAGE_KEYS = ("image_variant", "image_size")
@@ -40,11 +40,8 @@ def image_trunk_cache(model, pairs: Pairs, cache_dir: Path, hflip: bool, workers
     run = fast_image_trunk(model, tower)
     chunks: list[list[torch.Tensor]] = [[] for _ in range(2 if hflip else 1)]
     bar = tqdm(total=len(pairs.images), unit="img", desc=f"caching image trunk ({pairs.split})", disable=not progress)
-    for batch in batched(iter_decoded(pairs.images, model.preprocess, workers), batch_size):
-        bad = [d.error for d in batch if d.pixels is None]
-        if bad:
-            raise ValueError(f"training image could not be decoded: {bad[0]}")
-        pix = np.stack([d.pixels for d in batch])
+    for batch in batched(iter_pixels(pairs.images, model.preprocess, workers), batch_size):
+        pix = np.stack(batch)
         views = [pix, pix[:, :, ::-1].copy()] if hflip else [pix]
         for v, arr in enumerate(views):
             chunks[v].append(run(model.preprocess.normalize(arr).to(model.device)).half().cpu())

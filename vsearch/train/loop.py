@@ -193,14 +193,9 @@ class _EndToEndTask:
         self.params_tail, self.params_head = [p for p in model.parameters()], []
 
     def _decode_all(self, paths):
-        from ..pipeline.encode import iter_decoded
+        from ..pipeline.encode import iter_pixels
 
-        out = []
-        for d in iter_decoded(paths, self.model.preprocess, self.cfg.workers):
-            if d.pixels is None:
-                raise ValueError(f"training image could not be decoded: {d.error}")
-            out.append(d.pixels)
-        return np.stack(out)
+        return np.stack(list(iter_pixels(paths, self.model.preprocess, self.cfg.workers)))
 
     def train_mode(self) -> None:
         self.model.train()
