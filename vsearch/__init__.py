@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = ["ingest", "open_collection", "list_collections", "load_model", "evaluate_benchmark",
-           "Collection", "Hit", "TextHit", "IngestConfig", "IngestSummary", "VsearchError", "__version__"]
+           "Collection", "Hit", "TextHit", "Filter", "eval_results", "IngestConfig", "IngestSummary", "VsearchError", "__version__"]
 
 
 def ingest(root: str | Path, collection: str | None = None, home: str | Path | None = None,
@@ -38,6 +38,14 @@ def __getattr__(name: str):
         from .pipeline import runner
 
         return getattr(runner, name)
+    if name == "eval_results":
+        from .evals import eval_results
+
+        return eval_results
+    if name == "Filter":
+        from .filters import Filter
+
+        return Filter
     if name == "list_collections":
         from .store.home import list_collections
 

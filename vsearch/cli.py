@@ -229,6 +229,7 @@ def eval_(
     rerank: bool = typer.Option(False, "--rerank", help="Also score with the ITM reranker reordering each query's top k."),
     rerank_k: Optional[int] = typer.Option(None, "--rerank-k", help="Rerank depth (default: the model's)."),
     sweep: Optional[str] = typer.Option(None, "--sweep", help="Rerank depths to compare, e.g. 0,8,16,32,64 (0 = no rerank), with latency."),
+    save: bool = typer.Option(True, "--save/--no-save", help="Keep the result under <home>/evals/ (the UI's evaluation page shows them)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Recall@1/5/10, text->image and image->text, of a model on a benchmark split
@@ -248,6 +249,10 @@ def eval_(
                                    sweep=tuple(int(x) for x in sweep.split(",")) if sweep else None)
     except (VsearchError, ValueError, OSError) as e:
         _fail(e)
+    if save:
+        from .evals import save_eval
+
+        save_eval(r.to_json(), home, source=str(queries or benchmark))
     if as_json:
         _print_json(r.to_json())
         return
@@ -320,6 +325,7 @@ def train_itm(
     dual_encoder: str = typer.Option("align-lite", "--dual-encoder", help="Model whose top hits are reranked; it mines the hard negatives."),
     style: str = typer.Option("cross", help="cross (ALBEF-style text-to-image cross-attention) or single (one stream)."),
     layers: int = typer.Option(2, help="Fusion transformer layers."),
+    width: int = typer.Option(256, help="Fusion transformer width (compute grows with its square)."),
     epochs: int = typer.Option(5),
     batch_size: int = typer.Option(96, help="Positive pairs per step (each with 2 hard and some random negatives)."),
     lr: float = typer.Option(3e-4),
@@ -331,7 +337,7 @@ def train_itm(
     from .train.itm import ITMTrainConfig, train_itm as run
 
     try:
-        r = run(ITMTrainConfig(data=data, out=out_dir, dual_encoder=dual_encoder, style=style, layers=layers,
+        r = run(ITMTrainConfig(data=data, out=out_dir, dual_encoder=dual_encoder, style=style, layers=layers, width=width,
                                epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, resume=resume, progress=not as_json))
     except (VsearchError, ValueError) as e:
         _fail(e)
@@ -351,6 +357,34 @@ def models(as_json: bool = JsonOpt) -> None:
         _print_json(names)
     else:
         out.print("\n".join(names), highlight=False)
+
+
+@app.command()
+def ui(
+    collection: Optional[str] = typer.Argument(None, help="Collection to open first (default: the first one; all are in the picker)."),
+    home: Optional[Path] = HomeOpt,
+    port: int = typer.Option(8501, help="Port of the local web server."),
+    address: str = typer.Option("localhost", help="Address to listen on (localhost keeps it private to this machine)."),
+    browser: bool = typer.Option(True, "--browser/--no-browser", help="Open a browser tab."),
+) -> None:
+    """Open the Streamlit app: search by text or example image, filter, browse, see evaluations."""
+    import subprocess
+
+    app_file = Path(__file__).resolve().parents[1] / "ui" / "app.py"
+    if not app_file.is_file():
+        _fail(VsearchError(f"the UI ships with the source tree ({app_file} is missing); install vsearch from a checkout"))
+    try:
+        import streamlit  # noqa: F401
+    except ImportError:
+        _fail(VsearchError('the UI needs Streamlit: pip install "vsearch[ui]"'))
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app_file), "--server.port", str(port),
+           "--server.address", address, "--server.headless", str(not browser).lower(),
+           "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal", "--"]
+    if home:
+        cmd += ["--home", str(home)]
+    if collection:
+        cmd += ["--collection", collection]
+    raise typer.Exit(subprocess.call(cmd))
 
 
 def main() -> None:

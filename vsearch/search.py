@@ -15,6 +15,7 @@ import pyarrow as pa
 from PIL import Image
 
 from .errors import ModelMismatchError, QueryError
+from .filters import Filter
 from .models.identity import check_model
 from .models.registry import resolve
 from .store.collection import CollectionStore, MetadataFilter, int64_column
@@ -228,7 +229,7 @@ class Collection:
         return sorted(top, key=lambda h: -h.rerank_score) + rest
 
     def search(self, text: str | None = None, *, image: str | Path | Image.Image | None = None,
-               like: str | int | None = None, k: int = 10, where: str | None = None,
+               like: str | int | None = None, k: int = 10, where: "str | Filter | None" = None,
                vector: np.ndarray | None = None, rerank: bool = False, rerank_k: int | None = None) -> list[Hit]:
         """Top-k images for a text, an image, an ingested image (`like`) or a raw vector.
         With `rerank` (text queries), the ITM cross-encoder reorders the dual encoder's top
@@ -257,7 +258,11 @@ class Collection:
             q = np.asarray(vector, dtype=np.float32)
         return self.search_vector(q, k=k, where=where, exclude=exclude)
 
-    def search_vector(self, q: np.ndarray, k: int = 10, where: str | None = None, exclude: int | None = None) -> list[Hit]:
+    def search_vector(self, q: np.ndarray, k: int = 10, where: "str | Filter | None" = None,
+                      exclude: int | None = None) -> list[Hit]:
+        """Top-k for a query vector; `where` is a `--where` SQL predicate or a `Filter`."""
+        if isinstance(where, Filter) and where.is_empty():
+            where = None
         if where and self._filter is None:
             self._filter = MetadataFilter(self._images)
         matching = set(self._filter.rows(where).tolist()) if where else None
@@ -281,6 +286,54 @@ class Collection:
                    bytes=r.get("bytes"), width=r.get("width"), height=r.get("height"),
                    taken_at=taken.isoformat() if taken else None, camera=r.get("camera"),
                    duplicates=[str(Path(x["root"]) / x["path"]) for x in rows[1:]])
+
+    # --- browsing: files, thumbnails, facets -------------------------------------------------
+    def file_path(self, id_: int) -> Path:
+        """The file of an ingested image, checked to lie inside one of the collection's roots
+        (a link or a stale row pointing elsewhere is refused)."""
+        rows = self._row_numbers(int(id_))
+        if not rows:
+            raise QueryError(f"no image with id {id_} in collection {self.name!r}")
+        roots = {str(Path(r).resolve()) for r in self.store.manifest.roots}
+        for n in rows:
+            r = self._row(n)
+            root = Path(r["root"]).resolve()
+            p = (root / r["path"]).resolve()
+            if str(root) in roots and p.is_relative_to(root) and p.is_file():
+                return p
+        raise QueryError(f"image {id_} is no longer inside the collection's roots; re-run `vsearch ingest`")
+
+    def thumbnail(self, id_: int, size: int = 320) -> Path:
+        """A JPEG of the image with its longer side <= size; made on first use, then reused."""
+        from .thumbnails import make_thumbnail, thumbnail_path
+
+        src = self.file_path(id_)  # checked every time: a cached thumbnail is still a view of the file
+        dst = thumbnail_path(self.store.folder, int(id_), size)
+        if dst.is_file():
+            return dst
+        try:
+            return make_thumbnail(src, dst, size)
+        except (OSError, ValueError) as e:
+            raise QueryError(f"cannot make a thumbnail of {src}: {e}") from e
+
+    def metadata(self, id_: int) -> list[dict[str, Any]]:
+        """The metadata rows of an image (several when the same content is stored twice)."""
+        return [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in self._row(n).items()}
+                for n in self._row_numbers(int(id_))]
+
+    def facets(self) -> dict[str, Any]:
+        """What the metadata filters can choose from: folders (with counts), cameras, and the
+        capture-date and file-size ranges."""
+        import pyarrow.compute as pc
+
+        t = self._images
+        folders = pc.value_counts(t["folder"]).to_pylist()
+        cameras = sorted(c for c in pc.unique(t["camera"]).to_pylist() if c)
+        taken = pc.min_max(t["taken_at"]).as_py() if len(t) else {"min": None, "max": None}
+        size = pc.min_max(t["bytes"]).as_py() if len(t) else {"min": None, "max": None}
+        return {"folders": sorted(((d["values"], d["counts"]) for d in folders), key=lambda x: x[0]),
+                "cameras": cameras, "taken_min": taken["min"], "taken_max": taken["max"],
+                "bytes_min": size["min"], "bytes_max": size["max"]}
 
     # --- image -> text -----------------------------------------------------------------------
     def add_texts(self, texts: list[str], source: str | None = None, batch_size: int = 256) -> int:

@@ -13,7 +13,7 @@ import re
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -23,6 +23,9 @@ from ..errors import CollectionFormatError, QueryError, VsearchError
 from .index import VectorIndex
 from .manifest import Manifest, read_manifest, write_manifest
 from .vectors import META_FIELDS, VectorStore
+
+if TYPE_CHECKING:
+    from ..filters import Filter
 
 IMAGES_SCHEMA = pa.schema([
     ("id", pa.int64()), ("path", pa.string()), ("root", pa.string()), ("folder", pa.string()),
@@ -184,11 +187,16 @@ class MetadataFilter:
         self._con.register("images_raw", images.append_column("rn", pa.array(np.arange(len(images), dtype=np.int64))))
         self._columns = images.schema.names
 
-    def rows(self, where: str) -> np.ndarray:
+    def rows(self, where: "str | Filter") -> np.ndarray:
+        """Row numbers matching a `--where` SQL predicate or a structured `Filter` (whose values
+        travel as query parameters, never as SQL text)."""
         import duckdb
 
+        params: list = []
+        if not isinstance(where, str):
+            where, params = where.to_sql()
         try:
-            rows = self._con.execute(f"SELECT rn FROM images_raw AS images WHERE {where}").fetchnumpy()
+            rows = self._con.execute(f"SELECT rn FROM images_raw AS images WHERE {where}", params).fetchnumpy()
         except duckdb.Error as e:
             raise QueryError(f"bad --where predicate: {str(e).splitlines()[0]}. Columns: {', '.join(self._columns)}") from e
         return np.asarray(rows["rn"], dtype=np.int64)

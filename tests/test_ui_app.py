@@ -1,0 +1,157 @@
+"""The Streamlit app's logic, driven with Streamlit's AppTest over a real ingested collection."""
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+import vsearch  # noqa: E402
+from ui_fixtures import build_ui_collection  # noqa: E402
+
+APP = str(Path(__file__).resolve().parents[1] / "ui" / "app.py")
+
+
+@pytest.fixture(scope="module")
+def ui_home(tmp_path_factory) -> Path:
+    home, _ = build_ui_collection(tmp_path_factory.mktemp("ui"))
+    return home
+
+
+@pytest.fixture()
+def app(ui_home, monkeypatch) -> AppTest:
+    monkeypatch.setenv("VSEARCH_HOME", str(ui_home))
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def captions(at: AppTest) -> list[str]:
+    return [c.value for c in at.main.caption if c.value.startswith("**")]
+
+
+def test_text_search_shows_a_cached_thumbnail_grid(app, ui_home):
+    app.text_input(key="query").input("a dog").run()
+    assert not app.exception and not app.error
+    names = captions(app)
+    assert len(names) == 20 and len(app.image) >= 20
+    col = vsearch.open_collection("photos", home=ui_home)
+    hits = col.search("a dog", k=20)
+    # The grid is the API's ranking, in order.
+    assert [n.split("**")[1] for n in names] == [Path(h.relpath).name for h in hits]
+    thumbs = sorted((ui_home / "photos" / "thumbs").glob("*-320.jpg"))
+    assert len(thumbs) >= 20 and all(max(Image.open(t).size) <= 320 for t in thumbs)
+    before = {t: t.stat().st_mtime_ns for t in thumbs}
+    app.text_input(key="query").input("a dog ").run()  # a rerun reuses, never regenerates
+    assert {t: t.stat().st_mtime_ns for t in thumbs} == before
+
+
+def test_more_like_this_and_detail_view(app, ui_home):
+    app.text_input(key="query").input("children in the water").run()
+    first = app.button[0].key  # "view-<id>" of the best hit
+    liked = int(first.split("-", 1)[1])
+    app.button(key=f"like-{liked}").click().run()
+    assert app.session_state["like"] == liked
+    grid_ids = [int(b.key.split("-", 1)[1]) for b in app.button if b.key.startswith("view-")]
+    assert grid_ids and liked not in grid_ids
+    col = vsearch.open_collection("photos", home=ui_home)
+    assert grid_ids == [h.id for h in col.search(like=liked, k=20)]
+    app.button(key=f"view-{grid_ids[0]}").click().run()
+    assert app.session_state["selected"] == grid_ids[0]
+    assert str(col.file_path(grid_ids[0])) in [c.value for c in app.code]
+    assert len(app.table) == 1
+    app.button(key="detail-close").click().run()
+    assert not app.code
+
+
+def test_filters_match_where_semantics_and_take_quotes_as_values(app, ui_home):
+    app.sidebar.multiselect(key="f_folders").select("it's mine").run()
+    app.text_input(key="query").input("a photo").run()
+    assert not app.error, [e.value for e in app.error]
+    assert [n.split("**")[1] for n in captions(app)] == ["snow.jpg"]
+    app.sidebar.multiselect(key="f_folders").unselect("it's mine").select("trips").run()
+    assert sorted(n.split("**")[1] for n in captions(app)) == ["beach.jpg", "park.jpg"]
+    app.sidebar.date_input(key="f_taken").set_value((date(2022, 1, 1), date(2022, 3, 1))).run()
+    assert [n.split("**")[1] for n in captions(app)] == ["park.jpg"]
+    # The CLI string shown under the filters selects the same photos as the widgets.
+    shown = next(c.value for c in app.sidebar.caption if c.value.startswith("same as"))
+    where = shown.split('--where "', 1)[1].rsplit('"', 1)[0]
+    col = vsearch.open_collection("photos", home=ui_home)
+    assert [Path(h.relpath).name for h in col.search("a photo", k=20, where=where)] == ["park.jpg"]
+
+
+def test_camera_filter(app):
+    app.sidebar.multiselect(key="f_cameras").select("NIKON D750").run()
+    app.text_input(key="query").input("people").run()
+    assert [n.split("**")[1] for n in captions(app)] == ["snow.jpg"]
+
+
+def test_image_to_text_page(app):
+    app.text_input(key="query").input("a black dog").run()
+    best = int(app.button[0].key.split("-", 1)[1])
+    app.button(key=f"view-{best}").click().run()
+    app.sidebar.radio(key="page").set_value("Image → text").run()
+    assert not app.exception and len(app.dataframe) == 1
+    texts = list(app.dataframe[0].value["text"])
+    assert len(texts) == 6 and set(texts) == {
+        "a dog runs on the grass", "children play in the water", "a man rides a bicycle",
+        "a group of people stand in the snow", "a black dog jumps", "a girl in a pink dress"}
+
+
+def test_evaluation_page_shows_saved_results(app, ui_home):
+    from vsearch.evals import save_eval
+
+    app.sidebar.radio(key="page").set_value("Evaluation").run()
+    assert app.info  # nothing evaluated yet: says how to
+    r = {"model": "align-lite", "split": "dev", "n_images": 1000, "n_texts": 5000,
+         "text_to_image": {"R@1": 23.3, "R@5": 52.4, "R@10": 67.0}, "image_to_text": {"R@1": 33.0, "R@5": 61.1, "R@10": 72.2},
+         "rerank": {"k": 16, "text_to_image": {"R@1": 29.9, "R@5": 58.0, "R@10": 68.0},
+                    "image_to_text": {"R@1": 35.0, "R@5": 62.0, "R@10": 72.2}},
+         "sweep": [{"k": k, "latency_ms": 10.0 * k, "text_to_image": {"R@1": 23.3 + k / 8, "R@5": 0, "R@10": 0},
+                    "image_to_text": {"R@1": 33.0, "R@5": 0, "R@10": 0}} for k in (0, 8, 16)]}
+    save_eval(r, ui_home)
+    app.run()
+    table = app.dataframe[0].value
+    assert list(table["scoring"]) == ["dual encoder", "rerank k=16"]
+    assert list(table["t→i R@1"]) == [23.3, 29.9]
+    assert app.get("bar_chart") or app.get("arrow_vega_lite_chart") or app.get("vega_lite_chart")
+    assert len(app.dataframe) == 2  # the sweep table too
+
+
+def test_rerank_toggle_only_when_the_model_has_one(app, ui_home):
+    col = vsearch.open_collection("photos", home=ui_home)
+    toggles = [t.key for t in app.sidebar.toggle]
+    assert ("rerank" in toggles) == (col.reranker is not None)
+
+
+def test_no_collection_says_how_to_make_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("VSEARCH_HOME", str(tmp_path / "empty"))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert any("vsearch ingest" in i.value for i in at.info)
+
+
+def test_only_files_inside_the_roots_are_served(ui_home, tmp_path):
+    col = vsearch.open_collection("photos", home=ui_home)
+    hit = col.search("a dog", k=1)[0]
+    assert col.file_path(hit.id).is_relative_to(Path(col.info()["roots"][0]).resolve())
+    # Swap the ingested file for a link that points outside the root: refused, not followed.
+    outside = tmp_path / "secret.jpg"
+    Image.new("RGB", (8, 8)).save(outside)
+    target = Path(hit.path)
+    saved = target.read_bytes()
+    target.unlink()
+    os.symlink(outside, target)
+    try:
+        with pytest.raises(vsearch.VsearchError, match="roots"):
+            col.file_path(hit.id)
+    finally:
+        target.unlink()
+        target.write_bytes(saved)
