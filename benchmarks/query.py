@@ -24,7 +24,8 @@ QUERIES = ["a dog running on the beach", "two children playing in the snow", "a 
            "people sitting at a cafe table", "a black and white cat", "a skateboarder jumping", "a crowd at a concert"]
 
 
-def make_collection(home: Path, n: int, model) -> str:
+def make_collection(home: Path, n: int, model, root: str = "/photos") -> str:
+    """A committed collection of n synthetic vectors whose rows name files root/f<i%100>/img<i>.jpg."""
     from datetime import datetime, timezone
 
     from vsearch.models.identity import model_record
@@ -40,7 +41,7 @@ def make_collection(home: Path, n: int, model) -> str:
     ids = np.arange(1, n + 1, dtype=np.int64)
     now = datetime.now(timezone.utc)
     images = pa.table({
-        "id": ids, "path": [f"f{i % 100}/img{i}.jpg" for i in ids], "root": ["/photos"] * n,
+        "id": ids, "path": [f"f{i % 100}/img{i}.jpg" for i in ids], "root": [root] * n,
         "folder": [f"f{i % 100}" for i in ids], "digest": [f"{i:032x}" for i in ids], "bytes": np.full(n, 2_000_000),
         "mtime": [now] * n, "mtime_ns": np.zeros(n, dtype=np.int64), "width": np.full(n, 4000, dtype=np.int32),
         "height": np.full(n, 3000, dtype=np.int32), "taken_at": [None] * n, "camera": [None] * n,
@@ -49,7 +50,7 @@ def make_collection(home: Path, n: int, model) -> str:
     store = CollectionStore(home / name)
     index = VectorIndex.build(ids, vecs, "auto")
     m = Manifest(model=model_record(model), index={"type": index.kind, "params": index.params},
-                 counts={"images": n, "vectors": n, "errors": 0, "texts": 0}, roots=["/photos"])
+                 counts={"images": n, "vectors": n, "errors": 0, "texts": 0}, roots=[root])
     store.commit(m, images=images, errors=None, index=index)
     return name
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from datetime import date
 
 import streamlit as st
@@ -66,7 +67,7 @@ def pick_collection(home: str | None, wanted: str | None) -> "vsearch.Collection
     except vsearch.VsearchError as e:
         st.error(str(e))
         return None
-    info = col.info()
+    info = col.info(disk_usage=False)
     c = info["counts"]
     last = (info.get("last_ingest") or {}).get("at") or info.get("updated") or "?"
     st.sidebar.caption(
@@ -203,7 +204,7 @@ def search_page(col: "vsearch.Collection", flt: "vsearch.Filter", rerank: bool, 
 
 def texts_page(col: "vsearch.Collection", rerank: bool, rerank_k: int | None) -> None:
     st.title("Image → text")
-    n_texts = col.info()["counts"].get("texts", 0)
+    n_texts = col.info(disk_usage=False)["counts"].get("texts", 0)
     if not n_texts:
         st.info("This collection has no text corpus yet. Add one (one text per line) with\n\n"
                 "    vsearch texts add captions.txt")
@@ -268,6 +269,14 @@ def eval_page(home: str | None) -> None:
 
 def main() -> None:
     st.set_page_config(page_title="vsearch", page_icon="🔎", layout="wide")
+    t0 = time.perf_counter()
+    try:
+        render()
+    finally:  # server-side time of this interaction (benchmarks/ui.py reads it)
+        st.session_state["_script_ms"] = (time.perf_counter() - t0) * 1000
+
+
+def render() -> None:
     args = _cli_args()
     home = args.home
     page = st.sidebar.radio("Page", ["Search", "Image → text", "Evaluation"], key="page", horizontal=True,

@@ -102,6 +102,7 @@ class Collection:
         self._texts = None
         self._texts_index = None
         self._filter = None
+        self._facets = None
         # Hits are built from this view: converting the tz-aware `mtime` would import pandas.
         self._rows_view = self._images.drop_columns([c for c in ("mtime",) if c in self._images.column_names])
         ids = int64_column(self._images, "id")
@@ -136,13 +137,15 @@ class Collection:
     def images(self) -> pa.Table:
         return self._images
 
-    def info(self) -> dict[str, Any]:
+    def info(self, disk_usage: bool = True) -> dict[str, Any]:
+        """Model, index, counts, roots and generation; `disk_usage` also sums the folder's size
+        (a directory walk: leave it off in interactive loops)."""
         m = self.store.manifest
         return {"name": self.name, "folder": str(self.store.folder), "model": m.model["name"],
                 "fingerprint": m.model["fingerprint"], "dim": m.model["embed_dim"], "index": m.index,
                 "counts": m.counts, "roots": m.roots, "generation": m.generation, "format_version": m.format_version,
                 "created": m.created, "updated": m.updated, "last_ingest": m.last_ingest,
-                "disk_bytes": self.store.disk_bytes()}
+                "disk_bytes": self.store.disk_bytes() if disk_usage else None}
 
     # --- query encoding ----------------------------------------------------------------------
     def _image_vector(self, image: str | Path | Image.Image) -> np.ndarray:
@@ -324,6 +327,8 @@ class Collection:
     def facets(self) -> dict[str, Any]:
         """What the metadata filters can choose from: folders (with counts), cameras, and the
         capture-date and file-size ranges."""
+        if self._facets is not None:
+            return self._facets
         import pyarrow.compute as pc
 
         t = self._images
@@ -331,9 +336,10 @@ class Collection:
         cameras = sorted(c for c in pc.unique(t["camera"]).to_pylist() if c)
         taken = pc.min_max(t["taken_at"]).as_py() if len(t) else {"min": None, "max": None}
         size = pc.min_max(t["bytes"]).as_py() if len(t) else {"min": None, "max": None}
-        return {"folders": sorted(((d["values"], d["counts"]) for d in folders), key=lambda x: x[0]),
-                "cameras": cameras, "taken_min": taken["min"], "taken_max": taken["max"],
-                "bytes_min": size["min"], "bytes_max": size["max"]}
+        self._facets = {"folders": sorted(((d["values"], d["counts"]) for d in folders), key=lambda x: x[0]),
+                        "cameras": cameras, "taken_min": taken["min"], "taken_max": taken["max"],
+                        "bytes_min": size["min"], "bytes_max": size["max"]}
+        return self._facets
 
     # --- image -> text -----------------------------------------------------------------------
     def add_texts(self, texts: list[str], source: str | None = None, batch_size: int = 256) -> int:
