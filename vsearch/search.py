@@ -103,6 +103,7 @@ class Collection:
         self._texts_index = None
         self._filter = None
         self._facets = None
+        self._tokens = None
         # Hits are built from this view: converting the tz-aware `mtime` would import pandas.
         self._rows_view = self._images.drop_columns([c for c in ("mtime",) if c in self._images.column_names])
         ids = int64_column(self._images, "id")
@@ -211,13 +212,21 @@ class Collection:
         return rr.image_memory(pp.normalize(np.stack([pp.to_pixels(read_image(i, pp.size)) for i in images])))
 
     def _image_memories(self, hits: list[Hit]):
+        """The reranker's image tokens of hits: stored at ingest (a memory-mapped lookup), else
+        computed from the files (and kept for this session)."""
         import torch
 
-        missing = [h for h in hits if h.id not in self._memories]
+        if self._tokens is None:
+            from .store.tokens import TokenStore
+
+            self._tokens = TokenStore(self.store.folder, self.reranker.fingerprint)
+        stored = self._tokens.lookup([h.id for h in hits])
+        missing = [h for h, t in zip(hits, stored) if t is None and h.id not in self._memories]
         if missing:
             for h, m in zip(missing, self._reranker_memory([h.path for h in missing])):
                 self._memories[h.id] = m
-        return torch.stack([self._memories[h.id] for h in hits])
+        return torch.stack([torch.from_numpy(t.astype(np.float32)) if t is not None else self._memories[h.id]
+                            for h, t in zip(hits, stored)])
 
     def _reorder(self, hits: list, rerank_k: int, memory, texts: list[str]) -> list:
         """Score the top `rerank_k` hits with the ITM and put them back in that order; the rest

@@ -96,6 +96,15 @@ class Reranker:
         self.default_k = default_k
         self._towers = None
 
+    def reads_feature_map_of(self, model) -> bool:
+        """True when `model`'s image tower ends in exactly the feature map this reranker reads
+        (align-lite with a locked, pretrained image tower of the same variant and size), so
+        ingest can store the reranker's tokens from the same forward pass."""
+        cfg = getattr(model, "config", {}) or {}
+        ref = self.towers.config
+        return (cfg.get("family") == "align-lite" and cfg.get("image_tail_stages") == 0
+                and cfg.get("image_variant") == ref["image_variant"] and cfg.get("image_size") == ref["image_size"])
+
     @property
     def towers(self):
         if self._towers is None:

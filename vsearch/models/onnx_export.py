@@ -28,15 +28,35 @@ class _ImagePath(nn.Module):
         return F.normalize(self.model.image_features(x), dim=-1)
 
 
-def export_module(module: nn.Module, size: int, path: Path, output: str = "embedding") -> Path:
+class _ImagePathWithTokens(nn.Module):
+    """One pass, two outputs: the embedding and the reranker's image tokens of the same final
+    feature map (valid when the image tower's feature map is the reranker's input)."""
+
+    def __init__(self, model, bottleneck: nn.Module):
+        super().__init__()
+        self.model = model
+        self.bottleneck = bottleneck
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return image_vectors_and_tokens(self.model, self.bottleneck, x)
+
+
+def image_vectors_and_tokens(model, bottleneck: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    tower = model.image
+    fmap = tower.feature_map(x)
+    return F.normalize(tower.head(tower.pool(fmap)), dim=-1), bottleneck(fmap.flatten(2).transpose(1, 2))
+
+
+def export_module(module: nn.Module, size: int, path: Path, output: str | tuple[str, ...] = "embedding") -> Path:
     """Export `module(pixels [n,3,size,size])` to ONNX at `path` (atomic; reused if present)."""
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    outputs = [output] if isinstance(output, str) else list(output)
     with torch.inference_mode(False), torch.no_grad():
         torch.onnx.export(module.eval(), (torch.zeros(2, 3, size, size),), str(tmp), input_names=["pixels"],
-                          output_names=[output], dynamic_axes={"pixels": {0: "n"}, output: {0: "n"}},
+                          output_names=outputs, dynamic_axes={"pixels": {0: "n"}, **{o: {0: "n"} for o in outputs}},
                           opset_version=17, dynamo=False)
     os.replace(tmp, path)
     return path
@@ -49,6 +69,15 @@ def export_image_tower(model, path: Path | None = None) -> Path:
         tag = model.fingerprint if model.fingerprint != "untrained" else f"untrained-{uuid.uuid4().hex}"
         path = cache_dir() / f"{tag}-image.onnx"
     return export_module(_ImagePath(model), model.preprocess.size, path)
+
+
+def export_image_tower_with_tokens(model, reranker) -> Path:
+    _ = model.image
+    if model.fingerprint == "untrained":
+        raise ValueError("only a model with weights from a file is exported with reranker tokens")
+    path = cache_dir() / f"{model.fingerprint}-{reranker.fingerprint[:16]}-image-tokens.onnx"
+    return export_module(_ImagePathWithTokens(model, reranker.head.image_bottleneck), model.preprocess.size, path,
+                         ("embedding", "tokens"))
 
 
 def quantize_int8(fp32_path: Path, calibration: np.ndarray, path: Path | None = None) -> Path:
@@ -84,8 +113,11 @@ class OnnxImageEncoder:
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
     def encode(self, pixels: torch.Tensor | np.ndarray) -> np.ndarray:
+        return self.encode_all(pixels)[0]
+
+    def encode_all(self, pixels: torch.Tensor | np.ndarray) -> list[np.ndarray]:
         x = pixels.contiguous().numpy() if isinstance(pixels, torch.Tensor) else np.ascontiguousarray(pixels)
-        return self.session.run(None, {"pixels": x.astype(np.float32)})[0]
+        return self.session.run(None, {"pixels": x.astype(np.float32)})
 
 
 def fast_image_trunk(model, tower):

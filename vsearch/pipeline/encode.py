@@ -69,10 +69,13 @@ class ImageEncoder:
     per model fingerprint and is cached; if it fails, PyTorch is used.
     """
 
-    def __init__(self, model, backend: str = "auto"):
+    def __init__(self, model, backend: str = "auto", reranker=None):
         self.model = model
         self.backend = "torch"
         self._onnx = None
+        # With a reranker that reads this model's final feature map, each batch also yields
+        # the reranker's image tokens, from the same forward pass.
+        self.reranker = reranker if reranker is not None and reranker.reads_feature_map_of(model) else None
         if backend not in ("auto", "torch", "onnx"):
             raise ValueError(f"unknown encoder backend {backend!r}; known: auto, torch, onnx")
         wants_onnx = backend == "onnx" or (backend == "auto" and model.device.type == "cpu" and not model.training
@@ -80,9 +83,10 @@ class ImageEncoder:
                                            and model.config.get("family") == "align-lite")
         if wants_onnx:
             try:
-                from ..models.onnx_export import OnnxImageEncoder, export_image_tower
+                from ..models.onnx_export import OnnxImageEncoder, export_image_tower, export_image_tower_with_tokens
 
-                self._onnx = OnnxImageEncoder(export_image_tower(model))
+                path = export_image_tower_with_tokens(model, self.reranker) if self.reranker else export_image_tower(model)
+                self._onnx = OnnxImageEncoder(path)
                 self.backend = "onnx"
             except Exception as e:  # onnxruntime missing or export failed: PyTorch still works
                 if backend == "onnx":
@@ -94,10 +98,22 @@ class ImageEncoder:
             model.to(memory_format=torch.channels_last)
 
     def __call__(self, pixels: list[np.ndarray] | np.ndarray) -> np.ndarray:
+        return self.encode(pixels)[0]
+
+    def encode(self, pixels: list[np.ndarray] | np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(vectors [n, d], reranker tokens [n, positions, dim] or None)."""
         batch = np.stack(pixels) if isinstance(pixels, list) else pixels
         if self._onnx is not None:
-            return self._onnx.encode(self.model.preprocess.normalize(batch).contiguous())
-        return encode_pixel_batch(self.model, list(batch))
+            out = self._onnx.encode_all(self.model.preprocess.normalize(batch).contiguous())
+            return out[0], (out[1] if self.reranker is not None else None)
+        if self.reranker is None:
+            return encode_pixel_batch(self.model, list(batch)), None
+        from ..models.onnx_export import image_vectors_and_tokens
+
+        x = self.model.preprocess.normalize(batch).to(self.model.device)
+        with torch.inference_mode(), autocast(self.model):
+            vec, tok = image_vectors_and_tokens(self.model, self.reranker.head.image_bottleneck.to(x.device), x)
+        return vec.float().cpu().numpy(), tok.float().cpu().numpy()
 
 
 def encode_image_files(model, paths: list[Path], batch_size: int = 64, workers: int | None = None,

@@ -23,6 +23,7 @@ from ..store.collection import ERRORS_SCHEMA, IMAGES_SCHEMA, CollectionStore, no
 from ..store.home import index_home
 from ..store.index import VectorIndex
 from ..store.manifest import Manifest
+from ..store.tokens import TokenStore
 from .encode import ImageEncoder, iter_decoded
 from .scan import scan
 
@@ -39,6 +40,7 @@ class IngestConfig:
     progress: bool = False
     device: str | None = None
     backend: str = "auto"             # image encoder: auto | torch | onnx
+    rerank_tokens: bool = True        # store the reranker's image tokens (~8 KB/image) for fast --rerank
 
 
 @dataclass
@@ -96,6 +98,14 @@ def ingest(cfg: IngestConfig, model: DualEncoder | None = None,
         return _ingest_into(store, manifest, model, root, prev, prev_errors, cfg, t0, on_progress)
 
 
+def _token_reranker(model):
+    """The model's shipped reranker when ingest can store its image tokens, else None."""
+    from ..models.itm import load_reranker
+
+    rr = load_reranker(getattr(model, "name", ""))
+    return rr if rr is not None and rr.reads_feature_map_of(model) else None
+
+
 def _ingest_into(store, manifest, model, root, prev, prev_errors, cfg, t0, on_progress) -> IngestSummary:
     from tqdm import tqdm
 
@@ -126,13 +136,18 @@ def _ingest_into(store, manifest, model, root, prev, prev_errors, cfg, t0, on_pr
     new_ids: list[int] = []
 
     encoder = None
+    reranker = _token_reranker(model) if cfg.rerank_tokens else None
+    tokens = TokenStore(store.folder, reranker.fingerprint) if reranker else None
 
     def flush() -> None:
         nonlocal encoder
         if not pending_rows:
             return
-        encoder = encoder or ImageEncoder(model, cfg.backend if len(todo) >= 256 or cfg.backend != "auto" else "torch")
-        vecs = encoder(pending_pix)
+        encoder = encoder or ImageEncoder(model, cfg.backend if len(todo) >= 256 or cfg.backend != "auto" else "torch",
+                                          reranker=reranker)
+        vecs, tok = encoder.encode(pending_pix)
+        if tokens is not None and tok is not None:  # before the shard: a known id then always has its tokens
+            tokens.write_part(np.array([r["id"] for r in pending_rows], dtype=np.int64), tok)
         vectors.write_shard(pending_rows, vecs)
         known.update(r["id"] for r in pending_rows)
         summary.encoded += len(pending_rows)
@@ -218,5 +233,7 @@ def _ingest_into(store, manifest, model, root, prev, prev_errors, cfg, t0, on_pr
     n_shards = len(vectors.shards())
     if n_shards > 64 or (len(live_ids) and len(known) > 1.25 * len(live_ids)):
         vectors.compact(live_ids)
+        if tokens is not None:
+            tokens.compact(live_ids)
     summary.elapsed_s = time.perf_counter() - t0
     return summary
