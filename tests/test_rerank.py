@@ -65,3 +65,58 @@ def test_itm_learns_to_match_on_a_flickr_slice(flickr, tmp_path):
     match = score_pairs(rr.head, data, rows, pairs.caption_image[rows])
     shuffled = score_pairs(rr.head, data, rows, (pairs.caption_image[rows] + 37) % len(pairs.images))
     assert (match > shuffled).mean() > 0.7  # chance is 0.5 over 100 pairs
+
+
+@pytest.fixture(params=["towers", "aligned"])
+def any_reranker(request, tmp_path):
+    torch.manual_seed(0)
+    extra = {"inputs": "aligned", "dual_encoder": "align-lite"} if request.param == "aligned" else {}
+    cfg = ITMConfig(width=64, layers=1, heads=2, **extra)
+    head = ITMHead(cfg)
+    path = save_checkpoint(tmp_path / "itm.safetensors", cfg.to_json(), head.state_dict(), {"default_k": 4})
+    return load_reranker_file(path)
+
+
+def test_ingest_stores_the_rerank_tokens_a_query_would_compute(photos, home, any_reranker, monkeypatch, tmp_path):
+    import vsearch
+
+    random_reranker = any_reranker
+    from vsearch.pipeline import runner
+    from vsearch.store.tokens import TokenStore
+
+    monkeypatch.setattr(runner, "_token_reranker", lambda model, path=None: random_reranker)
+    vsearch.ingest(photos)
+    col = vsearch.open_collection()
+    col._reranker = random_reranker
+    hits = col.search("a red square", k=8)
+    stored = TokenStore(col.store.folder, random_reranker.fingerprint).lookup([h.id for h in hits])
+    assert all(t is not None and t.shape == (64, 64) for t in stored)
+    fresh = col._reranker_memory([h.path for h in hits]).numpy()
+    a, b = np.stack(stored).astype(np.float32).reshape(len(hits), -1), fresh.reshape(len(hits), -1)
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert cos.min() > 0.99
+    with_stored = col.search("a red square", k=8, rerank=True, rerank_k=8)
+    col._tokens = TokenStore(tmp_path / "elsewhere", random_reranker.fingerprint)  # nothing stored: read the files
+    from_files = col.search("a red square", k=8, rerank=True, rerank_k=8)
+    assert [h.id for h in with_stored] == [h.id for h in from_files]
+    assert np.allclose([h.rerank_score for h in with_stored], [h.rerank_score for h in from_files], atol=0.05)
+
+
+def test_listwise_groups_never_use_a_caption_of_the_same_image_as_a_negative():
+    from pathlib import Path
+
+    from vsearch.train.itm import ITMTrainConfig, _hard_negatives, _listwise_groups
+
+    rng = np.random.default_rng(0)
+    n_img = 30
+    owner = np.repeat(np.arange(n_img), 5)
+    sim = rng.normal(size=(len(owner), n_img)).astype(np.float32)
+    sim[np.arange(len(owner)), owner] += 3.0
+    img_neg, txt_neg = _hard_negatives(sim, owner, 8)
+    caps_of = [np.flatnonzero(owner == i) for i in range(n_img)]
+    cfg = ITMTrainConfig(data=Path("."), out=Path("."), group=8, random_in_group=2)
+    rows = rng.choice(len(owner), 20, replace=False)
+    t_rows, i_rows = _listwise_groups(rows, owner, img_neg, txt_neg, caps_of, n_img, cfg, rng)
+    assert t_rows.shape == i_rows.shape == (40, 8)
+    assert (owner[t_rows[:, 0]] == i_rows[:, 0]).all()            # the correct pair comes first
+    assert (owner[t_rows[:, 1:]] != i_rows[:, 1:]).all()          # every other pair is a real mismatch

@@ -56,6 +56,8 @@ def ingest(
     workers: Optional[int] = typer.Option(None, help="Decode worker processes (default: cores - 1)."),
     index: str = typer.Option("auto", help="Index type for a new collection: auto, flat, hnsw, ivf."),
     strict: bool = typer.Option(False, "--strict", help="Exit with code 1 if any file could not be ingested."),
+    rerank_tokens: bool = typer.Option(True, "--rerank-tokens/--no-rerank-tokens", help="Store the reranker's image tokens (~8 KB a photo) so --rerank needs no photo decoding."),
+    reranker: Optional[Path] = typer.Option(None, "--reranker", help="ITM checkpoint whose tokens to store (default: the model's shipped one)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Add a folder of photos to a collection (new, changed, moved and deleted files are picked up;
@@ -64,7 +66,8 @@ def ingest(
 
     try:
         s = run(IngestConfig(root=folder, collection=collection, home=home, model=model, batch_size=batch_size,
-                             workers=workers, index_type=index, progress=not as_json and sys.stderr.isatty()))
+                             workers=workers, index_type=index, progress=not as_json and sys.stderr.isatty(),
+                             rerank_tokens=rerank_tokens, reranker=reranker))
     except VsearchError as e:
         _fail(e)
     if as_json:
@@ -94,13 +97,14 @@ def query(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Must be the collection's model (default: it)."),
     rerank: bool = typer.Option(False, "--rerank", help="Reorder the top hits with the ITM cross-encoder (text -> image, and --texts)."),
     rerank_k: Optional[int] = typer.Option(None, "--rerank-k", help="How many top hits the reranker reorders (default: the model's, chosen on dev)."),
+    reranker: Optional[Path] = typer.Option(None, "--reranker", help="ITM checkpoint from `vsearch train-itm` (default: the model's shipped one)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Search a collection by text, by example image, or more-like-this."""
     from .search import open_collection
 
     try:
-        col = open_collection(collection, home, model)
+        col = open_collection(collection, home, model, reranker=reranker)
         if texts:
             hits = (col.search_texts(image, k=k, rerank=rerank, rerank_k=rerank_k) if image
                     else col.search_texts(like=like, k=k, rerank=rerank, rerank_k=rerank_k))
@@ -228,6 +232,7 @@ def eval_(
     workers: Optional[int] = typer.Option(None, help="Decode worker processes."),
     rerank: bool = typer.Option(False, "--rerank", help="Also score with the ITM reranker reordering each query's top k."),
     rerank_k: Optional[int] = typer.Option(None, "--rerank-k", help="Rerank depth (default: the model's)."),
+    reranker: Optional[Path] = typer.Option(None, "--reranker", help="ITM checkpoint from `vsearch train-itm` (default: the model's shipped one)."),
     sweep: Optional[str] = typer.Option(None, "--sweep", help="Rerank depths to compare, e.g. 0,8,16,32,64 (0 = no rerank), with latency."),
     save: bool = typer.Option(True, "--save/--no-save", help="Keep the result under <home>/evals/ (the UI's evaluation page shows them)."),
     as_json: bool = JsonOpt,
@@ -245,7 +250,7 @@ def eval_(
             raise VsearchError("give a benchmark folder, or --queries FILE for a collection")
         else:
             r = evaluate_benchmark(benchmark, split, model, workers=workers, limit=limit,
-                                   progress=not as_json and sys.stderr.isatty(), rerank=rerank, rerank_k=rerank_k,
+                                   progress=not as_json and sys.stderr.isatty(), rerank=rerank, rerank_k=rerank_k, reranker=reranker,
                                    sweep=tuple(int(x) for x in sweep.split(",")) if sweep else None)
     except (VsearchError, ValueError, OSError) as e:
         _fail(e)
@@ -326,6 +331,9 @@ def train_itm(
     style: str = typer.Option("cross", help="cross (ALBEF-style text-to-image cross-attention) or single (one stream)."),
     layers: int = typer.Option(2, help="Fusion transformer layers."),
     width: int = typer.Option(256, help="Fusion transformer width (compute grows with its square)."),
+    objective: str = typer.Option("bce", help="bce (binary match loss, ALBEF ITM) or listwise (softmax over the correct pair and hard/random wrong ones, on top of the dual score)."),
+    group: int = typer.Option(8, help="listwise: candidates per query, the correct one included."),
+    inputs: str = typer.Option("towers", help="towers (raw tower outputs) or aligned (token vectors through the dual encoder's own projection heads, plus a late-interaction term)."),
     epochs: int = typer.Option(5),
     batch_size: int = typer.Option(96, help="Positive pairs per step (each with 2 hard and some random negatives)."),
     lr: float = typer.Option(3e-4),
@@ -337,7 +345,7 @@ def train_itm(
     from .train.itm import ITMTrainConfig, train_itm as run
 
     try:
-        r = run(ITMTrainConfig(data=data, out=out_dir, dual_encoder=dual_encoder, style=style, layers=layers, width=width,
+        r = run(ITMTrainConfig(data=data, out=out_dir, dual_encoder=dual_encoder, style=style, layers=layers, width=width, objective=objective, group=group, inputs=inputs,
                                epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, resume=resume, progress=not as_json))
     except (VsearchError, ValueError) as e:
         _fail(e)

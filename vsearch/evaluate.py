@@ -59,7 +59,8 @@ class EvalResult:
 
 def evaluate_benchmark(root, split: str = "test", model=None, batch_size: int = 64, workers: int | None = None,
                        limit: int | None = None, progress: bool = False, rerank: bool = False,
-                       rerank_k: int | None = None, sweep: tuple[int, ...] | None = None) -> EvalResult:
+                       rerank_k: int | None = None, sweep: tuple[int, ...] | None = None,
+                       reranker=None) -> EvalResult:
     """Encode a benchmark split's images and captions with `model` and score Recall@K both ways."""
     from .benchmark import load_pairs
     from .models import load_model
@@ -79,7 +80,7 @@ def evaluate_benchmark(root, split: str = "test", model=None, batch_size: int = 
         from .errors import VsearchError
         from .models.itm import load_reranker
 
-        rr = load_reranker(model.name)
+        rr = load_reranker(model.name, reranker)
         if rr is None:
             raise VsearchError(f"model {model.name!r} has no reranker")
         scorer = PairScorer(rr, pairs, workers, progress)

@@ -73,7 +73,7 @@ class TextHit:
 
 class Collection:
     def __init__(self, name: str | None = None, home: str | Path | None = None, model=None,
-                 device: str | None = None):
+                 device: str | None = None, reranker: str | Path | None = None):
         self.home = index_home(home)
         self.name = pick_collection(name, self.home)
         self.store = CollectionStore(self.home / self.name)
@@ -90,6 +90,7 @@ class Collection:
             self._model_name = model
         else:
             self._model_name = None
+        self._reranker_path = reranker
         self._reranker = None
         self._memories: dict[int, object] = {}
         if self._model is not None:
@@ -192,11 +193,11 @@ class Collection:
     # --- reranking ---------------------------------------------------------------------------
     @property
     def reranker(self):
-        """The ITM reranker shipped for this collection's model, or None."""
+        """The ITM reranker: the checkpoint given when opening, else the one shipped for the model, else None."""
         if self._reranker is None:
             from .models.itm import load_reranker
 
-            self._reranker = load_reranker(self.store.manifest.model["name"]) or False
+            self._reranker = load_reranker(self.store.manifest.model["name"], self._reranker_path) or False
         return self._reranker or None
 
     def _rerank_k(self, rerank_k: int | None) -> int:
@@ -404,7 +405,8 @@ class Collection:
 
 
 def open_collection(name: str | None = None, home: str | Path | None = None, model=None,
-                    device: str | None = None) -> Collection:
+                    device: str | None = None, reranker: str | Path | None = None) -> Collection:
     """Open a collection for searching. `model`: None (the collection's own), a name that must
-    match it, or an already-loaded DualEncoder."""
-    return Collection(name, home, model, device)
+    match it, or an already-loaded DualEncoder. `reranker`: an ITM checkpoint to use instead of
+    the model's shipped one."""
+    return Collection(name, home, model, device, reranker)

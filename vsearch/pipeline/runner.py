@@ -41,6 +41,7 @@ class IngestConfig:
     device: str | None = None
     backend: str = "auto"             # image encoder: auto | torch | onnx
     rerank_tokens: bool = True        # store the reranker's image tokens (~8 KB/image) for fast --rerank
+    reranker: Path | None = None      # an ITM checkpoint whose tokens to store (default: the model's shipped one)
 
 
 @dataclass
@@ -98,11 +99,12 @@ def ingest(cfg: IngestConfig, model: DualEncoder | None = None,
         return _ingest_into(store, manifest, model, root, prev, prev_errors, cfg, t0, on_progress)
 
 
-def _token_reranker(model):
-    """The model's shipped reranker when ingest can store its image tokens, else None."""
+def _token_reranker(model, path: Path | None = None):
+    """The reranker (given, else the model's shipped one) when ingest can store its image
+    tokens, else None."""
     from ..models.itm import load_reranker
 
-    rr = load_reranker(getattr(model, "name", ""))
+    rr = load_reranker(getattr(model, "name", ""), path)
     return rr if rr is not None and rr.reads_feature_map_of(model) else None
 
 
@@ -136,7 +138,7 @@ def _ingest_into(store, manifest, model, root, prev, prev_errors, cfg, t0, on_pr
     new_ids: list[int] = []
 
     encoder = None
-    reranker = _token_reranker(model) if cfg.rerank_tokens else None
+    reranker = _token_reranker(model, cfg.reranker) if cfg.rerank_tokens else None
     tokens = TokenStore(store.folder, reranker.fingerprint) if reranker else None
 
     def flush() -> None:
