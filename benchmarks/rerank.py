@@ -25,6 +25,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--queries", type=int, default=20)
     ap.add_argument("--flickr", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/flickr8k")
+    ap.add_argument("--reranker", type=Path, default=None, help="ITM checkpoint (default: the model's shipped one)")
     args = ap.parse_args()
 
     import vsearch
@@ -36,8 +37,8 @@ def main() -> None:
     (tmp / "photos").mkdir()
     for p in pairs.images:
         shutil.copy(p, tmp / "photos" / p.name)
-    vsearch.ingest(tmp / "photos", home=tmp / "home")
-    col = vsearch.open_collection(home=tmp / "home")
+    vsearch.ingest(tmp / "photos", home=tmp / "home", reranker=args.reranker)
+    col = vsearch.open_collection(home=tmp / "home", reranker=args.reranker)
     if col.reranker is None:
         raise SystemExit("the default model has no shipped reranker")
     held = len([t for t in TokenStore(col.store.folder, col.reranker.fingerprint).lookup(

@@ -83,6 +83,9 @@ class ITMHead(nn.Module):
             raise ValueError(f"unknown ITM style {cfg.style!r}; known: cross, single")
         self.out = nn.Sequential(nn.LayerNorm(w), nn.Linear(w, 1))
         nn.init.normal_(self.image_pos, std=0.02)
+        if self.aligned:  # start as dual score + late interaction; the fusion learns corrections
+            nn.init.zeros_(self.out[1].weight)
+            nn.init.zeros_(self.out[1].bias)
 
     @property
     def image_bottleneck(self) -> nn.Module:

@@ -241,6 +241,12 @@ def train_itm(cfg: ITMTrainConfig, on_epoch: Callable[[dict], None] | None = Non
         dual.eval()
         train_d.align(head, dual, cfg.cache_dir, cfg.progress)
         dev_d.align(head, dual, cfg.cache_dir, cfg.progress)
+        # The stored-token projection starts as the principal axes of image positions in the
+        # joint space: a random one loses most of what word-to-position matching needs.
+        sample = train_d.aimg[0, :: max(1, train_d.aimg.shape[1] // 1000)].float().reshape(-1, icfg.embed_dim)
+        _, _, v = torch.pca_lowrank(sample - sample.mean(0), q=icfg.image_token_dim, center=False)
+        with torch.no_grad():
+            head.shared_proj.weight.copy_(v[:, :icfg.image_token_dim].T)
     # Listwise: the fused score is ITM logit + alpha * dual similarity (as at query time), so the
     # head starts from the dual encoder's ranking and learns what it gets wrong.
     log_alpha = torch.nn.Parameter(torch.tensor(math.log(20.0)))
@@ -282,8 +288,8 @@ def train_itm(cfg: ITMTrainConfig, on_epoch: Callable[[dict], None] | None = Non
             if listwise:
                 t_rows, i_rows = _listwise_groups(rows, owner, img_neg, txt_neg, caps_of, n_img, cfg, rng)
                 views = torch.as_tensor(rng.integers(0, train_d.img.shape[0], t_rows.size))
-                dual = train_sim16[torch.as_tensor(t_rows), torch.as_tensor(i_rows)].float()
-                fused = _group_logits(head, train_d, t_rows, i_rows, views) + log_alpha.exp() * dual
+                dual_sim = train_sim16[torch.as_tensor(t_rows), torch.as_tensor(i_rows)].float()
+                fused = _group_logits(head, train_d, t_rows, i_rows, views) + log_alpha.exp() * dual_sim
                 loss = F.cross_entropy(fused, torch.zeros(len(fused), dtype=torch.long))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
