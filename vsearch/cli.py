@@ -333,6 +333,8 @@ def train_itm(
     width: int = typer.Option(256, help="Fusion transformer width (compute grows with its square)."),
     objective: str = typer.Option("bce", help="bce (binary match loss, ALBEF ITM) or listwise (softmax over the correct pair and hard/random wrong ones, on top of the dual score)."),
     group: int = typer.Option(8, help="listwise: candidates per query, the correct one included."),
+    hard_pool: int = typer.Option(16, help="Hard negatives come from the dual encoder's top N wrong matches..."),
+    hard_skip: int = typer.Option(0, help="...after skipping its first few (often unlabelled true matches)."),
     inputs: str = typer.Option("towers", help="towers (raw tower outputs) or aligned (token vectors through the dual encoder's own projection heads, plus a late-interaction term)."),
     epochs: int = typer.Option(5),
     batch_size: int = typer.Option(96, help="Positive pairs per step (each with 2 hard and some random negatives)."),
@@ -346,6 +348,7 @@ def train_itm(
 
     try:
         r = run(ITMTrainConfig(data=data, out=out_dir, dual_encoder=dual_encoder, style=style, layers=layers, width=width, objective=objective, group=group, inputs=inputs,
+                               hard_pool=hard_pool, hard_skip=hard_skip,
                                epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, resume=resume, progress=not as_json))
     except (VsearchError, ValueError) as e:
         _fail(e)

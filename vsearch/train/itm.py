@@ -44,6 +44,7 @@ class ITMTrainConfig:
     lr: float = 3e-4
     weight_decay: float = 0.05
     hard_pool: int = 16              # negatives drawn from the dual encoder's top-N wrong matches
+    hard_skip: int = 0               # ... after skipping its first few (often true matches)
     random_negatives: float = 0.5    # fraction of extra random negatives per positive
     dev_images: int = 300            # dev slice scored each epoch (rerank of the top dev_k)
     limit_train: int | None = None
@@ -165,14 +166,20 @@ def score_pairs(head: ITMHead, data: TokenData, text_rows: np.ndarray, image_idx
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
-def _hard_negatives(sim: np.ndarray, owner: np.ndarray, pool: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per caption: top-`pool` wrong images; per image: top-`pool` captions of other images."""
+def _hard_negatives(sim: np.ndarray, owner: np.ndarray, pool: int, skip: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Per caption: its `pool` most similar wrong images after the first `skip`; per image, the
+    same over captions of other images. Skipping the very top leaves out many unlabelled true
+    matches (generic captions fit several photos)."""
     s = sim.copy()
     s[np.arange(len(owner)), owner] = -np.inf
-    img_for_text = np.argpartition(-s, pool, axis=1)[:, :pool]
-    st = s.T  # image -> captions, own captions are masked already
-    text_for_img = np.argpartition(-st, pool, axis=1)[:, :pool]
-    return img_for_text, text_for_img
+
+    def top(m: np.ndarray) -> np.ndarray:
+        n = pool + skip
+        part = np.argpartition(-m, n, axis=1)[:, :n]
+        order = np.argsort(-np.take_along_axis(m, part, 1), axis=1)
+        return np.take_along_axis(part, order, 1)[:, skip:]
+
+    return top(s), top(s.T)  # image -> captions: its own captions are masked already
 
 
 def _listwise_groups(rows: np.ndarray, owner: np.ndarray, img_neg: np.ndarray, txt_neg: np.ndarray,
@@ -222,7 +229,7 @@ def train_itm(cfg: ITMTrainConfig, on_epoch: Callable[[dict], None] | None = Non
     train_sim = dual_similarities(dual, train_d, cfg.cache_dir)
     dev_sim = dual_similarities(dual, dev_d, cfg.cache_dir)
     owner = train_p.caption_image
-    img_neg, txt_neg = _hard_negatives(train_sim, owner, cfg.hard_pool)
+    img_neg, txt_neg = _hard_negatives(train_sim, owner, cfg.hard_pool, cfg.hard_skip)
     train_sim16 = torch.from_numpy(train_sim.astype(np.float16))
     del train_sim
 
