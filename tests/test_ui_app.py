@@ -155,3 +155,26 @@ def test_only_files_inside_the_roots_are_served(ui_home, tmp_path):
     finally:
         target.unlink()
         target.write_bytes(saved)
+
+
+def test_rerank_toggle_reorders_only_the_top_k(ui_home, monkeypatch, tmp_path):
+    import torch
+
+    from vsearch.models import save_checkpoint
+    from vsearch.models.itm import ITMConfig, ITMHead
+
+    torch.manual_seed(0)
+    cfg = ITMConfig(width=64, layers=1, heads=2)
+    ckpt = save_checkpoint(tmp_path / "itm.safetensors", cfg.to_json(), ITMHead(cfg).state_dict(), {"default_k": 8})
+    monkeypatch.setenv("VSEARCH_HOME", str(ui_home))
+    monkeypatch.setenv("VSEARCH_RERANKER", str(ckpt))
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    at.text_input(key="query").input("a dog").run()
+    plain = [int(b.key.split("-", 1)[1]) for b in at.main.button if b.key.startswith("view-")]
+    at.sidebar.toggle(key="rerank").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    reranked = [int(b.key.split("-", 1)[1]) for b in at.main.button if b.key.startswith("view-")]
+    k = at.sidebar.select_slider(key="rerank_k").value
+    assert k == 8 and sorted(reranked[:k]) == sorted(plain[:k]) and reranked[k:] == plain[k:]
+    assert all("itm" in c for c in captions(at)[:k]) and not any("itm" in c for c in captions(at)[k:])

@@ -8,6 +8,7 @@ per server process and shared by sessions; thumbnails are made once and cached o
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from datetime import date
@@ -25,12 +26,14 @@ def _cli_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(add_help=False)
     ap.add_argument("--home")
     ap.add_argument("--collection")
+    ap.add_argument("--reranker", default=os.environ.get("VSEARCH_RERANKER") or None,
+                    help="ITM checkpoint to rerank with (default: the model's shipped one)")
     return ap.parse_known_args(sys.argv[1:])[0]
 
 
 @st.cache_resource(show_spinner="Opening collection…")
-def open_collection(home: str | None, name: str) -> "vsearch.Collection":
-    return vsearch.open_collection(name, home=home)
+def open_collection(home: str | None, name: str, reranker: str | None) -> "vsearch.Collection":
+    return vsearch.open_collection(name, home=home, reranker=reranker)
 
 
 @st.cache_data(show_spinner=False)
@@ -53,7 +56,7 @@ def _human_bytes(n: float | None) -> str:
 
 
 # --- sidebar ---------------------------------------------------------------------------------
-def pick_collection(home: str | None, wanted: str | None) -> "vsearch.Collection | None":
+def pick_collection(home: str | None, wanted: str | None, reranker: str | None) -> "vsearch.Collection | None":
     names = vsearch.list_collections(home)
     if not names:
         st.title("vsearch")
@@ -62,7 +65,7 @@ def pick_collection(home: str | None, wanted: str | None) -> "vsearch.Collection
     default = names.index(wanted) if wanted in names else 0
     name = st.sidebar.selectbox("Collection", names, index=default, key="collection")
     try:
-        col = open_collection(home, name)
+        col = open_collection(home, name, reranker)
         col.reload()  # a newer ingest is picked up without restarting the app
     except vsearch.VsearchError as e:
         st.error(str(e))
@@ -284,7 +287,7 @@ def render() -> None:
     if page == "Evaluation":
         eval_page(home)
         return
-    col = pick_collection(home, args.collection)
+    col = pick_collection(home, args.collection, args.reranker)
     if col is None:
         return
     rerank, rerank_k = rerank_widgets(col)

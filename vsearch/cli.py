@@ -377,6 +377,7 @@ def ui(
     port: int = typer.Option(8501, help="Port of the local web server."),
     address: str = typer.Option("localhost", help="Address to listen on (localhost keeps it private to this machine)."),
     browser: bool = typer.Option(True, "--browser/--no-browser", help="Open a browser tab."),
+    reranker: Optional[Path] = typer.Option(None, "--reranker", help="ITM checkpoint from `vsearch train-itm` for the rerank toggle (default: the model's shipped one)."),
 ) -> None:
     """Open the Streamlit app: search by text or example image, filter, browse, see evaluations."""
     import subprocess
@@ -395,6 +396,8 @@ def ui(
         cmd += ["--home", str(home)]
     if collection:
         cmd += ["--collection", collection]
+    if reranker:
+        cmd += ["--reranker", str(reranker.resolve())]
     raise typer.Exit(subprocess.call(cmd))
 
 
