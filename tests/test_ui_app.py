@@ -178,3 +178,13 @@ def test_rerank_toggle_reorders_only_the_top_k(ui_home, monkeypatch, tmp_path):
     k = at.sidebar.select_slider(key="rerank_k").value
     assert k == 8 and sorted(reranked[:k]) == sorted(plain[:k]) and reranked[k:] == plain[k:]
     assert all("itm" in c for c in captions(at)[:k]) and not any("itm" in c for c in captions(at)[k:])
+
+
+def test_search_by_uploaded_image_finds_that_photo_first(app, ui_home):
+    from ui_fixtures import EXAMPLES
+
+    photo = sorted(EXAMPLES.glob("*.jpg"))[5]
+    app.file_uploader(key="upload").upload(photo.name, photo.read_bytes(), "image/jpeg").run()
+    assert not app.exception and not app.error, [e.value for e in app.exception]
+    first = captions(app)[0]
+    assert first.split("**")[1] == photo.name and float(first.split("\n")[1].split()[0]) > 0.99

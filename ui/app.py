@@ -192,9 +192,11 @@ def search_page(col: "vsearch.Collection", flt: "vsearch.Filter", rerank: bool, 
                 st.button("Clear", key="clear-like", on_click=_like, args=(None,))
             hits = col.search(like=like, k=k, where=flt)
         elif upload is not None:
-            hits = col.search(image=uploaded_image(upload.getvalue()), k=k, where=flt)
+            with st.spinner("Encoding the image (the first time loads the image model)…"):
+                hits = col.search(image=uploaded_image(upload.getvalue()), k=k, where=flt)
         elif q.strip():
-            hits = col.search(q, k=k, where=flt, rerank=rerank, rerank_k=rerank_k)
+            with st.spinner("Reranking…" if rerank else "Searching…", show_time=rerank):
+                hits = col.search(q, k=k, where=flt, rerank=rerank, rerank_k=rerank_k)
         else:
             st.caption("Type a description, drop an image, or press **Similar** on any photo.")
             return
@@ -218,7 +220,8 @@ def texts_page(col: "vsearch.Collection", rerank: bool, rerank_k: int | None) ->
         if upload is not None:
             img = uploaded_image(upload.getvalue())
             st.image(img, width=320)
-            hits = col.search_texts(img, k=10, rerank=rerank, rerank_k=rerank_k)
+            with st.spinner("Encoding the image…"):
+                hits = col.search_texts(img, k=10, rerank=rerank, rerank_k=rerank_k)
         elif selected is not None:
             st.image(str(col.thumbnail(selected, THUMB)), width=320)
             hits = col.search_texts(like=selected, k=10, rerank=rerank, rerank_k=rerank_k)
