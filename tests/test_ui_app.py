@@ -188,3 +188,16 @@ def test_search_by_uploaded_image_finds_that_photo_first(app, ui_home):
     assert not app.exception and not app.error, [e.value for e in app.exception]
     first = captions(app)[0]
     assert first.split("**")[1] == photo.name and float(first.split("\n")[1].split()[0]) > 0.99
+
+
+def test_size_filter_keeps_only_files_in_range(app, ui_home):
+    col = vsearch.open_collection("photos", home=ui_home)
+    sizes = sorted(col.images.column("bytes").to_pylist())
+    cut = sizes[len(sizes) // 2] / 2**20
+    slider = app.sidebar.slider(key="f_size")
+    app.sidebar.slider(key="f_size").set_value((slider.min, round(cut, 2))).run()
+    app.text_input(key="query").input("a dog").run()
+    names = [c.split("**")[1] for c in captions(app)]
+    by_name = {Path(r["path"]).name: r["bytes"] for r in col.images.to_pylist()}
+    assert names and all(by_name[n] <= round(cut, 2) * 2**20 for n in names)
+    assert len(names) < len(by_name)

@@ -8,6 +8,7 @@ per server process and shared by sessions; thumbnails are made once and cached o
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -89,18 +90,18 @@ def filter_widgets(col: "vsearch.Collection") -> "vsearch.Filter":
             lo, hi = f["taken_min"].date(), f["taken_max"].date()
             taken = st.date_input("Taken between", value=(), min_value=lo, max_value=hi, key="f_taken",
                                   help="EXIF capture date; photos without one are left out when set.")
-        size = None
+        size, lo_mb, hi_mb = None, 0.0, 0.0
         if f["bytes_min"] is not None and f["bytes_max"] > f["bytes_min"]:
-            lo_mb, hi_mb = f["bytes_min"] / 2**20, f["bytes_max"] / 2**20
-            size = st.slider("File size (MB)", min_value=float(round(lo_mb, 2)), max_value=float(round(hi_mb, 2) + 0.01),
-                             value=(float(round(lo_mb, 2)), float(round(hi_mb, 2) + 0.01)), key="f_size")
+            # Slider ends are rounded outwards, so "untouched" means no size filter at all.
+            lo_mb, hi_mb = math.floor(f["bytes_min"] / 2**20 * 100) / 100, math.ceil(f["bytes_max"] / 2**20 * 100) / 100
+            size = st.slider("File size (MB)", min_value=lo_mb, max_value=hi_mb, value=(lo_mb, hi_mb), step=0.01, key="f_size")
         cameras = st.multiselect("Camera", f["cameras"], key="f_cameras") if f["cameras"] else []
     taken = tuple(taken) if isinstance(taken, (tuple, list)) else ((taken,) if isinstance(taken, date) else ())
     flt = vsearch.Filter(
         folders=tuple(folders), cameras=tuple(cameras),
         taken_from=taken[0] if taken else None, taken_to=taken[1] if len(taken) > 1 else (taken[0] if taken else None),
-        min_bytes=int(size[0] * 2**20) if size and size[0] > round(f["bytes_min"] / 2**20, 2) else None,
-        max_bytes=int(size[1] * 2**20) if size and size[1] < round(f["bytes_max"] / 2**20, 2) + 0.01 else None)
+        min_bytes=int(size[0] * 2**20) if size and size[0] > lo_mb else None,
+        max_bytes=int(size[1] * 2**20) if size and size[1] < hi_mb else None)
     if not flt.is_empty():
         st.sidebar.caption(f"same as `--where \"{flt.sql()}\"`")
     return flt
