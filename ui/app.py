@@ -168,7 +168,8 @@ def show_detail(col: "vsearch.Collection") -> None:
             st.subheader(path.name)
             st.code(str(path), language=None)
             r = rows[0]
-            st.table({k: [str(v) if v is not None else "—"] for k, v in r.items() if k not in ("mtime_ns", "digest")})
+            shown = [(k, v) for k, v in r.items() if k not in ("mtime_ns", "digest", "root", "path")]
+            st.table({"field": [k for k, _ in shown], "value": [str(v) if v is not None else "—" for _, v in shown]})
             if len(rows) > 1:
                 st.caption("Same content also at: " + ", ".join(f"`{x['root']}/{x['path']}`" for x in rows[1:]))
             c1, c2 = st.columns(2)
@@ -264,7 +265,8 @@ def eval_page(home: str | None) -> None:
     if bars:
         st.subheader("Recall@K, with and without rerank")
         chart = pd.DataFrame(bars).pivot(index="metric", columns="run", values="recall")
-        st.bar_chart(chart, stack=False)
+        order = [f"{d} R@{k}" for d in ("t→i", "i→t") for k in (1, 5, 10)]
+        st.bar_chart(chart.reindex([m for m in order if m in chart.index]), stack=False, sort=False)
     sweeps = [(key, r["sweep"]) for key, r in latest.items() if r.get("sweep")]
     for (model, split), sweep in sweeps:
         st.subheader(f"Rerank depth sweep — {model}, {split}")
