@@ -46,16 +46,6 @@ def uploaded_image(data: bytes):
     return ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
 
 
-def _human_bytes(n: float | None) -> str:
-    if n is None:
-        return "?"
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
-
-
 # --- sidebar ---------------------------------------------------------------------------------
 def pick_collection(home: str | None, wanted: str | None, reranker: str | None) -> "vsearch.Collection | None":
     names = vsearch.list_collections(home)
@@ -83,8 +73,8 @@ def pick_collection(home: str | None, wanted: str | None, reranker: str | None) 
 def filter_widgets(col: "vsearch.Collection") -> "vsearch.Filter":
     f = col.facets()
     with st.sidebar.expander("Filters", expanded=False):
-        folders = st.multiselect("Folder", [name for name, _ in f["folders"]], key="f_folders",
-                                 format_func=lambda x: f"{x} ({dict(f['folders'])[x]})")
+        counts = dict(f["folders"])
+        folders = st.multiselect("Folder", list(counts), key="f_folders", format_func=lambda x: f"{x} ({counts[x]})")
         taken = ()
         if f["taken_min"] is not None:
             lo, hi = f["taken_min"].date(), f["taken_max"].date()

@@ -62,13 +62,8 @@ class Filter:
     def sql(self) -> str:
         """The same predicate as a literal `--where` string (display only; queries use to_sql)."""
         text, params = self.to_sql()
-        it = iter(params)
-        rendered = []
-        for i, piece in enumerate(text.split("?")):
-            rendered.append(piece)
-            if i < text.count("?"):
-                rendered.append(_literal(next(it)))
-        return "".join(rendered)
+        first, *rest = text.split("?")
+        return first + "".join(_literal(v) + piece for v, piece in zip(params, rest))
 
 
 def _day(d: date | datetime) -> date:

@@ -105,6 +105,7 @@ class Collection:
         self._filter = None
         self._facets = None
         self._tokens = None
+        self._roots = None
         # Hits are built from this view: converting the tz-aware `mtime` would import pandas.
         self._rows_view = self._images.drop_columns([c for c in ("mtime",) if c in self._images.column_names])
         ids = int64_column(self._images, "id")
@@ -307,27 +308,31 @@ class Collection:
         rows = self._row_numbers(int(id_))
         if not rows:
             raise QueryError(f"no image with id {id_} in collection {self.name!r}")
-        roots = {str(Path(r).resolve()) for r in self.store.manifest.roots}
+        if self._roots is None:  # rows store each root exactly as the manifest lists it
+            self._roots = {r: Path(r).resolve() for r in self.store.manifest.roots}
         for n in rows:
             r = self._row(n)
-            root = Path(r["root"]).resolve()
+            root = self._roots.get(r["root"])
+            if root is None:
+                continue
             p = (root / r["path"]).resolve()
-            if str(root) in roots and p.is_relative_to(root) and p.is_file():
+            if p.is_relative_to(root) and p.is_file():
                 return p
         raise QueryError(f"image {id_} is no longer inside the collection's roots; re-run `vsearch ingest`")
 
     def thumbnail(self, id_: int, size: int = 320) -> Path:
         """A JPEG of the image with its longer side <= size; made on first use, then reused."""
-        from .thumbnails import make_thumbnail, thumbnail_path
+        from .thumbnails import save_thumbnail, thumbnail_path
 
         src = self.file_path(id_)  # checked every time: a cached thumbnail is still a view of the file
         dst = thumbnail_path(self.store.folder, int(id_), size)
         if dst.is_file():
             return dst
+        img = read_image(src, size)
         try:
-            return make_thumbnail(src, dst, size)
-        except (OSError, ValueError) as e:
-            raise QueryError(f"cannot make a thumbnail of {src}: {e}") from e
+            return save_thumbnail(img, dst, size)
+        except OSError as e:
+            raise QueryError(f"cannot write a thumbnail of {src}: {e}") from e
 
     def metadata(self, id_: int) -> list[dict[str, Any]]:
         """The metadata rows of an image (several when the same content is stored twice)."""
@@ -388,7 +393,8 @@ class Collection:
             raise QueryError("give exactly one of: image, like")
         if self.store.manifest.counts.get("texts", 0) == 0:
             raise QueryError(f"collection {self.name!r} has no text corpus; add one with `vsearch texts add FILE`")
-        q = self._image_vector(image) if image is not None else self.index.reconstruct(self.resolve_image(like))
+        like_id = self.resolve_image(like) if like is not None else None
+        q = self._image_vector(image) if image is not None else self.index.reconstruct(like_id)
         if self._texts is None:
             self._texts = self.store.texts()
             self._texts_index = self.store.texts_index()
@@ -399,7 +405,7 @@ class Collection:
         hits = [TextHit(int(i), float(s), texts[i], sources[i]) for s, i in zip(scores[0], ids[0]) if i >= 0]
         if rk > 0 and hits:
             mem = (self._reranker_memory([image]) if image is not None
-                   else self._image_memories([self._hit(self.resolve_image(like), 0.0)]))
+                   else self._image_memories([self._hit(like_id, 0.0)]))
             hits = self._reorder(hits, rk, mem, [h.text for h in hits[:rk]])
         return hits[:k]
 

@@ -9,19 +9,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 
 def thumbnail_path(folder: Path, id_: int, size: int) -> Path:
     return folder / "thumbs" / f"{id_ & 0xFFFFFFFFFFFFFFFF:016x}-{size}.jpg"
 
 
-def make_thumbnail(src: Path, dst: Path, size: int) -> Path:
-    """Write a JPEG whose longer side is at most `size` (EXIF-rotated), atomically."""
-    from .pipeline.decode import open_image
-
-    img, _, _ = open_image(Path(src).read_bytes(), draft_to=size)
-    img = ImageOps.exif_transpose(img).convert("RGB")
+def save_thumbnail(img: Image.Image, dst: Path, size: int) -> Path:
+    """Write a decoded (EXIF-rotated) image as a JPEG whose longer side is at most `size`, atomically."""
+    img = img.convert("RGB")
     img.thumbnail((size, size), Image.Resampling.LANCZOS)
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")

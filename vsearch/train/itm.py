@@ -82,10 +82,6 @@ class TokenData:
         self.atxt, self.amask = aligned_text_cache(dual, head, self.pairs, cache_dir, progress)
         self.aligned = True
 
-    def image_tokens(self, idx, view=None) -> torch.Tensor:
-        v = 0 if view is None else view
-        return self.img[v, idx].float().flatten(2).transpose(1, 2)  # [n, positions, 1280]
-
     def memory(self, head: ITMHead, views, idx) -> torch.Tensor:
         """The head's image memory for (view, image) pairs."""
         if self.aligned:
@@ -99,13 +95,23 @@ class TokenData:
         return txt[rows, :t].float(), mask[:, :t]
 
 
-def aligned_text_cache(dual, head: ITMHead, pairs: Pairs, cache_dir: Path, progress: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """The dual encoder's word tokens through the text adapter: (fp16 [n, T, embed], bool mask)."""
+def _dual_cache(kind: str, dual, pairs: Pairs, cache_dir: Path) -> Path | None:
+    """Where a dual encoder's outputs on one split are cached: keyed by its weights and the data,
+    so re-runs (resume, a sweep of settings) skip the encoding. None for untrained weights."""
     import hashlib
 
-    key = hashlib.sha1(f"{dual.fingerprint}|{Path(pairs.root).resolve()}|{pairs.split}|{len(pairs.captions)}".encode()).hexdigest()[:16]
-    path = Path(cache_dir) / f"words-{key}.pt"
-    if dual.fingerprint != "untrained" and path.is_file():
+    if dual.fingerprint == "untrained":
+        return None
+    key = hashlib.sha1(f"{dual.fingerprint}|{Path(pairs.root).resolve()}|{pairs.split}|{len(pairs.images)}|"
+                       f"{len(pairs.captions)}".encode()).hexdigest()[:16]
+    return Path(cache_dir) / f"{kind}-{key}"
+
+
+def aligned_text_cache(dual, head: ITMHead, pairs: Pairs, cache_dir: Path, progress: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The dual encoder's word tokens through the text adapter: (fp16 [n, T, embed], bool mask)."""
+    base = _dual_cache("words", dual, pairs, cache_dir)
+    path = base.with_suffix(".pt") if base else None
+    if path is not None and path.is_file():
         d = torch.load(path, weights_only=True)
         return d["tokens"], d["mask"]
     ids, mask = dual.text.tokenizer(pairs.captions)
@@ -117,7 +123,7 @@ def aligned_text_cache(dual, head: ITMHead, pairs: Pairs, cache_dir: Path, progr
             t = int(mask[rows].sum(1).max())
             h = dual.text.tail(dual.text.trunk(ids[rows, :t], mask[rows, :t]), mask[rows, :t])
             out[rows, :t] = head.text_adapter(h).half()
-    if dual.fingerprint != "untrained":
+    if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"tokens": out, "mask": mask}, path)
     return out, mask
@@ -136,20 +142,16 @@ def dual_similarities(dual, data: TokenData, cache_dir: Path = Path(".cache/vsea
             txt.append(dual.text.from_trunk(h, m))
         img, txt = F.normalize(img, dim=-1), F.normalize(torch.cat(txt), dim=-1)
         return (txt @ img.T).numpy()
-    import hashlib
-
     from ..pipeline.encode import encode_image_files, encode_texts
 
-    # Keyed by the model's weights and the data, so re-runs (resume, a sweep of settings) skip it.
-    key = hashlib.sha1(f"{dual.fingerprint}|{Path(pairs.root).resolve()}|{pairs.split}|{len(pairs.images)}|"
-                       f"{len(pairs.captions)}".encode()).hexdigest()[:16]
-    path = cache_dir / f"dual-{key}.npz"
-    if dual.fingerprint != "untrained" and path.is_file():
+    base = _dual_cache("dual", dual, pairs, cache_dir)
+    path = base.with_suffix(".npz") if base else None
+    if path is not None and path.is_file():
         d = np.load(path)
         return d["text"].astype(np.float32) @ d["image"].astype(np.float32).T
     img, _ = encode_image_files(dual, pairs.images)
     txt = encode_texts(dual, pairs.captions)
-    if dual.fingerprint != "untrained":
+    if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, text=txt.astype(np.float32), image=img.astype(np.float32))
     return txt @ img.T
@@ -316,9 +318,8 @@ def train_itm(cfg: ITMTrainConfig, on_epoch: Callable[[dict], None] | None = Non
             i_all = np.concatenate([imgs, neg_img, imgs, r_imgs[ok]])
             y = torch.tensor([1.0] * len(rows) + [0.0] * (2 * len(rows) + int(ok.sum())))
             views = torch.as_tensor(rng.integers(0, train_d.img.shape[0], len(i_all)))
-            img_tok = train_d.img[views, torch.as_tensor(i_all)].float().flatten(2).transpose(1, 2)
             h, m = train_d.text(torch.as_tensor(t_all))
-            mem = train_d.memory(head, views, torch.as_tensor(i_all)) if train_d.aligned else head.image_memory(img_tok)
+            mem = train_d.memory(head, views, torch.as_tensor(i_all))
             logits = head(mem, h, m, text_is_features=train_d.aligned)
             # Positives are a third of the pairs: weight them up to balance the classes.
             loss = F.binary_cross_entropy_with_logits(logits, y, pos_weight=torch.tensor(2.0 + cfg.random_negatives))
