@@ -99,3 +99,23 @@ def test_onnx_image_encoder_matches_pytorch(tmp_path, monkeypatch):
     got = fast(pixels)
     assert got.shape == ref.shape
     assert (got * ref).sum(1).min() > 0.9999
+
+
+def test_attention_pool_starts_as_mean_pool_and_learns_positions():
+    from vsearch.models.align_lite import AttentionPool
+
+    torch.manual_seed(0)
+    fmap = torch.randn(2, 16, 4, 4)
+    pool = AttentionPool(16, heads=4)
+    torch.testing.assert_close(pool(fmap), fmap.mean((2, 3)))
+    # One corner position made to stand out: trained scores must move weight onto it.
+    fmap[:, :, 0, 0] += 5
+    target = fmap[:, :, 0, 0]
+    opt = torch.optim.Adam(pool.parameters(), lr=0.05)
+    before = (pool(fmap) - target).pow(2).mean().item()
+    for _ in range(50):
+        loss = (pool(fmap) - target).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.2 * before

@@ -37,6 +37,27 @@ class ProjectionHead(nn.Module):
         return self.linear(x) + self.mlp(x)
 
 
+class AttentionPool(nn.Module):
+    """Spatial pooling with learned weights per channel group: each of `heads` groups of channels
+    is averaged over the feature map with its own softmax weights over positions. The scorer
+    starts at zero, so an untrained pool is exactly mean pooling."""
+
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.norm = nn.LayerNorm(dim)
+        self.score = nn.Linear(dim, heads)
+        nn.init.zeros_(self.score.weight)
+        nn.init.zeros_(self.score.bias)
+
+    def forward(self, fmap: torch.Tensor) -> torch.Tensor:
+        x = fmap.flatten(2).transpose(1, 2)                      # [B, N, C]
+        w = self.score(self.norm(x)).softmax(dim=1)              # [B, N, heads]
+        b, n, c = x.shape
+        groups = x.reshape(b, n, self.heads, c // self.heads)    # [B, N, heads, C/heads]
+        return (groups * w.unsqueeze(-1)).sum(1).reshape(b, c)
+
+
 class ImageTower(nn.Module):
     def __init__(self, cfg: dict[str, Any], pretrained: bool):
         super().__init__()
@@ -45,6 +66,8 @@ class ImageTower(nn.Module):
         self.backbone = net
         self.split = N_STAGES - cfg["image_tail_stages"]
         self.head = ProjectionHead(net.num_features, cfg["head_hidden"], cfg["embed_dim"], cfg.get("dropout", 0.1))
+        heads = cfg.get("image_pool_heads", 0)
+        self.attn_pool = AttentionPool(net.num_features, heads) if heads else None
 
     def trunk(self, x: torch.Tensor) -> torch.Tensor:
         """Output of the locked part: an inner feature map, or the final one when nothing is tuned
@@ -58,9 +81,8 @@ class ImageTower(nn.Module):
         b = self.backbone
         return b.bn2(b.conv_head(b.blocks[self.split :](f)))
 
-    @staticmethod
-    def pool(fmap: torch.Tensor) -> torch.Tensor:
-        return fmap.mean((2, 3))
+    def pool(self, fmap: torch.Tensor) -> torch.Tensor:
+        return fmap.mean((2, 3)) if self.attn_pool is None else self.attn_pool(fmap)
 
     def from_trunk(self, f: torch.Tensor) -> torch.Tensor:
         return self.head(self.pool(f if self.split == N_STAGES else self.tail(f)))
@@ -71,9 +93,9 @@ class ImageTower(nn.Module):
 
     def tail_prefixes(self) -> list[str]:
         if self.split == N_STAGES:
-            return ["head."]
+            return ["head.", "attn_pool."]
         stages = [f"backbone.blocks.{i}." for i in range(self.split, N_STAGES)]
-        return stages + ["backbone.conv_head.", "backbone.bn2.", "head."]
+        return stages + ["backbone.conv_head.", "backbone.bn2.", "head.", "attn_pool."]
 
 
 class TextTower(nn.Module):

@@ -39,6 +39,7 @@ class TrainConfig:
     text_tail_layers: int | None = None
     dropout: float | None = None       # head dropout (model default 0.1)
     head_hidden: int | None = None     # head MLP width (model default 1024)
+    image_pool_heads: int | None = None  # learned attention pooling over the feature map (0 = mean)
     loss: str = "clip"                 # clip | align | siglip
     label_smoothing: float = 0.1       # ALIGN loss only
     epochs: int = 10
@@ -102,6 +103,8 @@ def _tails(cfg: TrainConfig, model_cfg: dict[str, Any]) -> dict[str, Any]:
         out["dropout"] = cfg.dropout
     if cfg.head_hidden is not None:
         out["head_hidden"] = cfg.head_hidden
+    if cfg.image_pool_heads is not None:
+        out["image_pool_heads"] = cfg.image_pool_heads
     return out
 
 
@@ -112,6 +115,9 @@ def _build_model(cfg: TrainConfig):
 
         model = AlignLite(cfg.model, _tails(cfg, model.config), None, "untrained").build()
     return model.to(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+_HEAD_PARTS = ("head.", "attn_pool.")  # trained at the head learning rate
 
 
 class _CachedTask:
@@ -129,8 +135,9 @@ class _CachedTask:
         for p in model.parameters():
             p.requires_grad_(False)
         self.params_tail = [p for t in (model.image, model.text) for n, p in t.named_parameters()
-                            if any(n.startswith(x) for x in t.tail_prefixes()) and not n.startswith("head.")]
-        self.params_head = [p for t in (model.image, model.text) for p in t.head.parameters()] + [model.logit_scale]
+                            if any(n.startswith(x) for x in t.tail_prefixes()) and not n.startswith(_HEAD_PARTS)]
+        self.params_head = [p for t in (model.image, model.text) for n, p in t.named_parameters()
+                            if n.startswith(_HEAD_PARTS)] + [model.logit_scale]
         for p in self.params_tail + self.params_head:
             p.requires_grad_(True)
 
