@@ -98,6 +98,7 @@ def query(
     rerank: bool = typer.Option(False, "--rerank", help="Reorder the top hits with the ITM cross-encoder (text -> image, and --texts)."),
     rerank_k: Optional[int] = typer.Option(None, "--rerank-k", help="How many top hits the reranker reorders (default: the model's, chosen on dev)."),
     reranker: Optional[Path] = typer.Option(None, "--reranker", help="ITM checkpoint from `vsearch train-itm` (default: the model's shipped one)."),
+    hubness: bool = typer.Option(True, "--hubness/--no-hubness", help="Rank text queries (and --texts) with the model's hubness correction: items that match almost everything are pushed down."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Search a collection by text, by example image, or more-like-this."""
@@ -106,10 +107,10 @@ def query(
     try:
         col = open_collection(collection, home, model, reranker=reranker)
         if texts:
-            hits = (col.search_texts(image, k=k, rerank=rerank, rerank_k=rerank_k) if image
-                    else col.search_texts(like=like, k=k, rerank=rerank, rerank_k=rerank_k))
+            hits = (col.search_texts(image, k=k, rerank=rerank, rerank_k=rerank_k, hubness=hubness) if image
+                    else col.search_texts(like=like, k=k, rerank=rerank, rerank_k=rerank_k, hubness=hubness))
         else:
-            hits = col.search(text, image=image, like=like, k=k, where=where, rerank=rerank, rerank_k=rerank_k)
+            hits = col.search(text, image=image, like=like, k=k, where=where, rerank=rerank, rerank_k=rerank_k, hubness=hubness)
     except VsearchError as e:
         _fail(e)
     if as_json:
@@ -235,6 +236,7 @@ def eval_(
     reranker: Optional[Path] = typer.Option(None, "--reranker", help="ITM checkpoint from `vsearch train-itm` (default: the model's shipped one)."),
     sweep: Optional[str] = typer.Option(None, "--sweep", help="Rerank depths to compare, e.g. 0,8,16,32,64 (0 = no rerank), with latency."),
     save: bool = typer.Option(True, "--save/--no-save", help="Keep the result under <home>/evals/ (the UI's evaluation page shows them)."),
+    hubness: bool = typer.Option(True, "--hubness/--no-hubness", help="Rank with the model's hubness correction, as search does (the plain cosine figures are shown too)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Recall@1/5/10, text->image and image->text, of a model on a benchmark split
@@ -251,7 +253,7 @@ def eval_(
         else:
             r = evaluate_benchmark(benchmark, split, model, workers=workers, limit=limit,
                                    progress=not as_json and sys.stderr.isatty(), rerank=rerank, rerank_k=rerank_k, reranker=reranker,
-                                   sweep=tuple(int(x) for x in sweep.split(",")) if sweep else None)
+                                   sweep=tuple(int(x) for x in sweep.split(",")) if sweep else None, hubness=hubness)
     except (VsearchError, ValueError, OSError) as e:
         _fail(e)
     if save:
@@ -267,6 +269,8 @@ def eval_(
     for name, d in (("text -> image", r.text_to_image), ("image -> text", r.image_to_text)):
         if d:
             t.add_row(name, *(f"{d[k]:.1f}" for k in ("R@1", "R@5", "R@10")))
+    for name, d in (r.extra.get("uncorrected") or {}).items():
+        t.add_row(f"{name.replace('_to_', ' -> ').replace('_', ' ')} (no hubness correction)", *(f"{d[k]:.1f}" for k in ("R@1", "R@5", "R@10")))
     rr = r.extra.get("rerank")
     if rr:
         for name in ("text_to_image", "image_to_text"):
@@ -297,18 +301,21 @@ def train(
     tail_lr: float = typer.Option(1e-4, help="Learning rate of tuned tower layers."),
     image_tail_stages: Optional[int] = typer.Option(None, help="EfficientNet stages to tune (align-lite)."),
     text_tail_layers: Optional[int] = typer.Option(None, help="MiniLM layers to tune (align-lite)."),
+    image_pool_heads: Optional[int] = typer.Option(None, help="align-lite: learned attention pooling over the image feature map with this many channel groups (default: mean pooling)."),
     limit_train: Optional[int] = typer.Option(None, help="Use only the first N training images."),
     limit_dev: Optional[int] = typer.Option(None, help="Use only the first N dev images."),
     seed: int = typer.Option(0),
     resume: bool = typer.Option(False, "--resume", help="Continue from <out>/last.state.pt."),
     workers: Optional[int] = typer.Option(None, help="Decode worker processes."),
+    hubness: bool = typer.Option(True, "--hubness/--no-hubness", help="After training, fit the best checkpoint's hubness correction (as `vsearch fit-hubness`)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Train a dual encoder on image-caption pairs; the best epoch on dev is kept as best.safetensors."""
     from .train.loop import TrainConfig, preset as get_preset, train as run
 
     settings: dict[str, Any] = dict(model=model, mode=mode, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr,
-                                    tail_lr=tail_lr, image_tail_stages=image_tail_stages, text_tail_layers=text_tail_layers)
+                                    tail_lr=tail_lr, image_tail_stages=image_tail_stages, text_tail_layers=text_tail_layers,
+                                    image_pool_heads=image_pool_heads)
     try:
         if preset:
             settings = {**{k: v for k, v in settings.items() if k in ("model",)}, **get_preset(preset)}
@@ -316,11 +323,46 @@ def train(
                             resume=resume, workers=workers, progress=not as_json, **settings))
     except (VsearchError, ValueError) as e:
         _fail(e)
+    corrected = _fit_hubness(str(r.best_checkpoint), data, workers, as_json) if hubness and limit_train is None else None
     if as_json:
-        _print_json({"best": str(r.best_checkpoint), "best_epoch": r.best_epoch, "best_dev": r.best_dev, "history": r.history})
+        _print_json({"best": str(r.best_checkpoint), "best_epoch": r.best_epoch, "best_dev": r.best_dev, "history": r.history,
+                     "hubness_dev": corrected})
     else:
         out.print(f"best epoch {r.best_epoch}: dev R@1 text->image {r.best_dev['text_to_image']['R@1']:.1f}, "
                   f"image->text {r.best_dev['image_to_text']['R@1']:.1f} -> {r.best_checkpoint}")
+
+
+def _fit_hubness(model_name: str, data: Path, workers: Optional[int], quiet: bool) -> dict:
+    from .models import load_model, resolve
+    from .train.hubness import fit_hubness
+
+    spec = resolve(model_name)
+    if spec.weights is None:
+        raise VsearchError(f"{model_name!r} has no weights file to fit a hubness correction for")
+    h, dev, path = fit_hubness(load_model(model_name), spec.weights, data, workers=workers, progress=not quiet and sys.stderr.isatty())
+    if not quiet:
+        out.print(f"hubness correction -> {path}: dev R@1 text->image {dev['text_to_image']['R@1']:.1f} "
+                  f"(beta {h.beta_t2i:g}, lambda {h.lambda_t2i:g}), image->text {dev['image_to_text']['R@1']:.1f} "
+                  f"(beta {h.beta_i2t:g}, lambda {h.lambda_i2t:g})")
+    return {"path": str(path), **dev, "params": [h.beta_t2i, h.lambda_t2i, h.beta_i2t, h.lambda_i2t]}
+
+
+@app.command("fit-hubness")
+def fit_hubness_cmd(
+    data: Path = typer.Argument(..., help="Pairs folder with train and dev splits (the Flickr8k layout)."),
+    model: str = typer.Option("align-lite", "--model", "-m", help="Registered model or checkpoint path."),
+    workers: Optional[int] = typer.Option(None, help="Decode worker processes."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Fit a model's hubness correction: banks of its train-split image and caption vectors, the
+    strength chosen on dev R@1. Saved beside the weights as <weights>.hubness.safetensors; search
+    and eval use it from then on (collections pick it up at their next ingest)."""
+    try:
+        r = _fit_hubness(model, data, workers, as_json)
+    except (VsearchError, ValueError, OSError) as e:
+        _fail(e)
+    if as_json:
+        _print_json(r)
 
 
 @app.command("train-itm")

@@ -60,8 +60,10 @@ class EvalResult:
 def evaluate_benchmark(root, split: str = "test", model=None, batch_size: int = 64, workers: int | None = None,
                        limit: int | None = None, progress: bool = False, rerank: bool = False,
                        rerank_k: int | None = None, sweep: tuple[int, ...] | None = None,
-                       reranker=None) -> EvalResult:
-    """Encode a benchmark split's images and captions with `model` and score Recall@K both ways."""
+                       reranker=None, hubness: bool = True) -> EvalResult:
+    """Encode a benchmark split's images and captions with `model` and score Recall@K both ways.
+    With `hubness` (and a model that has one) each direction is ranked as search ranks it, with
+    the hubness correction; the plain cosine figures are kept under `extra["uncorrected"]`."""
     from .benchmark import load_pairs
     from .models import load_model
     from .pipeline.encode import encode_image_files, encode_texts
@@ -75,7 +77,15 @@ def evaluate_benchmark(root, split: str = "test", model=None, batch_size: int = 
     txt = encode_texts(model, pairs.captions, batch_size=256, progress=progress)
     sim = txt @ img.T
     r = recall_at_k(sim, pairs.caption_image)
+    plain = r
+    if hubness and model.hubness is not None:
+        h = model.hubness
+        r = {"text_to_image": recall_at_k(sim + h.image_bias(img)[None, :], pairs.caption_image)["text_to_image"],
+             "image_to_text": recall_at_k(sim + h.text_bias(txt)[:, None], pairs.caption_image)["image_to_text"]}
     result = EvalResult(model.name, pairs.split, len(pairs.images), len(pairs.captions), r["text_to_image"], r["image_to_text"])
+    result.extra["hubness_corrected"] = r is not plain
+    if r is not plain:
+        result.extra["uncorrected"] = plain
     if rerank or sweep:
         from .errors import VsearchError
         from .models.itm import load_reranker

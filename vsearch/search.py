@@ -106,6 +106,8 @@ class Collection:
         self._facets = None
         self._tokens = None
         self._roots = None
+        self._bias = None
+        self._text_bias = None
         # Hits are built from this view: converting the tz-aware `mtime` would import pandas.
         self._rows_view = self._images.drop_columns([c for c in ("mtime",) if c in self._images.column_names])
         ids = int64_column(self._images, "id")
@@ -244,16 +246,19 @@ class Collection:
 
     def search(self, text: str | None = None, *, image: str | Path | Image.Image | None = None,
                like: str | int | None = None, k: int = 10, where: "str | Filter | None" = None,
-               vector: np.ndarray | None = None, rerank: bool = False, rerank_k: int | None = None) -> list[Hit]:
+               vector: np.ndarray | None = None, rerank: bool = False, rerank_k: int | None = None,
+               hubness: bool = True) -> list[Hit]:
         """Top-k images for a text, an image, an ingested image (`like`) or a raw vector.
         With `rerank` (text queries), the ITM cross-encoder reorders the dual encoder's top
-        `rerank_k`; nothing outside them is ever returned in their place."""
+        `rerank_k`; nothing outside them is ever returned in their place. Text queries are ranked
+        with the model's hubness correction when the collection stores one (`hubness=False`:
+        plain cosine)."""
         if rerank:
             if text is None:
                 raise QueryError("--rerank applies to text queries (text -> image) and to --texts")
             rk = self._rerank_k(rerank_k)
             if rk > 0:
-                hits = self.search(text, k=max(k, rk), where=where)
+                hits = self.search(text, k=max(k, rk), where=where, hubness=hubness)
                 return self._reorder(hits, rk, self._image_memories(hits[:rk]), [text])[:k]
         given = [x is not None for x in (text, image, like, vector)]
         if sum(given) != 1:
@@ -270,11 +275,18 @@ class Collection:
             q = self.index.reconstruct(exclude)
         else:
             q = np.asarray(vector, dtype=np.float32)
-        return self.search_vector(q, k=k, where=where, exclude=exclude)
+        return self.search_vector(q, k=k, where=where, exclude=exclude, hubness=hubness and text is not None)
+
+    def _image_bias(self) -> tuple[np.ndarray, np.ndarray] | None:
+        if self._bias is None:
+            self._bias = self.store.bias_arrays("image_bias") or False
+        return self._bias or None
 
     def search_vector(self, q: np.ndarray, k: int = 10, where: "str | Filter | None" = None,
-                      exclude: int | None = None) -> list[Hit]:
-        """Top-k for a query vector; `where` is a `--where` SQL predicate or a `Filter`."""
+                      exclude: int | None = None, hubness: bool = False) -> list[Hit]:
+        """Top-k for a query vector; `where` is a `--where` SQL predicate or a `Filter`. With
+        `hubness` (a text vector), each image's stored correction is added to its cosine: the
+        top `k + HUBNESS_POOL` by cosine are re-ranked that way."""
         if isinstance(where, Filter) and where.is_empty():
             where = None
         if where and self._filter is None:
@@ -286,7 +298,10 @@ class Collection:
                 return []
             allowed = np.unique(int64_column(self._images, "id")[sorted(matching)])
         kk = k + (1 if exclude is not None else 0)
-        scores, ids = self.index.search(q[None], kk, allowed)
+        bias = self._image_bias() if hubness else None
+        scores, ids = self.index.search(q[None], kk + (HUBNESS_POOL if bias else 0), allowed)
+        if bias:
+            scores, ids = _corrected(scores, ids, *bias)
         return [self._hit(int(i), float(s), matching) for s, i in zip(scores[0], ids[0]) if i >= 0 and i != exclude][:k]
 
     def _hit(self, id_: int, score: float, matching: set[int] | None = None) -> Hit:
@@ -380,15 +395,28 @@ class Collection:
                             "source": [source] * len(texts)}, schema=TEXTS_SCHEMA)
             table = pa.concat_tables([old, new])
             all_vecs = np.concatenate([old_vecs, vecs])
-            index = VectorIndex.build(np.arange(len(all_vecs), dtype=np.int64), all_vecs, "flat")
+            ids = np.arange(len(all_vecs), dtype=np.int64)
+            index = VectorIndex.build(ids, all_vecs, "flat")
             m = self.store.manifest
             m.counts["texts"] = len(table)
-            self.store.commit(m, texts=table, texts_index=index)
+            self.store.commit(m, texts=table, texts_index=index, text_bias=self._text_bias_table(ids, all_vecs))
         self._load_tables()
         return len(table)
 
+    def _text_bias_table(self, ids: np.ndarray, vecs: np.ndarray):
+        h = self.model.hubness
+        if h is None:
+            return False
+        from .models.hubness import reuse_or_compute
+        from .store.collection import BIAS_SCHEMA
+
+        bias = reuse_or_compute(h.text_bias, ids, vecs, self.store.bias("text_bias", h.signature))
+        return pa.table({"id": ids, "bias": bias}, schema=BIAS_SCHEMA.with_metadata({"hubness": h.signature}))
+
     def search_texts(self, image: str | Path | Image.Image | None = None, *, like: str | int | None = None,
-                     k: int = 10, rerank: bool = False, rerank_k: int | None = None) -> list[TextHit]:
+                     k: int = 10, rerank: bool = False, rerank_k: int | None = None, hubness: bool = True) -> list[TextHit]:
+        """The corpus texts that best describe an image (a file, a PIL image, or an ingested
+        image `like`), ranked with the model's hubness correction unless `hubness=False`."""
         if (image is None) == (like is None):
             raise QueryError("give exactly one of: image, like")
         if self.store.manifest.counts.get("texts", 0) == 0:
@@ -398,8 +426,12 @@ class Collection:
         if self._texts is None:
             self._texts = self.store.texts()
             self._texts_index = self.store.texts_index()
+            self._text_bias = self.store.bias_arrays("text_bias")
         rk = self._rerank_k(rerank_k) if rerank else 0
-        scores, ids = self._texts_index.search(q[None], max(k, rk))
+        bias = self._text_bias if hubness else None
+        scores, ids = self._texts_index.search(q[None], max(k, rk) + (HUBNESS_POOL if bias else 0))
+        if bias:
+            scores, ids = _corrected(scores, ids, *bias)
         texts = self._texts.column("text").to_pylist()
         sources = self._texts.column("source").to_pylist()
         hits = [TextHit(int(i), float(s), texts[i], sources[i]) for s, i in zip(scores[0], ids[0]) if i >= 0]
@@ -408,6 +440,17 @@ class Collection:
                    else self._image_memories([self._hit(like_id, 0.0)]))
             hits = self._reorder(hits, rk, mem, [h.text for h in hits[:rk]])
         return hits[:k]
+
+
+HUBNESS_POOL = 200  # extra cosine candidates re-ranked by the hubness correction (|bias| < ~0.15)
+
+
+def _corrected(scores: np.ndarray, ids: np.ndarray, bias_ids: np.ndarray, bias: np.ndarray):
+    pos = np.clip(np.searchsorted(bias_ids, ids), 0, len(bias_ids) - 1)
+    add = np.where((bias_ids[pos] == ids) & (ids >= 0), bias[pos], 0.0).astype(np.float32)
+    s = np.where(ids >= 0, scores + add, -np.inf)
+    order = np.argsort(-s, axis=1, kind="stable")
+    return np.take_along_axis(s, order, 1), np.take_along_axis(ids, order, 1)
 
 
 def open_collection(name: str | None = None, home: str | Path | None = None, model=None,

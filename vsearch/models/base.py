@@ -23,6 +23,7 @@ class DualEncoder(nn.Module):
     config: dict[str, Any]
     preprocess: Preprocess
     embed_dim: int
+    hubness = None  # models/hubness.Hubness when the weights come with one
 
     @property
     def fingerprint(self) -> str:

@@ -55,6 +55,9 @@ def load_model(name: str | None = None, device: str | None = None) -> DualEncode
         if spec.kind == "registered" and config.get("family") != spec.config.get("family"):
             raise ModelUnavailableError(f"shipped weights {path} are for {config.get('family')}, not {spec.name}")
         model = _from_config(spec.name, config, state, file_digest(path))
+        from .hubness import load_sidecar
+
+        model.hubness = load_sidecar(path, model.fingerprint)
     model.eval()
     return model.to(device or default_device())
 

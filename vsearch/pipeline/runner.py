@@ -108,6 +108,18 @@ def _token_reranker(model, path: Path | None = None):
     return rr if rr is not None and rr.reads_feature_map_of(model) else None
 
 
+def image_bias_table(store, model, ids: np.ndarray, vecs: np.ndarray):
+    """The hubness correction of every live image (False: the model has none, drop any old one)."""
+    h = model.hubness
+    if h is None:
+        return False
+    from ..models.hubness import reuse_or_compute
+    from ..store.collection import BIAS_SCHEMA
+
+    bias = reuse_or_compute(h.image_bias, ids, vecs, store.bias("image_bias", h.signature))
+    return pa.table({"id": ids, "bias": bias}, schema=BIAS_SCHEMA.with_metadata({"hubness": h.signature}))
+
+
 def _ingest_into(store, manifest, model, root, prev, prev_errors, cfg, t0, on_progress) -> IngestSummary:
     from tqdm import tqdm
 
@@ -224,7 +236,7 @@ def _ingest_into(store, manifest, model, root, prev, prev_errors, cfg, t0, on_pr
                        "texts": manifest.counts.get("texts", 0)}
     summary.elapsed_s = time.perf_counter() - t0
     manifest.last_ingest = {"at": now_iso(), "root": root_s, **{k: v for k, v in summary.to_json().items() if k != "error_samples"}}
-    store.commit(manifest, images=table, errors=err_table, index=index)
+    store.commit(manifest, images=table, errors=err_table, index=index, image_bias=image_bias_table(store, model, ids, vecs))
     summary.generation = manifest.generation
     try:  # lets later text queries skip importing torch (models/fast_text.py)
         from ..models.onnx_export import export_text_tower

@@ -35,6 +35,8 @@ IMAGES_SCHEMA = pa.schema([
 ERRORS_SCHEMA = pa.schema([("path", pa.string()), ("root", pa.string()), ("reason", pa.string()),
                            ("bytes", pa.int64()), ("mtime_ns", pa.int64())])
 TEXTS_SCHEMA = pa.schema([("id", pa.int64()), ("text", pa.string()), ("source", pa.string())])
+# Per-item hubness correction (models/hubness.py), added to cosine scores of cross-modal queries.
+BIAS_SCHEMA = pa.schema([("id", pa.int64()), ("bias", pa.float32())])
 
 _GEN = re.compile(r"-(\d{6})\.")
 
@@ -94,6 +96,25 @@ class CollectionStore:
     def texts(self) -> pa.Table:
         return self._read_table("texts", TEXTS_SCHEMA)
 
+    def bias(self, key: str, signature: str | None = None) -> dict[int, float]:
+        """`image_bias` or `text_bias`: id -> hubness correction ({} when the collection has none,
+        or when `signature` is given and the stored biases were made by another correction)."""
+        if not self.exists():
+            return {}
+        t = self._read_table(key, BIAS_SCHEMA)
+        if signature is not None and (t.schema.metadata or {}).get(b"hubness") != signature.encode():
+            return {}
+        return dict(zip(t.column("id").to_pylist(), t.column("bias").to_pylist()))
+
+    def bias_arrays(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """The stored biases as (ids ascending, float32 biases) for query-time lookup; None if none."""
+        if not self.manifest.files.get(key):
+            return None
+        t = self._read_table(key, BIAS_SCHEMA)
+        ids, bias = int64_column(t, "id"), t.column("bias").to_numpy().astype(np.float32)
+        order = np.argsort(ids)
+        return ids[order], bias[order]
+
     def _load_index(self, key: str, kind: str, params: dict) -> VectorIndex:
         path = self._file(key)
         if path is None or not path.is_file():
@@ -123,8 +144,10 @@ class CollectionStore:
 
     def commit(self, manifest: Manifest, images: pa.Table | None = None, errors: pa.Table | None = None,
                index: VectorIndex | None = None, texts: pa.Table | None = None,
-               texts_index: VectorIndex | None = None) -> Manifest:
-        """Write the given parts as a new generation; parts left None carry over from the last one."""
+               texts_index: VectorIndex | None = None, image_bias: pa.Table | None | bool = None,
+               text_bias: pa.Table | None | bool = None) -> Manifest:
+        """Write the given parts as a new generation; parts left None carry over from the last one
+        (a bias given as False is dropped)."""
         gen = manifest.generation + 1
         files = dict(manifest.files)
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -148,6 +171,11 @@ class CollectionStore:
             put("texts", "parquet", lambda p: pq.write_table(texts, p, compression="zstd"))
         if texts_index is not None:
             put("texts_index", "faiss", texts_index.save)
+        for key, table in (("image_bias", image_bias), ("text_bias", text_bias)):
+            if table is False:
+                files.pop(key, None)
+            elif table is not None:
+                put(key, "parquet", lambda p, t=table: pq.write_table(t, p, compression="zstd"))
         manifest.generation = gen
         manifest.files = files
         manifest.updated = now_iso()

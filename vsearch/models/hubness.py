@@ -1,0 +1,154 @@
+"""Hubness correction for cross-modal search (inverted softmax over a reference bank).
+
+Some images sit close to almost every caption ("hubs") and crowd the top of many text queries;
+some captions do the same for image queries. Inverted softmax (Smith et al., 2017; QB-Norm,
+Bogolin et al., 2022) scores a pair against how well the item matches a fixed bank of the
+other modality:
+
+    corrected(t, i) = cos(t, i) - lambda * (1/beta) * log sum_{t' in bank} exp(beta * cos(t', i))
+
+The subtracted term depends on the item only, so it is one number per image (or per text),
+computed once when the item is stored and added to its cosine at query time. It is centred on
+the bank itself, so corrected scores stay on the cosine scale. The banks are the model's own
+embeddings of its training images and one caption per training image, kept in a sidecar file
+beside the weights (`<weights>.hubness.safetensors`): adding or refitting it leaves the model's
+fingerprint, and so every collection built with it, unchanged.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+STATE_KEYS = ("hubness.texts", "hubness.images", "hubness.params")
+
+
+def sidecar_path(weights: str | Path) -> Path:
+    p = Path(weights)
+    return p.with_name(p.name.removesuffix(".safetensors") + ".hubness.safetensors")
+
+
+@dataclass
+class Hubness:
+    texts: np.ndarray            # float32 [m, d]: bank of caption vectors (corrects images)
+    images: np.ndarray           # float32 [m, d]: bank of image vectors (corrects texts)
+    beta_t2i: float = 15.0
+    lambda_t2i: float = 0.75
+    beta_i2t: float = 10.0
+    lambda_i2t: float = 1.0
+
+    def __post_init__(self) -> None:
+        # Banks are stored in fp16: round now so a saved and reloaded correction is the same one.
+        self.texts = np.ascontiguousarray(np.asarray(self.texts, dtype=np.float16), dtype=np.float32)
+        self.images = np.ascontiguousarray(np.asarray(self.images, dtype=np.float16), dtype=np.float32)
+        self._centre_img = float(_lse(self.images @ self.texts.T, self.beta_t2i).mean())
+        self._centre_txt = float(_lse(self.texts @ self.images.T, self.beta_i2t).mean())
+
+    def image_bias(self, image_vectors: np.ndarray) -> np.ndarray:
+        """float32 [n]: added to cos(text, image) for text -> image ranking."""
+        lse = _lse(np.asarray(image_vectors, dtype=np.float32) @ self.texts.T, self.beta_t2i)
+        return (-self.lambda_t2i * (lse - self._centre_img)).astype(np.float32)
+
+    def text_bias(self, text_vectors: np.ndarray) -> np.ndarray:
+        """float32 [n]: added to cos(image, text) for image -> text ranking."""
+        lse = _lse(np.asarray(text_vectors, dtype=np.float32) @ self.images.T, self.beta_i2t)
+        return (-self.lambda_i2t * (lse - self._centre_txt)).astype(np.float32)
+
+    @property
+    def signature(self) -> str:
+        """Changes whenever the banks or the strengths do (stored biases are then recomputed)."""
+        import hashlib
+
+        h = hashlib.sha1(np.array([self.beta_t2i, self.lambda_t2i, self.beta_i2t, self.lambda_i2t]).tobytes())
+        h.update(self.texts.tobytes())
+        h.update(self.images.tobytes())
+        return h.hexdigest()[:16]
+
+    def to_state(self) -> dict:
+        import torch
+
+        return {"hubness.texts": torch.from_numpy(self.texts).half(), "hubness.images": torch.from_numpy(self.images).half(),
+                "hubness.params": torch.tensor([self.beta_t2i, self.lambda_t2i, self.beta_i2t, self.lambda_i2t])}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "Hubness | None":
+        if not all(k in state for k in STATE_KEYS):
+            return None
+        b1, l1, b2, l2 = (float(x) for x in state["hubness.params"])
+        return cls(state["hubness.texts"].float().numpy(), state["hubness.images"].float().numpy(), b1, l1, b2, l2)
+
+    def save(self, path: Path, fingerprint: str) -> Path:
+        from safetensors.torch import save_file
+
+        save_file(self.to_state(), str(path), metadata={"fingerprint": fingerprint})
+        return Path(path)
+
+
+def load_sidecar(weights: str | Path, fingerprint: str) -> Hubness | None:
+    """The correction saved beside `weights`, if any and if it was fitted for this very model."""
+    path = sidecar_path(weights)
+    if not path.is_file():
+        return None
+    from safetensors import safe_open
+
+    from ..errors import CheckpointError
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            if (f.metadata() or {}).get("fingerprint") != fingerprint:
+                raise CheckpointError(f"{path} was fitted for another model; refit it with `vsearch fit-hubness` or delete it")
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    except CheckpointError:
+        raise
+    except Exception as e:
+        raise CheckpointError(f"{path} is damaged ({e}); refit it with `vsearch fit-hubness` or delete it") from e
+    return Hubness.from_state(state)
+
+
+def reuse_or_compute(correct, ids: np.ndarray, vecs: np.ndarray, prev: dict[int, float]) -> np.ndarray:
+    """Biases for `ids`: taken from `prev` where known, computed by `correct(vectors)` otherwise."""
+    bias = np.empty(len(ids), dtype=np.float32)
+    known = np.fromiter((i in prev for i in ids.tolist()), dtype=bool, count=len(ids))
+    bias[known] = [prev[i] for i in ids[known].tolist()]
+    if (~known).any():
+        bias[~known] = correct(vecs[~known])
+    return bias
+
+
+def _lse(sims: np.ndarray, beta: float, chunk: int = 4096) -> np.ndarray:
+    """(1/beta) * logsumexp(beta * sims) over each row, in float64 for stability."""
+    out = np.empty(len(sims), dtype=np.float64)
+    for i in range(0, len(sims), chunk):
+        z = beta * sims[i:i + chunk].astype(np.float64)
+        m = z.max(axis=1, keepdims=True)
+        out[i:i + chunk] = (m[:, 0] + np.log(np.exp(z - m).sum(axis=1))) / beta
+    return out
+
+
+def fit(train_images: np.ndarray, train_captions: np.ndarray, caption_image: np.ndarray,
+        dev_images: np.ndarray, dev_captions: np.ndarray, dev_caption_image: np.ndarray,
+        betas=(5.0, 10.0, 15.0, 20.0), lambdas=(0.0, 0.25, 0.5, 0.75, 1.0)) -> tuple[Hubness, dict]:
+    """Banks from the training split (one caption per image), beta/lambda chosen per direction
+    on dev R@1 (ties broken by R@5; lambda 0 = no correction, so dev never gets worse).
+    Returns the correction and the dev scores it reached."""
+    from ..evaluate import recall_at_k
+
+    first = np.searchsorted(np.asarray(caption_image), np.arange(len(train_images)))
+    h = Hubness(train_captions[first], train_images)
+    sim = dev_captions @ dev_images.T
+    best = {"text_to_image": (-1.0, None), "image_to_text": (-1.0, None)}
+    for beta in betas:
+        for lam in lambdas:
+            h.beta_t2i = h.beta_i2t = beta
+            h.lambda_t2i = h.lambda_i2t = lam
+            h.__post_init__()
+            t2i = recall_at_k(sim + h.image_bias(dev_images)[None, :], dev_caption_image)["text_to_image"]
+            i2t = recall_at_k(sim + h.text_bias(dev_captions)[:, None], dev_caption_image)["image_to_text"]
+            for key, r in (("text_to_image", t2i), ("image_to_text", i2t)):
+                score = r["R@1"] + 1e-3 * r["R@5"]
+                if score > best[key][0]:
+                    best[key] = (score, (beta, lam, r))
+    (b1, l1, r1), (b2, l2, r2) = best["text_to_image"][1], best["image_to_text"][1]
+    out = Hubness(h.texts, h.images, b1, l1, b2, l2)
+    return out, {"text_to_image": r1, "image_to_text": r2}
