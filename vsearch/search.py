@@ -302,7 +302,8 @@ class Collection:
         scores, ids = self.index.search(q[None], kk + (HUBNESS_POOL if bias else 0), allowed)
         if bias:
             scores, ids = _corrected(scores, ids, *bias)
-        return [self._hit(int(i), float(s), matching) for s, i in zip(scores[0], ids[0]) if i >= 0 and i != exclude][:k]
+        keep = [(float(s), int(i)) for s, i in zip(scores[0], ids[0]) if i >= 0 and i != exclude][:k]
+        return [self._hit(i, s, matching) for s, i in keep]
 
     def _hit(self, id_: int, score: float, matching: set[int] | None = None) -> Hit:
         row_numbers = self._row_numbers(id_)
@@ -432,9 +433,10 @@ class Collection:
         scores, ids = self._texts_index.search(q[None], max(k, rk) + (HUBNESS_POOL if bias else 0))
         if bias:
             scores, ids = _corrected(scores, ids, *bias)
-        texts = self._texts.column("text").to_pylist()
-        sources = self._texts.column("source").to_pylist()
-        hits = [TextHit(int(i), float(s), texts[i], sources[i]) for s, i in zip(scores[0], ids[0]) if i >= 0]
+        texts, sources = self._texts.column("text"), self._texts.column("source")
+        want = max(k, rk)
+        hits = [TextHit(int(i), float(s), texts[int(i)].as_py(), sources[int(i)].as_py())
+                for s, i in zip(scores[0][:want], ids[0][:want]) if i >= 0]
         if rk > 0 and hits:
             mem = (self._reranker_memory([image]) if image is not None
                    else self._image_memories([self._hit(like_id, 0.0)]))
