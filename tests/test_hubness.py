@@ -121,3 +121,20 @@ def test_collection_search_ranks_by_cosine_plus_stored_bias(photos, home, model,
     q = model.encode_texts(["a red square"])[0]
     ids, vecs, _ = col.store.vectors(model.embed_dim).load()
     assert [x.id for x in col.search("a red square", k=5)] == ids[np.argsort(-(vecs @ q), kind="stable")][:5].tolist()
+
+
+def test_fit_hubness_writes_a_sidecar_the_checkpoint_loads_with(flickr, tmp_path):
+    import shutil
+
+    from vsearch.models import load_model
+    from vsearch.models.registry import WEIGHTS_DIR
+    from vsearch.train.hubness import fit_hubness
+
+    ckpt = tmp_path / "mine.safetensors"
+    shutil.copy(WEIGHTS_DIR / "align-lite.safetensors", ckpt)
+    assert load_model(str(ckpt)).hubness is None
+    h, dev, path = fit_hubness(load_model(str(ckpt)), ckpt, flickr, workers=1, limit=60)
+    assert path == tmp_path / "mine.hubness.safetensors" and h.images.shape[0] == 60 == h.texts.shape[0]
+    assert 0 <= dev["text_to_image"]["R@1"] <= 100
+    loaded = load_model(str(ckpt)).hubness
+    assert loaded is not None and loaded.signature == h.signature
