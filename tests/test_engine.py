@@ -157,3 +157,37 @@ def test_exif_metadata_orientation_and_bomb(tmp_path, home):
     hit = cli_json("query", "red", "--where", "taken_at >= '2021-01-01' AND camera = 'Canon EOS 5D'")[0]
     assert hit["relpath"] == "exif.jpg" and hit["taken_at"].startswith("2021-07-04T10:11:12")
     assert (hit["width"], hit["height"]) == (120, 80)
+
+
+def test_reindex_repairs_a_damaged_index_and_switches_type(photos, home, tmp_path):
+    cli("ingest", photos)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("a red square\na blue circle\n")
+    cli("texts", "add", corpus)
+    before = [h["id"] for h in cli_json("query", "a red square", "-k", 5)]
+    before_texts = [h["text"] for h in cli_json("query", "--image", photos / "red_square.jpg", "--texts", "-k", 2)]
+    m = json.loads((home / "photos" / "manifest.json").read_text())
+    for key in ("index", "texts_index"):
+        (home / "photos" / m["files"][key]).write_bytes(b"\x00garbage")
+    r = cli("query", "a red square", code=2)
+    assert "damaged" in r.output and "vsearch reindex" in r.output
+    done = cli_json("reindex")
+    assert done["vectors"] == m["counts"]["vectors"] and done["texts"] == 2 and done["index"]["type"] == "flat"
+    assert [h["id"] for h in cli_json("query", "a red square", "-k", 5)] == before
+    assert [h["text"] for h in cli_json("query", "--image", photos / "red_square.jpg", "--texts", "-k", 2)] == before_texts
+    assert cli_json("reindex", "--index", "hnsw")["index"]["type"] == "hnsw"
+    assert cli_json("info")["index"]["type"] == "hnsw"
+    assert [h["id"] for h in cli_json("query", "a red square", "-k", 5)] == before
+
+
+def test_reindex_gives_an_old_collection_its_hubness_biases(photos, home):
+    from vsearch.store.collection import CollectionStore
+
+    cli("ingest", photos)
+    store = CollectionStore(home / "photos")
+    m = store.manifest
+    m.files.pop("image_bias")  # as a collection made before the correction existed
+    store.commit(m)
+    assert CollectionStore(home / "photos").bias("image_bias") == {}
+    assert cli_json("reindex")["hubness"] is True
+    assert len(CollectionStore(home / "photos").bias("image_bias")) == m.counts["vectors"]

@@ -177,6 +177,30 @@ def info(
             out.print(f"{e['root']}/{e['path']}: {e['reason']}", highlight=False)
 
 
+@app.command()
+def reindex(
+    collection: Optional[str] = CollOpt,
+    home: Optional[Path] = HomeOpt,
+    index: Optional[str] = typer.Option(None, "--index", help="Index type to build: auto, flat, hnsw, ivf (default: as before)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Rebuild a collection's search indexes from what it stores (vectors, texts) without reading
+    any photo: repairs a damaged index, switches the index type, and adds the model's hubness
+    correction to a collection made before it existed."""
+    from .pipeline.runner import reindex as run
+
+    try:
+        r = run(collection, home, index)
+    except (VsearchError, ValueError, OSError) as e:
+        _fail(e)
+    if as_json:
+        _print_json(r)
+    else:
+        out.print(f"{r['collection']}: {r['vectors']} vectors in a {r['index']['type']} index"
+                  + (f", {r['texts']} texts" if r["texts"] else "")
+                  + (", hubness correction stored" if r["hubness"] else "") + f" (generation {r['generation']})")
+
+
 @app.command("list")
 def list_(home: Optional[Path] = HomeOpt, as_json: bool = JsonOpt) -> None:
     """List the collections under the index home."""

@@ -16,10 +16,10 @@ from typing import Any, Callable
 import numpy as np
 import pyarrow as pa
 
-from ..errors import NothingIngestedError
+from ..errors import CollectionFormatError, NothingIngestedError
 from ..models import DualEncoder, load_model
 from ..models.identity import check_model, model_record
-from ..store.collection import ERRORS_SCHEMA, IMAGES_SCHEMA, CollectionStore, now_iso
+from ..store.collection import ERRORS_SCHEMA, IMAGES_SCHEMA, CollectionStore, int64_column, now_iso
 from ..store.home import index_home
 from ..store.index import VectorIndex
 from ..store.manifest import Manifest
@@ -97,6 +97,47 @@ def ingest(cfg: IngestConfig, model: DualEncoder | None = None,
             manifest = Manifest(model=model_record(model), index={"type": cfg.index_type, "params": {}})
             prev, prev_errors = IMAGES_SCHEMA.empty_table(), ERRORS_SCHEMA.empty_table()
         return _ingest_into(store, manifest, model, root, prev, prev_errors, cfg, t0, on_progress)
+
+
+def reindex(collection: str | None = None, home: Path | None = None, index_type: str | None = None,
+            model: DualEncoder | None = None, device: str | None = None) -> dict[str, Any]:
+    """Rebuild a collection's FAISS index and hubness biases from its vector shards (the source
+    of truth), and its text index from its stored texts, as a new generation: repairs a damaged
+    or missing index, changes the index type, and gives a collection made before the model had a
+    hubness correction its biases."""
+    from ..store.home import pick_collection
+
+    home = index_home(home)
+    store = CollectionStore(home / pick_collection(collection, home))
+    with store.lock():
+        manifest = store.manifest
+        model = model or load_model(manifest.model["name"], device)
+        check_model(manifest.model, model, store.name)
+        live = np.unique(int64_column(store.images(), "id"))
+        ids, vecs, _ = store.vectors(model.embed_dim).load(live)
+        if len(ids) != len(live):
+            raise CollectionFormatError(f"{len(live) - len(ids)} images of {store.name!r} have no stored vector; "
+                                        f"re-run `vsearch ingest` on their folder")
+        kind = index_type or manifest.index.get("requested") or "auto"
+        index = VectorIndex.build(ids, vecs, kind, manifest.index.get("params") if kind == manifest.index.get("requested") else None)
+        manifest.index = {"type": index.kind, "params": index.params, "requested": kind}
+        manifest.counts["vectors"] = index.ntotal
+        bias = image_bias_table(store, model, ids, vecs)
+        texts = store.texts()
+        parts = {}
+        if len(texts):
+            from ..store.collection import BIAS_SCHEMA
+            from .encode import encode_texts
+
+            tids = int64_column(texts, "id")
+            tvecs = encode_texts(model, texts.column("text").to_pylist())
+            parts["texts_index"] = VectorIndex.build(tids, tvecs, "flat")
+            h = model.hubness
+            parts["text_bias"] = False if h is None else pa.table(
+                {"id": tids, "bias": h.text_bias(tvecs)}, schema=BIAS_SCHEMA.with_metadata({"hubness": h.signature}))
+        store.commit(manifest, index=index, image_bias=bias, **parts)
+    return {"collection": store.name, "generation": manifest.generation, "vectors": index.ntotal,
+            "texts": len(texts), "index": manifest.index, "hubness": bias is not False}
 
 
 def _token_reranker(model, path: Path | None = None):

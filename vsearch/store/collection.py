@@ -118,8 +118,11 @@ class CollectionStore:
     def _load_index(self, key: str, kind: str, params: dict) -> VectorIndex:
         path = self._file(key)
         if path is None or not path.is_file():
-            raise CollectionFormatError(f"{self.folder}: index file for {key} is missing; rebuild it with `vsearch reindex`")
-        return VectorIndex.load(path, kind, params)
+            raise CollectionFormatError(f"{self.folder}: index file for {key} is missing; " + _rebuild_hint(key, self.name))
+        try:
+            return VectorIndex.load(path, kind, params)
+        except CollectionFormatError as e:
+            raise CollectionFormatError(f"{e}; " + _rebuild_hint(key, self.name)) from e
 
     def index(self) -> VectorIndex:
         idx = self.manifest.index
@@ -194,6 +197,11 @@ class CollectionStore:
 
     def disk_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.folder.rglob("*") if p.is_file())
+
+
+def _rebuild_hint(key: str, name: str) -> str:
+    what = "the stored texts" if key == "texts_index" else "the stored vectors"
+    return f"rebuild it from {what} with `vsearch reindex --collection {name}`"
 
 
 def int64_column(table: pa.Table, name: str) -> np.ndarray:

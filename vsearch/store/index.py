@@ -131,8 +131,7 @@ class VectorIndex:
         try:
             index = faiss.read_index(str(path))
         except RuntimeError as e:
-            raise CollectionFormatError(f"FAISS index {path} is damaged ({str(e).splitlines()[0]}); "
-                                        f"rebuild it with `vsearch reindex`") from e
+            raise CollectionFormatError(f"FAISS index {path} is damaged ({str(e).splitlines()[0]})") from e
         out = cls(index, kind, params)
         out._apply_search_params()
         return out
