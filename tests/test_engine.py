@@ -189,5 +189,7 @@ def test_reindex_gives_an_old_collection_its_hubness_biases(photos, home):
     m.files.pop("image_bias")  # as a collection made before the correction existed
     store.commit(m)
     assert CollectionStore(home / "photos").bias("image_bias") == {}
+    assert cli_json("info")["hubness_correction"] is False
     assert cli_json("reindex")["hubness"] is True
+    assert cli_json("info")["hubness_correction"] is True
     assert len(CollectionStore(home / "photos").bias("image_bias")) == m.counts["vectors"]

@@ -169,6 +169,7 @@ def info(
         t.add_row("texts", str(i["counts"].get("texts", 0)))
         t.add_row("errors", str(i["counts"].get("errors", 0)))
         t.add_row("index", f"{i['index']['type']} {i['index'].get('params') or ''}")
+        t.add_row("hubness", "stored (text queries corrected)" if i["hubness_correction"] else "none (plain cosine; `vsearch reindex` adds it if the model has one)")
         t.add_row("roots", "\n".join(i["roots"]))
         t.add_row("updated", f"{i['updated']} (generation {i['generation']})")
         t.add_row("disk", _human_bytes(i["disk_bytes"]))

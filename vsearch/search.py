@@ -150,6 +150,7 @@ class Collection:
                 "fingerprint": m.model["fingerprint"], "dim": m.model["embed_dim"], "index": m.index,
                 "counts": m.counts, "roots": m.roots, "generation": m.generation, "format_version": m.format_version,
                 "created": m.created, "updated": m.updated, "last_ingest": m.last_ingest,
+                "hubness_correction": bool(m.files.get("image_bias")),
                 "disk_bytes": self.store.disk_bytes() if disk_usage else None}
 
     # --- query encoding ----------------------------------------------------------------------
