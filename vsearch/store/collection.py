@@ -119,10 +119,7 @@ class CollectionStore:
         path = self._file(key)
         if path is None or not path.is_file():
             raise CollectionFormatError(f"{self.folder}: index file for {key} is missing; " + _rebuild_hint(key, self.name))
-        try:
-            return VectorIndex.load(path, kind, params)
-        except CollectionFormatError as e:
-            raise CollectionFormatError(f"{e}; " + _rebuild_hint(key, self.name)) from e
+        return VectorIndex.load(path, kind, params)
 
     def index(self) -> VectorIndex:
         idx = self.manifest.index

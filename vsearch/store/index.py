@@ -131,7 +131,8 @@ class VectorIndex:
         try:
             index = faiss.read_index(str(path))
         except RuntimeError as e:
-            raise CollectionFormatError(f"FAISS index {path} is damaged ({str(e).splitlines()[0]})") from e
+            raise CollectionFormatError(f"FAISS index {path} is damaged ({str(e).splitlines()[0]}); "
+                                        f"rebuild it from what the collection stores with `vsearch reindex`") from e
         out = cls(index, kind, params)
         out._apply_search_params()
         return out
