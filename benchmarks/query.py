@@ -51,10 +51,8 @@ def make_collection(home: Path, n: int, model, root: str = "/photos") -> str:
     index = VectorIndex.build(ids, vecs, "auto")
     m = Manifest(model=model_record(model), index={"type": index.kind, "params": index.params},
                  counts={"images": n, "vectors": n, "errors": 0, "texts": 0}, roots=[root])
-    from vsearch.pipeline.runner import image_bias_table
-
     # As ingest does: each image's hubness correction, so text queries pay for re-ranking k + 200.
-    store.commit(m, images=images, errors=None, index=index, image_bias=image_bias_table(store, model, ids, vecs))
+    store.commit(m, images=images, errors=None, index=index, image_bias=store.bias_table("image_bias", model.hubness, ids, vecs))
     return name
 
 

@@ -76,15 +76,15 @@ def evaluate_benchmark(root, split: str = "test", model=None, batch_size: int = 
         raise ValueError(f"{len(failed)} benchmark images could not be read, e.g. {failed[0]}")
     txt = encode_texts(model, pairs.captions, batch_size=256, progress=progress)
     sim = txt @ img.T
-    r = recall_at_k(sim, pairs.caption_image)
-    plain = r
-    if hubness and model.hubness is not None:
+    r = plain = recall_at_k(sim, pairs.caption_image)
+    corrected = hubness and model.hubness is not None
+    if corrected:
         h = model.hubness
         r = {"text_to_image": recall_at_k(sim + h.image_bias(img)[None, :], pairs.caption_image)["text_to_image"],
              "image_to_text": recall_at_k(sim + h.text_bias(txt)[:, None], pairs.caption_image)["image_to_text"]}
     result = EvalResult(model.name, pairs.split, len(pairs.images), len(pairs.captions), r["text_to_image"], r["image_to_text"])
-    result.extra["hubness_corrected"] = r is not plain
-    if r is not plain:
+    result.extra["hubness_corrected"] = corrected
+    if corrected:
         result.extra["uncorrected"] = plain
     if rerank or sweep:
         from .errors import VsearchError

@@ -401,19 +401,9 @@ class Collection:
             index = VectorIndex.build(ids, all_vecs, "flat")
             m = self.store.manifest
             m.counts["texts"] = len(table)
-            self.store.commit(m, texts=table, texts_index=index, text_bias=self._text_bias_table(ids, all_vecs))
+            self.store.commit(m, texts=table, texts_index=index, text_bias=self.store.bias_table("text_bias", self.model.hubness, ids, all_vecs))
         self._load_tables()
         return len(table)
-
-    def _text_bias_table(self, ids: np.ndarray, vecs: np.ndarray):
-        h = self.model.hubness
-        if h is None:
-            return False
-        from .models.hubness import reuse_or_compute
-        from .store.collection import BIAS_SCHEMA
-
-        bias = reuse_or_compute(h.text_bias, ids, vecs, self.store.bias("text_bias", h.signature))
-        return pa.table({"id": ids, "bias": bias}, schema=BIAS_SCHEMA.with_metadata({"hubness": h.signature}))
 
     def search_texts(self, image: str | Path | Image.Image | None = None, *, like: str | int | None = None,
                      k: int = 10, rerank: bool = False, rerank_k: int | None = None, hubness: bool = True) -> list[TextHit]:

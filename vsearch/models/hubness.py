@@ -17,6 +17,7 @@ fingerprint, and so every collection built with it, unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +43,15 @@ class Hubness:
         # Banks are stored in fp16: round now so a saved and reloaded correction is the same one.
         self.texts = np.ascontiguousarray(np.asarray(self.texts, dtype=np.float16), dtype=np.float32)
         self.images = np.ascontiguousarray(np.asarray(self.images, dtype=np.float16), dtype=np.float32)
-        self._centre_img = float(_lse(self.images @ self.texts.T, self.beta_t2i).mean())
-        self._centre_txt = float(_lse(self.texts @ self.images.T, self.beta_i2t).mean())
+
+    # The centres cost a bank x bank product (~1 s): computed when biases are, never at model load.
+    @cached_property
+    def _centre_img(self) -> float:
+        return float(_lse(self.images @ self.texts.T, self.beta_t2i).mean())
+
+    @cached_property
+    def _centre_txt(self) -> float:
+        return float(_lse(self.texts @ self.images.T, self.beta_i2t).mean())
 
     def image_bias(self, image_vectors: np.ndarray) -> np.ndarray:
         """float32 [n]: added to cos(text, image) for text -> image ranking."""
@@ -55,7 +63,7 @@ class Hubness:
         lse = _lse(np.asarray(text_vectors, dtype=np.float32) @ self.images.T, self.beta_i2t)
         return (-self.lambda_i2t * (lse - self._centre_txt)).astype(np.float32)
 
-    @property
+    @cached_property
     def signature(self) -> str:
         """Changes whenever the banks or the strengths do (stored biases are then recomputed)."""
         import hashlib
@@ -135,20 +143,19 @@ def fit(train_images: np.ndarray, train_captions: np.ndarray, caption_image: np.
     from ..evaluate import recall_at_k
 
     first = np.searchsorted(np.asarray(caption_image), np.arange(len(train_images)))
-    h = Hubness(train_captions[first], train_images)
+    texts, images = train_captions[first], train_images
     sim = dev_captions @ dev_images.T
     best = {"text_to_image": (-1.0, None), "image_to_text": (-1.0, None)}
     for beta in betas:
+        # The bias is linear in lambda: compute it once per beta at lambda 1, then scale.
+        unit = Hubness(texts, images, beta, 1.0, beta, 1.0)
+        image_unit, text_unit = unit.image_bias(dev_images), unit.text_bias(dev_captions)
         for lam in lambdas:
-            h.beta_t2i = h.beta_i2t = beta
-            h.lambda_t2i = h.lambda_i2t = lam
-            h.__post_init__()
-            t2i = recall_at_k(sim + h.image_bias(dev_images)[None, :], dev_caption_image)["text_to_image"]
-            i2t = recall_at_k(sim + h.text_bias(dev_captions)[:, None], dev_caption_image)["image_to_text"]
+            t2i = recall_at_k(sim + lam * image_unit[None, :], dev_caption_image)["text_to_image"]
+            i2t = recall_at_k(sim + lam * text_unit[:, None], dev_caption_image)["image_to_text"]
             for key, r in (("text_to_image", t2i), ("image_to_text", i2t)):
                 score = r["R@1"] + 1e-3 * r["R@5"]
                 if score > best[key][0]:
                     best[key] = (score, (beta, lam, r))
     (b1, l1, r1), (b2, l2, r2) = best["text_to_image"][1], best["image_to_text"][1]
-    out = Hubness(h.texts, h.images, b1, l1, b2, l2)
-    return out, {"text_to_image": r1, "image_to_text": r2}
+    return Hubness(texts, images, b1, l1, b2, l2), {"text_to_image": r1, "image_to_text": r2}

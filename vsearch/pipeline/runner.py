@@ -122,19 +122,16 @@ def reindex(collection: str | None = None, home: Path | None = None, index_type:
         index = VectorIndex.build(ids, vecs, kind, manifest.index.get("params") if kind == manifest.index.get("requested") else None)
         manifest.index = {"type": index.kind, "params": index.params, "requested": kind}
         manifest.counts["vectors"] = index.ntotal
-        bias = image_bias_table(store, model, ids, vecs)
+        bias = store.bias_table("image_bias", model.hubness, ids, vecs)
         texts = store.texts()
         parts = {}
         if len(texts):
-            from ..store.collection import BIAS_SCHEMA
             from .encode import encode_texts
 
             tids = int64_column(texts, "id")
             tvecs = encode_texts(model, texts.column("text").to_pylist())
             parts["texts_index"] = VectorIndex.build(tids, tvecs, "flat")
-            h = model.hubness
-            parts["text_bias"] = False if h is None else pa.table(
-                {"id": tids, "bias": h.text_bias(tvecs)}, schema=BIAS_SCHEMA.with_metadata({"hubness": h.signature}))
+            parts["text_bias"] = store.bias_table("text_bias", model.hubness, tids, tvecs)
         store.commit(manifest, index=index, image_bias=bias, **parts)
     return {"collection": store.name, "generation": manifest.generation, "vectors": index.ntotal,
             "texts": len(texts), "index": manifest.index, "hubness": bias is not False}
@@ -147,18 +144,6 @@ def _token_reranker(model, path: Path | None = None):
 
     rr = load_reranker(getattr(model, "name", ""), path)
     return rr if rr is not None and rr.reads_feature_map_of(model) else None
-
-
-def image_bias_table(store, model, ids: np.ndarray, vecs: np.ndarray):
-    """The hubness correction of every live image (False: the model has none, drop any old one)."""
-    h = model.hubness
-    if h is None:
-        return False
-    from ..models.hubness import reuse_or_compute
-    from ..store.collection import BIAS_SCHEMA
-
-    bias = reuse_or_compute(h.image_bias, ids, vecs, store.bias("image_bias", h.signature))
-    return pa.table({"id": ids, "bias": bias}, schema=BIAS_SCHEMA.with_metadata({"hubness": h.signature}))
 
 
 def _ingest_into(store, manifest, model, root, prev, prev_errors, cfg, t0, on_progress) -> IngestSummary:
@@ -277,7 +262,7 @@ def _ingest_into(store, manifest, model, root, prev, prev_errors, cfg, t0, on_pr
                        "texts": manifest.counts.get("texts", 0)}
     summary.elapsed_s = time.perf_counter() - t0
     manifest.last_ingest = {"at": now_iso(), "root": root_s, **{k: v for k, v in summary.to_json().items() if k != "error_samples"}}
-    store.commit(manifest, images=table, errors=err_table, index=index, image_bias=image_bias_table(store, model, ids, vecs))
+    store.commit(manifest, images=table, errors=err_table, index=index, image_bias=store.bias_table("image_bias", model.hubness, ids, vecs))
     summary.generation = manifest.generation
     try:  # lets later text queries skip importing torch (models/fast_text.py)
         from ..models.onnx_export import export_text_tower

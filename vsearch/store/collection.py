@@ -96,24 +96,34 @@ class CollectionStore:
     def texts(self) -> pa.Table:
         return self._read_table("texts", TEXTS_SCHEMA)
 
-    def bias(self, key: str, signature: str | None = None) -> dict[int, float]:
-        """`image_bias` or `text_bias`: id -> hubness correction ({} when the collection has none,
-        or when `signature` is given and the stored biases were made by another correction)."""
-        if not self.exists():
-            return {}
-        t = self._read_table(key, BIAS_SCHEMA)
-        if signature is not None and (t.schema.metadata or {}).get(b"hubness") != signature.encode():
-            return {}
-        return dict(zip(t.column("id").to_pylist(), t.column("bias").to_pylist()))
-
-    def bias_arrays(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """The stored biases as (ids ascending, float32 biases) for query-time lookup; None if none."""
-        if not self.manifest.files.get(key):
+    def bias_arrays(self, key: str, signature: str | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+        """`image_bias` or `text_bias` as (ids ascending, float32 biases); None when the collection
+        has none, or when `signature` is given and they were made by another correction."""
+        if not self.exists() or not self.manifest.files.get(key):
             return None
         t = self._read_table(key, BIAS_SCHEMA)
-        ids, bias = int64_column(t, "id"), t.column("bias").to_numpy().astype(np.float32)
+        if signature is not None and (t.schema.metadata or {}).get(b"hubness") != signature.encode():
+            return None
+        ids, bias = int64_column(t, "id"), numpy_column(t, "bias", np.float32)
         order = np.argsort(ids)
         return ids[order], bias[order]
+
+    def bias(self, key: str, signature: str | None = None) -> dict[int, float]:
+        """The same as a dict id -> bias ({} when there are none)."""
+        arrays = self.bias_arrays(key, signature)
+        return dict(zip(arrays[0].tolist(), arrays[1].tolist())) if arrays else {}
+
+    def bias_table(self, key: str, hubness, ids: np.ndarray, vecs: np.ndarray) -> pa.Table | bool:
+        """A new `image_bias` / `text_bias` table for the live `ids` (their `vecs`): stored biases
+        of the same correction are reused, the rest computed. False when there is no correction
+        (commit then drops any old table)."""
+        if hubness is None:
+            return False
+        from ..models.hubness import reuse_or_compute
+
+        correct = hubness.image_bias if key == "image_bias" else hubness.text_bias
+        bias = reuse_or_compute(correct, ids, vecs, self.bias(key, hubness.signature))
+        return pa.table({"id": ids, "bias": bias}, schema=BIAS_SCHEMA.with_metadata({"hubness": hubness.signature}))
 
     def _load_index(self, key: str, kind: str, params: dict) -> VectorIndex:
         path = self._file(key)
@@ -201,13 +211,17 @@ def _rebuild_hint(key: str, name: str) -> str:
     return f"rebuild it from {what} with `vsearch reindex --collection {name}`"
 
 
-def int64_column(table: pa.Table, name: str) -> np.ndarray:
-    """A null-free int64 column as numpy, without pyarrow's to_numpy (which imports pandas, ~0.4 s
-    of every cold query)."""
+def numpy_column(table: pa.Table, name: str, dtype) -> np.ndarray:
+    """A null-free fixed-width column as numpy, without pyarrow's to_numpy (which imports pandas,
+    ~0.4 s of every cold query)."""
     c = table.column(name).combine_chunks()
     if len(c) == 0:
-        return np.zeros(0, dtype=np.int64)
-    return np.frombuffer(c.buffers()[1], dtype=np.int64, count=len(c) + c.offset)[c.offset:].copy()
+        return np.zeros(0, dtype=dtype)
+    return np.frombuffer(c.buffers()[1], dtype=dtype, count=len(c) + c.offset)[c.offset:].copy()
+
+
+def int64_column(table: pa.Table, name: str) -> np.ndarray:
+    return numpy_column(table, name, np.int64)
 
 
 class MetadataFilter:
