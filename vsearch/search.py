@@ -16,6 +16,7 @@ from PIL import Image
 
 from .errors import ModelMismatchError, QueryError
 from .filters import Filter
+from .models.hubness import lookup
 from .models.identity import check_model
 from .models.registry import resolve
 from .store.collection import CollectionStore, MetadataFilter, int64_column
@@ -106,8 +107,7 @@ class Collection:
         self._facets = None
         self._tokens = None
         self._roots = None
-        self._bias = None
-        self._text_bias = None
+        self._bias: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
         # Hits are built from this view: converting the tz-aware `mtime` would import pandas.
         self._rows_view = self._images.drop_columns([c for c in ("mtime",) if c in self._images.column_names])
         ids = int64_column(self._images, "id")
@@ -278,10 +278,11 @@ class Collection:
             q = np.asarray(vector, dtype=np.float32)
         return self.search_vector(q, k=k, where=where, exclude=exclude, hubness=hubness and text is not None)
 
-    def _image_bias(self) -> tuple[np.ndarray, np.ndarray] | None:
-        if self._bias is None:
-            self._bias = self.store.bias_arrays("image_bias") or False
-        return self._bias or None
+    def _stored_bias(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """`image_bias` / `text_bias` of this generation, read once."""
+        if key not in self._bias:
+            self._bias[key] = self.store.bias_arrays(key)
+        return self._bias[key]
 
     def search_vector(self, q: np.ndarray, k: int = 10, where: "str | Filter | None" = None,
                       exclude: int | None = None, hubness: bool = False) -> list[Hit]:
@@ -299,7 +300,7 @@ class Collection:
                 return []
             allowed = np.unique(int64_column(self._images, "id")[sorted(matching)])
         kk = k + (1 if exclude is not None else 0)
-        bias = self._image_bias() if hubness else None
+        bias = self._stored_bias("image_bias") if hubness else None
         scores, ids = self.index.search(q[None], kk + (HUBNESS_POOL if bias else 0), allowed)
         if bias:
             scores, ids = _corrected(scores, ids, *bias)
@@ -418,9 +419,8 @@ class Collection:
         if self._texts is None:
             self._texts = self.store.texts()
             self._texts_index = self.store.texts_index()
-            self._text_bias = self.store.bias_arrays("text_bias")
         rk = self._rerank_k(rerank_k) if rerank else 0
-        bias = self._text_bias if hubness else None
+        bias = self._stored_bias("text_bias") if hubness else None
         scores, ids = self._texts_index.search(q[None], max(k, rk) + (HUBNESS_POOL if bias else 0))
         if bias:
             scores, ids = _corrected(scores, ids, *bias)
@@ -439,8 +439,7 @@ HUBNESS_POOL = 200  # extra cosine candidates re-ranked by the hubness correctio
 
 
 def _corrected(scores: np.ndarray, ids: np.ndarray, bias_ids: np.ndarray, bias: np.ndarray):
-    pos = np.clip(np.searchsorted(bias_ids, ids), 0, len(bias_ids) - 1)
-    add = np.where((bias_ids[pos] == ids) & (ids >= 0), bias[pos], 0.0).astype(np.float32)
+    add, _ = lookup(bias_ids, bias, ids)
     s = np.where(ids >= 0, scores + add, -np.inf)
     order = np.argsort(-s, axis=1, kind="stable")
     return np.take_along_axis(s, order, 1), np.take_along_axis(ids, order, 1)

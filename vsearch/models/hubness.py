@@ -114,11 +114,21 @@ def load_sidecar(weights: str | Path, fingerprint: str) -> Hubness | None:
     return Hubness.from_state(state)
 
 
-def reuse_or_compute(correct, ids: np.ndarray, vecs: np.ndarray, prev: dict[int, float]) -> np.ndarray:
-    """Biases for `ids`: taken from `prev` where known, computed by `correct(vectors)` otherwise."""
-    bias = np.empty(len(ids), dtype=np.float32)
-    known = np.fromiter((i in prev for i in ids.tolist()), dtype=bool, count=len(ids))
-    bias[known] = [prev[i] for i in ids[known].tolist()]
+def lookup(bias_ids: np.ndarray, bias: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stored biases of `ids` (any shape; -1 = no item) from (ascending `bias_ids`, `bias`):
+    (float32 values, 0 where unknown; bool mask of the known ones)."""
+    if len(bias_ids) == 0:
+        return np.zeros(ids.shape, dtype=np.float32), np.zeros(ids.shape, dtype=bool)
+    pos = np.clip(np.searchsorted(bias_ids, ids), 0, len(bias_ids) - 1)
+    known = (bias_ids[pos] == ids) & (ids >= 0)
+    return np.where(known, bias[pos], 0.0).astype(np.float32), known
+
+
+def reuse_or_compute(correct, ids: np.ndarray, vecs: np.ndarray,
+                     prev: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """Biases for `ids`: taken from `prev` (ascending ids, biases) where known, computed by
+    `correct(vectors)` otherwise."""
+    bias, known = lookup(*prev, ids) if prev is not None else lookup(np.zeros(0, np.int64), np.zeros(0), ids)
     if (~known).any():
         bias[~known] = correct(vecs[~known])
     return bias

@@ -109,7 +109,7 @@ class CollectionStore:
         return ids[order], bias[order]
 
     def bias(self, key: str, signature: str | None = None) -> dict[int, float]:
-        """The same as a dict id -> bias ({} when there are none)."""
+        """The same as a dict id -> bias ({} when there are none), for inspection."""
         arrays = self.bias_arrays(key, signature)
         return dict(zip(arrays[0].tolist(), arrays[1].tolist())) if arrays else {}
 
@@ -122,7 +122,7 @@ class CollectionStore:
         from ..models.hubness import reuse_or_compute
 
         correct = hubness.image_bias if key == "image_bias" else hubness.text_bias
-        bias = reuse_or_compute(correct, ids, vecs, self.bias(key, hubness.signature))
+        bias = reuse_or_compute(correct, ids, vecs, self.bias_arrays(key, hubness.signature))
         return pa.table({"id": ids, "bias": bias}, schema=BIAS_SCHEMA.with_metadata({"hubness": hubness.signature}))
 
     def _load_index(self, key: str, kind: str, params: dict) -> VectorIndex:
