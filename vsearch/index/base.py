@@ -86,7 +86,8 @@ class VectorIndex(ABC):
 
     @classmethod
     def estimate_bytes(cls, n: int, dim: int, params: dict[str, Any]) -> int:
-        """Bytes the index holds for n vectors (what must fit the memory budget when not mapped)."""
+        """Bytes the index holds for n vectors, its id map (8 per vector) included: what must fit
+        the memory budget when it is not memory-mapped."""
         return 4 * n * dim + 8 * n
 
     @classmethod
@@ -107,6 +108,7 @@ class VectorIndex(ABC):
     def build(cls, ids: np.ndarray, vecs: np.ndarray, params: dict[str, Any] | None = None,
               gpu: bool | None = None, seed: int = 0) -> "VectorIndex":
         ids, vecs = check_vectors(ids, vecs)
+        IdMap().check_new(ids)  # before any training
         params = cls.resolve_params(len(ids), vecs.shape[1], params)
         out = cls.empty(vecs.shape[1], params, training_sample(vecs, cls.train_size(params), seed), gpu)
         out.add(ids, vecs)
@@ -132,8 +134,8 @@ class VectorIndex(ABC):
         return self._source is not None
 
     def memory_bytes(self) -> int:
-        """Estimated bytes of the structures (as `estimate_bytes`, plus the id map)."""
-        return self.estimate_bytes(self.idmap.n_positions, self.dim, self.params) + 8 * self.idmap.n_positions
+        """Estimated bytes of the structures (`estimate_bytes` at the current size)."""
+        return self.estimate_bytes(self.idmap.n_positions, self.dim, self.params)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "params": dict(self.params), "vectors": self.ntotal,
@@ -188,8 +190,9 @@ class VectorIndex(ABC):
         k = int(k)
         if self.ntotal == 0:
             return empty_result(len(q), k)
-        if allowed is None:
-            scores, labels = self._search(q, k, self._live_selector(), 1.0)
+        if allowed is None:  # masked removals: search as much wider as they take up
+            sel = self._live_selector()
+            scores, labels = self._search(q, k, sel, self.idmap.n_positions / self.ntotal if sel else 1.0)
         else:
             positions = self.idmap.positions(np.asarray(allowed, dtype=np.int64))
             if not len(positions):
@@ -345,8 +348,10 @@ def check_queries(queries: np.ndarray, dim: int) -> np.ndarray:
     q = np.asarray(queries)
     if q.ndim == 1:
         q = q[None]
-    if q.ndim != 2 or q.shape[1] != dim or not np.issubdtype(q.dtype, np.floating):
+    if q.ndim != 2 or not np.issubdtype(q.dtype, np.floating):
         raise IndexInputError(f"queries must be float [n, {dim}], not {q.dtype} of shape {np.asarray(queries).shape}")
+    if q.shape[1] != dim:
+        raise IndexInputError(f"queries have dimension {q.shape[1]}; the index holds {dim}")
     if not np.isfinite(q).all():
         raise IndexInputError("queries contain NaN or infinity")
     return np.ascontiguousarray(q, dtype=np.float32)

@@ -36,8 +36,9 @@ class HNSWIndex(VectorIndex):
 
     @classmethod
     def estimate_bytes(cls, n: int, dim: int, params: dict[str, Any]) -> int:
-        # Level 0 holds 2M neighbours, upper levels ~M/(M-1) more on average; 4-byte links.
-        return n * (4 * dim + 4 * 2 * params["M"] + 4 * params["M"] // 2 + 16)
+        # Level 0 holds 2M neighbours, upper levels ~M/(M-1) more on average; 4-byte links;
+        # 8 for the id map.
+        return n * (4 * dim + 4 * 2 * params["M"] + 4 * params["M"] // 2 + 16 + 8)
 
     @classmethod
     def _new(cls, dim: int, params: dict[str, Any], train: np.ndarray | None, gpu: bool | None) -> faiss.Index:

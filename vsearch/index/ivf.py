@@ -103,10 +103,10 @@ class IVFIndex(VectorIndex):
 
     @classmethod
     def estimate_bytes(cls, n: int, dim: int, params: dict[str, Any]) -> int:
-        """Lists (code + 8-byte id per vector) and centroids; the fp16 store is on disk beside
-        them and only its touched pages become resident."""
+        """Lists (code + 8-byte label per vector), the id map (8 per vector) and centroids; the
+        fp16 store is on disk beside them and only its touched pages become resident."""
         quantizer = params["nlist"] * dim * 4 * (1.3 if params["quantizer"] == "hnsw" else 1.0)
-        return int(n * (cls.code_bytes(dim, params) + 8) + quantizer)
+        return int(n * (cls.code_bytes(dim, params) + 16) + quantizer)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -244,6 +244,9 @@ class IVFIndex(VectorIndex):
         out.trained_id = meta.get("trained_id")
         if out.store.ntotal != out.idmap.n_positions:
             raise RuntimeError(f"vectors.faiss holds {out.store.ntotal} rows for {out.idmap.n_positions} positions")
+        lists = faiss.downcast_InvertedLists(out.ivf.invlists)
+        if isinstance(lists, faiss.OnDiskInvertedLists):
+            lists.prefetch_nthread = 0  # FAISS starts 32 prefetch threads per search otherwise (6x slower)
         if not mmap:
             lists_in_memory(out.ivf)
 

@@ -69,8 +69,12 @@ class IVFPQIndex(IVFIndex):
             return ivf
         opq = faiss.OPQMatrix(dim, params["m"])
         opq.niter = OPQ_ITERATIONS
+        # OPQ trains its rotation against a PQ of 8-bit codes unless given one: give it ours.
+        pq = faiss.ProductQuantizer(dim, params["m"], params["nbits"])
+        opq.pq = pq
         index = faiss.IndexPreTransform(opq, ivf)
         index.own_fields = True
+        index.referenced_objects = [pq]  # used while training only; not saved
         opq.this.disown()
         ivf.this.disown()
         return index
