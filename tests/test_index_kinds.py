@@ -240,7 +240,7 @@ def test_auto_chooses_by_size_and_memory_budget():
     assert small.kind == "ivfpq" and small.params["m"] == 64 and small.bytes <= 0.15e9
     assert plan(1_000_000, 256, int(0.05e9)).params["m"] < 64
     assert plan(10_000_000, 256, 4 * gb).kind == "ivfsq8"  # past HNSW_MAX: no graph
-    assert plan(10_000_000, 256, 4 * gb).params["nlist"] == 16_384
+    assert plan(10_000_000, 256, 4 * gb).params["nlist"] == 8_192  # capped for CPU k-means
     assert plan(1_000_000, 256, 4 * gb, requested="flat").kind == "flat"  # a requested kind is kept
     with pytest.raises(IndexKindError, match="max-index-memory"):
         plan(10_000_000, 256, 10_000_000)

@@ -339,8 +339,9 @@ def check_vectors(ids: np.ndarray, vecs: np.ndarray, dim: int | None = None) -> 
         raise IndexInputError(f"vectors have dimension {vecs.shape[1]}; the index holds {dim}")
     if vecs.shape[1] == 0:
         raise IndexInputError("vectors have dimension 0")
-    if not np.isfinite(vecs).all():
-        raise IndexInputError("vectors contain NaN or infinity")
+    for start in range(0, len(vecs), 1 << 20):  # in blocks: no n x d temporary
+        if not np.isfinite(vecs[start:start + (1 << 20)]).all():
+            raise IndexInputError("vectors contain NaN or infinity")
     return ids.astype(np.int64, copy=False), vecs
 
 

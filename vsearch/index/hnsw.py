@@ -54,9 +54,9 @@ class HNSWIndex(VectorIndex):
         return self.index.search(q, k, params=faiss.SearchParametersHNSW(efSearch=ef, sel=sel))
 
     def _prefer_exact(self, n_allowed: int) -> bool:
-        # The exact path reads only the allowed rows (~80 ns each here): cheaper than a graph
-        # walk that must step over most nodes, up to ~150k rows.
-        return n_allowed <= 150_000
+        # Reading the allowed rows costs ~0.1 us each; a graph walk with a bitmap costs about
+        # the same at 30k rows and grows only with log n (300k vectors, 10 % filter: 3.5 vs 3.3 ms).
+        return n_allowed <= 32_768
 
     def _exact(self, q: np.ndarray, k: int, positions: np.ndarray) -> Result:
         return exact_by_positions(q, float_rows(self.index.storage), positions, k)

@@ -22,7 +22,7 @@ import numpy as np
 from .base import kind_class, load_index, training_sample
 from .errors import IndexInputError, IndexKindError
 from .ids import IdMap
-from .ivf import LISTS_FILE, IVFIndex, quiet_stdout
+from .ivf import LISTS_FILE, IVFIndex, new_store, quiet_stdout, store_rows
 
 
 def train(kind: str, sample: np.ndarray, n_expected: int, params: dict[str, Any] | None = None,
@@ -78,11 +78,9 @@ def merge_parts(trained: IVFIndex | str | Path, parts: list[str | Path], path: s
         ivf.ntotal = index.ntotal = total
         out = type(trained)(index, IdMap(ids), dict(trained.params), trained.dim)
         out.trained_id = trained.trained_id
-        out.store = faiss.IndexScalarQuantizer(trained.dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
+        out.store = new_store(trained.dim)
         for part in loaded:  # append the parts' fp16 rows (merge_from would reset the mapped parts)
-            store = part.store
-            codes = faiss.rev_swig_ptr(store.codes.data(), store.ntotal * store.code_size)
-            out.store.add_sa_codes(codes.reshape(store.ntotal, store.code_size))
+            out.store.add_sa_codes(store_rows(part.store))
         out.save(path)  # hard-links the lists file into the folder
     finally:
         shutil.rmtree(staging, ignore_errors=True)
