@@ -77,8 +77,13 @@ class VectorIndex(ABC):
             raise IndexKindError(f"index kind {cls.kind!r} takes no parameter {', '.join(sorted(unknown))}; "
                                  f"it takes: {', '.join(sorted(params)) or 'none'}")
         params.update(given or {})
+        cls._derive(params, given or {})
         cls._check_params(params, dim)
         return params
+
+    @classmethod
+    def _derive(cls, params: dict[str, Any], given: dict[str, Any]) -> None:
+        """Recompute defaults that depend on parameters the caller gave."""
 
     @classmethod
     def _check_params(cls, params: dict[str, Any], dim: int) -> None:
@@ -136,10 +141,6 @@ class VectorIndex(ABC):
     def memory_bytes(self) -> int:
         """Estimated bytes of the structures (`estimate_bytes` at the current size)."""
         return self.estimate_bytes(self.idmap.n_positions, self.dim, self.params)
-
-    def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "params": dict(self.params), "vectors": self.ntotal,
-                "dead": self.idmap.n_dead, "bytes": self.memory_bytes(), "mmapped": self.mmapped}
 
     def set_search_params(self, **params: Any) -> None:
         bad = set(params) - set(self.search_keys)

@@ -60,21 +60,16 @@ class IVFIndex(VectorIndex):
     # ------------------------------------------------------------------ parameters
     @classmethod
     def default_params(cls, n: int, dim: int) -> dict[str, Any]:
-        p = dict(cls.defaults)
-        p["nlist"] = nlist_for(n, gpu_tools.available())
-        p["quantizer"] = "hnsw" if p["nlist"] >= HNSW_QUANTIZER_FROM else "flat"
-        p["nprobe"] = min(p["nlist"], max(8, p["nlist"] // 32))
+        p = dict(cls.defaults, nlist=nlist_for(n, gpu_tools.available()))
+        cls._derive(p, {})
         return p
 
     @classmethod
-    def resolve_params(cls, n: int, dim: int, given: dict[str, Any] | None = None) -> dict[str, Any]:
-        params = super().resolve_params(n, dim, given)
-        if given and "nlist" in given and "nprobe" not in given:
-            params["nprobe"] = min(params["nlist"], max(8, params["nlist"] // 32))
-        if given and "nlist" in given and "quantizer" not in given:
+    def _derive(cls, params: dict[str, Any], given: dict[str, Any]) -> None:
+        if "quantizer" not in given:
             params["quantizer"] = "hnsw" if params["nlist"] >= HNSW_QUANTIZER_FROM else "flat"
-        cls._check_params(params, dim)
-        return params
+        if "nprobe" not in given:
+            params["nprobe"] = min(params["nlist"], max(8, params["nlist"] // 32))
 
     @classmethod
     def _check_params(cls, params: dict[str, Any], dim: int) -> None:
