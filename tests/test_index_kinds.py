@@ -122,6 +122,25 @@ def test_filter_smaller_than_k_and_unknown_ids(kind, data, built):
 
 
 @pytest.mark.parametrize("kind", KIND_NAMES)
+def test_selection_by_table_rows_equals_selection_by_ids(kind, data, built):
+    ids, vecs, q = data
+    _, folder = built[kind]
+    index = load_index(folder)
+    table_ids = np.concatenate([ids[::-1], [424242]])  # a metadata table: any order, ids the index lacks
+    row_positions = index.lookup(table_ids)  # once per index
+    assert row_positions[-1] == -1 and (index.lookup(ids[[5, 9]]) >= 0).all()
+    rows = np.flatnonzero(np.arange(len(table_ids)) % 7 == 0)  # what a --where matched
+    rows = np.concatenate([rows, rows[:3], [len(table_ids) - 1]])  # repeats and the absent id
+    by_rows = index.search(q, 10, index.select(positions=row_positions[rows]))
+    by_ids = index.search(q, 10, table_ids[rows])
+    np.testing.assert_array_equal(by_rows[1], by_ids[1])
+    selection = index.select(table_ids[rows])
+    index.remove(ids[:1])
+    with pytest.raises(IndexInputError, match="resolve the filter again"):
+        index.search(q, 10, selection)
+
+
+@pytest.mark.parametrize("kind", KIND_NAMES)
 def test_save_load_memory_mapped_and_vectors(kind, data, built):
     ids, vecs, q = data
     index, folder = built[kind]

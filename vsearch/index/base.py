@@ -3,8 +3,9 @@
 All kinds hold L2-normalised float32 vectors under inner product, keyed by arbitrary int64
 content ids. FAISS labels each vector with its position (see ids.py), so that:
 
-- a metadata filter becomes a bitmap over positions (IDSelectorBitmap), built once per query
-  in O(n/8) bytes, never a copy of an id map;
+- a metadata filter becomes a `Selection` of positions, and a bitmap over them
+  (IDSelectorBitmap, n/8 bytes) when the index needs one — never a copy of an id map; a caller
+  that filters table rows maps its id column to positions once (`lookup`) and selects by rows;
 - a selective filter is answered exactly from the vectors themselves (`_exact`), which costs
   O(allowed), not O(n); a broad one by the index with the bitmap and a widened search, and any
   query that comes back short of k falls back to the exact path, so k hits are always returned
@@ -26,7 +27,7 @@ import faiss
 import numpy as np
 
 from .errors import CollectionFormatError, IndexInputError, IndexKindError
-from .ids import DEAD, IdMap, bitmap
+from .ids import DEAD, IdMap, Selection, sorted_unique
 
 FORMAT = 1
 ADD_CHUNK = 65_536           # rows per FAISS add: bounds the float32 copies made while adding
@@ -182,9 +183,24 @@ class VectorIndex(ABC):
         """Take positions out of FAISS; kinds with `tombstones` keep them and mask them instead."""
 
     # ------------------------------------------------------------------ queries
-    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> Result:
+    def lookup(self, ids: np.ndarray) -> np.ndarray:
+        """The position of each id (-1 where absent). A caller that filters by table rows can
+        look its id column up once per index and then select by rows (see `select`)."""
+        return self.idmap.lookup(ids)
+
+    def select(self, ids: np.ndarray | None = None, positions: np.ndarray | None = None) -> Selection:
+        """A filter resolved for this index, from content ids (O(m log n)) or from positions
+        that `lookup` gave (O(m)); -1 and removed positions are dropped."""
+        if positions is None:
+            return Selection(self.idmap.positions(np.asarray(ids, dtype=np.int64)), self.idmap)
+        pos = np.asarray(positions, dtype=np.int64).ravel()
+        pos = pos[(pos >= 0) & (pos < self.idmap.n_positions)]
+        pos = sorted_unique(pos)
+        return Selection(pos[np.asarray(self.idmap.ids)[pos] != DEAD], self.idmap)
+
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | Selection | None = None) -> Result:
         """(scores [q, k], ids [q, k]) best first; empty slots have id -1 and score -inf.
-        `allowed` (int64 ids, best sorted) restricts the hits to those ids."""
+        `allowed` restricts the hits: content ids (int64, best sorted), or a `select()`ion."""
         q = check_queries(queries, self.dim)
         if not isinstance(k, (int, np.integer)) or k < 1:
             raise IndexInputError(f"k must be a positive integer, not {k!r}")
@@ -195,17 +211,21 @@ class VectorIndex(ABC):
             sel = self._live_selector()
             scores, labels = self._search(q, k, sel, self.idmap.n_positions / self.ntotal if sel else 1.0)
         else:
-            positions = self.idmap.positions(np.asarray(allowed, dtype=np.int64))
-            if not len(positions):
+            if isinstance(allowed, Selection):
+                allowed.check(self.idmap)
+            else:
+                allowed = self.select(allowed)
+            if not len(allowed):
                 return empty_result(len(q), k)
-            scores, labels = self._filtered(q, k, positions)
+            scores, labels = self._filtered(q, k, allowed)
         scores = np.where(labels >= 0, scores, -np.inf).astype(np.float32)
         return scores, self.idmap.labels_to_ids(labels)
 
-    def _filtered(self, q: np.ndarray, k: int, positions: np.ndarray) -> Result:
+    def _filtered(self, q: np.ndarray, k: int, allowed: Selection) -> Result:
+        positions = allowed.positions
         if self._prefer_exact(len(positions)):
             return self._exact(q, k, positions)
-        bits = bitmap(positions, self.idmap.n_positions)
+        bits = allowed.bitmap()  # kept by the selection, so it outlives the search
         sel = faiss.IDSelectorBitmap(self.idmap.n_positions, faiss.swig_ptr(bits))
         scores, labels = self._search(q, k, sel, min(MAX_WIDEN, self.ntotal / len(positions)))
         short = (labels >= 0).sum(axis=1) < min(k, len(positions))

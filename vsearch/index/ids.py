@@ -21,6 +21,7 @@ class IdMap:
         self._live: int = int((self.ids != DEAD).sum())
         self._sorted: tuple[np.ndarray, np.ndarray | None] | None = None
         self._live_bits: np.ndarray | None = None
+        self.version = 0  # bumped on every change: a Selection made before is stale
 
     @property
     def n_positions(self) -> int:
@@ -37,6 +38,7 @@ class IdMap:
     def _changed(self) -> None:
         self._sorted = None
         self._live_bits = None
+        self.version += 1
 
     def _lookup(self) -> tuple[np.ndarray, np.ndarray | None]:
         """(live ids ascending, their positions — None when position == rank)."""
@@ -69,10 +71,7 @@ class IdMap:
     def positions(self, ids: np.ndarray) -> np.ndarray:
         """Positions of those `ids` that are live, ascending; unknown or removed ids are skipped."""
         pos = self.lookup(ids)
-        pos = pos[pos != DEAD]
-        if len(pos) > 1 and not (pos[1:] > pos[:-1]).all():
-            pos = np.unique(pos)  # sorted, and duplicates in `ids` collapse
-        return pos
+        return sorted_unique(pos[pos != DEAD])
 
     def labels_to_ids(self, labels: np.ndarray) -> np.ndarray:
         """FAISS result labels (positions, -1 for empty slots) -> content ids (-1 stays -1)."""
@@ -114,6 +113,38 @@ class IdMap:
         if self._live_bits is None:
             self._live_bits = np.packbits(self.ids != DEAD, bitorder="little")
         return self._live_bits
+
+
+class Selection:
+    """A filter resolved to index positions (sorted, unique, live): what `search(allowed=)`
+    works on. Resolve once and reuse across queries with the same filter — the bitmap is
+    built on first use and kept. Made stale by any change to the index."""
+
+    def __init__(self, positions: np.ndarray, idmap: IdMap):
+        self.positions = positions
+        self._idmap, self._version = idmap, idmap.version
+        self._bits: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def check(self, idmap: IdMap) -> None:
+        if idmap is not self._idmap or idmap.version != self._version:
+            raise IndexInputError("this selection was made for another index, or before the index changed: "
+                                  "resolve the filter again")
+
+    def bitmap(self) -> np.ndarray:
+        if self._bits is None:
+            self._bits = bitmap(self.positions, self._idmap.n_positions)
+        return self._bits
+
+
+def sorted_unique(pos: np.ndarray) -> np.ndarray:
+    """Ascending, without repeats (sort-based: numpy 2's hash-based unique takes seconds on 1M)."""
+    if len(pos) > 1 and not (pos[1:] > pos[:-1]).all():
+        pos = np.sort(pos)
+        pos = pos[np.concatenate(([True], pos[1:] != pos[:-1]))]
+    return pos
 
 
 def bitmap(positions: np.ndarray, n: int) -> np.ndarray:
