@@ -307,3 +307,14 @@ def test_gpu_training_and_adding_match_cpu(data):
 
 def test_every_registered_kind_is_in_the_suite():
     assert sorted(KINDS) == KIND_NAMES
+
+
+def test_empty_and_tiny_collections(data):
+    ids, vecs, q = data
+    index, record = choose_and_build(ids[:0], vecs[:0])
+    assert index.kind == "flat" and record["vectors"] == 0
+    assert (index.search(q, 3)[1] == -1).all()
+    index.add(ids[:5], vecs[:5])
+    assert sorted(index.search(q[:1], 10)[1][0][:5]) == sorted(ids[:5])
+    with pytest.raises(IndexKindError, match="vectors to train on"):
+        build_index("ivfpq", ids[:100], vecs[:100], {"nlist": 2, "m": 8})

@@ -8,10 +8,13 @@
 from __future__ import annotations
 
 from . import flat, hnsw, ivf, ivfpq, ivfsq  # noqa: F401  (each registers its kind)
+from .auto import choose_and_build, default_memory_budget, plan, rebuild_due
 from .base import KINDS, VectorIndex, kind_class, load_index
 from .errors import IndexInputError, IndexKindError
+from .ids import Selection
 
-__all__ = ["KINDS", "VectorIndex", "kind_class", "load_index", "build_index", "IndexInputError", "IndexKindError"]
+__all__ = ["KINDS", "VectorIndex", "Selection", "kind_class", "load_index", "build_index", "choose_and_build",
+           "plan", "rebuild_due", "default_memory_budget", "IndexInputError", "IndexKindError"]
 
 
 def build_index(kind: str, ids, vecs, params: dict | None = None, gpu: bool | None = None) -> VectorIndex:

@@ -134,6 +134,11 @@ def choose_and_build(ids: np.ndarray, vecs: np.ndarray, requested: str = "auto",
     index = cls.empty(dim, choice.params, training_sample(vecs, cls.train_size(choice.params), seed), gpu)
     index.add(ids, vecs)
     build_s = time.perf_counter() - t0
+    if n == 0:  # nothing to measure yet
+        return index, {"requested": requested, "kind": index.kind, "params": dict(index.params), "vectors": 0,
+                       "dim": dim, "chosen": choice.reason, f"recall_at_{k}": None, "target_recall": target_recall,
+                       "target_met": None, "memory": {"index_bytes": index.memory_bytes(), "budget": budget},
+                       "faiss": faiss.__version__}
 
     t1 = time.perf_counter()
     text, text_src = _query_set(text_queries, vecs, SYNTHETIC_TEXT_COS, seed + 1, "no text queries given")

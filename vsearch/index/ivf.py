@@ -89,6 +89,10 @@ class IVFIndex(VectorIndex):
         return [s for s in steps if s <= params["nlist"]]
 
     @classmethod
+    def min_train(cls, params: dict[str, Any]) -> int:
+        return params["nlist"]
+
+    @classmethod
     def train_size(cls, params: dict[str, Any]) -> int:
         return min(1_000_000, max(20_000, TRAIN_POINTS_PER_LIST * params["nlist"]))
 
@@ -124,9 +128,10 @@ class IVFIndex(VectorIndex):
         ivf.own_fields = True
         quantizer.this.disown()
         index = cls._wrap(ivf, dim, params)
-        if train is None or len(train) < params["nlist"]:
-            raise IndexKindError(f"{cls.kind} with nlist={params['nlist']} needs at least that many training vectors; "
-                                 f"got {0 if train is None else len(train)}")
+        need = cls.min_train(params)
+        if train is None or len(train) < need:
+            raise IndexKindError(f"{cls.kind} with {params} needs at least {need} vectors to train on, "
+                                 f"got {0 if train is None else len(train)}: use flat for so few")
         with gpu_tools.clustering(ivf, dim, gpu):
             index.train(train)
         return index

@@ -56,6 +56,10 @@ class IVFPQIndex(IVFIndex):
         return super().estimate_bytes(n, dim, params) + rotation + codebooks
 
     @classmethod
+    def min_train(cls, params: dict[str, Any]) -> int:
+        return max(params["nlist"], 1 << params["nbits"])  # k-means of each sub-quantizer
+
+    @classmethod
     def train_size(cls, params: dict[str, Any]) -> int:
         return max(super().train_size(params), 64 * (1 << params["nbits"]))
 
