@@ -27,11 +27,10 @@ import faiss
 import numpy as np
 
 from .errors import CollectionFormatError, IndexInputError, IndexKindError
-from .ids import DEAD, IdMap, Selection, sorted_unique
+from .ids import DEAD, IdMap, Selection
 
 FORMAT = 1
 ADD_CHUNK = 65_536           # rows per FAISS add: bounds the float32 copies made while adding
-MAX_WIDEN = 8.0              # a filtered ANN search looks at most this many times wider
 
 KINDS: dict[str, type["VectorIndex"]] = {}
 
@@ -59,6 +58,7 @@ class VectorIndex(ABC):
     knob: ClassVar[str | None] = None               # the search-time parameter auto tunes
     search_keys: ClassVar[tuple[str, ...]] = ()     # parameters that may change after building
     tombstones: ClassVar[bool] = False              # removed vectors stay in FAISS, masked at search
+    max_widen: ClassVar[float] = 8.0                # a filtered search looks at most this much wider
 
     def __init__(self, index: faiss.Index, idmap: IdMap, params: dict[str, Any], dim: int):
         self.index, self.idmap, self.params, self.dim = index, idmap, params, dim
@@ -192,10 +192,9 @@ class VectorIndex(ABC):
         """A filter resolved for this index, from content ids (O(m log n)) or from positions
         that `lookup` gave (O(m)); -1 and removed positions are dropped."""
         if positions is None:
-            return Selection(self.idmap.positions(np.asarray(ids, dtype=np.int64)), self.idmap)
+            return Selection(self.idmap.positions(np.asarray(ids, dtype=np.int64)), self.idmap, is_sorted=True)
         pos = np.asarray(positions, dtype=np.int64).ravel()
         pos = pos[(pos >= 0) & (pos < self.idmap.n_positions)]
-        pos = sorted_unique(pos)
         return Selection(pos[np.asarray(self.idmap.ids)[pos] != DEAD], self.idmap)
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | Selection | None = None) -> Result:
@@ -222,20 +221,24 @@ class VectorIndex(ABC):
         return scores, self.idmap.labels_to_ids(labels)
 
     def _filtered(self, q: np.ndarray, k: int, allowed: Selection) -> Result:
-        positions = allowed.positions
-        if self._prefer_exact(len(positions)):
-            return self._exact(q, k, positions)
+        if self._prefer_exact(len(allowed)):
+            return self._exact(q, k, allowed.positions)
         bits = allowed.bitmap()  # kept by the selection, so it outlives the search
         sel = faiss.IDSelectorBitmap(self.idmap.n_positions, faiss.swig_ptr(bits))
-        scores, labels = self._search(q, k, sel, min(MAX_WIDEN, self.ntotal / len(positions)))
-        short = (labels >= 0).sum(axis=1) < min(k, len(positions))
+        scores, labels = self._search(q, k, sel, min(self.max_widen, self.ntotal / len(allowed)))
+        short = (labels >= 0).sum(axis=1) < min(k, len(allowed))
         if short.any():
-            scores[short], labels[short] = self._exact(q[short], k, positions)
+            positions = allowed.positions
+            short &= (labels >= 0).sum(axis=1) < min(k, len(positions))  # len(allowed) may count repeats
+            if short.any():
+                scores[short], labels[short] = self._exact(q[short], k, positions)
         return scores, labels
 
     def _prefer_exact(self, n_allowed: int) -> bool:
-        """Whether exact search over n_allowed positions beats the index with a bitmap."""
-        return n_allowed <= max(4096, 0.02 * self.ntotal)
+        """Whether exact search over n_allowed positions beats the index with a bitmap. The exact
+        path costs ~0.1-0.5 us per allowed row whatever the index size; a walk or probe with a
+        bitmap grows slowly with n (HNSW, 300k vectors, 30k allowed: 3.5 vs 3.3 ms)."""
+        return n_allowed <= min(32_768, self.ntotal // 8)
 
     def _live_selector(self) -> faiss.IDSelector | None:
         if not (self.tombstones and self.idmap.n_dead):

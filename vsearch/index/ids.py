@@ -62,10 +62,18 @@ class IdMap:
         live, where = self._lookup()
         if not len(live) or not len(ids):
             return out
+        order = None
+        if len(ids) > 65_536 and not (ids[1:] >= ids[:-1]).all():
+            # Many unsorted keys (a table's id column): sorted keys make the binary searches
+            # walk memory forwards — at 10M, 2 s instead of 15-20.
+            order = np.argsort(ids)
+            ids = ids[order]
         at = np.searchsorted(live, ids)
         ok = at < len(live)
         ok[ok] = live[at[ok]] == ids[ok]
         out[ok] = at[ok] if where is None else where[at[ok]]
+        if order is not None:
+            out[order] = out.copy()
         return out
 
     def positions(self, ids: np.ndarray) -> np.ndarray:
@@ -116,17 +124,30 @@ class IdMap:
 
 
 class Selection:
-    """A filter resolved to index positions (sorted, unique, live): what `search(allowed=)`
-    works on. Resolve once and reuse across queries with the same filter — the bitmap is
-    built on first use and kept. Made stale by any change to the index."""
+    """A filter resolved to index positions (live ones): what `search(allowed=)` works on.
+    Resolve once and reuse across queries with the same filter — the bitmap and the sorted
+    positions are made on first use and kept. Made stale by any change to the index.
 
-    def __init__(self, positions: np.ndarray, idmap: IdMap):
-        self.positions = positions
+    Positions may arrive unsorted and repeated (rows of a table map to positions in any
+    order); they are sorted only for the exact path, which reads few of them — sorting a
+    million per query would cost more than the search."""
+
+    def __init__(self, positions: np.ndarray, idmap: IdMap, is_sorted: bool = False):
+        self._raw = positions
+        self._sorted = positions if is_sorted else None
         self._idmap, self._version = idmap, idmap.version
         self._bits: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return len(self.positions)
+        """How many positions (an upper bound when some repeat)."""
+        return len(self._raw) if self._sorted is None else len(self._sorted)
+
+    @property
+    def positions(self) -> np.ndarray:
+        """Ascending, without repeats."""
+        if self._sorted is None:
+            self._sorted = sorted_unique(self._raw)
+        return self._sorted
 
     def check(self, idmap: IdMap) -> None:
         if idmap is not self._idmap or idmap.version != self._version:
@@ -135,7 +156,7 @@ class Selection:
 
     def bitmap(self) -> np.ndarray:
         if self._bits is None:
-            self._bits = bitmap(self.positions, self._idmap.n_positions)
+            self._bits = bitmap(self._raw, self._idmap.n_positions)
         return self._bits
 
 

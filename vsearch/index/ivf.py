@@ -50,6 +50,9 @@ class IVFIndex(VectorIndex):
 
     knob = "nprobe"
     search_keys = ("nprobe", "k_factor")
+    # Probing lists with a bitmap costs ~1 ns per entry checked; only allowed entries are
+    # scored: a selective filter can afford many more lists.
+    max_widen = 32.0
     defaults = {"nlist": None, "quantizer": None, "nprobe": None, "k_factor": 1}
 
     def __init__(self, index: faiss.Index, idmap, params: dict[str, Any], dim: int):
