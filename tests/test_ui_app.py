@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 import vsearch  # noqa: E402
 from ui_fixtures import build_ui_collection  # noqa: E402
 
-APP = str(Path(__file__).resolve().parents[1] / "ui" / "app.py")
+APP = str(Path(__file__).resolve().parents[1] / "vsearch" / "ui" / "app.py")
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def test_image_to_text_page(app):
 
 
 def test_evaluation_page_shows_saved_results(app, ui_home):
-    from vsearch.evals import save_eval
+    from vsearch.evaluation.records import save_eval
 
     app.sidebar.radio(key="page").set_value("Evaluation").run()
     assert app.info  # nothing evaluated yet: says how to

@@ -32,6 +32,6 @@ def build_ui_collection(base: Path) -> tuple[Path, Path]:
     exif_photo(srcs[1], root / "trips" / "park.jpg", "Canon EOS 5D", "2022:03:01 09:00:00")
     exif_photo(srcs[2], root / "it's mine" / "snow.jpg", "NIKON D750", "2019:12:24 18:00:00")
     home = base / "indexes"
-    vsearch.ingest(root, collection="photos", home=home, progress=False)
-    vsearch.open_collection("photos", home=home).add_texts(CAPTIONS, source="tests")
+    vsearch.ingest(root, collection="photos", home=home)
+    vsearch.add_texts(CAPTIONS, "photos", home, source="tests")
     return home, root

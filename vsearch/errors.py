@@ -39,3 +39,12 @@ class QueryError(VsearchError):
 
 class NothingIngestedError(VsearchError):
     """An ingest that found no image it could read."""
+
+
+class InvalidOptionError(VsearchError):
+    """An option value that cannot work (unknown index kind, k < 1, …), refused before any work."""
+
+
+class StorageError(VsearchError):
+    """Writing a collection failed (disk full, read-only or permission denied); the previous
+    generation is intact."""

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .base import DualEncoder
-from .efficientnet import VARIANTS, build_efficientnet_lite
+from .efficientnet import build_efficientnet_lite
 from .minilm import Tokenizer, load_minilm, mean_pool
 from .preprocess import Preprocess
 
@@ -127,7 +127,7 @@ def default_preprocess(cfg: dict[str, Any]) -> Preprocess:
 
 class AlignLite(DualEncoder):
     def __init__(self, name: str, cfg: dict[str, Any], state: dict[str, torch.Tensor] | None,
-                 fingerprint: str, pretrained_towers: bool = True):
+                 fingerprint: str | None, pretrained_towers: bool = True):
         super().__init__()
         self.name = name
         self.config = dict(cfg)
@@ -141,7 +141,7 @@ class AlignLite(DualEncoder):
         self._text: TextTower | None = None
 
     @property
-    def fingerprint(self) -> str:
+    def fingerprint(self) -> str | None:
         return self._fingerprint
 
     def _load_part(self, tower: nn.Module, prefix: str) -> None:
@@ -207,8 +207,3 @@ class AlignLite(DualEncoder):
                 if any(k.startswith(p) for p in keep):
                     out[prefix + k] = v.detach().clone()
         return out
-
-
-def image_size_for(variant: str) -> int:
-    return VARIANTS[variant][3]
-

@@ -89,8 +89,11 @@ class Hubness:
     def save(self, path: Path, fingerprint: str) -> Path:
         from safetensors.torch import save_file
 
-        save_file(self.to_state(), str(path), metadata={"fingerprint": fingerprint})
-        return Path(path)
+        from ..atomic import atomic_write
+
+        state = self.to_state()
+        return atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata={"fingerprint": fingerprint}),
+                            point="hubness")
 
 
 def load_sidecar(weights: str | Path, fingerprint: str) -> Hubness | None:
@@ -142,30 +145,3 @@ def _lse(sims: np.ndarray, beta: float, chunk: int = 4096) -> np.ndarray:
         m = z.max(axis=1, keepdims=True)
         out[i:i + chunk] = (m[:, 0] + np.log(np.exp(z - m).sum(axis=1))) / beta
     return out
-
-
-def fit(train_images: np.ndarray, train_captions: np.ndarray, caption_image: np.ndarray,
-        dev_images: np.ndarray, dev_captions: np.ndarray, dev_caption_image: np.ndarray,
-        betas=(5.0, 10.0, 15.0, 20.0), lambdas=(0.0, 0.25, 0.5, 0.75, 1.0)) -> tuple[Hubness, dict]:
-    """Banks from the training split (one caption per image), beta/lambda chosen per direction
-    on dev R@1 (ties broken by R@5; lambda 0 = no correction, so dev never gets worse).
-    Returns the correction and the dev scores it reached."""
-    from ..evaluate import recall_at_k
-
-    first = np.searchsorted(np.asarray(caption_image), np.arange(len(train_images)))
-    texts, images = train_captions[first], train_images
-    sim = dev_captions @ dev_images.T
-    best = {"text_to_image": (-1.0, None), "image_to_text": (-1.0, None)}
-    for beta in betas:
-        # The bias is linear in lambda: compute it once per beta at lambda 1, then scale.
-        unit = Hubness(texts, images, beta, 1.0, beta, 1.0)
-        image_unit, text_unit = unit.image_bias(dev_images), unit.text_bias(dev_captions)
-        for lam in lambdas:
-            t2i = recall_at_k(sim + lam * image_unit[None, :], dev_caption_image)["text_to_image"]
-            i2t = recall_at_k(sim + lam * text_unit[:, None], dev_caption_image)["image_to_text"]
-            for key, r in (("text_to_image", t2i), ("image_to_text", i2t)):
-                score = r["R@1"] + 1e-3 * r["R@5"]
-                if score > best[key][0]:
-                    best[key] = (score, (beta, lam, r))
-    (b1, l1, r1), (b2, l2, r2) = best["text_to_image"][1], best["image_to_text"][1]
-    return Hubness(texts, images, b1, l1, b2, l2), {"text_to_image": r1, "image_to_text": r2}

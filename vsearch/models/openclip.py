@@ -28,7 +28,7 @@ def _register_configs() -> None:
 
 class OpenClipEncoder(DualEncoder):
     def __init__(self, name: str, arch: str, tag: str | None, state: dict[str, torch.Tensor] | None,
-                 fingerprint: str, config: dict[str, Any] | None = None):
+                 fingerprint: str | None, config: dict[str, Any] | None = None):
         super().__init__()
         import open_clip
 
@@ -60,7 +60,7 @@ class OpenClipEncoder(DualEncoder):
         self._fingerprint = fingerprint
 
     @property
-    def fingerprint(self) -> str:
+    def fingerprint(self) -> str | None:
         return self._fingerprint
 
     @property

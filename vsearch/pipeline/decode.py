@@ -1,13 +1,18 @@
-"""Decode stage: file -> content hash, model-ready uint8 pixels and metadata, or a reason it failed.
+"""Read + decode stage: file -> content hash, model-ready uint8 pixels and metadata, or a reason
+it failed. Runs in worker processes (`decode_files`).
 
-Runs in worker processes. JPEGs are decoded at reduced size through DCT scaling (PIL draft
-mode) — the biggest single saving on camera photos — and EXIF orientation is applied.
+JPEGs are decoded at reduced size through DCT scaling (PIL draft mode) — the biggest single
+saving on camera photos — and EXIF orientation is applied.
 """
 from __future__ import annotations
 
 import io
+import multiprocessing as mp
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -104,3 +109,31 @@ def decode_file(path: Path, preprocess: Preprocess, known: frozenset | set = fro
         msg = str(e) or type(e).__name__
         return Decoded(digest, cid, error=("truncated or corrupt: " + msg) if "decompression bomb" not in msg else msg)
     return Decoded(digest, cid, pixels, w, h, taken, camera, orient)
+
+
+def default_workers() -> int:
+    return max(1, min(8, (os.cpu_count() or 2) - 1))
+
+
+def decode_files(paths: list[Path], preprocess, workers: int | None = None, known: set | None = None) -> Iterator[Decoded]:
+    """Read and decode files in order, in worker processes (overlapping with whatever the
+    caller does with each result). Files whose content id is in `known` are hashed only."""
+    workers = default_workers() if workers is None else workers
+    fn = partial(decode_file, preprocess=preprocess, known=known or frozenset())
+    if workers <= 0 or len(paths) < 8:
+        yield from map(fn, paths)
+        return
+    ctx = mp.get_context("fork")  # workers never touch torch; fork shares `known` for free
+    with ctx.Pool(workers) as pool:
+        yield from pool.imap(fn, paths, chunksize=4)
+
+
+def decode_pixels(paths: list[Path], preprocess, workers: int | None = None) -> Iterator[np.ndarray]:
+    """Decoded pixels of every file, in order; a file that cannot be decoded is an error
+    (training and benchmark data must be complete, unlike an ingested folder)."""
+    from ..errors import VsearchError
+
+    for path, d in zip(paths, decode_files(paths, preprocess, workers)):
+        if d.pixels is None:
+            raise VsearchError(f"{path} could not be decoded: {d.error}")
+        yield d.pixels

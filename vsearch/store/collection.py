@@ -8,7 +8,6 @@ while N+1 is committed; files two generations old are removed.
 from __future__ import annotations
 
 import fcntl
-import os
 import re
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -19,24 +18,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..atomic import atomic_write, remove_debris
 from ..errors import CollectionFormatError, QueryError, VsearchError
 from .index import VectorIndex
 from .manifest import Manifest, read_manifest, write_manifest
-from .vectors import META_FIELDS, VectorStore
+from .tables import BIAS_SCHEMA, ERRORS_SCHEMA, IMAGES_SCHEMA, TEXTS_SCHEMA, int64_column, numpy_column
+from .vectors import VectorStore
 
 if TYPE_CHECKING:
     from ..filters import Filter
 
-IMAGES_SCHEMA = pa.schema([
-    ("id", pa.int64()), ("path", pa.string()), ("root", pa.string()), ("folder", pa.string()),
-    ("digest", pa.string()), ("bytes", pa.int64()), ("mtime", pa.timestamp("us", tz="UTC")),
-    ("mtime_ns", pa.int64()), *META_FIELDS,
-])
-ERRORS_SCHEMA = pa.schema([("path", pa.string()), ("root", pa.string()), ("reason", pa.string()),
-                           ("bytes", pa.int64()), ("mtime_ns", pa.int64())])
-TEXTS_SCHEMA = pa.schema([("id", pa.int64()), ("text", pa.string()), ("source", pa.string())])
-# Per-item hubness correction (models/hubness.py), added to cosine scores of cross-modal queries.
-BIAS_SCHEMA = pa.schema([("id", pa.int64()), ("bias", pa.float32())])
+__all__ = ["CollectionStore", "IMAGES_SCHEMA", "ERRORS_SCHEMA", "TEXTS_SCHEMA", "BIAS_SCHEMA", "int64_column",
+           "numpy_column", "now_iso"]
 
 _GEN = re.compile(r"-(\d{6})\.")
 
@@ -113,18 +106,6 @@ class CollectionStore:
         arrays = self.bias_arrays(key, signature)
         return dict(zip(arrays[0].tolist(), arrays[1].tolist())) if arrays else {}
 
-    def bias_table(self, key: str, hubness, ids: np.ndarray, vecs: np.ndarray) -> pa.Table | bool:
-        """A new `image_bias` / `text_bias` table for the live `ids` (their `vecs`): stored biases
-        of the same correction are reused, the rest computed. False when there is no correction
-        (commit then drops any old table)."""
-        if hubness is None:
-            return False
-        from ..models.hubness import reuse_or_compute
-
-        correct = hubness.image_bias if key == "image_bias" else hubness.text_bias
-        bias = reuse_or_compute(correct, ids, vecs, self.bias_arrays(key, hubness.signature))
-        return pa.table({"id": ids, "bias": bias}, schema=BIAS_SCHEMA.with_metadata({"hubness": hubness.signature}))
-
     def _load_index(self, key: str, kind: str, params: dict) -> VectorIndex:
         path = self._file(key)
         if path is None or not path.is_file():
@@ -148,6 +129,7 @@ class CollectionStore:
             except BlockingIOError as e:
                 raise VsearchError(f"another vsearch process is writing {self.folder}; wait for it to finish") from e
             try:
+                remove_debris(self.folder)  # what a killed writer left: only the lock holder may clear it
                 yield
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
@@ -164,11 +146,7 @@ class CollectionStore:
 
         def put(key: str, suffix: str, writer) -> None:
             name = f"{key}-{gen:06d}.{suffix}"
-            tmp = self.folder / f".{name}.tmp"
-            writer(tmp)
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.folder / name)
+            atomic_write(self.folder / name, writer, point=f"commit:{key}")
             files[key] = name
 
         if images is not None:
@@ -209,19 +187,6 @@ class CollectionStore:
 def _rebuild_hint(key: str, name: str) -> str:
     what = "the stored texts" if key == "texts_index" else "the stored vectors"
     return f"rebuild it from {what} with `vsearch reindex --collection {name}`"
-
-
-def numpy_column(table: pa.Table, name: str, dtype) -> np.ndarray:
-    """A null-free fixed-width column as numpy, without pyarrow's to_numpy (which imports pandas,
-    ~0.4 s of every cold query)."""
-    c = table.column(name).combine_chunks()
-    if len(c) == 0:
-        return np.zeros(0, dtype=dtype)
-    return np.frombuffer(c.buffers()[1], dtype=dtype, count=len(c) + c.offset)[c.offset:].copy()
-
-
-def int64_column(table: pa.Table, name: str) -> np.ndarray:
-    return numpy_column(table, name, np.int64)
 
 
 class MetadataFilter:

@@ -1,0 +1,55 @@
+"""`vsearch ingest`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..text_safety import for_terminal
+from .common import HomeOpt, JsonOpt, bars, err, handles_errors, out, print_json
+
+
+@handles_errors
+def ingest(
+    folder: Path = typer.Argument(..., help="Folder of photos, scanned recursively."),
+    collection: Optional[str] = typer.Option(None, "--collection", "-c", help="Collection name (default: the folder's name)."),
+    home: Optional[Path] = HomeOpt,
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model for a new collection: align-lite (default), openclip:<arch>/<tag>, or a checkpoint path (`vsearch models` lists them)."),
+    batch_size: Optional[int] = typer.Option(None, help="Images per encoder batch (default: 32 on a CPU, 256 on a GPU)."),
+    workers: Optional[int] = typer.Option(None, help="Decode worker processes (default: cores - 1)."),
+    index: Optional[str] = typer.Option(None, help="Index kind: auto, flat, hnsw, ivf (default: auto for a new collection; an existing one keeps its kind)."),
+    strict: bool = typer.Option(False, "--strict", help="Exit with code 1 if any file could not be ingested."),
+    rerank_tokens: bool = typer.Option(True, "--rerank-tokens/--no-rerank-tokens", help="Store the reranker's image tokens (~8 KB a photo) so --rerank needs no photo decoding."),
+    reranker: Optional[Path] = typer.Option(None, "--reranker", help="ITM checkpoint whose tokens to store (default: the model's shipped one)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Add a folder of photos to a collection (new, changed, moved and deleted files are picked up;
+    re-running after an interruption resumes where it stopped)."""
+    from ..models import resolve
+    from ..pipeline.config import IngestConfig
+    from ..pipeline.local import ingest as run
+
+    cfg = IngestConfig(root=folder, collection=collection, home=home, model=model, batch_size=batch_size,
+                       workers=workers, index_type=index, rerank_tokens=rerank_tokens, reranker=reranker)
+    if model:
+        resolve(model)  # an unknown model name fails now, not after the scan
+    if not folder.is_dir():
+        raise typer.BadParameter(f"{folder} is not a folder", param_hint="FOLDER")
+    with bars(not as_json) as progress:
+        s = run(cfg, progress=progress)
+    if as_json:
+        print_json(s.to_json())
+    else:
+        t = s.timings
+        out.print(f"{for_terminal(s.collection)}: {s.images} images | new {s.new}, changed {s.changed}, unchanged {s.unchanged}, "
+                  f"moved {s.moved}, removed {s.removed}, duplicates {s.duplicates}, errors {s.errors} | "
+                  f"encoded {s.encoded} in {s.elapsed_s:.1f}s"
+                  + (f" ({s.images_per_s:.1f} images/s)" if s.encoded else "")
+                  + " | " + ", ".join(f"{k} {v:.1f}s" for k, v in t.items() if v >= 0.05))
+        for e in s.error_samples[:5]:
+            err.print(f"  skipped {for_terminal(e['path'])}: {for_terminal(e['reason'])}")
+        if s.errors > 5:
+            err.print(f"  … {s.errors - 5} more; all are listed by `vsearch info --errors`")
+    if strict and s.errors:
+        raise typer.Exit(1)

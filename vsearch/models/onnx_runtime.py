@@ -1,0 +1,89 @@
+"""Models through ONNX Runtime, without importing PyTorch.
+
+Importing torch costs ~2.4 s here, most of a cold `vsearch query`. A model whose capabilities
+include `onnx_text` / `onnx_image` has its towers exported once (models/onnx_export.py, by
+whoever loads it with torch) into the cache, keyed by its weights fingerprint; from then on
+text queries (and image encoding) run from those graphs with ONNX Runtime and `tokenizers`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..cache import cache_dir
+from .families import capabilities
+
+
+def text_export_path(fingerprint: str) -> Path:
+    return cache_dir("onnx") / f"{fingerprint}-text.onnx"
+
+
+def image_export_path(fingerprint: str, reranker_fingerprint: str | None = None) -> Path:
+    tail = f"-{reranker_fingerprint[:16]}-image-tokens" if reranker_fingerprint else "-image"
+    return cache_dir("onnx") / f"{fingerprint}{tail}.onnx"
+
+
+def load_tokenizer(tokenizer_json: Path, max_len: int):
+    """MiniLM's WordPiece tokenizer (the `tokenizers` library): truncating, padding to the batch."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(tokenizer_json))
+    tok.enable_truncation(max_len)
+    tok.enable_padding(pad_id=0, pad_token="[PAD]")
+    return tok
+
+
+def session(path: Path, threads: int | None = None):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        opts.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+class OnnxImageEncoder:
+    """float32 pixels [n, 3, h, w] (numpy, or anything with .numpy()) -> the graph's outputs."""
+
+    def __init__(self, path: Path, threads: int | None = None):
+        self.path = Path(path)
+        self.session = session(path, threads)
+
+    def encode(self, pixels) -> np.ndarray:
+        return self.encode_all(pixels)[0]
+
+    def encode_all(self, pixels) -> list[np.ndarray]:
+        x = pixels.contiguous().numpy() if hasattr(pixels, "contiguous") else pixels
+        return self.session.run(None, {"pixels": np.ascontiguousarray(x, dtype=np.float32)})
+
+
+class OnnxTextEncoder:
+    def __init__(self, onnx_path: Path, tokenizer_json: Path, max_len: int):
+        self._tok = load_tokenizer(tokenizer_json, max_len)
+        self.session = session(onnx_path)
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        enc = self._tok.encode_batch(list(texts))
+        ids = np.array([e.ids for e in enc], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+        return self.session.run(None, {"ids": ids, "mask": mask})[0]
+
+
+def text_encoder_for(model_record: dict[str, Any]) -> OnnxTextEncoder | None:
+    """The torch-free text encoder of a collection's model, if its export exists."""
+    cfg = model_record.get("config", {})
+    fingerprint = model_record.get("fingerprint")
+    if not capabilities(cfg).onnx_text or not fingerprint:
+        return None
+    path = text_export_path(fingerprint)
+    if not path.is_file():
+        return None
+    try:
+        from .minilm import minilm_dir
+
+        return OnnxTextEncoder(path, minilm_dir() / "tokenizer.json", cfg["max_text_len"])
+    except Exception:  # a broken export or a missing package: the torch path still works
+        return None
