@@ -101,8 +101,8 @@ class ImageTower(nn.Module):
 class TextTower(nn.Module):
     def __init__(self, cfg: dict[str, Any], pretrained: bool):
         super().__init__()
-        self.bert, folder = load_minilm(pretrained)
-        self.tokenizer = Tokenizer(folder / "tokenizer.json", cfg["max_text_len"])
+        self.bert, _ = load_minilm(pretrained)
+        self.tokenizer = Tokenizer(cfg["max_text_len"])
         n_layers = len(self.bert.encoder.layer)
         self.split = n_layers - cfg["text_tail_layers"]
         self.n_layers = n_layers
@@ -139,6 +139,11 @@ class AlignLite(DualEncoder):
         self.logit_scale = nn.Parameter(torch.tensor(float(self._state.get("logit_scale", math.log(1 / 0.07)))))
         self._image: ImageTower | None = None
         self._text: TextTower | None = None
+
+    @classmethod
+    def from_config(cls, name: str, config: dict[str, Any], state: dict | None, fingerprint: str | None,
+                    pretrained_towers: bool = True) -> "AlignLite":
+        return cls(name, config, state, fingerprint, pretrained_towers)
 
     @property
     def fingerprint(self) -> str | None:

@@ -6,6 +6,7 @@ capabilities (`capabilities(config).onnx_text`), never for family names.
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -25,7 +26,8 @@ class Capabilities:
 @dataclass(frozen=True)
 class Family:
     capabilities: Callable[[dict[str, Any]], Capabilities]
-    build: Callable[..., Any]      # (name, config, state, fingerprint, pretrained_towers) -> DualEncoder
+    model_class: str   # "module:Class" under vsearch.models, imported only when a model is built;
+    #                    the class has from_config(name, config, state, fingerprint, pretrained_towers)
 
 
 def _align_lite_caps(cfg: dict[str, Any]) -> Capabilities:
@@ -34,23 +36,9 @@ def _align_lite_caps(cfg: dict[str, Any]) -> Capabilities:
                         feature_map=f"efficientnet-{cfg.get('image_variant')}@{cfg.get('image_size')}" if locked else None)
 
 
-def _build_align_lite(name, config, state, fingerprint, pretrained_towers=True):
-    from .align_lite import AlignLite
-
-    return AlignLite(name, config, state, fingerprint, pretrained_towers)
-
-
-def _build_openclip(name, config, state, fingerprint, pretrained_towers=True):
-    from .openclip import OpenClipEncoder
-
-    extra = {k: v for k, v in config.items() if k not in ("family", "arch", "tag")}
-    # Weights from a checkpoint replace the pretrained tag's: do not download them first.
-    return OpenClipEncoder(name, config["arch"], None if state else config.get("tag"), state, fingerprint, extra)
-
-
 FAMILIES: dict[str, Family] = {
-    "align-lite": Family(_align_lite_caps, _build_align_lite),
-    "openclip": Family(lambda cfg: Capabilities(), _build_openclip),
+    "align-lite": Family(_align_lite_caps, "align_lite:AlignLite"),
+    "openclip": Family(lambda cfg: Capabilities(), "openclip:OpenClipEncoder"),
 }
 
 
@@ -68,4 +56,6 @@ def capabilities(config: dict[str, Any]) -> Capabilities:
 
 
 def build(name: str, config: dict[str, Any], state: dict | None, fingerprint: str | None, pretrained_towers: bool = True):
-    return family(config).build(name, config, state, fingerprint, pretrained_towers)
+    module, _, cls = family(config).model_class.partition(":")
+    model_class = getattr(importlib.import_module(f"{__package__}.{module}"), cls)
+    return model_class.from_config(name, config, state, fingerprint, pretrained_towers)

