@@ -10,12 +10,13 @@ from typing import Any, Callable
 import click
 import typer
 from rich.console import Console
+from typer.exceptions import TyperException
 
 from ..errors import VsearchError
 from ..progress import Progress, Reporter
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, markup=False)  # nothing printed is markup: names are data
+err = Console(stderr=True, highlight=False, markup=False)
 
 HomeOpt = typer.Option(None, "--home", help="Index home folder (default: $VSEARCH_HOME, else ./indexes).")
 CollOpt = typer.Option(None, "--collection", "-c", help="Collection name (default: the only one).")
@@ -23,7 +24,10 @@ JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON instea
 
 
 def fail(message: str, code: int = 2) -> None:
-    err.print(f"[red]error:[/red] {_one_line(message)}")
+    from rich.text import Text
+
+    # A Text, never markup: messages quote file names and filters; soft_wrap keeps it one line.
+    err.print(Text.assemble(("error:", "red"), " ", _one_line(message)), soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -42,8 +46,8 @@ def handles_errors(command: Callable) -> Callable:
     def run(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except (typer.Exit, typer.Abort, SystemExit, click.ClickException):
-            raise
+        except (typer.Exit, typer.Abort, SystemExit, TyperException, click.ClickException):
+            raise  # usage errors and exits: typer prints and exits as usual
         except VsearchError as e:
             fail(str(e))
         except OSError as e:

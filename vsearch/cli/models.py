@@ -27,20 +27,26 @@ def models(as_json: bool = JsonOpt) -> None:
     if as_json:
         print_json({"models": rows, "openclip": published})
         return
-    t = Table(title="Models that ship with vsearch (work offline)", show_lines=False)
-    for c in ("name", "what it is", "Flickr8k test R@1 t→i / i→t", "dev R@1", "images/s (2-core CPU)", "ready"):
-        t.add_column(c, overflow="fold")
+    t = Table(title="Models that ship with vsearch (offline)",
+              caption="R@1: Flickr8k, text→image / image→text, measured here; img/s: image tower on a 2-core CPU")
+    t.add_column("name", no_wrap=True)
+    t.add_column("what it is", overflow="fold", ratio=1)
+    for c in ("test R@1", "dev R@1", "img/s", "weights"):
+        t.add_column(c, no_wrap=True)
     for r in rows:
         t.add_row(r["name"] + (" (default)" if r["name"] == "align-lite" else ""), r["summary"],
                   _r1(r.get("flickr8k_test_r1")), _r1(r.get("flickr8k_dev_r1")), str(r.get("images_per_s", "–")),
-                  "yes" if r["weights_shipped"] else "train first: vsearch train --preset / --model")
+                  "shipped" if r["weights_shipped"] else "train them")
     out.print(t)
-    p = Table(title="With a network: open_clip models (--model NAME; weights download once)")
-    for c in ("name", "what it is", "Flickr30k R@1 t→i / i→t (published, zero-shot)", "params (M)"):
-        p.add_column(c, overflow="fold")
+    p = Table(title="With a network: open_clip models (--model NAME; weights download once)",
+              caption="R@1: Flickr30k zero-shot, text→image / image→text, as open_clip publishes them")
+    p.add_column("name", no_wrap=True)
+    p.add_column("what it is", overflow="fold", ratio=1)
+    for c in ("R@1", "params (M)"):
+        p.add_column(c, no_wrap=True)
     for r in published:
         p.add_row(r["name"], r["summary"], _r1(r["flickr30k_r1"]), str(r["params_m"]))
     out.print(p)
-    out.print("Any open_clip architecture and tag works: openclip:<arch>/<tag> (open_clip.list_pretrained()). "
-              "A checkpoint from `vsearch train` works as --model PATH. Flickr30k figures are from open_clip's "
-              "published retrieval results; Flickr8k figures were measured here with `vsearch eval`.")
+    out.print("Any open_clip model works as openclip:<arch>/<tag> (see open_clip.list_pretrained()), and a "
+              "checkpoint from `vsearch train` as --model PATH. Weights that are not shipped: "
+              "`vsearch train ../flickr8k --preset align-lite --model align-lite-l0`.")

@@ -53,14 +53,14 @@ class ModelCard:
 
 
 MODELS: dict[str, ModelCard] = {card.name: card for card in (
-    ModelCard("align-lite", "EfficientNet-Lite1 @240 + all-MiniLM-L6-v2, heads trained on Flickr8k; hubness-corrected ranking",
+    ModelCard("align-lite", "EfficientNet-Lite1 @240 + all-MiniLM-L6-v2, heads trained on Flickr8k",
               _ALIGN_LITE, weights="align-lite.safetensors", reranker="align-lite-itm.safetensors",
               license=_FLICKR_LICENSE,
               figures={"flickr8k_test_r1": (26.7, 34.5), "flickr8k_dev_r1": (26.7, 34.7), "images_per_s": 59}),
-    ModelCard("align-lite-l0", "EfficientNet-Lite0 @224 + MiniLM: faster, less accurate (no weights ship: train them)",
+    ModelCard("align-lite-l0", "EfficientNet-Lite0 @224 + MiniLM: faster, less accurate",
               {**_ALIGN_LITE, "image_variant": "lite0", "image_size": 224}, license=_FLICKR_LICENSE,
               figures={"flickr8k_dev_r1": (20.1, 27.2), "images_per_s": 110}),
-    ModelCard("align-lite-l2", "EfficientNet-Lite2 @260 + MiniLM (no weights ship: train them)",
+    ModelCard("align-lite-l2", "EfficientNet-Lite2 @260 + MiniLM",
               {**_ALIGN_LITE, "image_variant": "lite2", "image_size": 260}, license=_FLICKR_LICENSE,
               figures={"flickr8k_dev_r1": (21.1, 28.6), "images_per_s": 47}),
 )}
@@ -80,11 +80,11 @@ class PublishedModel:
 
 
 OPENCLIP_SUGGESTIONS: tuple[PublishedModel, ...] = (
-    PublishedModel("openclip:ViT-B-32/laion2b_s34b_b79k", "CLIP ViT-B/32, LAION-2B: the usual fast default", (66.8, 84.1), 151),
+    PublishedModel("openclip:ViT-B-32/laion2b_s34b_b79k", "CLIP ViT-B/32, LAION-2B: fast", (66.8, 84.1), 151),
     PublishedModel("openclip:ViT-B-16/laion2b_s34b_b88k", "CLIP ViT-B/16, LAION-2B", (69.8, 86.3), 150),
     PublishedModel("openclip:ViT-B-16-SigLIP/webli", "SigLIP ViT-B/16, WebLI", (74.7, 89.1), 203),
     PublishedModel("openclip:ViT-L-14/datacomp_xl_s13b_b90k", "CLIP ViT-L/14, DataComp-XL", (73.4, 89.0), 428),
-    PublishedModel("openclip:ViT-SO400M-14-SigLIP-384/webli", "SigLIP SO400M/14 @384, WebLI: best published, GPU", (83.0, 94.3), 878),
+    PublishedModel("openclip:ViT-SO400M-14-SigLIP-384/webli", "SigLIP SO400M/14 @384: best, needs a GPU", (83.0, 94.3), 878),
 )
 
 
