@@ -7,23 +7,16 @@ import os
 import subprocess
 import sys
 import sysconfig
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from ui_fixtures import free_port, start_ui
+
 REPO = Path(__file__).resolve().parents[1]
 # Subprocesses run outside the checkout, without PYTHONPATH: nothing but the wheel may provide vsearch.
 CLEAN_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -65,18 +58,8 @@ def test_wheel_contains_the_ui_and_serves_it(wheel_env, tmp_path):
     assert run.returncode == 0 and "vsearch ingest" in run.stdout, run.stderr[-2000:]
 
     port = free_port()
-    server = subprocess.Popen([exe, "ui", "--home", str(tmp_path / "home"), "--port", str(port), "--no-browser"],
-                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = start_ui([exe, "ui", "--home", tmp_path / "home"], port, tmp_path / "streamlit.log", cwd=tmp_path, env=env)
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                if urllib.request.urlopen(f"http://localhost:{port}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            assert server.poll() is None and time.time() < deadline, server.stdout.read() if server.poll() is not None else "timeout"
-            time.sleep(0.5)
         page = urllib.request.urlopen(f"http://localhost:{port}/", timeout=10).read().decode()
         assert "<div id=\"root\">" in page or "streamlit" in page.lower()
     finally:

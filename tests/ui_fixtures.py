@@ -35,3 +35,37 @@ def build_ui_collection(base: Path) -> tuple[Path, Path]:
     vsearch.ingest(root, collection="photos", home=home)
     vsearch.add_texts(CAPTIONS, "photos", home, source="tests")
     return home, root
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_ui(cmd: list, port: int, log_path: Path, **popen):
+    """Start `vsearch ui` (cmd) and wait until Streamlit answers on `port`; returns the process.
+    Fails the test with the server's log if it exits or does not answer within two minutes."""
+    import subprocess
+    import time
+    import urllib.request
+
+    import pytest
+
+    log = open(log_path, "w+")
+    proc = subprocess.Popen([str(c) for c in cmd] + ["--port", str(port), "--no-browser"], stdout=log,
+                            stderr=subprocess.STDOUT, **popen)
+    deadline = time.time() + 120
+    while True:
+        try:
+            if urllib.request.urlopen(f"http://localhost:{port}/_stcore/health", timeout=2).read() == b"ok":
+                return proc
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            log.seek(0)
+            proc.kill()
+            pytest.fail(f"streamlit did not start:\n{log.read()}")
+        time.sleep(0.5)

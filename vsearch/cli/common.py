@@ -13,7 +13,7 @@ from rich.console import Console
 from typer.exceptions import TyperException
 
 from ..errors import VsearchError
-from ..progress import Progress, Reporter
+from ..progress import Progress
 
 out = Console(highlight=False, markup=False)  # nothing printed is markup: names are data
 err = Console(stderr=True, highlight=False, markup=False)
