@@ -30,7 +30,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from vsearch.models import load_model
-    from vsearch.pipeline.encode import ImageEncoder, batched, iter_decoded
+    from vsearch.pipeline.decode import decode_files
+    from vsearch.pipeline.encode import ImageEncoder, batched
 
     tmp = Path(tempfile.mkdtemp(prefix="vsearch-ingest-bench-"))
     photos = tmp / "photos"
@@ -44,7 +45,7 @@ def main() -> None:
     files = sorted(photos.iterdir())
     model = load_model()
 
-    pixels = [d.pixels for d in iter_decoded(files, model.preprocess, workers=0)]
+    pixels = [d.pixels for d in decode_files(files, model.preprocess, workers=0)]
     encoder = ImageEncoder(model)  # the backend ingest uses (ONNX Runtime on a CPU)
     encoder(pixels[: args.batch])  # warm-up
     t = time.perf_counter()
@@ -52,7 +53,8 @@ def main() -> None:
         encoder(b)
     forward = len(pixels) / (time.perf_counter() - t)
 
-    from vsearch.pipeline.runner import IngestConfig, ingest
+    from vsearch.pipeline.config import IngestConfig
+    from vsearch.pipeline.local import ingest
 
     # The model is loaded once up front (as in the forward measurement): this compares the
     # steady-state pipeline — scan, hash, decode, encode, shards, index, commit — with the encoder.
