@@ -47,6 +47,8 @@ def _grey8(img: Image.Image) -> Image.Image:
 
 
 def _on_background(img: Image.Image) -> Image.Image:
+    if img.mode == "La":  # premultiplied; Pillow converts it to LA only
+        img = img.convert("LA")
     if img.mode not in ("RGBA", "LA"):
         img = img.convert("RGBA")
     out = Image.new("RGB", img.size, BACKGROUND)
