@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 import warnings
 from typing import NamedTuple
@@ -116,7 +117,7 @@ def decode_image_bytes(data: bytes, target: int | None = None, max_bytes: int = 
     if not data:
         raise EmptyFileError("empty file (0 bytes)")
     if len(data) > max_bytes:
-        raise FileTooLargeError(f"too large: {human_bytes(len(data))} exceeds the {human_bytes(max_bytes)} limit")
+        raise FileTooLargeError(f"too large: {human_bytes(len(data), True)} exceeds the {human_bytes(max_bytes)} limit")
     try:
         try:
             return _decode(data, target)
@@ -127,8 +128,10 @@ def decode_image_bytes(data: bytes, target: int | None = None, max_bytes: int = 
             return _decode(stripped, target)
     except ImageError:
         raise
-    except Image.DecompressionBombError as e:
-        raise ImageBombError(f"decompression bomb: {clean_text(e, _MAX_MESSAGE)}") from None
+    except Image.DecompressionBombError as e:  # Pillow's own check, at twice the cap, came first
+        declared = re.search(r"\((\d+) pixels\)", str(e))
+        raise ImageBombError(f"decompression bomb: {int(declared[1]) if declared else 2 * MAX_PIXELS:,} pixels "
+                             f"{'' if declared else 'or more '}exceeds the {MAX_PIXELS:,}-pixel limit") from None
     except MemoryError:
         raise ImageMemoryError("out of memory while decoding (the image is too large for the memory available)") from None
     except Exception as e:  # noqa: BLE001 - decoders raise anything on hostile bytes; each is a damaged file

@@ -8,6 +8,7 @@ fstat'ed again, which is the check that counts (the path can be swapped between 
 from __future__ import annotations
 
 import errno
+import math
 import os
 import stat
 
@@ -26,11 +27,15 @@ _OS_REASONS = {errno.ENOENT: "no such file (deleted, or a broken link)", errno.E
                errno.ENOTDIR: "a folder in its path is not a folder", errno.EIO: "I/O error"}
 
 
-def human_bytes(n: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:,} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+def human_bytes(n: int, round_up: bool = False) -> str:
+    """1,234 bytes / 12.1 KB / 512.0 MB; round_up for a size compared with a limit, so that one
+    byte over a limit never reads as equal to it."""
+    if n < 1024:
+        return f"{n:,} bytes"
+    for unit in ("KB", "MB", "GB"):
         n /= 1024
+        if n < 1024 or unit == "GB":
+            return f"{(math.ceil(n * 10) / 10 if round_up else n):,.1f} {unit}"
     raise AssertionError  # unreachable
 
 
@@ -46,7 +51,7 @@ def _check(st: os.stat_result, max_bytes: int) -> None:
     if not stat.S_ISREG(st.st_mode):
         raise NotRegularFileError(f"not a regular file ({_kind(st.st_mode)})")
     if st.st_size > max_bytes:
-        raise FileTooLargeError(f"too large: {human_bytes(st.st_size)} exceeds the {human_bytes(max_bytes)} limit")
+        raise FileTooLargeError(f"too large: {human_bytes(st.st_size, True)} exceeds the {human_bytes(max_bytes)} limit")
     if st.st_size == 0:
         raise EmptyFileError("empty file (0 bytes)")
 

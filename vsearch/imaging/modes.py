@@ -20,29 +20,40 @@ _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 _HIGH_BIT_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 
 
+def _blocks(img: Image.Image):
+    """(first row, array) of ~4 MP row blocks: a whole-image array copy (a 180 MP float image is
+    720 MB) is never made."""
+    w, h = img.size
+    rows = max(1, 4_000_000 // w)
+    for r in range(0, h, rows):
+        yield r, np.asarray(img.crop((0, r, w, min(h, r + rows))))
+
+
+def _value_range(img: Image.Image) -> tuple[float, float]:
+    """The range the values of a 32-bit integer or float image stand for: 0-1 (floats), 0-255 or
+    0-65535 when they lie within it, else their own finite min-max."""
+    lo, hi, is_float = np.inf, -np.inf, img.mode == "F"
+    for _, a in _blocks(img):
+        a = a[np.isfinite(a)] if is_float else a
+        if a.size:
+            lo, hi = min(lo, float(a.min())), max(hi, float(a.max()))
+    if lo > hi:  # no finite value at all
+        return 0.0, 1.0
+    for top in ((1.0,) if is_float else ()) + (255.0, 65535.0):
+        if lo >= 0 and hi <= top:
+            return 0.0, top
+    return lo, max(hi, lo + 1)
+
+
 def _grey8(img: Image.Image) -> Image.Image:
-    """High-bit-depth greyscale to L. 16-bit modes span 0-65535; for 32-bit integer and float images,
-    whose range the mode does not say, the values tell: within 0-1 (floats), 0-255 or 0-65535 they
-    are taken as that range, otherwise the image's own min-max is stretched to 0-255."""
-    a = np.asarray(img)
-    if img.mode.startswith("I;16"):
-        lo, hi = 0.0, 65535.0
-    else:
-        finite = a[np.isfinite(a)] if a.dtype.kind == "f" else a
-        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-        if a.dtype.kind == "f" and lo >= 0 and hi <= 1:
-            lo, hi = 0.0, 1.0
-        elif lo >= 0 and hi <= 255:
-            lo, hi = 0.0, 255.0
-        elif lo >= 0 and hi <= 65535:
-            lo, hi = 0.0, 65535.0
-        elif hi <= lo:
-            hi = lo + 1
-    out = np.empty(a.shape, np.uint8)
-    for r in range(0, a.shape[0], 1024):  # in row blocks: a float copy of a 180 MP image would be 1.4 GB
-        block = np.nan_to_num(a[r:r + 1024].astype(np.float32), nan=lo, posinf=hi, neginf=lo)
+    """High-bit-depth greyscale to L: 16-bit modes span 0-65535; 32-bit integer and float images,
+    whose range the mode does not say, are read by _value_range. NaN shows as the low end."""
+    lo, hi = (0.0, 65535.0) if img.mode.startswith("I;16") else _value_range(img)
+    out = np.empty((img.height, img.width), np.uint8)
+    for r, a in _blocks(img):
+        block = np.nan_to_num(a.astype(np.float32), nan=lo, posinf=hi, neginf=lo)
         np.clip((block - lo) * (255.0 / (hi - lo)) + 0.5, 0, 255, out=block)
-        out[r:r + 1024] = block
+        out[r:r + len(block)] = block
     return Image.fromarray(out, "L")
 
 
