@@ -223,6 +223,9 @@ def write_corpus(folder: Path) -> dict[str, Expect]:
         Expect("ok", "hostile", ref, 0.0, meta={"camera": None, "taken_at": None}))
     loop = _exif_ifd([(271, 2, 4, b"Sony"), (0x8769, 4, 1, struct.pack("<I", 8))], next_ifd=8)
     put("exif_loop.jpg", _save(pic, "JPEG", quality=95, exif=loop), Expect("ok", "hostile", ref, JPEG_TOL, meta={"camera": "Sony"}))
+    past_end = _exif_ifd([(271, 2, 5000, struct.pack("<I", 60000)), (272, 2, 10, struct.pack("<I", 8))])
+    put("exif_offsets_past_end.jpg", _save(pic, "JPEG", quality=95, exif=past_end),
+        Expect("ok", "hostile", ref, JPEG_TOL, meta={"camera": None}))
     put("exif_garbage.jpg", _save(pic, "JPEG", quality=95, exif=b"Exif\0\0" + garbage[:3000]),
         Expect("ok", "hostile", ref, JPEG_TOL, meta={"camera": None, "taken_at": None, "orientation": None}))
     nasty = _exif(make="Canon\x1b[31m\x00", model="\x07Canon EOS\nR5 " + "A" * 5000, datetime="garbage",

@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bad_inputs import TARGET, W, H, picture, write_corpus  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

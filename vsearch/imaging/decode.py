@@ -40,7 +40,8 @@ except ImportError:  # pragma: no cover
 MAX_PIXELS = 180_000_000  # larger than any camera; beyond this an image is treated as a decompression bomb
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow's own check in Image.open, at 2x this, stays a backstop
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
-warnings.filterwarnings("ignore", message=r"(Possibly )?[Cc]orrupt EXIF data", module=r"PIL\.")
+# broken EXIF ("Tag data larger than file", "Possibly corrupt EXIF data") is metadata lost, said by ImageMeta
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
 
 PHOTO_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "WEBP", "TIFF", "BMP", "HEIF", "AVIF")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
