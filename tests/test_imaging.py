@@ -172,6 +172,26 @@ def test_the_worker_never_imports_torch(corpus):
     assert Worker().hello["torch"] is False
 
 
+def test_a_fifo_swapped_in_after_the_stat_check_is_refused_by_fstat(tmp_path, monkeypatch):
+    """The path check can be raced (a regular file replaced by a FIFO before open): the open does not
+    block and fstat of the opened descriptor refuses it."""
+    import signal
+
+    from vsearch.imaging import NotRegularFileError, read_file_bytes
+
+    (tmp_path / "regular.jpg").write_bytes(b"x")
+    os.mkfifo(tmp_path / "fifo.jpg")
+    regular = os.stat(tmp_path / "regular.jpg")
+    monkeypatch.setattr(os, "stat", lambda path, *a, **k: regular)  # the path check sees a regular file
+    signal.signal(signal.SIGALRM, lambda *_: pytest.fail("reading a FIFO blocked"))
+    signal.alarm(5)
+    try:
+        with pytest.raises(NotRegularFileError, match="fifo"):
+            read_file_bytes(tmp_path / "fifo.jpg")
+    finally:
+        signal.alarm(0)
+
+
 # --- pixel modes without a file format of their own --------------------------------------------
 def _mad(a: Image.Image, ref: np.ndarray) -> float:
     return float(np.abs(np.asarray(a, np.int16) - ref).mean())
