@@ -44,6 +44,7 @@ def test_rerank_without_a_reranker_is_a_clear_error(photos, home):
         col.search("x", rerank=True)
 
 
+@pytest.mark.slow
 def test_itm_learns_to_match_on_a_flickr_slice(flickr, tmp_path):
     from vsearch.models.registry import WEIGHTS_DIR
 
