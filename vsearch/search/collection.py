@@ -23,7 +23,7 @@ from ..store.home import index_home, pick_collection
 from ..store.tables import int64_column
 from .browse import Browser
 from .hits import Hit, TextHit, hit_from_rows
-from .query_image import read_image
+from .query_encoder import QueryEncoder
 from .rerank import Reranking
 
 # PyTorch is imported only when a model is really needed (image queries, reranking): a cold
@@ -41,7 +41,6 @@ class Collection:
         self._device = device
         self._model = model if model is not None and not isinstance(model, str) else None
         self._model_name = None
-        self._fast_text = None
         if isinstance(model, str):
             spec = resolve(model)
             wanted = self.store.manifest.model
@@ -52,6 +51,8 @@ class Collection:
             self._model_name = model
         if self._model is not None:
             check_model(self.store.manifest.model, self._model, self.name)
+        self._encoder = QueryEncoder(self.store.manifest.model, lambda: self.model,
+                                     torch_free=self._model is None and self._model_name is None)
         self.reranking = Reranking(self.store.folder, self.store.manifest.model["name"], reranker)
         self._load_tables()
 
@@ -154,19 +155,12 @@ class Collection:
                 return int(self._images.column("id")[i].as_py())
         raise QueryError(f"{ref_s!r} is neither an id nor the path of an image in collection {self.name!r}")
 
-    # --- query encoding ------------------------------------------------------------------------
+    # --- query encoding (search/query_encoder.py) ----------------------------------------------
     def _image_vector(self, image: str | Path | Image.Image) -> np.ndarray:
-        return self.model.encode_images([read_image(image, self.model.preprocess.size)])[0]
+        return self._encoder.image(image)
 
     def _text_vector(self, text: str) -> np.ndarray:
-        if self._model is None and self._model_name is None:
-            if self._fast_text is None:
-                from ..models.onnx_runtime import text_encoder_for
-
-                self._fast_text = text_encoder_for(self.store.manifest.model) or False
-            if self._fast_text:
-                return self._fast_text.encode_texts([text])[0]
-        return self.model.encode_texts([text])[0]
+        return self._encoder.text(text)
 
     # --- image search --------------------------------------------------------------------------
     def search(self, text: str | None = None, *, image: str | Path | Image.Image | None = None,
