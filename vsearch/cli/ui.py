@@ -21,7 +21,7 @@ def ui(
     reranker: Optional[Path] = typer.Option(None, "--reranker", help="ITM checkpoint from `vsearch train-itm` for the rerank toggle (default: the model's shipped one)."),
 ) -> None:
     """Open the Streamlit app: search by text or example image, filter, browse, see evaluations."""
-    import subprocess
+    import os
 
     from ..ui import APP_FILE
 
@@ -38,4 +38,6 @@ def ui(
         cmd += ["--collection", collection]
     if reranker:
         cmd += ["--reranker", str(reranker.resolve())]
-    raise typer.Exit(subprocess.call(cmd))
+    # Become the server (not its parent): stopping `vsearch ui` then stops Streamlit too.
+    sys.stdout.flush()
+    os.execv(sys.executable, cmd)
