@@ -326,7 +326,7 @@ class _Checker:
             children = [node.get("input"), node.get("lower"), node.get("upper")]
         elif kind == "CASE":
             checks = node.get("case_checks")
-            if not isinstance(checks, list):
+            if not isinstance(checks, list) or not all(isinstance(c, dict) for c in checks):
                 raise _Refused("unexpected parse tree")
             children = [c.get(k) for c in checks for k in ("when_expr", "then_expr")] + [node.get("else_expr")]
         else:
