@@ -15,8 +15,8 @@ from typer.exceptions import TyperException
 from ..errors import VsearchError
 from ..progress import Progress
 
-out = Console(highlight=False, markup=False)  # nothing printed is markup: names are data
-err = Console(stderr=True, highlight=False, markup=False)
+out = Console(highlight=False, markup=False, emoji=False)  # nothing printed is markup: names are data
+err = Console(stderr=True, highlight=False, markup=False, emoji=False)
 
 HomeOpt = typer.Option(None, "--home", help="Index home folder (default: $VSEARCH_HOME, else ./indexes).")
 CollOpt = typer.Option(None, "--collection", "-c", help="Collection name (default: the only one).")
@@ -32,7 +32,7 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def _one_line(message: str) -> str:
-    from ..text_safety import for_terminal
+    from ..escape import for_terminal
 
     return for_terminal(" ".join(str(message).split()))
 

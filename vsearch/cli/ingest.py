@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from ..text_safety import for_terminal
+from ..escape import for_terminal
 from .common import HomeOpt, JsonOpt, bars, err, handles_errors, out, print_json
 
 

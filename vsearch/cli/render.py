@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
-from ..text_safety import for_terminal
+from ..escape import for_terminal
 from .common import human_bytes
 
 

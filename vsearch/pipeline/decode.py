@@ -5,6 +5,7 @@ embedded preview when it is large enough, EXIF orientation applied.
 """
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import os
 from collections.abc import Iterator
@@ -72,6 +73,10 @@ def decode_files(paths: list[Path], preprocess, workers: int | None = None, know
         yield from map(fn, paths)
         return
     ctx = mp.get_context("fork")  # workers never touch torch; fork shares `known` for free
+    # Garbage the parent has not collected yet (say a Collection caught in an exception's reference
+    # cycle, with its ONNX session) would be collected in a worker, where freeing the session waits
+    # forever for threads that fork did not copy.
+    gc.collect()
     with ctx.Pool(workers) as pool:
         yield from pool.imap(fn, paths, chunksize=4)
 

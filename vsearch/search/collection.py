@@ -18,7 +18,8 @@ from ..filters import Filter
 from ..models.hubness import lookup
 from ..models.identity import check_model
 from ..models.registry import resolve
-from ..store.collection import CollectionStore, MetadataFilter
+from ..store.collection import CollectionStore
+from ..store.metadata_filter import MetadataFilter
 from ..store.home import index_home, pick_collection
 from ..store.tables import int64_column
 from .browse import Browser

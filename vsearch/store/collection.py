@@ -12,21 +12,18 @@ import re
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..atomic import atomic_write, remove_debris
-from ..errors import CollectionFormatError, QueryError, VsearchError
+from ..errors import CollectionFormatError, VsearchError
 from .index import VectorIndex
 from .manifest import Manifest, read_manifest, write_manifest
 from .tables import BIAS_SCHEMA, ERRORS_SCHEMA, IMAGES_SCHEMA, TEXTS_SCHEMA, int64_column, numpy_column
 from .vectors import VectorStore
-
-if TYPE_CHECKING:
-    from ..filters import Filter
 
 __all__ = ["CollectionStore", "IMAGES_SCHEMA", "ERRORS_SCHEMA", "TEXTS_SCHEMA", "BIAS_SCHEMA", "int64_column",
            "numpy_column", "now_iso"]
@@ -187,29 +184,3 @@ class CollectionStore:
 def _rebuild_hint(key: str, name: str) -> str:
     what = "the stored texts" if key == "texts_index" else "the stored vectors"
     return f"rebuild it from {what} with `vsearch reindex --collection {name}`"
-
-
-class MetadataFilter:
-    """Evaluates DuckDB SQL predicates over an images table; one connection, reused."""
-
-    def __init__(self, images: pa.Table):
-        import duckdb
-
-        self._con = duckdb.connect(":memory:")
-        self._con.register("images_raw", images.append_column("rn", pa.array(np.arange(len(images), dtype=np.int64))))
-        self._columns = images.schema.names
-
-    def rows(self, where: "str | Filter") -> np.ndarray:
-        """Row numbers matching a `--where` SQL predicate or a structured `Filter` (whose values
-        travel as query parameters, never as SQL text)."""
-        import duckdb
-
-        params: list = []
-        if not isinstance(where, str):
-            where, params = where.to_sql()
-        try:
-            rows = self._con.execute(f"SELECT rn FROM images_raw AS images WHERE {where}", params).fetchnumpy()
-        except duckdb.Error as e:
-            raise QueryError(f"bad --where predicate: {str(e).splitlines()[0]}. Columns: {', '.join(self._columns)}") from e
-        return np.asarray(rows["rn"], dtype=np.int64)
-
