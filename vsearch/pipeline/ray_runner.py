@@ -183,7 +183,7 @@ def _run_stages(ray, plan: Plan, known: np.ndarray, model, store: CollectionStor
     batch_size = cfg.batch_size or (256 if gpus else 32)
     backend = cfg.backend if len(plan.todo) >= EAGER_BELOW or cfg.backend != "auto" else "torch"
     paths = pa.table({"idx": pa.array(range(len(plan.todo)), pa.int64()),
-                      "path": [str(plan.root / e.path) for e in plan.todo]})
+                      "path": pa.array([os.fsencode(plan.root / e.path) for e in plan.todo], pa.binary())})
     step = options.files_per_task
     blocks = [paths.slice(i, step) for i in range(0, len(paths), step)]
     decoded = ray.data.from_arrow(blocks).map_batches(

@@ -8,6 +8,7 @@ Imported on the workers by reference, so it must not import ray at module level.
 """
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -61,14 +62,14 @@ def _must_see(folder: Path, what: str) -> None:
 
 
 def decode_block(block: pa.Table, root: str, preprocess: Preprocess, known_ref) -> pa.Table:
-    """Read, hash and decode each file of a block (`idx`, `path` columns). A file that cannot be
+    """Read, hash and decode each file of a block (`idx`, `path` as file-system bytes). A file that cannot be
     read is a row with an error; a root this node cannot see fails the task instead (otherwise
     every file would be recorded as unreadable)."""
     _must_see(Path(root), "the photo folder")
     known = _known(known_ref)
     rows = []
     for idx, path in zip(block.column("idx").to_pylist(), block.column("path").to_pylist()):
-        d = decode_file(Path(path), preprocess, known)
+        d = decode_file(Path(os.fsdecode(path)), preprocess, known)  # bytes: any name the filesystem allows
         rows.append({"idx": idx, "id": d.id, "digest": d.digest, "width": d.width, "height": d.height,
                      "taken_at": d.taken_at, "camera": d.camera, "orientation": d.orientation, "error": d.error,
                      "pixels": None if d.pixels is None else d.pixels.tobytes()})
