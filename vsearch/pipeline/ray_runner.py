@@ -98,10 +98,10 @@ def ingest(cfg: IngestConfig, options: RayOptions = RayOptions(), progress: Repo
             try:
                 clock.lap("startup")
                 rows = _run_stages(ray, plan, known, model, store, cfg, options, rr, progress, summary)
-                clock.lap("stages")
             finally:
                 if started:
                     ray.shutdown()
+            clock.lap("stages")  # read, decode, encode, write shards; actors' startup and Ray's shutdown
             from .ray_stages import decoded_of
 
             for entry, row in zip(plan.todo, rows):
