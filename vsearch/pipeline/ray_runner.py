@@ -39,6 +39,11 @@ from .local import Clock, _export_text_tower, token_reranker
 from .plan import Plan, make_plan
 from .results import Results
 
+# Host memory an encoder actor declares (the model's libraries, weights, a batch). Besides
+# letting Ray count it, it keeps the decode tasks out of the actors: Ray Data fuses a task map
+# into the actor map after it when their resource requests are equal, which would decode on the
+# encoder's CPU (and, on a many-core node, on one core) instead of on every free CPU.
+ENCODER_MEMORY = 1 << 30
 EAGER_BELOW = 256  # as the local runner: fewer new files than this are encoded eagerly (no ONNX export)
 
 
@@ -196,6 +201,7 @@ def _run_stages(ray, plan: Plan, known: np.ndarray, model, store: CollectionStor
         warnings.simplefilter("ignore", DeprecationWarning)
         ds = decoded.map_batches(
             EncodeWriter, batch_size=batch_size, batch_format="pyarrow", num_cpus=1, num_gpus=gpus or None,
+            memory=ENCODER_MEMORY,
             compute=ray.data.ActorPoolStrategy(size=actors),
             fn_constructor_kwargs={"folder": str(store.folder), "record": model_record(model),
                                    "device": "cuda" if gpus else "cpu", "backend": backend,
