@@ -95,7 +95,7 @@ def _session(pid: int) -> int | None:
         return None
 
 
-@pytest.mark.slow  # ~40 s: a local Ray instance starts, its encoder actor loads the model
+@pytest.mark.slow  # 40-60 s here: a local Ray instance starts, its encoder actor loads the model
 def test_ray_engine_makes_the_local_runners_collection(tmp_path, model, needs_ray):
     photos = make_photos(tmp_path / "photos")  # formats, a duplicate, broken files
     local_ingest(photos, tmp_path / "local", model)
@@ -107,7 +107,7 @@ def test_ray_engine_makes_the_local_runners_collection(tmp_path, model, needs_ra
     assert again["encoded"] == 0 and again["unchanged"] == s["images"]
 
 
-@pytest.mark.slow  # ~70 s: three ingests, two of them Ray jobs
+@pytest.mark.slow  # ~70 s here: three ingests, two of them Ray jobs
 def test_killed_ray_job_resumes_to_a_clean_run(tmp_path, model, needs_ray):
     photos = tmp_path / "photos"
     photos.mkdir()

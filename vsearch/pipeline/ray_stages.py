@@ -1,6 +1,6 @@
 """What the Ray runner's workers run: the local runner's stages wrapped for Ray Data.
 
-`decode_block` (a CPU task over a block of planned files: read + hash + decode, pipeline/decode.py)
+`decode_block` (CPU tasks over batches of planned files: read + hash + decode, pipeline/decode.py)
 and `EncodeWriter` (an actor: one model load, then encode + write a vector shard per batch,
 pipeline/encode.py and pipeline/write.py). Blocks are Arrow tables; decoded pixels travel as
 bytes (uint8 [size, size, 3], ~170 KB an image at 240 px), not as the files they came from.
@@ -62,7 +62,7 @@ def _must_see(folder: Path, what: str) -> None:
 
 
 def decode_block(block: pa.Table, root: str, preprocess: Preprocess, known_ref) -> pa.Table:
-    """Read, hash and decode each file of a block (`idx`, `path` as file-system bytes). A file that cannot be
+    """Read, hash and decode each file of a batch (`idx`, `path` as file-system bytes). A file that cannot be
     read is a row with an error; a root this node cannot see fails the task instead (otherwise
     every file would be recorded as unreadable)."""
     _must_see(Path(root), "the photo folder")
