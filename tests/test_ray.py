@@ -40,11 +40,25 @@ def ray_ingest(folder: Path, home: Path, *extra: str, wait: bool = True):
     return json.loads(out)
 
 
-def local_ingest(folder: Path, home: Path, model, batch: int | None = None) -> None:
+def local_ingest(folder: Path, home: Path, model, batch: int | None = None, reranker: Path | None = None) -> None:
     from vsearch.pipeline.config import IngestConfig
     from vsearch.pipeline.local import ingest
 
-    ingest(IngestConfig(root=folder, home=home, workers=1, batch_size=batch), model=model)
+    ingest(IngestConfig(root=folder, home=home, workers=1, batch_size=batch, reranker=reranker), model=model)
+
+
+def reranker_file(folder: Path) -> tuple[Path, str]:
+    """(path, fingerprint) of a small random ITM reranker that reads the image tower's feature
+    map, so ingest stores its image tokens."""
+    import torch
+
+    from vsearch.models import save_checkpoint
+    from vsearch.models.itm import ITMConfig, ITMHead, load_reranker_file
+
+    torch.manual_seed(0)
+    cfg = ITMConfig(width=64, layers=1, heads=2)
+    path = save_checkpoint(folder / "itm.safetensors", cfg.to_json(), ITMHead(cfg).state_dict(), {"default_k": 4})
+    return path, load_reranker_file(path).fingerprint
 
 
 def snapshot(home: Path, name: str):
@@ -95,13 +109,23 @@ def _session(pid: int) -> int | None:
         return None
 
 
-@pytest.mark.slow  # 40-60 s here: a local Ray instance starts, its encoder actor loads the model
+@pytest.mark.slow  # 60-70 s here: a local Ray instance starts, its encoder actor loads the model
 def test_ray_engine_makes_the_local_runners_collection(tmp_path, model, needs_ray):
+    from vsearch.store.tokens import TokenStore
+
     photos = make_photos(tmp_path / "photos")  # formats, a duplicate, broken files
-    local_ingest(photos, tmp_path / "local", model)
-    s = ray_ingest(photos, tmp_path / "ray")
+    reranker, fingerprint = reranker_file(tmp_path)
+    local_ingest(photos, tmp_path / "local", model, reranker=reranker)
+    s = ray_ingest(photos, tmp_path / "ray", "--reranker", str(reranker))
     assert s["errors"] == 3 and s["duplicates"] == 1
-    assert_same_collection(snapshot(tmp_path / "ray", "photos"), snapshot(tmp_path / "local", "photos"))
+    ray_snapshot = snapshot(tmp_path / "ray", "photos")
+    assert_same_collection(ray_snapshot, snapshot(tmp_path / "local", "photos"))
+    ids = list(ray_snapshot[2])  # the reranker's tokens are stored alongside, as the local runner does
+    ray_tokens = TokenStore(tmp_path / "ray" / "photos", fingerprint).lookup(ids)
+    local_tokens = TokenStore(tmp_path / "local" / "photos", fingerprint).lookup(ids)
+    for a, b in zip(ray_tokens, local_tokens):
+        assert a is not None and b is not None
+        np.testing.assert_allclose(a.astype(np.float32), b.astype(np.float32), rtol=1e-3, atol=1e-3)
 
     again = ray_ingest(photos, tmp_path / "ray")  # nothing changed: nothing read, Ray not started
     assert again["encoded"] == 0 and again["unchanged"] == s["images"]

@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import InvalidOptionError, ModelUnavailableError, NothingIngestedError, VsearchError
+from ..errors import InvalidOptionError, NothingIngestedError, VsearchError
 from ..models.identity import check_model, model_record, require_identified
 from ..progress import Reporter, report
 from ..store.collection import CollectionStore
@@ -69,7 +69,7 @@ def _import_ray():
         import ray
         import ray.data  # noqa: F401
     except ImportError as e:
-        raise ModelUnavailableError("--engine ray needs Ray: pip install 'vsearch[ray]'") from e
+        raise InvalidOptionError("--engine ray needs Ray: pip install 'vsearch[ray]'") from e
     return ray
 
 
@@ -141,6 +141,7 @@ def _open(store: CollectionStore, cfg: IngestConfig):
 
 def _start(ray, options: RayOptions, cfg: IngestConfig) -> bool:
     """Connect to the cluster, or start a local instance; True when this call started Ray."""
+    _quiet_data()
     if ray.is_initialized():
         return False
     quiet = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": True}
@@ -152,6 +153,10 @@ def _start(ray, options: RayOptions, cfg: IngestConfig) -> bool:
             ray.init(num_cpus=options.num_cpus or max(1, workers) + 1, **quiet)
     except ConnectionError as e:
         raise VsearchError(f"cannot reach the Ray cluster at {options.address or os.environ.get('RAY_ADDRESS')}: {e}") from e
+    return True
+
+
+def _quiet_data() -> None:
     from ray.data import DataContext
 
     ctx = DataContext.get_current()
@@ -160,7 +165,6 @@ def _start(ray, options: RayOptions, cfg: IngestConfig) -> bool:
     ctx.print_on_execution_start = False
     ctx.enable_auto_log_stats = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)
-    return True
 
 
 def _encoder_pool(ray, options: RayOptions) -> tuple[int, float, bool]:
@@ -204,7 +208,7 @@ def _run_stages(ray, plan: Plan, known: np.ndarray, model, store: CollectionStor
             EncodeWriter, batch_size=batch_size, batch_format="pyarrow", num_cpus=1, num_gpus=gpus or None,
             memory=ENCODER_MEMORY,
             compute=ray.data.ActorPoolStrategy(size=actors),
-            fn_constructor_kwargs={"folder": str(store.folder), "record": model_record(model),
+            fn_constructor_kwargs={"folder": str(store.folder), "record": model_record(model), "size": model.preprocess.size,
                                    "device": "cuda" if gpus else "cpu", "backend": backend,
                                    "reranker": str(cfg.reranker) if cfg.reranker else None,
                                    "rerank_tokens": cfg.rerank_tokens,

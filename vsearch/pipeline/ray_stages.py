@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from ..errors import StorageError
+from ..errors import ModelMismatchError, StorageError
 from ..models.preprocess import Preprocess
 from ..store.collection import CollectionStore
 from ..store.tables import META_FIELDS
@@ -96,13 +96,17 @@ class EncodeWriter:
     token part) straight into the collection's folder, before the batch's rows go back to the
     driver: a row the driver sees has its vector on disk."""
 
-    def __init__(self, folder: str, record: dict, device: str, backend: str, reranker: str | None,
+    def __init__(self, folder: str, record: dict, size: int, device: str, backend: str, reranker: str | None,
                  rerank_tokens: bool, tokens_fingerprint: str | None):
         store = CollectionStore(Path(folder))
         _must_see(store.folder, "the collection folder")
+        self.size = size  # pixels arrive as uint8 [size, size, 3]
         self.encoder = make_encoder(record, device, backend, Path(reranker) if reranker else None, rerank_tokens)
-        self.size = self.encoder.model.preprocess.size
-        tokens = TokenStore(store.folder, tokens_fingerprint) if tokens_fingerprint and self.encoder.reranker else None
+        got = self.encoder.reranker.fingerprint if self.encoder.reranker is not None else None
+        if got != tokens_fingerprint:  # tokens are filed under the driver's reranker
+            raise ModelMismatchError(f"the reranker on {socket.gethostname()} ({got}) is not the driver's "
+                                     f"({tokens_fingerprint}): install the same vsearch on every node")
+        tokens = TokenStore(store.folder, tokens_fingerprint) if tokens_fingerprint else None
         self.writer = ShardWriter(store.vectors(record["embed_dim"]), tokens)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
