@@ -22,6 +22,8 @@ def ingest(
     strict: bool = typer.Option(False, "--strict", help="Exit with code 1 if any file could not be ingested."),
     rerank_tokens: bool = typer.Option(True, "--rerank-tokens/--no-rerank-tokens", help="Store the reranker's image tokens (~8 KB a photo) so --rerank needs no photo decoding."),
     reranker: Optional[Path] = typer.Option(None, "--reranker", help="ITM checkpoint whose tokens to store (default: the model's shipped one)."),
+    engine: str = typer.Option("local", "--engine", help="local: this machine's processes; ray: a Ray Data job (needs the `ray` extra; the photos and --home must be on storage every node sees)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="With --engine ray: the cluster to run on (default: $RAY_ADDRESS, else a local Ray instance with --workers + 1 CPUs)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Add a folder of photos to a collection (new, changed, moved and deleted files are picked up;
@@ -30,6 +32,10 @@ def ingest(
     from ..pipeline.config import IngestConfig
     from ..pipeline.local import ingest as run
 
+    if engine not in ("local", "ray"):
+        raise typer.BadParameter(f"unknown engine {engine!r}; known: local, ray", param_hint="--engine")
+    if ray_address and engine != "ray":
+        raise typer.BadParameter("--ray-address needs --engine ray", param_hint="--ray-address")
     cfg = IngestConfig(root=folder, collection=collection, home=home, model=model, batch_size=batch_size,
                        workers=workers, index_type=index, rerank_tokens=rerank_tokens, reranker=reranker)
     if model:
@@ -37,7 +43,12 @@ def ingest(
     if not folder.is_dir():
         raise typer.BadParameter(f"{folder} is not a folder", param_hint="FOLDER")
     with bars(not as_json) as progress:
-        s = run(cfg, progress=progress)
+        if engine == "ray":
+            from ..pipeline.ray_runner import RayOptions, ingest as run_ray
+
+            s = run_ray(cfg, RayOptions(address=ray_address), progress=progress)
+        else:
+            s = run(cfg, progress=progress)
     if as_json:
         print_json(s.to_json())
     else:
