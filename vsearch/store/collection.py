@@ -154,24 +154,27 @@ class CollectionStore:
     def read_table(self, key: str) -> pa.Table:
         """The generation's `key` table (images, errors, texts, image_bias, text_bias); empty when it
         has none. A damaged or missing file is a CollectionFormatError that says how to repair it."""
-        schema = _SCHEMAS[key]
         path = self._file(key)
         if path is None:
-            return schema.empty_table()
+            return _SCHEMAS[key].empty_table()
         if path.name not in self._tables:
             try:
-                t = pq.ParquetFile(path).read()  # pq.read_table would import pyarrow.dataset + pandas (~0.4 s)
-                t = conform(t, schema) if key == "images" else t
-                t.validate(full=True)
-                for f in schema:
-                    if f.name not in t.schema.names or not _compatible(t.schema.field(f.name).type, f.type):
-                        raise pa.ArrowInvalid(f"column {f.name!r} is missing or of the wrong type")
-            except (OSError, pa.ArrowException, ValueError) as e:
-                raise CollectionFormatError(f"{path.name} of collection {self.name!r} is damaged or missing "
-                                            f"({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+                self._tables[path.name] = _read_checked(path, key)
+            except _Damaged as e:
+                raise CollectionFormatError(f"{path.name} of collection {self.name!r} is damaged or missing ({e}); "
                                             f"{repair_hint(self.name)}") from e
-            self._tables[path.name] = t
         return self._tables[path.name]
+
+    def damaged_tables(self) -> dict[str, str]:
+        """{key: why} for every table this generation names that cannot be read."""
+        found = {}
+        for key in _SCHEMAS:
+            try:
+                if self._file(key) is not None:
+                    self.read_table(key)
+            except CollectionFormatError as e:
+                found[key] = str(e.__cause__)
+        return found
 
     def images(self) -> pa.Table:
         return self.read_table("images")
@@ -351,6 +354,25 @@ class CollectionStore:
 
     def disk_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.folder.rglob("*") if p.is_file())
+
+
+class _Damaged(Exception):
+    """Why a table file cannot be used."""
+
+
+def _read_checked(path: Path, key: str) -> pa.Table:
+    """A table file read and checked against its schema (every value valid, every column there)."""
+    schema = _SCHEMAS[key]
+    try:
+        t = pq.ParquetFile(path).read()  # pq.read_table would import pyarrow.dataset + pandas (~0.4 s)
+        t = conform(t, schema) if key == "images" else t
+        t.validate(full=True)
+    except (OSError, pa.ArrowException, ValueError) as e:
+        raise _Damaged(str(e).splitlines()[0] if str(e) else type(e).__name__) from e
+    for f in schema:
+        if f.name not in t.schema.names or not _compatible(t.schema.field(f.name).type, f.type):
+            raise _Damaged(f"column {f.name!r} is missing or of the wrong type")
+    return t
 
 
 def _compatible(found: pa.DataType, wanted: pa.DataType) -> bool:
