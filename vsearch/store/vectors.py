@@ -61,7 +61,10 @@ class VectorStore(PartStore):
             return
         t = self._read_shard(marker)
         t.validate(full=True)
-        if not t.schema.equals(shard_schema(self.dim)) or t.column("id").null_count or t.column("vector").null_count:
+        want = shard_schema(self.dim)
+        if (t.schema.names != want.names or not t.schema.field("vector").type.equals(want.field("vector").type)
+                or not t.schema.field("id").type.equals(pa.int64()) or t.column("id").null_count
+                or t.column("vector").null_count):
             raise ValueError("its columns are not those of a vector shard")
 
     def _files(self, marker: Path) -> list[Path]:
