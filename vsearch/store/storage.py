@@ -26,7 +26,8 @@ def storage_error(e: OSError, what: str, folder: Path, kept: str) -> StorageErro
     if e.errno in _DENIED:
         return StorageError(f"cannot write {where}: permission denied; give yourself write access to {folder}, or "
                             f"keep collections elsewhere with --home DIR (or $VSEARCH_HOME); {kept}")
-    return StorageError(f"cannot write {where}: {(e.strerror or str(e)).lower()}; {kept}")
+    return StorageError(f"cannot write {where}: {(e.strerror or str(e)).lower()}; check that folder, or keep "
+                        f"collections elsewhere with --home DIR (or $VSEARCH_HOME); {kept}")
 
 
 @contextmanager
