@@ -34,11 +34,14 @@ def snapshot(folder: Path) -> dict | None:
             "image_bias": {r["id"]: r["bias"] for r in table("image_bias")}}
 
 
-def differences(a: dict | None, b: dict | None) -> list[str]:
-    """What differs between two snapshots ([] when they are equal; vectors to fp16 precision)."""
+def differences(a: dict | None, b: dict | None, generation: bool = True) -> list[str]:
+    """What differs between two snapshots ([] when they are equal; vectors to fp16 precision).
+    `generation=False`: the same content committed a different number of times is equal."""
     if a is None or b is None:
         return [] if a is b else ["one has no committed generation"]
     out = [k for k in ("manifest", "images", "errors", "texts", "stored") if a[k] != b[k]]
+    if not generation and "manifest" in out and {**a["manifest"], "generation": 0} == {**b["manifest"], "generation": 0}:
+        out.remove("manifest")
     if a["vectors"].keys() != b["vectors"].keys() or any(
             not np.allclose(a["vectors"][i], b["vectors"][i], atol=2e-3) for i in a["vectors"]):
         out.append("vectors")
