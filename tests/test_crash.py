@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from collection_state import debris, differences, snapshot
 from conftest import make_image
-from crash_runner import FAULTS, arm
+from crash_runner import arm
 
 HERE = Path(__file__).resolve().parent
 COMMIT_POINTS = ["commit:images", "commit:errors", "commit:index", "commit:image_bias", "commit:readers", "manifest"]

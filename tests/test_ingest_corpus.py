@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from bad_inputs import write_corpus
-from vsearch.escape import for_terminal, valid_utf8
+from vsearch.escape import valid_utf8
 from vsearch.pipeline.scan import FILE_LINK_OUTSIDE, FOLDER_LINK_INSIDE, FOLDER_LINK_OUTSIDE
 
 HERE = Path(__file__).resolve().parent

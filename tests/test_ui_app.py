@@ -24,13 +24,17 @@ def ui_home(tmp_path_factory) -> Path:
     return home
 
 
-@pytest.fixture()
-def app(ui_home, monkeypatch) -> AppTest:
-    monkeypatch.setenv("VSEARCH_HOME", str(ui_home))
+def started(home: Path, monkeypatch) -> AppTest:
+    monkeypatch.setenv("VSEARCH_HOME", str(home))
     at = AppTest.from_file(APP, default_timeout=180)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+@pytest.fixture()
+def app(ui_home, monkeypatch) -> AppTest:
+    return started(ui_home, monkeypatch)
 
 
 def captions(at: AppTest) -> list[str]:
@@ -242,10 +246,7 @@ def hostile_home(tmp_path_factory) -> Path:
 
 @pytest.fixture()
 def hostile_app(hostile_home, monkeypatch) -> AppTest:
-    monkeypatch.setenv("VSEARCH_HOME", str(hostile_home))
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.run()
-    return at
+    return started(hostile_home, monkeypatch)
 
 
 def _markdown_tags(markdown: str) -> tuple[list[str], str]:

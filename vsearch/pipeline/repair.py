@@ -51,9 +51,6 @@ class Repair:
     set_aside: list[str] = field(default_factory=list)  # "what (why) -> damaged/name"
     notes: list[str] = field(default_factory=list)      # what was rebuilt or lost, and the command that brings it back
 
-    def __bool__(self) -> bool:
-        return bool(self.set_aside or self.notes)
-
     def lines(self) -> list[str]:
         return [f"set aside {s}" for s in self.set_aside] + self.notes
 
@@ -105,12 +102,13 @@ def repair(store: CollectionStore, *, thorough: bool = False, rebuild_index: boo
         out.notes.append(f"the text corpus ({manifest.counts.get('texts', 0)} texts) was lost: its texts are stored "
                          f"nowhere else; add it again with `vsearch texts add FILE --collection {store.name}`")
         manifest.counts["texts"] = 0
-    for key in ("image_bias", "text_bias"):
-        if key in damaged and key not in drop:
-            drop.append(key)
-            side = "text" if key == "image_bias" else "image"
-            out.notes.append(f"the hubness correction of {key.split('_')[0]}s was dropped: {side} queries rank by cosine "
-                             f"until it is rebuilt from the vectors (by this command, or `vsearch reindex`)")
+    if "image_bias" in damaged:
+        drop.append("image_bias")
+        out.notes.append("the hubness correction of images is rebuilt from the vectors by this command's commit")
+    if "text_bias" in damaged and "text_bias" not in drop:
+        drop.append("text_bias")
+        out.notes.append("the hubness correction of texts is rebuilt by `vsearch reindex` (image -> text queries rank "
+                         "by cosine until then)")
     manifest.counts.update(images=len(images), errors=len(parts["errors"] if "errors" in parts else store.errors()))
     if "index" in parts:
         manifest.counts["vectors"] = parts["index"].ntotal
@@ -124,17 +122,17 @@ def _set_aside_parts(store: CollectionStore, thorough: bool, out: Repair) -> boo
     tokens = store.folder / "rerank-tokens"
     if tokens.is_dir():
         stores += [TokenStore(store.folder, sub.name) for sub in sorted(tokens.iterdir()) if sub.is_dir()]
-    lost_vectors = False
+    lost_vectors = lost_tokens = False
     for parts in stores:
         for marker, why in parts.damaged(thorough):
             for f in parts.files_of(marker):
                 if f.exists():
                     moved = store.set_aside(f)
                     out.set_aside.append(f"{f.relative_to(store.folder)} ({why}) -> {moved.relative_to(store.folder)}")
-            if isinstance(parts, TokenStore):
-                out.notes.append("images whose reranker tokens were set aside are reranked from their files (slower)")
-            else:
-                lost_vectors = True
+            lost_tokens |= isinstance(parts, TokenStore)
+            lost_vectors |= not isinstance(parts, TokenStore)
+    if lost_tokens:
+        out.notes.append("images whose reranker tokens were set aside are reranked from their files (slower)")
     return lost_vectors
 
 
