@@ -158,3 +158,27 @@ def test_names_that_are_not_utf8_are_found_shown_and_served(ingested_corpus):
         r = runner.invoke(app, args, env=env)
         assert r.exit_code == 0, r.output
         assert b"\x1b" not in r.stdout_bytes and "caf\\xe9 \\xff.png" in r.stdout_bytes.decode("utf-8") or args[0] == "info"
+
+
+def test_a_root_whose_own_name_is_not_utf8(tmp_path):
+    """The ingested folder itself may have such a name: the manifest keeps it as the OS names it,
+    the tables in the shown form, and a re-run finds every file unchanged."""
+    import vsearch
+    from typer.testing import CliRunner
+
+    from vsearch.cli import app
+
+    root = Path(os.fsdecode(os.path.join(os.fsencode(tmp_path), b"photos_\xe9")))
+    for i, color in enumerate([(200, 30, 30), (30, 200, 30), (30, 30, 200)]):
+        (root / "sub").mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (60 + i, 40), color).save(root / ("sub" if i else "") / f"{i}.png")
+    env = {"VSEARCH_HOME": str(tmp_path / "indexes")}
+    first = CliRunner().invoke(app, ["ingest", str(root), "-c", "odd", "--json"], env=env)
+    assert first.exit_code == 0, first.output
+    again = json.loads(CliRunner().invoke(app, ["ingest", str(root), "-c", "odd", "--json"], env=env).stdout)
+    assert again["unchanged"] == 3 and again["new"] == again["encoded"] == 0
+    col = vsearch.open_collection("odd", home=tmp_path / "indexes")
+    assert col.info()["roots"] == [str(root)]
+    for hit in col.search("a photo", k=3):
+        assert hit.root == valid_utf8(str(root)) and hit.path.encode("utf-8")
+        assert col.file_path(hit.id).is_relative_to(root.resolve()) and col.thumbnail(hit.id, 32).is_file()
