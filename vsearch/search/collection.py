@@ -120,7 +120,7 @@ class Collection:
         return {"name": self.name, "folder": str(self.store.folder), "model": m.model["name"],
                 "fingerprint": m.model["fingerprint"], "dim": m.model["embed_dim"], "index": m.index,
                 "counts": m.counts, "roots": [shown(r) for r in m.roots], "generation": m.generation, "format_version": m.format_version,
-                "created": m.created, "updated": m.updated, "last_ingest": m.last_ingest,
+                "created": m.created, "updated": m.updated, "last_ingest": {k: shown(v) if k == "root" else v for k, v in m.last_ingest.items()},
                 "hubness_correction": bool(m.files.get("image_bias")),
                 "disk_bytes": self.store.disk_bytes() if disk_usage else None}
 
