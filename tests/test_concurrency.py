@@ -20,6 +20,7 @@ from vsearch.cli import app
 from vsearch.store.collection import CollectionStore
 
 HERE = Path(__file__).resolve().parent
+STREAM_S = 5.0  # seconds of commits while the other process queries
 
 READER = r"""
 import json, random, sys, time
@@ -99,20 +100,20 @@ def test_queries_in_another_process_never_fail_during_a_stream_of_commits(ingest
     home, photos = ingested_copy
     like = vsearch.open_collection("photos", home=home).search("a red square", k=1)[0].id
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]))
-    reader = subprocess.Popen([sys.executable, "-c", READER, str(home), "8", str(like)], env=env, text=True,
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(home), str(STREAM_S), str(like)], env=env, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert reader.stdout.readline().strip() == "ready", reader.stderr.read()
     store = CollectionStore(home / "photos")
     rng = random.Random(1)
     commits = 0
-    deadline = time.time() + 8
+    deadline = time.time() + STREAM_S
     while time.time() < deadline:
         recommit(store)
         commits += 1
         time.sleep(rng.random() * 0.02)
     out, err = reader.communicate(timeout=120)
     result = json.loads(out.strip().splitlines()[-1])
-    assert result["fails"] == [] and result["done"] >= 10 and result["held"] is True, (result, err[-2000:])
+    assert result["fails"] == [] and result["done"] >= 5 and result["held"] is True, (result, err[-2000:])
     assert commits >= 20
     recommit(store)  # no reader now: what they held goes
     assert debris(home / "photos") == []
