@@ -98,7 +98,8 @@ def test_queries_in_another_process_never_fail_during_a_stream_of_commits(ingest
     import vsearch
 
     home, photos = ingested_copy
-    like = vsearch.open_collection("photos", home=home).search("a red square", k=1)[0].id
+    with vsearch.open_collection("photos", home=home) as col:
+        like = col.search("a red square", k=1)[0].id
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]))
     reader = subprocess.Popen([sys.executable, "-c", READER, str(home), str(STREAM_S), str(like)], env=env, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)

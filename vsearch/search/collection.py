@@ -87,6 +87,12 @@ class Collection:
         """Let the generation this collection reads go (a commit may then remove its files)."""
         self.store.unpin()
 
+    def __enter__(self) -> "Collection":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     @property
     def model(self):
         """The collection's model (loaded with PyTorch on first use)."""
