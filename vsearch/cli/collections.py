@@ -50,15 +50,19 @@ def reindex(
     index: Optional[str] = typer.Option(None, "--index", help="Index kind to build: auto, flat, hnsw, ivf (default: as before)."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Rebuild a collection's search indexes from what it stores (vectors, texts) without reading
-    any photo: repairs a damaged index, switches the index type, and adds the model's hubness
-    correction to a collection made before it existed."""
+    """Rebuild a collection's derived files from what it stores (the vector shards, the texts) and
+    repair it: damaged files are set aside in damaged/ (never deleted), the images table is found
+    again by hashing the files under its folders (nothing is re-encoded), and what could not be
+    rebuilt is said. Also switches the index type, and adds the model's hubness correction to a
+    collection made before it existed."""
     from ..pipeline.reindex import reindex as run
 
     r = run(collection, home, index)
     if as_json:
         print_json(r)
     else:
+        for line in r["repaired"]:
+            out.print(f"repaired: {for_terminal(line)}")
         out.print(f"{for_terminal(r['collection'])}: {r['vectors']} vectors in a {r['index']['type']} index"
                   + (f", {r['texts']} texts" if r["texts"] else "")
                   + (", hubness correction stored" if r["hubness"] else "") + f" (generation {r['generation']})")

@@ -52,6 +52,8 @@ def ingest(
     if as_json:
         print_json(s.to_json())
     else:
+        for line in s.repaired:  # damaged metadata was set aside and rebuilt before the ingest (pipeline/repair.py)
+            err.print(f"repaired: {for_terminal(line)}")
         t = s.timings
         out.print(f"{for_terminal(s.collection)}: {s.images} images | new {s.new}, changed {s.changed}, unchanged {s.unchanged}, "
                   f"moved {s.moved}, removed {s.removed}, duplicates {s.duplicates}, errors {s.errors} | "

@@ -36,7 +36,7 @@ def images_table(results: Results, meta: pa.Table) -> pa.Table:
 
 
 def errors_table(results: Results, previous: pa.Table) -> pa.Table:
-    root = results.plan.root_s
+    root = results.plan.root_key
     keep = previous.filter(pc.not_equal(previous["root"], root)) if len(previous) else previous
     return pa.concat_tables([keep, pa.Table.from_pylist(results.errors, schema=ERRORS_SCHEMA)])
 

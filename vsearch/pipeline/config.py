@@ -55,6 +55,7 @@ class IngestSummary:
     # decoded images), encode, write (shards), commit (index, tables, manifest).
     timings: dict[str, float] = field(default_factory=dict)
     error_samples: list[dict[str, str]] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)  # what a repair of damaged metadata did (pipeline/repair.py)
 
     @property
     def images_per_s(self) -> float:

@@ -25,6 +25,7 @@ from .config import IngestConfig, IngestSummary
 from .decode import decode_files
 from .encode import ImageEncoder
 from .plan import make_plan
+from .repair import repair
 from .results import Results
 from .write import ShardWriter, content_row
 
@@ -71,6 +72,7 @@ def ingest(cfg: IngestConfig, model=None, reranker=None, progress: Reporter | No
 
                 model = load_model(cfg.model or manifest.model["name"], cfg.device)
             check_model(manifest.model, model, store.name)
+            summary.repaired = repair(store, progress=progress).lines()  # damaged metadata: set aside, rebuilt
             previous, previous_errors = store.images().cast(IMAGES_SCHEMA), store.errors().cast(ERRORS_SCHEMA)
         else:
             if model is None:

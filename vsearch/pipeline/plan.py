@@ -4,6 +4,9 @@ Every image file under the root is either unchanged (same path, size and mtime a
 generation, its vector stored: carried over without being opened) or to be read. Files of other
 roots are left as they are. Moves, deletions and duplicates are settled after reading, when
 content ids are known (pipeline/results.py).
+
+Paths are compared as the OS names them: a stored row's name is its `raw_path` bytes when the name
+is not valid UTF-8 (store/names.py), so such a file is recognised as unchanged like any other.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..store.names import on_disk, shown
 from .scan import FileEntry, scan
 
 
@@ -30,15 +34,20 @@ class Plan:
 
     @property
     def root_s(self) -> str:
+        """The root as the OS names it (the manifest's `roots` keeps it so: JSON escapes any byte)."""
         return str(self.root)
+
+    @property
+    def root_key(self) -> str:
+        """The root as the tables store it (`root` column): always valid UTF-8."""
+        return shown(str(self.root))
 
 
 def make_plan(root: Path, previous_images: pa.Table, known_ids: np.ndarray, skip: set[Path]) -> Plan:
-    root_s = str(root)
     entries, problems = scan(root, skip=skip)
     if len(previous_images):
-        mine = pc.equal(previous_images["root"], root_s)
-        previous = {r["path"]: r for r in previous_images.filter(mine).to_pylist()}
+        mine = pc.equal(previous_images["root"], shown(str(root)))
+        previous = {on_disk(r): r for r in previous_images.filter(mine).to_pylist()}
         other_roots = previous_images.filter(pc.invert(mine))
     else:
         previous, other_roots = {}, previous_images

@@ -15,6 +15,7 @@ from ..store.index import VectorIndex
 from ..store.tables import int64_column
 from .biases import bias_table
 from .config import IngestConfig
+from .repair import repair
 
 
 def reindex(collection: str | None = None, home: Path | None = None, index_type: str | None = None,
@@ -32,6 +33,7 @@ def reindex(collection: str | None = None, home: Path | None = None, index_type:
 
             model = load_model(manifest.model["name"], device)
         check_model(manifest.model, model, store.name)
+        repaired = repair(store, thorough=True, rebuild_index=False).lines()  # set aside what is damaged, say what was lost
         live = np.unique(int64_column(store.images(), "id"))
         ids, vecs, _ = store.vectors(model.embed_dim).load(live)
         if len(ids) != len(live):
@@ -53,4 +55,4 @@ def reindex(collection: str | None = None, home: Path | None = None, index_type:
             parts["text_bias"] = bias_table(store, "text_bias", model.hubness, tids, tvecs)
         store.commit(manifest, index=index, image_bias=bias, **parts)
     return {"collection": store.name, "generation": manifest.generation, "vectors": index.ntotal,
-            "texts": len(texts), "index": manifest.index, "hubness": bias is not False}
+            "texts": len(texts), "index": manifest.index, "hubness": bias is not False, "repaired": repaired}

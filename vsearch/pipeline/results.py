@@ -1,11 +1,14 @@
 """What reading the planned files found: file rows, errors, new and changed content — and,
-once every file is read, the settled counts (moved = a gone path's content at a new path)."""
+once every file is read, the settled counts (moved = a gone path's content at a new path).
+Rows and errors hold names in their stored form (store/names.py): valid UTF-8 to show, and the
+name's bytes beside it where they differ."""
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from ..store.names import shown, stored
 from .config import IngestSummary
 from .decode import Decoded
 from .plan import Plan
@@ -25,15 +28,16 @@ class Results:
     changed: int = 0
 
     def __post_init__(self) -> None:
-        root = self.plan.root_s
+        root = self.plan.root_key
         self.rows = list(self.plan.unchanged)
-        self.errors = [{"path": p, "root": root, "reason": r, "bytes": None, "mtime_ns": None} for p, r in self.plan.problems]
+        self.errors = [{"path": shown(p), "root": root, "reason": r, "bytes": None, "mtime_ns": None}
+                       for p, r in self.plan.problems]
 
     def add(self, entry: FileEntry, d: Decoded) -> bool:
         """Record one read file; True when its content still needs encoding."""
-        root = self.plan.root_s
+        root = self.plan.root_key
         if d.error:
-            self.errors.append({"path": entry.path, "root": root, "reason": d.error, "bytes": entry.size,
+            self.errors.append({"path": shown(entry.path), "root": root, "reason": d.error, "bytes": entry.size,
                                 "mtime_ns": entry.mtime_ns})
             return False
         prev = self.plan.previous.get(entry.path)
@@ -41,7 +45,8 @@ class Results:
             self.new_ids.append(d.id)
         elif prev["id"] != d.id:
             self.changed += 1
-        self.rows.append({"id": d.id, "path": entry.path, "root": root, "folder": entry.path.rpartition("/")[0],
+        path, raw = stored(entry.path)
+        self.rows.append({"id": d.id, "path": path, "raw_path": raw, "root": root, "folder": path.rpartition("/")[0],
                           "digest": d.digest, "bytes": entry.size, "mtime": _utc(entry.mtime_ns), "mtime_ns": entry.mtime_ns})
         return d.pixels is not None
 

@@ -2,7 +2,9 @@
 
 `Collection` is the read-only object the CLI and the UI share: open it once, search many times;
 the model and the FAISS index stay loaded, and a newer committed generation is picked up by
-`reload()`. Writing (ingest, texts, reindex) lives in vsearch.pipeline.
+`reload()`. Until then it reads the generation it opened, however many commits follow: opening
+pins that generation's files (store/collection.py) while the parts still load on first use.
+Writing (ingest, texts, reindex) lives in vsearch.pipeline.
 """
 from __future__ import annotations
 
@@ -20,7 +22,9 @@ from ..models.identity import check_model
 from ..models.registry import resolve
 from ..store.collection import CollectionStore
 from ..store.metadata_filter import MetadataFilter
+from ..escape import valid_utf8
 from ..store.home import index_home, pick_collection
+from ..store.names import on_disk, shown
 from ..store.tables import int64_column
 from .browse import Browser
 from .hits import Hit, TextHit, hit_from_rows
@@ -39,6 +43,7 @@ class Collection:
         self.home = index_home(home)
         self.name = pick_collection(name, self.home)
         self.store = CollectionStore(self.home / self.name)
+        self.store.pin()
         self._device = device
         self._model = model if model is not None and not isinstance(model, str) else None
         self._model_name = None
@@ -72,11 +77,21 @@ class Collection:
         self.browse = Browser(self.store.folder, self.name, self.store.manifest.roots, self._images, self._rows_of)
 
     def reload(self) -> bool:
-        """Pick up a newer committed generation; True if there was one."""
+        """Pick up a newer committed generation (and let the old one go); True if there was one."""
         if self.store.refresh():
             self._load_tables()
             return True
         return False
+
+    def close(self) -> None:
+        """Let the generation this collection reads go (a commit may then remove its files)."""
+        self.store.unpin()
+
+    def __enter__(self) -> "Collection":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     @property
     def model(self):
@@ -110,8 +125,8 @@ class Collection:
         m = self.store.manifest
         return {"name": self.name, "folder": str(self.store.folder), "model": m.model["name"],
                 "fingerprint": m.model["fingerprint"], "dim": m.model["embed_dim"], "index": m.index,
-                "counts": m.counts, "roots": m.roots, "generation": m.generation, "format_version": m.format_version,
-                "created": m.created, "updated": m.updated, "last_ingest": m.last_ingest,
+                "counts": m.counts, "roots": [shown(r) for r in m.roots], "generation": m.generation, "format_version": m.format_version,
+                "created": m.created, "updated": m.updated, "last_ingest": {k: shown(v) if k == "root" else v for k, v in m.last_ingest.items()},
                 "hubness_correction": bool(m.files.get("image_bias")),
                 "disk_bytes": self.store.disk_bytes() if disk_usage else None}
 
@@ -148,17 +163,23 @@ class Collection:
         except (TypeError, ValueError):
             pass
         ref_s = str(ref)
-        paths = self._images.column("path").to_pylist()
-        roots = self._images.column("root").to_pylist()
+        rows = self._images.select(["path", "raw_path", "root"]).to_pylist()
+        roots = {shown(r): r for r in self.store.manifest.roots}
         absref = str(Path(ref_s).expanduser().resolve()) if Path(ref_s).expanduser().exists() else None
-        for i, (p, r) in enumerate(zip(paths, roots)):
-            if p == ref_s or (absref and str(Path(r) / p) == absref):
+        for i, row in enumerate(rows):
+            name = on_disk(row)  # a name that is not UTF-8 is matched by its bytes, or by its shown form
+            if ref_s in (name, row["path"]) or (absref and str(Path(roots.get(row["root"], row["root"])) / name) == absref):
                 return int(self._images.column("id")[i].as_py())
-        raise QueryError(f"{ref_s!r} is neither an id nor the path of an image in collection {self.name!r}")
+        raise QueryError(f"{valid_utf8(ref_s)!r} is neither an id nor the path of an image in collection {self.name!r}")
 
     # --- query encoding (search/query_encoder.py) ----------------------------------------------
     def _image_vector(self, image: str | Path | Image.Image) -> np.ndarray:
         return self._encoder.image(image)
+
+    def image_vector(self, image: str | Path | Image.Image) -> np.ndarray:
+        """The query vector of an image (a file, or a decoded picture), for `search(vector=...)`:
+        what a caller caches instead of the picture (the UI does)."""
+        return self._image_vector(image)
 
     def _text_vector(self, text: str) -> np.ndarray:
         return self._encoder.text(text)

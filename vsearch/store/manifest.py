@@ -15,10 +15,20 @@ from typing import Any, Callable
 from ..atomic import atomic_write
 from ..errors import CollectionFormatError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+
+
+def _v1_to_v2(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """Version 2 stores file names that are not valid UTF-8 (the images table's `raw_path`), lists
+    each generation's files in `readers-<gen>.lock` for the readers that hold it, and sets damaged
+    files aside in `damaged/`. Nothing of a version-1 collection needs rewriting: version 1 could not
+    store such names, so its images table reads with `raw_path` null (tables.conform); its
+    generations get their reader locks from the readers that open them; it has nothing set aside."""
+    return raw
+
 
 # version N -> function(raw manifest dict, collection folder) -> raw manifest dict of version N+1
-MIGRATIONS: dict[int, Callable[[dict[str, Any], Path], dict[str, Any]]] = {}
+MIGRATIONS: dict[int, Callable[[dict[str, Any], Path], dict[str, Any]]] = {1: _v1_to_v2}
 
 
 @dataclass

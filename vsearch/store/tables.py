@@ -13,16 +13,27 @@ META_FIELDS = [
     ("orientation", pa.int16()),
 ]
 
+# `path`, `root` and `folder` are always valid UTF-8 (store/names.py); `raw_path` holds a path's
+# bytes where they are not (format version 2; null otherwise).
 IMAGES_SCHEMA = pa.schema([
     ("id", pa.int64()), ("path", pa.string()), ("root", pa.string()), ("folder", pa.string()),
     ("digest", pa.string()), ("bytes", pa.int64()), ("mtime", pa.timestamp("us", tz="UTC")),
-    ("mtime_ns", pa.int64()), *META_FIELDS,
+    ("mtime_ns", pa.int64()), *META_FIELDS, ("raw_path", pa.binary()),
 ])
 ERRORS_SCHEMA = pa.schema([("path", pa.string()), ("root", pa.string()), ("reason", pa.string()),
                            ("bytes", pa.int64()), ("mtime_ns", pa.int64())])
 TEXTS_SCHEMA = pa.schema([("id", pa.int64()), ("text", pa.string()), ("source", pa.string())])
 # Per-item hubness correction (models/hubness.py), added to cosine scores of cross-modal queries.
 BIAS_SCHEMA = pa.schema([("id", pa.int64()), ("bias", pa.float32())])
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`table` with `schema`'s columns in its order: a column an older format did not have is added as
+    nulls (a version-1 images table has no `raw_path`), columns it does not know are dropped."""
+    if table.schema.names == schema.names:
+        return table
+    cols = [table.column(f.name) if f.name in table.schema.names else pa.nulls(len(table), f.type) for f in schema]
+    return pa.table(cols, schema=schema)
 
 
 def numpy_column(table: pa.Table, name: str, dtype) -> np.ndarray:

@@ -30,6 +30,7 @@ def _save_npy(path: Path, arr: np.ndarray, point: str) -> None:
 class TokenStore(PartStore):
     prefix = "part"
     marker = ".ids.npy"
+    what = "reranker tokens"
 
     def __init__(self, collection_folder: Path, reranker_fingerprint: str):
         super().__init__(Path(collection_folder) / "rerank-tokens" / reranker_fingerprint[:16])
@@ -44,7 +45,20 @@ class TokenStore(PartStore):
         _save_npy(self.folder / f"{stem}{self.marker}", ids, "tokens")
 
     def _read_ids(self, path: Path) -> np.ndarray:
-        return np.load(path)
+        ids = np.load(path)
+        if ids.dtype != np.int64 or ids.ndim != 1:
+            raise ValueError("its ids are not a list of int64")
+        return ids
+
+    def _verify(self, marker: Path, thorough: bool) -> None:
+        ids, tokens = self._read_ids(marker), np.load(self._files(marker)[1], mmap_mode="r")
+        if len(ids) != len(tokens) or tokens.dtype != np.float16 or tokens.ndim != 3:
+            raise ValueError("its ids and tokens do not match")
+        if thorough:
+            np.asarray(tokens).sum()
+
+    def _collection(self) -> Path:
+        return self.folder.parent.parent
 
     def _files(self, marker: Path) -> list[Path]:
         return [marker, marker.with_name(marker.name.replace(self.marker, ".tokens.npy"))]

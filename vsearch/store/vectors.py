@@ -25,6 +25,7 @@ def shard_schema(dim: int) -> pa.Schema:
 class VectorStore(PartStore):
     prefix = "shard"
     marker = ".parquet"
+    what = "vector shards"
 
     def __init__(self, folder: Path, dim: int):
         super().__init__(folder)
@@ -47,7 +48,24 @@ class VectorStore(PartStore):
                      point="shard")
 
     def _read_ids(self, path: Path) -> np.ndarray:
-        return int64_column(pq.ParquetFile(path).read(columns=["id"]), "id")
+        t = pq.ParquetFile(path).read(columns=["id"])
+        if not t.schema.field("id").type.equals(pa.int64()) or t.column("id").null_count:
+            raise ValueError("its id column is not int64 without nulls")
+        return int64_column(t, "id")
+
+    def _verify(self, marker: Path, thorough: bool) -> None:
+        """Cheap: the footer (a truncated file has none) and the ids. Thorough: every column, with
+        vectors of this collection's width."""
+        if not thorough:
+            self._read_ids(marker)
+            return
+        t = self._read_shard(marker)
+        t.validate(full=True)
+        want = shard_schema(self.dim)
+        if (t.schema.names != want.names or not t.schema.field("vector").type.equals(want.field("vector").type)
+                or not t.schema.field("id").type.equals(pa.int64()) or t.column("id").null_count
+                or t.column("vector").null_count):
+            raise ValueError("its columns are not those of a vector shard")
 
     def _files(self, marker: Path) -> list[Path]:
         return [marker]
@@ -56,11 +74,19 @@ class VectorStore(PartStore):
         got, vecs, meta = self.load(ids)
         return meta.to_pylist(), vecs
 
+    def _read_shard(self, path: Path, columns: list[str] | None = None) -> pa.Table:
+        return pq.ParquetFile(path).read(columns=columns)
+
     def read(self, columns: list[str] | None = None) -> pa.Table:
         shards = self.shards()
         if not shards:
             return shard_schema(self.dim).empty_table()
-        return pa.concat_tables([pq.ParquetFile(s).read(columns=columns) for s in shards])
+        tables = []
+        for s in shards:
+            with self.reading(s):
+                tables.append(self._read_shard(s, columns))
+        with self.reading(shards[0]):
+            return pa.concat_tables(tables)
 
     def load(self, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, pa.Table]:
         """(ids, float32 vectors, metadata table) — unique by id, optionally only `ids`, in id order."""

@@ -4,6 +4,11 @@
 
 Talks only to vsearch's public API. The collection (model, FAISS index, metadata) is opened once
 per server process and shared by sessions; thumbnails are made once and cached on disk.
+
+Everything that comes from outside (file and folder names, EXIF strings, model names, messages that
+quote them) is shown through vsearch.escape.for_markdown, or in a code block: never as Markdown.
+Uploads are decoded by the same bounded reader as ingest (vsearch.imaging), and only their query
+vectors are cached, a bounded number of them.
 """
 from __future__ import annotations
 
@@ -14,13 +19,16 @@ import sys
 import time
 from datetime import date
 
+import numpy as np
 import streamlit as st
 
 import vsearch
+from vsearch.escape import for_markdown, for_terminal, valid_utf8
 
 GRID_COLUMNS = 5
 THUMB = 320
 LARGE = 1280
+UPLOAD_VECTORS = 32  # query vectors of recent uploads kept (1 KB each): never the decoded pictures
 
 
 def _cli_args() -> argparse.Namespace:
@@ -37,13 +45,23 @@ def open_collection(home: str | None, name: str, reranker: str | None) -> "vsear
     return vsearch.open_collection(name, home=home, reranker=reranker)
 
 
-@st.cache_data(show_spinner=False)
-def uploaded_image(data: bytes):
-    import io
+def decode_upload(col: "vsearch.Collection", data: bytes):
+    """An uploaded image decoded as ingest decodes a file: bounded by what it really is, at no more
+    than the model's input size where the format allows; anything refused is an ImageError."""
+    from vsearch.imaging import decode_image_bytes
 
-    from PIL import Image, ImageOps
+    return decode_image_bytes(data, col.model.preprocess.size).image
 
-    return ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
+
+@st.cache_data(show_spinner=False, max_entries=UPLOAD_VECTORS)
+def upload_vector(_col: "vsearch.Collection", fingerprint: str, data: bytes) -> np.ndarray:
+    """The query vector of an upload (keyed by the model's fingerprint and the bytes)."""
+    return _col.image_vector(decode_upload(_col, data))
+
+
+def say(kind, e: Exception) -> None:
+    """A library error in the page: its message quotes names, so it is shown as text."""
+    kind(for_markdown(str(e)))
 
 
 # --- sidebar ---------------------------------------------------------------------------------
@@ -54,18 +72,18 @@ def pick_collection(home: str | None, wanted: str | None, reranker: str | None) 
         st.info("No collection yet. Index a folder of photos first:\n\n    vsearch ingest ./photos")
         return None
     default = names.index(wanted) if wanted in names else 0
-    name = st.sidebar.selectbox("Collection", names, index=default, key="collection")
+    name = st.sidebar.selectbox("Collection", names, index=default, key="collection", format_func=valid_utf8)
     try:
         col = open_collection(home, name, reranker)
         col.reload()  # a newer ingest is picked up without restarting the app
     except vsearch.VsearchError as e:
-        st.error(str(e))
+        say(st.error, e)
         return None
     info = col.info(disk_usage=False)
     c = info["counts"]
     last = (info.get("last_ingest") or {}).get("at") or info.get("updated") or "?"
     st.sidebar.caption(
-        f"**{c.get('images', 0):,}** images · model `{info['model']}` · index `{info['index']['type']}`  \n"
+        f"**{c.get('images', 0):,}** images · model {for_markdown(info['model'])} · index `{info['index']['type']}`  \n"
         f"last ingest {str(last)[:16].replace('T', ' ')} · {c.get('errors', 0)} unreadable file(s)")
     return col
 
@@ -93,7 +111,8 @@ def filter_widgets(col: "vsearch.Collection") -> "vsearch.Filter":
         min_bytes=int(size[0] * 2**20) if size and size[0] > lo_mb else None,
         max_bytes=int(size[1] * 2**20) if size and size[1] < hi_mb else None)
     if not flt.is_empty():
-        st.sidebar.caption(f"same as `--where \"{flt.sql()}\"`")
+        st.sidebar.caption("same as")
+        st.sidebar.code(for_terminal(f'--where "{flt.sql()}"'), language=None)  # a code block shows text as it is
     return flt
 
 
@@ -130,10 +149,10 @@ def show_grid(col: "vsearch.Collection", hits: list) -> None:
                 try:
                     st.image(str(col.thumbnail(h.id, THUMB)), width="stretch")
                 except vsearch.VsearchError as e:
-                    st.warning(str(e))
+                    say(st.warning, e)
                 score = f"{h.score:.3f}" + (f" · itm {h.rerank_score:.2f}" if h.rerank_score is not None else "")
                 when = f" · {h.taken_at[:10]}" if h.taken_at else ""
-                st.caption(f"**{h.relpath.rsplit('/', 1)[-1]}**  \n{score}{when}")
+                st.caption(f"**{for_markdown(h.relpath.rsplit('/', 1)[-1])}**  \n{score}{when}")
                 a, b = st.columns(2)
                 a.button("View", key=f"view-{h.id}", on_click=_select, args=(h.id,), width="stretch")
                 b.button("Similar", key=f"like-{h.id}", on_click=_like, args=(h.id,), width="stretch",
@@ -149,19 +168,20 @@ def show_detail(col: "vsearch.Collection") -> None:
         path = col.file_path(id_)
         large = col.thumbnail(id_, LARGE)
     except vsearch.VsearchError as e:
-        st.warning(str(e))
+        say(st.warning, e)
         return
     with st.container(border=True):
         left, right = st.columns([3, 2])
         left.image(str(large), width="stretch")
         with right:
-            st.subheader(path.name)
-            st.code(str(path), language=None)
+            st.subheader(for_markdown(path.name))
+            st.code(for_terminal(str(path)), language=None)
             r = rows[0]
             shown = [(k, v) for k, v in r.items() if k not in ("mtime_ns", "digest", "root", "path")]
-            st.table({"field": [k for k, _ in shown], "value": [str(v) if v is not None else "—" for _, v in shown]})
+            st.table({"field": [k for k, _ in shown],
+                      "value": [for_markdown(str(v)) if v is not None else "—" for _, v in shown]})
             if len(rows) > 1:
-                st.caption("Same content also at: " + ", ".join(f"`{x['root']}/{x['path']}`" for x in rows[1:]))
+                st.caption("Same content also at: " + ", ".join(for_markdown(f"{x['root']}/{x['path']}") for x in rows[1:]))
             c1, c2 = st.columns(2)
             c1.button("More like this", key="detail-like", on_click=_like, args=(id_,))
             c2.button("Close", key="detail-close", on_click=_select, args=(None,))
@@ -185,7 +205,8 @@ def search_page(col: "vsearch.Collection", flt: "vsearch.Filter", rerank: bool, 
             hits = col.search(like=like, k=k, where=flt)
         elif upload is not None:
             with st.spinner("Encoding the image (the first time loads the image model)…"):
-                hits = col.search(image=uploaded_image(upload.getvalue()), k=k, where=flt)
+                vector = upload_vector(col, col.info(disk_usage=False)["fingerprint"], upload.getvalue())
+            hits = col.search(vector=vector, k=k, where=flt)
         elif q.strip():
             with st.spinner("Reranking…" if rerank else "Searching…", show_time=rerank):
                 hits = col.search(q, k=k, where=flt, rerank=rerank, rerank_k=rerank_k)
@@ -193,7 +214,7 @@ def search_page(col: "vsearch.Collection", flt: "vsearch.Filter", rerank: bool, 
             st.caption("Type a description, drop an image, or press **Similar** on any photo.")
             return
     except vsearch.VsearchError as e:
-        st.error(str(e))
+        say(st.error, e)
         return
     show_detail(col)
     show_grid(col, hits)
@@ -210,7 +231,7 @@ def texts_page(col: "vsearch.Collection", rerank: bool, rerank_k: int | None) ->
     selected = st.session_state.get("selected")
     try:
         if upload is not None:
-            img = uploaded_image(upload.getvalue())
+            img = decode_upload(col, upload.getvalue())
             st.image(img, width=320)
             with st.spinner("Encoding the image…"):
                 hits = col.search_texts(img, k=10, rerank=rerank, rerank_k=rerank_k)
@@ -221,7 +242,7 @@ def texts_page(col: "vsearch.Collection", rerank: bool, rerank_k: int | None) ->
             st.caption(f"Upload an image, or press **View** on a search result, to find its best texts among {n_texts:,}.")
             return
     except vsearch.VsearchError as e:
-        st.error(str(e))
+        say(st.error, e)
         return
     st.dataframe([{"score": round(h.score, 3), **({"itm": round(h.rerank_score, 2)} if h.rerank_score is not None else {}),
                    "text": h.text, "source": h.source} for h in hits], hide_index=True, width="stretch")
@@ -259,7 +280,7 @@ def eval_page(home: str | None) -> None:
         st.bar_chart(chart.reindex([m for m in order if m in chart.index]), stack=False, sort=False)
     sweeps = [(key, r["sweep"]) for key, r in latest.items() if r.get("sweep")]
     for (model, split), sweep in sweeps:
-        st.subheader(f"Rerank depth sweep — {model}, {split}")
+        st.subheader(f"Rerank depth sweep — {for_markdown(model)}, {for_markdown(split)}")
         df = pd.DataFrame([{"k": s["k"], "t→i R@1": s["text_to_image"]["R@1"], "i→t R@1": s["image_to_text"]["R@1"],
                             "latency ms/query": s.get("latency_ms")} for s in sweep])
         st.line_chart(df.set_index("k")[["t→i R@1", "i→t R@1"]])
