@@ -85,7 +85,7 @@ def ingest(cfg: IngestConfig, options: RayOptions = RayOptions(), progress: Repo
     with store.lock():
         summary = IngestSummary(store.name, 0)
         clock = Clock(summary)
-        manifest, model, previous, previous_errors = _open(store, cfg)
+        manifest, model, previous, previous_errors = _open(store, cfg, summary, progress)
         summary.generation = manifest.generation
         vectors = store.vectors(model.embed_dim)
         vectors.remove_incomplete()
@@ -123,15 +123,18 @@ def ingest(cfg: IngestConfig, options: RayOptions = RayOptions(), progress: Repo
     return summary
 
 
-def _open(store: CollectionStore, cfg: IngestConfig):
+def _open(store: CollectionStore, cfg: IngestConfig, summary: IngestSummary, progress: Reporter | None):
     """(manifest, driver's model, previous images, previous errors). The driver's model never
     encodes an image (it names the weights, checks them, and fits the commit's biases): CPU."""
     from ..models import load_model
+    from .repair import repair
 
     if store.exists():
         manifest = store.manifest
         model = load_model(cfg.model or manifest.model["name"], "cpu")
         check_model(manifest.model, model, store.name)
+        summary.repaired = repair(store, progress=progress).lines()
+        manifest = store.manifest
         return manifest, model, store.images().cast(IMAGES_SCHEMA), store.errors().cast(ERRORS_SCHEMA)
     model = load_model(cfg.model, "cpu")
     require_identified(model)
