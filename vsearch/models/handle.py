@@ -46,6 +46,7 @@ class ModelHandle:
         self._hubness: Any = _UNSET
         self._text: Any = _UNSET
         self._encoders: dict[tuple, ImageEncoder] = {}
+        self._fresh_torch = False  # PyTorch was first imported by this handle: no PyTorch work ran before
 
     @classmethod
     def open(cls, name: str | None = None, device: str | None = None) -> "ModelHandle":
@@ -115,6 +116,7 @@ class ModelHandle:
     def torch_model(self) -> DualEncoder:
         """The PyTorch model (loaded now if it was not), checked to be this very model."""
         if self._model is None:
+            self._fresh_torch = "torch" not in sys.modules
             if self._load is not None:
                 model = self._load()
             else:
@@ -235,9 +237,11 @@ class ModelHandle:
         PyTorch is imported, before this process runs any PyTorch work (a child forked then is
         safe to use it). `wait()` on the result; where fork is unavailable, or the graph is
         there already, nothing starts and `export_text()` does it in-process."""
-        if self.text_export_ready() or not hasattr(os, "fork") or sys.platform != "linux":
-            return TextExportJob(None)
         model = self.torch_model()
+        # Only a process that has run no PyTorch work yet forks (OpenMP does not survive a fork
+        # once its threads are up); a caller's already-used model exports in-process instead.
+        if self.text_export_ready() or not self._fresh_torch or not hasattr(os, "fork") or sys.platform != "linux":
+            return TextExportJob(None)
         pid = os.fork()
         if pid == 0:  # the child: export, then leave without running any of the parent's exit handlers
             code = 1

@@ -1,0 +1,147 @@
+"""Start-up: a small ingest (and an image query) with the model's ONNX exports cached runs without
+PyTorch and gives the PyTorch path's vectors; a first run writes the exports; the summary says
+where the time went. Whole `vsearch` processes are run where imports are the point."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import make_image
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples" / "photos"
+
+
+def run_vsearch(*args: str, cache: Path | None = None, probe: bool = True) -> tuple[dict | list, bool]:
+    """(parsed --json output, whether the process imported torch) of a `vsearch` process."""
+    # The exit handler reports a torch-free process; `main` leaves without exit handlers once
+    # torch is imported, so a missing report means torch was there.
+    code = ("import sys, atexit\n"
+            "atexit.register(lambda: sys.stderr.write('\\nTORCH=%s\\n' % ('torch' in sys.modules)))\n"
+            "sys.argv = ['vsearch', *sys.argv[1:]]\n"
+            "from vsearch.cli import main\n"
+            "main()\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    if cache is not None:
+        env["VSEARCH_CACHE"] = str(cache)
+    p = subprocess.run([sys.executable, "-c", code, *args, "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    return json.loads(p.stdout), "TORCH=False" not in p.stderr
+
+
+@pytest.fixture(scope="module")
+def exports(model) -> Path:
+    """The default cache holds the model's image and text exports (as after any first ingest)."""
+    from vsearch.models.handle import ModelHandle
+
+    h = ModelHandle.of(model)
+    h.export_text()
+    return h.image_export()
+
+
+def _few_photos(root: Path, n: int = 3) -> Path:
+    root.mkdir(parents=True)
+    for name in sorted(os.listdir(EXAMPLES))[:n]:
+        shutil.copy(EXAMPLES / name, root / name)
+    make_image(root / "drawn.png", "red", "circle")
+    return root
+
+
+def _torch_vectors(model, paths: list[Path]) -> np.ndarray:
+    from vsearch.pipeline.decode import decode_file
+
+    pixels = np.stack([decode_file(p, model.preprocess).pixels for p in paths])
+    return model.encode_images(model.preprocess.normalize(pixels))
+
+
+def test_small_ingest_with_cached_exports_imports_no_torch_and_matches_pytorch(exports, model, tmp_path):
+    photos = _few_photos(tmp_path / "photos")
+    summary, torch_loaded = run_vsearch("ingest", str(photos), "--home", str(tmp_path / "h"))
+    assert summary["encoded"] == 4 and not torch_loaded
+    from vsearch.store.collection import CollectionStore
+    from vsearch.store.tables import int64_column
+
+    store = CollectionStore(tmp_path / "h" / "photos")
+    ids, vecs, _ = store.vectors().load()
+    rows = store.images()
+    by_id = dict(zip(int64_column(rows, "id").tolist(), rows.column("path").to_pylist()))
+    ref = _torch_vectors(model, [photos / by_id[i] for i in ids.tolist()])
+    assert (vecs * ref).sum(1).min() > 0.9999  # fp16 storage included
+
+
+def test_summary_timings_add_up_to_the_elapsed_time(exports, tmp_path):
+    photos = _few_photos(tmp_path / "photos")
+    summary, _ = run_vsearch("ingest", str(photos), "--home", str(tmp_path / "h"))
+    t = summary["timings"]
+    assert {"imports", "startup", "scan", "decode", "encode", "commit"} <= set(t)
+    library = sum(v for k, v in t.items() if k != "imports")
+    assert library == pytest.approx(summary["elapsed_s"], abs=0.02)  # contiguous laps: nothing unaccounted
+    assert 0 < t["imports"] < 30 and t["encode"] > 0
+
+
+def test_image_query_without_torch_matches_the_pytorch_model(exports, model, tmp_path):
+    photos = _few_photos(tmp_path / "photos")
+    run_vsearch("ingest", str(photos), "--home", str(tmp_path / "h"))
+    query = photos / "drawn.png"
+    hits, torch_loaded = run_vsearch("query", "--image", str(query), "--home", str(tmp_path / "h"), "-k", "4")
+    assert not torch_loaded
+    import vsearch
+
+    col = vsearch.open_collection("photos", home=tmp_path / "h", model=model)  # a handed-in model: PyTorch
+    ref = col.search(image=query, k=4)
+    assert [h["id"] for h in hits] == [h.id for h in ref]
+    np.testing.assert_allclose([h["score"] for h in hits], [h.score for h in ref], atol=2e-3)  # fp16-stored side
+
+
+def test_first_run_writes_both_exports_then_runs_torch_free(model, tmp_path, monkeypatch):
+    """Cold caches: the first ingest builds the model, exports the image path (and the text path,
+    in a child process), and encodes as the PyTorch model does; the second ingest and a text
+    query import no PyTorch."""
+    from vsearch.models.onnx_runtime import export_info_path, image_export_path, text_export_path
+
+    cache = tmp_path / "cache"
+    first, _ = run_vsearch("ingest", str(_few_photos(tmp_path / "a", 2)), "--home", str(tmp_path / "h"), cache=cache)
+    assert first["encoded"] == 3 and first["timings"]["export"] > 0
+    monkeypatch.setenv("VSEARCH_CACHE", str(cache))
+    image, text = image_export_path(model.fingerprint), text_export_path(model.fingerprint)
+    assert image.is_file() and export_info_path(image).is_file() and text.is_file()
+    assert not [p for p in cache.rglob("*") if p.name.startswith(".")]  # no temporary file left over
+    second, torch_loaded = run_vsearch("ingest", str(_few_photos(tmp_path / "b", 3)), "--home", str(tmp_path / "h"),
+                                       cache=cache)
+    assert second["encoded"] == 4 and second["timings"].get("export", 0.0) < 0.05 and not torch_loaded
+    hits, torch_loaded = run_vsearch("query", "a red circle", "--home", str(tmp_path / "h"), "-c", "a", cache=cache)
+    assert hits and not torch_loaded
+
+
+def test_the_reranker_every_ingest_knows_reads_the_locked_towers_feature_map():
+    """The torch-free identity of the reranker's input (models/handle.py) is the one models/itm.py builds."""
+    from vsearch.models.handle import reranker_feature_map
+    from vsearch.models.itm import locked_towers
+
+    assert reranker_feature_map() == locked_towers().capabilities.feature_map is not None
+
+
+def test_hubness_sidecar_loads_with_numpy_and_keeps_its_centres(tmp_path, monkeypatch):
+    monkeypatch.setenv("VSEARCH_CACHE", str(tmp_path / "cache"))
+    from vsearch.models.hubness import Hubness, load_sidecar, sidecar_path
+
+    rng = np.random.default_rng(0)
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    h = Hubness(unit(rng.standard_normal((50, 8))), unit(rng.standard_normal((40, 8))), 10, 0.5, 5, 1.0)
+    weights = tmp_path / "m.safetensors"
+    h.save(sidecar_path(weights), "fp")
+    again = load_sidecar(weights, "fp")
+    v = unit(rng.standard_normal((3, 8))).astype(np.float32)
+    assert again.centres == {"image": h._centre_img, "text": h._centre_txt}
+    np.testing.assert_array_equal(again.image_bias(v), h.image_bias(v))
+    # A sidecar without centres (an older one) computes them once, then remembers them in the cache.
+    bare = Hubness(h.texts, h.images, 10, 0.5, 5, 1.0)
+    bare.centres_file = tmp_path / "cache" / "c.json"
+    assert bare._centre_img == pytest.approx(h._centre_img) and json.loads(bare.centres_file.read_text())["image"]
