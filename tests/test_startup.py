@@ -145,3 +145,34 @@ def test_hubness_sidecar_loads_with_numpy_and_keeps_its_centres(tmp_path, monkey
     bare = Hubness(h.texts, h.images, 10, 0.5, 5, 1.0)
     bare.centres_file = tmp_path / "cache" / "c.json"
     assert bare._centre_img == pytest.approx(h._centre_img) and json.loads(bare.centres_file.read_text())["image"]
+
+
+def test_a_re_ingest_carries_unchanged_rows_over_and_joins_the_read_ones_with_their_metadata(exports, tmp_path):
+    """Unchanged rows come over as they were (Arrow), read rows get their content metadata from
+    this run's encoding, a moved file's from its old row, another root's rows stay as they are:
+    every row ends with the metadata its vector shard stores."""
+    import vsearch
+    from vsearch.store.collection import CollectionStore
+    from vsearch.store.tables import int64_column
+
+    a, b = _few_photos(tmp_path / "a", 3), _few_photos(tmp_path / "b", 1)
+    make_image(b / "other.png", "blue", size=(64, 48))
+    home = tmp_path / "h"
+    vsearch.ingest(a, collection="c", home=home)
+    vsearch.ingest(b, collection="c", home=home)
+    first = sorted(p.name for p in a.iterdir())[0]
+    (a / "sub").mkdir()
+    (a / first).rename(a / "sub" / first)                    # moved: same content, new path
+    make_image(a / "new.png", "green", size=(80, 60))        # new content
+    os.utime(a / "drawn.png", ns=(1_000_000_000, 1_000_000_000))  # touched: read again, same content
+    s = vsearch.ingest(a, collection="c", home=home)
+    assert (s.moved, s.new, s.unchanged) == (1, 1, 2)
+    store = CollectionStore(home / "c")
+    table = store.images()
+    _, _, meta = store.vectors().load()
+    stored = {m["id"]: (m["width"], m["height"]) for m in meta.to_pylist()}
+    rows = table.to_pylist()
+    assert len(rows) == 5 + 3 and all((r["width"], r["height"]) == stored[r["id"]] for r in rows)
+    assert sorted((r["root"], r["path"]) for r in rows) == [(r["root"], r["path"]) for r in rows]
+    assert {r["path"] for r in rows if r["root"] == str(b)} == {"drawn.png", "other.png", sorted(os.listdir(EXAMPLES))[0]}
+    assert len(np.unique(int64_column(table, "id"))) == 6  # drawn.png and the first photo are in both roots

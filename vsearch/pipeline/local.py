@@ -93,7 +93,7 @@ def ingest(cfg: IngestConfig, model=None, reranker=None, progress: Reporter | No
             results.settle(summary)
             clock.lap("commit")
             manifest = commit_ingest(store, manifest, handle, results, previous_errors, summary, cfg.index_type,
-                                     encoded=encoded, clock=clock)
+                                     encoded=encoded, clock=clock, previous=previous)
             summary.generation = manifest.generation
             live = np.unique(np.array([r["id"] for r in results.rows] + plan.other_roots.column("id").to_pylist(),
                                       dtype=np.int64))

@@ -1,0 +1,219 @@
+"""Start-up and small-change costs, as a user meets them: whole `vsearch` processes (imports are
+the point), wall time from launch to exit, median of several runs.
+
+    python benchmarks/startup.py [--runs 5] [--cold-runs 3] [--sizes 10000[,100000]] [--baseline SRC]
+
+Rows (targets on a 2-core CPU, from the issue "a small folder ingests in seconds"):
+  * `vsearch ingest` of the 24 example photos with cold caches: a fresh VSEARCH_CACHE, HOME and
+    index home, so the ONNX exports are made in the run (<= 10 s);
+  * the same with warm caches, into a fresh index home (<= 3 s);
+  * adding 10 photos to a collection of N images (<= 3 s at 10k): the N are synthetic vectors
+    stored as real shards (so the ingest's plan sees them as stored) under rows whose files
+    exist (hard links), so the scan, the plan and the commit do their real work;
+  * a cold `vsearch query "a dog"` on the 24 photos (<= 1 s).
+Each ingest row also gives the median of the phases the ingest reports (`--json` timings).
+
+`--baseline SRC` runs the same rows against another vsearch source tree (e.g. a checkout of the
+commit before this work) in the same session and prints the ratios; without it the figures the
+issue measured before are printed for comparison.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples" / "photos"
+ISSUE_BEFORE = {"cold24": None, "warm24": 15.2, "query": 1.2}  # the issue's measurements (2-core CPU)
+TARGETS = {"cold24": 10.0, "warm24": 3.0, "add10": 3.0, "query": 1.0}
+
+
+def vsearch(src: Path, args: list[str], env: dict[str, str]) -> tuple[float, dict | list]:
+    """(wall seconds, parsed --json output) of one `vsearch` process run from source tree `src`."""
+    env = {**env, "PYTHONPATH": str(src)}
+    t = time.perf_counter()
+    p = subprocess.run([sys.executable, "-m", "vsearch.cli", *args, "--json"], env=env, cwd=src, capture_output=True,
+                       text=True)  # cwd: `-m` puts the working folder first on sys.path
+    wall = time.perf_counter() - t
+    if p.returncode != 0:
+        raise SystemExit(f"vsearch {' '.join(args)} failed:\n{p.stderr[-3000:]}")
+    return wall, json.loads(p.stdout)
+
+
+def make_big_collection(home: Path, root: Path, n: int) -> str:
+    """A committed collection of n images under `root`: synthetic unit vectors written as real
+    vector shards, rows naming real files (hard links of one small file), index and hubness
+    biases built by `reindex` — as after ingesting n photos."""
+    import pyarrow as pa
+
+    import vsearch
+    from vsearch.models.handle import ModelHandle
+    from vsearch.models.identity import model_record
+    from vsearch.store.collection import IMAGES_SCHEMA, CollectionStore
+    from vsearch.store.manifest import Manifest
+
+    handle = ModelHandle.open()
+    root.mkdir(parents=True)
+    first = sorted(EXAMPLES.iterdir())[0]
+    for d in range(100):  # a hidden seed file per folder (one file takes at most 65k links)
+        (root / f"f{d}").mkdir()
+        shutil.copy(first, root / f"f{d}" / ".seed.jpg")
+        os.utime(root / f"f{d}" / ".seed.jpg", ns=(1_600_000_000 * 10**9, 1_600_000_000 * 10**9))
+    st = (root / "f0" / ".seed.jpg").stat()
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    paths = [f"f{i % 100}/img{i}.jpg" for i in ids]
+    for p in paths:
+        os.link(root / p.partition("/")[0] / ".seed.jpg", root / p)
+    rng = np.random.default_rng(0)
+    d = handle.embed_dim
+    vecs = rng.normal(size=(n, d)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    name = root.name
+    store = CollectionStore(home / name)
+    vectors = store.vectors(d)
+    rows = [{"id": int(i), "digest": f"{i:032x}", "width": 500, "height": 375} for i in ids]
+    for s in range(0, n, 8192):  # a compacted collection: a few large shards
+        vectors.write_shard(rows[s:s + 8192], vecs[s:s + 8192])
+    mtime = pa.scalar(st.st_mtime_ns // 1000, pa.timestamp("us", tz="UTC"))
+    images = pa.table({
+        "id": ids, "path": paths, "root": [str(root)] * n, "folder": [p.rpartition("/")[0] for p in paths],
+        "digest": [f"{i:032x}" for i in ids], "bytes": np.full(n, st.st_size), "mtime": pa.array([mtime.as_py()] * n, mtime.type),
+        "mtime_ns": np.full(n, st.st_mtime_ns), "width": np.full(n, 500, dtype=np.int32),
+        "height": np.full(n, 375, dtype=np.int32), "taken_at": [None] * n, "camera": [None] * n,
+        "orientation": [None] * n}, schema=IMAGES_SCHEMA)
+    m = Manifest(model=model_record(handle), index={"type": "auto", "params": {}},
+                 counts={"images": n, "vectors": n, "errors": 0, "texts": 0}, roots=[str(root)])
+    store.commit(m, images=images)
+    vsearch.reindex(name, home=home)
+    return name
+
+
+class Rows:
+    def __init__(self):
+        self.rows: list[tuple] = []
+
+    def add(self, label: str, key: str, walls: list[float], phases: list[dict], base: list[float] | None) -> None:
+        self.rows.append((label, key, walls, phases, base))
+        self.print_row(self.rows[-1])
+
+    @staticmethod
+    def print_row(row) -> None:
+        label, key, walls, phases, base = row
+        med = statistics.median(walls)
+        target = TARGETS.get(key)
+        before = statistics.median(base) if base else ISSUE_BEFORE.get(key)
+        ratio = f"{before / med:5.1f}x" if before else "     "
+        ph = ""
+        if phases:
+            keys = list(dict.fromkeys(k for p in phases for k in p))
+            ph = ", ".join(f"{k} {statistics.median(p.get(k, 0.0) for p in phases):.2f}" for k in keys
+                           if statistics.median(p.get(k, 0.0) for p in phases) >= 0.01)
+        print(f"{label:<34} {med:7.2f} {min(walls):6.2f} {max(walls):6.2f} {target or '':>7} "
+              f"{'yes' if target and med <= target else 'NO' if target else '':>4} "
+              f"{(f'{before:.2f}' if before else '–'):>7} {ratio}  {ph}", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=5, help="runs of each warm row")
+    ap.add_argument("--cold-runs", type=int, default=3, help="runs of the cold-cache row")
+    ap.add_argument("--sizes", default="10000", help="collection sizes for the add-10-photos row")
+    ap.add_argument("--baseline", type=Path, default=None, help="another vsearch source tree to compare with")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="vsearch-startup-"))
+    warm_cache = work / "cache"
+    base_cache = work / "base-cache"
+    env = {**os.environ, "VSEARCH_CACHE": str(warm_cache)}
+    base_env = {**os.environ, "VSEARCH_CACHE": str(base_cache)}
+    env.pop("VSEARCH_HOME", None)
+    base_env.pop("VSEARCH_HOME", None)
+    trees = [("new", REPO, env)] + ([("base", args.baseline.resolve(), base_env)] if args.baseline else [])
+    photos = work / "photos"
+    shutil.copytree(EXAMPLES, photos)
+    results: dict[tuple[str, str], tuple[list[float], list[dict]]] = {}
+
+    def ingest(src: Path, env: dict, home: Path, folder: Path, extra: list[str] = ()) -> tuple[float, dict]:
+        wall, s = vsearch(src, ["ingest", str(folder), "--home", str(home), *extra], env)
+        return wall, {"imports": 0.0, **s.get("timings", {}), "exit": wall - s["elapsed_s"] - s.get("timings", {}).get("imports", 0.0)}
+
+    n_home = 0
+
+    def fresh_home() -> Path:
+        nonlocal n_home
+        n_home += 1
+        return work / f"home{n_home}"
+
+    print(f"{'what':<34} {'median':>7} {'min':>6} {'max':>6} {'target':>7} {'met':>4} {'before':>7} {'ratio':>5}  "
+          f"phases (median s)")
+    for tag, src, tenv in trees:
+        # Cold caches: fresh cache, HOME and index home each run.
+        walls, phases = [], []
+        for i in range(args.cold_runs):
+            cold = work / f"cold-{tag}-{i}"
+            cenv = {**tenv, "VSEARCH_CACHE": str(cold / "cache"), "HOME": str(cold / "home")}
+            (cold / "home").mkdir(parents=True)
+            w, p = ingest(src, cenv, cold / "indexes", photos)
+            walls.append(w)
+            phases.append(p)
+        results[(tag, "cold24")] = (walls, phases)
+        # Warm caches: the exports exist (made once here, not timed), a fresh index home each run.
+        ingest(src, tenv, fresh_home(), photos)
+        walls, phases = [], []
+        for _ in range(args.runs):
+            w, p = ingest(src, tenv, fresh_home(), photos)
+            walls.append(w)
+            phases.append(p)
+        results[(tag, "warm24")] = (walls, phases)
+        qhome = fresh_home()
+        ingest(src, tenv, qhome, photos)
+        walls = [vsearch(src, ["query", "a dog", "--home", str(qhome), "-k", "5"], tenv)[0] for _ in range(args.runs)]
+        results[(tag, "query")] = (walls, [])
+
+    for n in [int(s) for s in args.sizes.split(",") if s]:
+        big_home, root = work / f"big{n}", work / f"library{n}"
+        sys.path.insert(0, str(REPO))
+        name = make_big_collection(big_home, root, n)
+        pristine = work / f"big{n}-pristine"
+        shutil.copytree(big_home / name, pristine)
+        new = root / "new"
+        new.mkdir()
+        for p in sorted(EXAMPLES.iterdir())[:10]:
+            shutil.copy(p, new / p.name)
+        for tag, src, tenv in trees:
+            walls, phases = [], []
+            for _ in range(args.runs):
+                shutil.rmtree(big_home / name)
+                shutil.copytree(pristine, big_home / name)
+                w, p = ingest(src, tenv, big_home, root)
+                walls.append(w)
+                phases.append(p)
+            results[(tag, f"add10@{n}")] = (walls, phases)
+
+    print()
+    table = Rows()
+    labels = {"cold24": "ingest 24 photos, cold caches", "warm24": "ingest 24 photos, warm caches",
+              "query": "cold `vsearch query \"a dog\"`"}
+    keys = ["cold24", "warm24"] + [k for (_, k) in results if k.startswith("add10@")] + ["query"]
+    for key in dict.fromkeys(keys):
+        walls, phases = results[("new", key)]
+        base = results.get(("base", key), (None, None))[0]
+        label = labels.get(key) or f"add 10 photos to {int(key.split('@')[1]):,} images"
+        table.add(label, key.split("@")[0], walls, phases, base)
+    print(f"\nbefore: {'the baseline tree, same session' if args.baseline else 'the issue, measured before (2-core CPU)'}; "
+          f"phases: `vsearch ingest --json` timings, `exit` = wall time outside the ingest and its imports")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
