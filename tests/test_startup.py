@@ -176,3 +176,19 @@ def test_a_re_ingest_carries_unchanged_rows_over_and_joins_the_read_ones_with_th
     assert sorted((r["root"], r["path"]) for r in rows) == [(r["root"], r["path"]) for r in rows]
     assert {r["path"] for r in rows if r["root"] == str(b)} == {"drawn.png", "other.png", sorted(os.listdir(EXAMPLES))[0]}
     assert len(np.unique(int64_column(table, "id"))) == 6  # drawn.png and the first photo are in both roots
+
+
+def test_reindex_needs_no_torch(exports, tmp_path):
+    photos = _few_photos(tmp_path / "photos", 2)
+    run_vsearch("ingest", str(photos), "--home", str(tmp_path / "h"))
+    out, torch_loaded = run_vsearch("reindex", "--home", str(tmp_path / "h"))
+    assert out["vectors"] == 3 and out["hubness"] and not torch_loaded
+
+
+def test_a_cuda_device_keeps_the_pytorch_path():
+    """On a CUDA device images go through PyTorch (fp16 autocast), as before; deciding so imports nothing."""
+    from vsearch.models.handle import ModelHandle
+
+    h = ModelHandle.open("align-lite", device="cuda")
+    assert h.device_type == "cuda" and not h.wants_onnx("auto") and h.wants_onnx("onnx")
+    assert ModelHandle.open("align-lite", device="cpu").wants_onnx("auto")
