@@ -192,3 +192,52 @@ def test_a_cuda_device_keeps_the_pytorch_path():
     h = ModelHandle.open("align-lite", device="cuda")
     assert h.device_type == "cuda" and not h.wants_onnx("auto") and h.wants_onnx("onnx")
     assert ModelHandle.open("align-lite", device="cpu").wants_onnx("auto")
+
+
+def test_reranker_tokens_are_stored_without_torch_once_exported(exports, model, tmp_path, monkeypatch):
+    """A reranker checkpoint that reads the model's feature map: once the image graph with the
+    tokens as a second output is exported, an ingest stores its tokens torch-free."""
+    import torch
+
+    from vsearch.models import save_checkpoint
+    from vsearch.models.checkpoint import file_digest
+    from vsearch.models.handle import ModelHandle, TokenReranker
+    from vsearch.models.itm import ITMConfig, ITMHead
+    from vsearch.models.onnx_runtime import text_export_path
+    from vsearch.store.tokens import TokenStore
+
+    torch.manual_seed(0)
+    cfg = ITMConfig(width=64, layers=1, heads=2)
+    itm = save_checkpoint(tmp_path / "itm.safetensors", cfg.to_json(), ITMHead(cfg).state_dict(), {"default_k": 4})
+    cache = tmp_path / "cache"
+    (cache / "onnx").mkdir(parents=True)
+    text = text_export_path(model.fingerprint)
+    shutil.copy(text, cache / "onnx" / text.name)
+    monkeypatch.setenv("VSEARCH_CACHE", str(cache))
+    handle = ModelHandle.of(model)
+    rr = TokenReranker.from_file(itm)
+    assert handle.reads_feature_map(rr)
+    handle.image_export(rr)  # what a first ingest with this reranker does (with PyTorch)
+    home = tmp_path / "h"
+    out, torch_loaded = run_vsearch("ingest", str(_few_photos(tmp_path / "b", 2)), "--home", str(home),
+                                    "--reranker", str(itm), cache=cache)
+    assert out["encoded"] == 3 and not torch_loaded
+    tokens = TokenStore(home / "b", file_digest(itm))
+    stored = tokens.lookup(tokens.known_ids().tolist())
+    assert len(stored) == 3 and all(t.shape == (64, 64) for t in stored)
+    # ... and they are the tokens the PyTorch path computes (tests/test_rerank.py: those are the
+    # reranker's own).
+    from vsearch.store.collection import CollectionStore
+
+    rows = CollectionStore(home / "b").images().to_pylist()
+    paths = {r["id"]: tmp_path / "b" / r["path"] for r in rows}
+    ids = tokens.known_ids().tolist()
+    from vsearch.pipeline.decode import decode_file
+
+    pixels = np.stack([decode_file(paths[i], model.preprocess).pixels for i in ids])
+    from vsearch.models.image_encoder import ImageEncoder
+
+    fresh = ImageEncoder(model, "torch", rr.load()).encode(pixels)[1].reshape(len(ids), -1)
+    got = np.stack(tokens.lookup(ids)).astype(np.float32).reshape(len(ids), -1)
+    cos = (got * fresh).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(fresh, axis=1)
+    assert cos.min() > 0.999

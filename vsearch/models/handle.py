@@ -134,10 +134,12 @@ class ModelHandle:
     def preprocess(self) -> Preprocess:
         if self._model is not None:
             return self._model.preprocess
-        if self.identified:
-            info = read_export_info(image_export_path(self.fingerprint))
-            if info is not None:
-                return info["preprocess"]
+        if self.identified:  # every image export of these weights describes the same preprocessing
+            plain = image_export_path(self.fingerprint)
+            for path in (plain, *sorted(plain.parent.glob(f"{self.fingerprint}-*-image-tokens.onnx"))):
+                info = read_export_info(path)
+                if info is not None:
+                    return info["preprocess"]
         return self.torch_model().preprocess
 
     @property
