@@ -98,29 +98,14 @@ def make_big_collection(home: Path, root: Path, n: int) -> str:
     return name
 
 
-class Rows:
-    def __init__(self):
-        self.rows: list[tuple] = []
+ROWS = {"cold24": "ingest 24 photos, cold caches", "warm24": "ingest 24 photos, warm caches",
+        "query": 'cold `vsearch query "a dog"`'}
 
-    def add(self, label: str, key: str, walls: list[float], phases: list[dict], base: list[float] | None) -> None:
-        self.rows.append((label, key, walls, phases, base))
-        self.print_row(self.rows[-1])
 
-    @staticmethod
-    def print_row(row) -> None:
-        label, key, walls, phases, base = row
-        med = statistics.median(walls)
-        target = TARGETS.get(key)
-        before = statistics.median(base) if base else ISSUE_BEFORE.get(key)
-        ratio = f"{before / med:5.1f}x" if before else "     "
-        ph = ""
-        if phases:
-            keys = list(dict.fromkeys(k for p in phases for k in p))
-            ph = ", ".join(f"{k} {statistics.median(p.get(k, 0.0) for p in phases):.2f}" for k in keys
-                           if statistics.median(p.get(k, 0.0) for p in phases) >= 0.01)
-        print(f"{label:<34} {med:7.2f} {min(walls):6.2f} {max(walls):6.2f} {target or '':>7} "
-              f"{'yes' if target and med <= target else 'NO' if target else '':>4} "
-              f"{(f'{before:.2f}' if before else '–'):>7} {ratio}  {ph}", flush=True)
+def phase_medians(phases: list[dict]) -> str:
+    keys = list(dict.fromkeys(k for p in phases for k in p))
+    med = {k: statistics.median(p.get(k, 0.0) for p in phases) for k in keys}
+    return ", ".join(f"{k} {v:.2f}" for k, v in med.items() if v >= 0.01)
 
 
 def main() -> None:
@@ -132,86 +117,76 @@ def main() -> None:
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="vsearch-startup-"))
-    warm_cache = work / "cache"
-    base_cache = work / "base-cache"
-    env = {**os.environ, "VSEARCH_CACHE": str(warm_cache)}
-    base_env = {**os.environ, "VSEARCH_CACHE": str(base_cache)}
-    env.pop("VSEARCH_HOME", None)
-    base_env.pop("VSEARCH_HOME", None)
-    trees = [("new", REPO, env)] + ([("base", args.baseline.resolve(), base_env)] if args.baseline else [])
+    base_env = {k: v for k, v in os.environ.items() if k != "VSEARCH_HOME"}
+    trees = [("new", REPO, {**base_env, "VSEARCH_CACHE": str(work / "cache-new")})]
+    if args.baseline:
+        trees.append(("base", args.baseline.resolve(), {**base_env, "VSEARCH_CACHE": str(work / "cache-base")}))
     photos = work / "photos"
     shutil.copytree(EXAMPLES, photos)
-    results: dict[tuple[str, str], tuple[list[float], list[dict]]] = {}
+    homes = iter(range(10**9))
+    samples: dict[tuple[str, str], list[tuple[float, dict]]] = {}
 
-    def ingest(src: Path, env: dict, home: Path, folder: Path, extra: list[str] = ()) -> tuple[float, dict]:
-        wall, s = vsearch(src, ["ingest", str(folder), "--home", str(home), *extra], env)
-        return wall, {"imports": 0.0, **s.get("timings", {}), "exit": wall - s["elapsed_s"] - s.get("timings", {}).get("imports", 0.0)}
+    def ingest(tag: str, src: Path, env: dict, row: str | None, folder: Path, home: Path | None = None) -> None:
+        home = home or work / f"home{next(homes)}"
+        wall, s = vsearch(src, ["ingest", str(folder), "--home", str(home)], env)
+        t = s.get("timings", {})
+        if row:
+            samples.setdefault((tag, row), []).append(
+                (wall, {"imports": 0.0, **t, "exit": wall - s["elapsed_s"] - t.get("imports", 0.0)}))
 
-    n_home = 0
+    # Untimed: each tree's exports are made once (the warm rows), and the query's collection.
+    qhomes = {}
+    for tag, src, env in trees:
+        qhomes[tag] = work / f"query-{tag}"
+        ingest(tag, src, env, None, photos, qhomes[tag])
+    # The trees take turns run by run, so that a machine busy for a while weighs on both alike.
+    for i in range(max(args.runs, args.cold_runs)):
+        for tag, src, env in trees:
+            if i < args.cold_runs:  # cold caches: a fresh cache, HOME and index home
+                cold = work / f"cold-{tag}-{i}"
+                (cold / "home").mkdir(parents=True)
+                ingest(tag, src, {**env, "VSEARCH_CACHE": str(cold / "cache"), "HOME": str(cold / "home")}, "cold24",
+                       photos)
+            if i < args.runs:
+                ingest(tag, src, env, "warm24", photos)
+                wall, _ = vsearch(src, ["query", "a dog", "--home", str(qhomes[tag]), "-k", "5"], env)
+                samples.setdefault((tag, "query"), []).append((wall, {}))
 
-    def fresh_home() -> Path:
-        nonlocal n_home
-        n_home += 1
-        return work / f"home{n_home}"
-
-    print(f"{'what':<34} {'median':>7} {'min':>6} {'max':>6} {'target':>7} {'met':>4} {'before':>7} {'ratio':>5}  "
-          f"phases (median s)")
-    for tag, src, tenv in trees:
-        # Cold caches: fresh cache, HOME and index home each run.
-        walls, phases = [], []
-        for i in range(args.cold_runs):
-            cold = work / f"cold-{tag}-{i}"
-            cenv = {**tenv, "VSEARCH_CACHE": str(cold / "cache"), "HOME": str(cold / "home")}
-            (cold / "home").mkdir(parents=True)
-            w, p = ingest(src, cenv, cold / "indexes", photos)
-            walls.append(w)
-            phases.append(p)
-        results[(tag, "cold24")] = (walls, phases)
-        # Warm caches: the exports exist (made once here, not timed), a fresh index home each run.
-        ingest(src, tenv, fresh_home(), photos)
-        walls, phases = [], []
-        for _ in range(args.runs):
-            w, p = ingest(src, tenv, fresh_home(), photos)
-            walls.append(w)
-            phases.append(p)
-        results[(tag, "warm24")] = (walls, phases)
-        qhome = fresh_home()
-        ingest(src, tenv, qhome, photos)
-        walls = [vsearch(src, ["query", "a dog", "--home", str(qhome), "-k", "5"], tenv)[0] for _ in range(args.runs)]
-        results[(tag, "query")] = (walls, [])
-
-    for n in [int(s) for s in args.sizes.split(",") if s]:
+    for n in [int(x) for x in args.sizes.split(",") if x]:
         big_home, root = work / f"big{n}", work / f"library{n}"
         sys.path.insert(0, str(REPO))
         name = make_big_collection(big_home, root, n)
         pristine = work / f"big{n}-pristine"
         shutil.copytree(big_home / name, pristine)
-        new = root / "new"
-        new.mkdir()
+        (root / "new").mkdir()
         for p in sorted(EXAMPLES.iterdir())[:10]:
-            shutil.copy(p, new / p.name)
-        for tag, src, tenv in trees:
-            walls, phases = [], []
-            for _ in range(args.runs):
+            shutil.copy(p, root / "new" / p.name)
+        ROWS[f"add10@{n}"] = f"add 10 photos to {n:,} images"
+        for _ in range(args.runs):
+            for tag, src, env in trees:
                 shutil.rmtree(big_home / name)
                 shutil.copytree(pristine, big_home / name)
-                w, p = ingest(src, tenv, big_home, root)
-                walls.append(w)
-                phases.append(p)
-            results[(tag, f"add10@{n}")] = (walls, phases)
+                ingest(tag, src, env, f"add10@{n}", root, big_home)
 
-    print()
-    table = Rows()
-    labels = {"cold24": "ingest 24 photos, cold caches", "warm24": "ingest 24 photos, warm caches",
-              "query": "cold `vsearch query \"a dog\"`"}
-    keys = ["cold24", "warm24"] + [k for (_, k) in results if k.startswith("add10@")] + ["query"]
-    for key in dict.fromkeys(keys):
-        walls, phases = results[("new", key)]
-        base = results.get(("base", key), (None, None))[0]
-        label = labels.get(key) or f"add 10 photos to {int(key.split('@')[1]):,} images"
-        table.add(label, key.split("@")[0], walls, phases, base)
-    print(f"\nbefore: {'the baseline tree, same session' if args.baseline else 'the issue, measured before (2-core CPU)'}; "
-          f"phases: `vsearch ingest --json` timings, `exit` = wall time outside the ingest and its imports")
+    print(f"{'what':<34} {'median':>7} {'min':>6} {'max':>6} {'target':>7} {'met':>4} {'before':>7} {'ratio':>6}  "
+          f"phases of this tree (median s)")
+    for row, label in ROWS.items():
+        if ("new", row) not in samples:
+            continue
+        walls = [w for w, _ in samples[("new", row)]]
+        med = statistics.median(walls)
+        target = TARGETS.get(row.split("@")[0])
+        base = samples.get(("base", row))
+        before = statistics.median(w for w, _ in base) if base else ISSUE_BEFORE.get(row)
+        print(f"{label:<34} {med:7.2f} {min(walls):6.2f} {max(walls):6.2f} {target or '':>7} "
+              f"{('yes' if med <= target else 'NO') if target else '':>4} {f'{before:.2f}' if before else '-':>7} "
+              f"{f'{before / med:5.1f}x' if before else '':>6}  {phase_medians([p for _, p in samples[('new', row)]])}")
+        if base and any(p for _, p in base):
+            print(f"{'':<34} {'':>7} {'':>6} {'':>6} {'':>7} {'':>4} {'':>7} {'':>6}  baseline: "
+                  f"{phase_medians([p for _, p in base])}")
+    print(f"\nwall seconds per process, {args.runs} runs ({args.cold_runs} cold); before: "
+          f"{'the --baseline tree, runs alternating with these' if args.baseline else 'the issue (2-core CPU)'}; "
+          f"phases: `vsearch ingest --json` timings, exit = wall time outside the ingest and the imports")
     shutil.rmtree(work, ignore_errors=True)
 
 
