@@ -109,10 +109,6 @@ class ModelHandle:
         return self._device.split(":")[0]
 
     # --- the PyTorch model ---------------------------------------------------------------------
-    @property
-    def torch_loaded(self) -> bool:
-        return self._model is not None
-
     def torch_model(self) -> DualEncoder:
         """The PyTorch model (loaded now if it was not), checked to be this very model."""
         if self._model is None:
