@@ -2,6 +2,7 @@
 the point), wall time from launch to exit, median of several runs.
 
     python benchmarks/startup.py [--runs 5] [--cold-runs 3] [--sizes 10000[,100000]] [--baseline SRC]
+    python benchmarks/startup.py --pieces 3      # what a first run is made of, piece by piece
 
 Rows (targets on a 2-core CPU, from the issue "a small folder ingests in seconds"):
   * `vsearch ingest` of the 24 example photos with cold caches: a fresh VSEARCH_CACHE, HOME and
@@ -98,6 +99,57 @@ def make_big_collection(home: Path, root: Path, n: int) -> str:
     return name
 
 
+def first_run_pieces() -> dict[str, float]:
+    """What a first run is made of, each piece timed in turn in this (fresh) process with an
+    empty cache: importing PyTorch, building the towers (timm's import included), exporting each
+    graph, starting each ONNX Runtime session, the hubness centres."""
+    import importlib
+
+    t0 = time.perf_counter()
+    out: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        nonlocal t0
+        now = time.perf_counter()
+        out[name] = now - t0
+        t0 = now
+
+    import vsearch.cli  # noqa: F401  (what every command imports)
+    import pyarrow.parquet  # noqa: F401
+    lap("import vsearch.cli, pyarrow (numpy before)")
+    importlib.import_module("torch")
+    lap("import torch")
+    from vsearch.models import load_model
+    from vsearch.models.handle import ModelHandle
+
+    model = load_model()
+    lap("model skeleton (weights read)")
+    importlib.import_module("timm")
+    lap("import timm (torchvision, torch._dynamo)")
+    _ = model.image
+    lap("build image tower")
+    _ = model.text
+    lap("build text tower")
+    h = ModelHandle.of(model)
+    h.image_export()
+    lap("export image graph")
+    h.export_text()
+    lap("export text graph")
+    fresh = ModelHandle.open()
+    enc = fresh.image_encoder()
+    lap("ONNX Runtime image session")
+    enc.encode(np.zeros((24, fresh.preprocess.size, fresh.preprocess.size, 3), np.uint8))
+    lap("encode 24 images (ONNX Runtime)")
+    fresh.encode_texts(["a dog"])
+    lap("ONNX Runtime text session + 1 text")
+    from vsearch.models.hubness import Hubness
+
+    hb = fresh.hubness
+    Hubness(hb.texts, hb.images, hb.beta_t2i, hb.lambda_t2i, hb.beta_i2t, hb.lambda_i2t)._centre_img
+    lap("hubness image centre (not shipped)")
+    return out
+
+
 ROWS = {"cold24": "ingest 24 photos, cold caches", "warm24": "ingest 24 photos, warm caches",
         "query": 'cold `vsearch query "a dog"`'}
 
@@ -114,7 +166,27 @@ def main() -> None:
     ap.add_argument("--cold-runs", type=int, default=3, help="runs of the cold-cache row")
     ap.add_argument("--sizes", default="10000", help="collection sizes for the add-10-photos row")
     ap.add_argument("--baseline", type=Path, default=None, help="another vsearch source tree to compare with")
+    ap.add_argument("--pieces", type=int, default=0, metavar="N",
+                    help="only time the pieces of a first run, in N fresh processes, and print their medians")
+    ap.add_argument("--pieces-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.pieces_child:
+        print(json.dumps(first_run_pieces()))
+        return
+    if args.pieces:
+        runs = []
+        for _ in range(args.pieces):
+            with tempfile.TemporaryDirectory() as cache:
+                p = subprocess.run([sys.executable, __file__, "--pieces-child"], capture_output=True, text=True,
+                                   env={**os.environ, "VSEARCH_CACHE": cache, "PYTHONPATH": str(REPO)}, cwd=REPO)
+                if p.returncode != 0:
+                    raise SystemExit(p.stderr[-3000:])
+                runs.append(json.loads(p.stdout.strip().splitlines()[-1]))
+        print(f"{'piece of a first run':<44} {'median s':>8} {'min':>6} {'max':>6}")
+        for k in runs[0]:
+            v = [r[k] for r in runs]
+            print(f"{k:<44} {statistics.median(v):8.2f} {min(v):6.2f} {max(v):6.2f}")
+        return
 
     work = Path(tempfile.mkdtemp(prefix="vsearch-startup-"))
     base_env = {k: v for k, v in os.environ.items() if k != "VSEARCH_HOME"}
