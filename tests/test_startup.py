@@ -225,6 +225,12 @@ def test_reranker_tokens_are_stored_without_torch_once_exported(exports, model, 
     tokens = TokenStore(home / "b", file_digest(itm))
     stored = tokens.lookup(tokens.known_ids().tolist())
     assert len(stored) == 3 and all(t.shape == (64, 64) for t in stored)
+    # An image query uses that graph too (its first output): nothing is exported twice.
+    hits, torch_loaded = run_vsearch("query", "--image", str(tmp_path / "b" / "drawn.png"), "--home", str(home), cache=cache)
+    assert hits[0]["path"].endswith("drawn.png") and not torch_loaded
+    from vsearch.models.onnx_runtime import image_export_path
+
+    assert not image_export_path(model.fingerprint).exists()
     # ... and they are the tokens the PyTorch path computes (tests/test_rerank.py: those are the
     # reranker's own).
     from vsearch.store.collection import CollectionStore

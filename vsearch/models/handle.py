@@ -130,13 +130,8 @@ class ModelHandle:
     def preprocess(self) -> Preprocess:
         if self._model is not None:
             return self._model.preprocess
-        if self.identified:  # every image export of these weights describes the same preprocessing
-            plain = image_export_path(self.fingerprint)
-            for path in (plain, *sorted(plain.parent.glob(f"{self.fingerprint}-*-image-tokens.onnx"))):
-                info = read_export_info(path)
-                if info is not None:
-                    return info["preprocess"]
-        return self.torch_model().preprocess
+        ready = self._ready_export(None)  # any image export of these weights describes the preprocessing
+        return read_export_info(ready)["preprocess"] if ready is not None else self.torch_model().preprocess
 
     @property
     def hubness(self) -> Hubness | None:
@@ -163,8 +158,9 @@ class ModelHandle:
     def image_export(self, reranker: TokenReranker | None = None) -> Path:
         """The ONNX image graph (with `reranker`'s tokens as a second output when given), exported
         now — with PyTorch, once per weights fingerprint — when the cache does not have it."""
-        if self.image_export_ready(reranker):
-            return image_export_path(self.fingerprint, reranker.fingerprint if reranker else None)
+        ready = self._ready_export(reranker)
+        if ready is not None:
+            return ready
         from .onnx_export import export_image_tower, export_image_tower_with_tokens
 
         model = self.torch_model()
@@ -174,8 +170,17 @@ class ModelHandle:
 
     def image_export_ready(self, reranker: TokenReranker | None = None) -> bool:
         """True when `image_export(reranker)` needs no PyTorch."""
-        return self.identified and read_export_info(
-            image_export_path(self.fingerprint, reranker.fingerprint if reranker else None)) is not None
+        return self._ready_export(reranker) is not None
+
+    def _ready_export(self, reranker: TokenReranker | None) -> Path | None:
+        """A complete cached image export that serves: the one with `reranker`'s tokens, or with
+        none given any export of these weights (its first output is the embedding: an image
+        query after an ingest with reranker tokens exports nothing twice)."""
+        if not self.identified:
+            return None
+        wanted = image_export_path(self.fingerprint, reranker.fingerprint if reranker else None)
+        others = [] if reranker else sorted(wanted.parent.glob(f"{self.fingerprint}-*-image-tokens.onnx"))
+        return next((p for p in (wanted, *others) if read_export_info(p) is not None), None)
 
     def image_encoder(self, backend: str = "auto", reranker: TokenReranker | None = None) -> ImageEncoder:
         key = (backend, reranker.fingerprint if reranker else None)
