@@ -23,7 +23,7 @@ from ..progress import Reporter, report
 from ..store.collection import CollectionStore
 from ..store.home import index_home
 from ..store.manifest import Manifest
-from ..store.tables import ERRORS_SCHEMA, IMAGES_SCHEMA
+from ..store.tables import ERRORS_SCHEMA, IMAGES_SCHEMA, int64_column
 from ..store.tokens import TokenStore
 from .commit import commit_ingest, compact_if_due
 from .config import IngestConfig, IngestSummary
@@ -95,8 +95,8 @@ def ingest(cfg: IngestConfig, model=None, reranker=None, progress: Reporter | No
             manifest = commit_ingest(store, manifest, handle, results, previous_errors, summary, cfg.index_type,
                                      encoded=encoded, clock=clock, previous=previous)
             summary.generation = manifest.generation
-            live = np.unique(np.array([r["id"] for r in results.rows] + plan.other_roots.column("id").to_pylist(),
-                                      dtype=np.int64))
+            live = np.unique(np.concatenate([np.fromiter((r["id"] for r in results.rows), np.int64, len(results.rows)),
+                                             int64_column(plan.other_roots, "id")]))
             compact_if_due(store, live, len(plan.known), tokens)
             clock.lap("commit")
         finally:
