@@ -35,18 +35,21 @@ __all__ = ["ingest", "VsearchError", "__version__", *_LAZY]
 
 
 def ingest(root: str | Path, collection: str | None = None, home: str | Path | None = None,
-           model=None, *, reranker=None, progress: "Reporter | None" = None, **options) -> "IngestSummary":
+           model=None, *, reranker=None, progress: "Reporter | None" = None, engine: str = "local",
+           ray_address: str | None = None, **options) -> "IngestSummary":
     """Add a folder of photos to a collection (created on first use). `model` / `reranker`: a
-    name or path, or an already-loaded object; `options`: the fields of IngestConfig."""
+    name or path, or an already-loaded object (local engine only); `engine`: "local" (this
+    machine's processes) or "ray" (a Ray Data job, on `ray_address` or a local instance);
+    `options`: the fields of IngestConfig."""
     from .pipeline.config import IngestConfig
-    from .pipeline.local import ingest as run
+    from .pipeline.engines import run_ingest
 
     name = model if isinstance(model, (str, type(None))) else None
     reranker_path = reranker if isinstance(reranker, (str, Path)) else None
     cfg = IngestConfig(root=Path(root), collection=collection, home=home, model=name,
                        reranker=Path(reranker_path) if reranker_path else None, **options)
-    return run(cfg, model=None if name is not None or model is None else model,
-               reranker=None if reranker_path or reranker is None else reranker, progress=progress)
+    return run_ingest(cfg, engine, ray_address, model=None if name is not None or model is None else model,
+                      reranker=None if reranker_path or reranker is None else reranker, progress=progress)
 
 
 def __getattr__(name: str):

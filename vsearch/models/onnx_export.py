@@ -1,13 +1,16 @@
 """Export a model's towers to ONNX (needs PyTorch); models/onnx_runtime.py runs the graphs.
 
 The image graph is the whole image path (trunk, tail, pooling, head, L2 normalisation),
-optionally with a second output: an ITM reranker's image tokens of the same final feature map.
-The text graph is the whole text path. Exports are cached (models/onnx_runtime.py names the
-files), keyed by the weights fingerprint, so only identified models reuse one.
+optionally with a second output: an ITM reranker's image tokens of the same final feature map;
+its description (preprocessing, outputs) is written beside it, last. The text graph is the whole
+text path. Exports are cached (models/onnx_runtime.py names the files), keyed by the weights
+fingerprint, so only identified models reuse one.
 """
 from __future__ import annotations
 
+import json
 import uuid
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +20,8 @@ from torch.nn import functional as F
 
 from ..atomic import atomic_write
 from ..cache import cache_dir
-from .onnx_runtime import OnnxImageEncoder, image_export_path, text_export_path
+from .onnx_runtime import (OnnxImageEncoder, export_info, export_info_path, image_export_path, read_export_info,
+                           text_export_path)
 
 
 class _ImagePath(nn.Module):
@@ -48,6 +52,13 @@ def image_vectors_and_tokens(model, bottleneck: nn.Module, x: torch.Tensor) -> t
     return F.normalize(tower.head(tower.pool(fmap)), dim=-1), bottleneck(fmap.flatten(2).transpose(1, 2))
 
 
+def _onnx_export(module: nn.Module, args: tuple, tmp: Path, **kwargs) -> None:
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices: not the user's concern
+        torch.onnx.export(module.eval(), args, str(tmp), opset_version=17, dynamo=False, do_constant_folding=True,
+                          **kwargs)
+
+
 def export_module(module: nn.Module, size: int, path: Path, output: str | tuple[str, ...] = "embedding") -> Path:
     """Export `module(pixels [n,3,size,size])` to ONNX at `path` (atomic; reused if present)."""
     if path.is_file():
@@ -55,12 +66,21 @@ def export_module(module: nn.Module, size: int, path: Path, output: str | tuple[
     outputs = [output] if isinstance(output, str) else list(output)
 
     def write(tmp: Path) -> None:
-        with torch.inference_mode(False), torch.no_grad():
-            torch.onnx.export(module.eval(), (torch.zeros(2, 3, size, size),), str(tmp), input_names=["pixels"],
-                              output_names=outputs, dynamic_axes={"pixels": {0: "n"}, **{o: {0: "n"} for o in outputs}},
-                              opset_version=17, dynamo=False)
+        _onnx_export(module, (torch.zeros(2, 3, size, size),), tmp, input_names=["pixels"], output_names=outputs,
+                     dynamic_axes={"pixels": {0: "n"}, **{o: {0: "n"} for o in outputs}})
 
     return atomic_write(path, write, point="onnx-export", durable=False)
+
+
+def _export_described(module: nn.Module, model, path: Path, outputs: tuple[str, ...]) -> Path:
+    """An image graph plus its description (written last: together they are the export)."""
+    if read_export_info(path) is not None:
+        return path
+    path.unlink(missing_ok=True)  # a graph without its description is from an older vsearch: made again
+    export_module(module, model.preprocess.size, path, outputs)
+    info = export_info(model.preprocess, list(outputs), model.embed_dim)
+    atomic_write(export_info_path(path), json.dumps(info).encode(), point="onnx-export", durable=False)
+    return path
 
 
 def export_image_tower(model, path: Path | None = None) -> Path:
@@ -69,15 +89,15 @@ def export_image_tower(model, path: Path | None = None) -> Path:
         # Only identified weights may share a cached export; others get a throwaway one.
         path = (image_export_path(model.fingerprint) if model.identified
                 else cache_dir("onnx") / f"unidentified-{uuid.uuid4().hex}-image.onnx")
-    return export_module(_ImagePath(model), model.preprocess.size, path)
+    return _export_described(_ImagePath(model), model, path, ("embedding",))
 
 
 def export_image_tower_with_tokens(model, reranker) -> Path:
     _ = model.image
     if not model.identified:
         raise ValueError("only a model with identified weights is exported with reranker tokens")
-    return export_module(_ImagePathWithTokens(model, reranker.head.image_bottleneck), model.preprocess.size,
-                         image_export_path(model.fingerprint, reranker.fingerprint), ("embedding", "tokens"))
+    return _export_described(_ImagePathWithTokens(model, reranker.head.image_bottleneck), model,
+                             image_export_path(model.fingerprint, reranker.fingerprint), ("embedding", "tokens"))
 
 
 def quantize_int8(fp32_path: Path, calibration: np.ndarray, path: Path | None = None) -> Path:
@@ -147,9 +167,7 @@ def export_text_tower(model) -> Path | None:
     mask = torch.ones(2, 8, dtype=torch.long)
 
     def write(tmp: Path) -> None:
-        with torch.inference_mode(False), torch.no_grad():
-            torch.onnx.export(wrapped, (ids, mask), str(tmp), input_names=["ids", "mask"], output_names=["embedding"],
-                              dynamic_axes={"ids": {0: "n", 1: "t"}, "mask": {0: "n", 1: "t"}, "embedding": {0: "n"}},
-                              opset_version=17, dynamo=False)
+        _onnx_export(wrapped, (ids, mask), tmp, input_names=["ids", "mask"], output_names=["embedding"],
+                     dynamic_axes={"ids": {0: "n", 1: "t"}, "mask": {0: "n", 1: "t"}, "embedding": {0: "n"}})
 
     return atomic_write(path, write, point="onnx-export", durable=False)

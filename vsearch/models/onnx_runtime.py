@@ -1,12 +1,18 @@
 """Models through ONNX Runtime, without importing PyTorch.
 
-Importing torch costs ~2.4 s here, most of a cold `vsearch query`. A model whose capabilities
-include `onnx_text` / `onnx_image` has its towers exported once (models/onnx_export.py, by
-whoever loads it with torch) into the cache, keyed by its weights fingerprint; from then on
-text queries (and image encoding) run from those graphs with ONNX Runtime and `tokenizers`.
+Importing torch costs ~2 s here, and building a tower with it ~2 s more. A model whose
+capabilities include `onnx_text` / `onnx_image` has its towers exported once
+(models/onnx_export.py, by whoever loads it with torch) into the cache, keyed by its weights
+fingerprint; from then on text queries and image encoding (ingest, image queries) run from those
+graphs with ONNX Runtime and `tokenizers` (models/handle.py decides).
+
+An image export is complete when its description (`<export>.json`: the preprocessing the graph
+expects, its outputs, the embedding width) sits beside the graph; the description is written
+last, so a torch-free reader never meets a graph it cannot feed.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +20,7 @@ import numpy as np
 
 from ..cache import cache_dir
 from .families import capabilities
+from .preprocess import Preprocess
 
 
 def text_export_path(fingerprint: str) -> Path:
@@ -23,6 +30,34 @@ def text_export_path(fingerprint: str) -> Path:
 def image_export_path(fingerprint: str, reranker_fingerprint: str | None = None) -> Path:
     tail = f"-{reranker_fingerprint[:16]}-image-tokens" if reranker_fingerprint else "-image"
     return cache_dir("onnx") / f"{fingerprint}{tail}.onnx"
+
+
+def export_info_path(export: Path) -> Path:
+    return Path(export).with_suffix(".json")
+
+
+def export_info(preprocess: Preprocess, outputs: list[str], embed_dim: int) -> dict[str, Any]:
+    return {"preprocess": {"size": preprocess.size, "mean": list(preprocess.mean), "std": list(preprocess.std),
+                           "interpolation": preprocess.interpolation, "resize_mode": preprocess.resize_mode},
+            "outputs": list(outputs), "embed_dim": int(embed_dim)}
+
+
+def read_export_info(export: Path) -> dict[str, Any] | None:
+    """The description of a complete image export, or None (no graph, no description, or one
+    this vsearch cannot read: the export is then made again)."""
+    info_path = export_info_path(export)
+    if not Path(export).is_file() or not info_path.is_file():
+        return None
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+        pp = info["preprocess"]
+        info["preprocess"] = Preprocess(size=int(pp["size"]), mean=tuple(pp["mean"]), std=tuple(pp["std"]),
+                                        interpolation=pp["interpolation"], resize_mode=pp["resize_mode"])
+        info["outputs"] = [str(o) for o in info["outputs"]]
+        info["embed_dim"] = int(info["embed_dim"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return info
 
 
 def session(path: Path, threads: int | None = None):

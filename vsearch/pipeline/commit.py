@@ -21,18 +21,48 @@ COMPACT_SHARDS = 64          # more shards than this are merged into one
 COMPACT_DEAD_FRACTION = 0.25  # or when over a quarter of the stored vectors are dead
 
 
-def images_table(results: Results, meta: pa.Table) -> pa.Table:
-    """The new images table: the root's file rows joined with their content metadata (from the
-    vector shards), beside the other roots' rows, sorted by root and path."""
-    meta_by_id = {m["id"]: m for m in meta.to_pylist()}
-    rows = results.rows
-    for r in rows:
-        m = meta_by_id.get(r["id"], {})
+def images_table(results: Results, vectors, encoded: dict[int, dict] | None = None,
+                 previous: pa.Table | None = None) -> pa.Table:
+    """The new images table: the root's file rows with their content metadata, beside the other
+    roots' rows, sorted by root and path. Rows carried over unchanged are taken as they are from
+    `previous` (the last generation's table, in Arrow); only the rows read this run are built
+    from Python and joined with their metadata, so the cost follows what changed."""
+    plan = results.plan
+    unchanged = {id(r) for r in plan.unchanged} if previous is not None else set()
+    carried = [r for r in results.rows if id(r) in unchanged]
+    fresh = [r for r in results.rows if id(r) not in unchanged]
+    content = content_rows(results, fresh, vectors, encoded)
+    for r in fresh:
+        m = content.get(r["id"], {})
         for f in CONTENT_META:
             r[f] = m.get(f)
-    cols = {f.name: [r.get(f.name) for r in rows] for f in IMAGES_SCHEMA}
-    mine = pa.table(cols, schema=IMAGES_SCHEMA)
-    return pa.concat_tables([results.plan.other_roots, mine]).sort_by([("root", "ascending"), ("path", "ascending")])
+    parts = [plan.other_roots, pa.table({f.name: [r.get(f.name) for r in fresh] for f in IMAGES_SCHEMA},
+                                        schema=IMAGES_SCHEMA)]
+    if carried:
+        kept = previous.filter(pc.equal(previous["root"], plan.root_s))
+        parts.append(kept.filter(pc.is_in(kept["path"], value_set=pa.array([r["path"] for r in carried], pa.string())))
+                     .cast(IMAGES_SCHEMA))
+    return pa.concat_tables(parts).sort_by([("root", "ascending"), ("path", "ascending")])
+
+
+def content_rows(results: Results, fresh: list[dict], vectors, encoded: dict[int, dict] | None = None) -> dict[int, dict]:
+    """Content metadata (id -> row) of the `fresh` rows: from what this run encoded, else from the
+    last generation's rows of the same content (a moved or copied file, in this root or another),
+    else from the stored shards (content encoded by an interrupted run: only their small columns
+    are read, and only then)."""
+    content = {r["id"]: encoded[r["id"]] for r in fresh if encoded and r["id"] in encoded}
+    wanted = {r["id"] for r in fresh} - content.keys()
+    if wanted:
+        content.update((r["id"], r) for r in results.plan.previous.values() if r["id"] in wanted)
+        wanted -= content.keys()
+    for source in ((lambda: results.plan.other_roots), lambda: vectors.read(columns=["id", *CONTENT_META])):
+        if not wanted:
+            break
+        t = source()
+        t = t.filter(pc.is_in(t["id"], value_set=pa.array(sorted(wanted), pa.int64())))
+        content.update((m["id"], m) for m in t.select(["id", *CONTENT_META]).to_pylist())
+        wanted -= content.keys()
+    return content
 
 
 def errors_table(results: Results, previous: pa.Table) -> pa.Table:
@@ -42,25 +72,32 @@ def errors_table(results: Results, previous: pa.Table) -> pa.Table:
 
 
 def commit_ingest(store: CollectionStore, manifest: Manifest, model, results: Results, previous_errors: pa.Table,
-                  summary: IngestSummary, index_type: str | None) -> Manifest:
+                  summary: IngestSummary, index_type: str | None, encoded: dict[int, dict] | None = None,
+                  clock=None, previous: pa.Table | None = None) -> Manifest:
+    """`model`: a ModelHandle or DualEncoder (its embed_dim and hubness); `encoded`: id -> content
+    row of what this run encoded; `previous`: the last generation's images table (its unchanged
+    rows are carried over in Arrow); `clock` (pipeline/local.py Clock) times the index apart."""
     plan = results.plan
-    live_ids = np.unique(np.array([r["id"] for r in results.rows], dtype=np.int64).tolist()
-                         + int64_column(plan.other_roots, "id").tolist()).astype(np.int64)
     vectors = store.vectors(model.embed_dim)
-    ids, vecs, meta = vectors.load(live_ids)
-    table = images_table(results, meta)
-    summary.duplicates = len(table) - len(np.unique(int64_column(table, "id")))
+    table = images_table(results, vectors, encoded, previous)
+    live_ids = np.unique(int64_column(table, "id"))
+    summary.duplicates = len(table) - len(live_ids)
     summary.images = len(table)
     if len(table) == 0:
         errors = results.errors
         raise NothingIngestedError(
             f"no image could be ingested from {plan.root} ({len(plan.entries)} image files found, {len(errors)} errors"
             + (f"; first: {errors[0]['path']}: {errors[0]['reason']}" if errors else "") + ")")
+    if clock is not None:
+        clock.lap("commit")
+    ids, vecs, _ = vectors.load(live_ids)
     # The kind the user asked for survives later ingests; a new collection without a request is "auto".
     requested = index_type or manifest.index.get("requested") or "auto"
     same = requested == manifest.index.get("requested") and manifest.generation > 0
     index = VectorIndex.build(ids, vecs, manifest.index.get("type") if same and requested != "auto" else requested,
                               manifest.index.get("params") if same else None)
+    if clock is not None:
+        clock.lap("index")
     err_table = errors_table(results, previous_errors)
     manifest.index = {"type": index.kind, "params": index.params, "requested": requested}
     manifest.roots = sorted(set(manifest.roots) | {plan.root_s})

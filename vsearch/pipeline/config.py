@@ -51,8 +51,11 @@ class IngestSummary:
     encoded: int = 0
     images: int = 0
     elapsed_s: float = 0.0
-    # Where the time went, in seconds: startup (model, encoder), scan, decode (waiting for
-    # decoded images), encode, write (shards), commit (index, tables, manifest).
+    # Where the time went, in seconds, in the order the phases ran; they add up to elapsed_s:
+    # startup (collection, model record, encoder session), scan, export (a first run: PyTorch and
+    # the ONNX exports), decode (waiting for decoded images), encode, write (shards), commit
+    # (tables, biases, manifest), index (loading the vectors, building the index). The CLI adds
+    # imports (process start-up until the ingest begins).
     timings: dict[str, float] = field(default_factory=dict)
     error_samples: list[dict[str, str]] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)  # what a repair of damaged metadata did (pipeline/repair.py)

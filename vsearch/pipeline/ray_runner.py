@@ -25,17 +25,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InvalidOptionError, NothingIngestedError, VsearchError
-from ..models.identity import check_model, model_record, require_identified
+from ..models.identity import model_record
 from ..progress import Reporter, report
 from ..store.collection import CollectionStore
 from ..store.home import index_home
-from ..store.manifest import Manifest
-from ..store.tables import ERRORS_SCHEMA, IMAGES_SCHEMA
 from ..store.tokens import TokenStore
 from .commit import commit_ingest, compact_if_due
 from .config import IngestConfig, IngestSummary
 from .decode import default_workers
-from .local import Clock, _export_text_tower, token_reranker
+from ..models.handle import token_reranker
+from .local import Clock
+from .opening import export_text, open_for_ingest
 from .plan import Plan, make_plan
 from .results import Results
 
@@ -45,7 +45,6 @@ from .results import Results
 # encoder's CPU (and, on a many-core node, on one core) instead of on every free CPU.
 ENCODER_MEMORY = 2 << 30    # measured: ~1.5 GiB for align-lite on a CPU (Ray Data's memory report)
 MAX_INPUT_BLOCKS = 10_000    # the file list goes to the cluster in at most this many blocks (driver objects)
-EAGER_BELOW = 256  # as the local runner: fewer new files than this are encoded eagerly (no ONNX export)
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,8 @@ def ingest(cfg: IngestConfig, options: RayOptions = RayOptions(), progress: Repo
     with store.lock():
         summary = IngestSummary(store.name, 0)
         clock = Clock(summary)
-        manifest, model, previous, previous_errors = _open(store, cfg, summary, progress)
+        opened = open_for_ingest(store, cfg, summary, device="cpu", progress=progress)  # the driver never encodes
+        manifest, model, previous_errors = opened.manifest, opened.handle, opened.previous_errors
         summary.generation = manifest.generation
         vectors = store.vectors(model.embed_dim)
         vectors.remove_incomplete()
@@ -96,7 +96,7 @@ def ingest(cfg: IngestConfig, options: RayOptions = RayOptions(), progress: Repo
         clock.lap("startup")
 
         known = vectors.known_ids()
-        plan = make_plan(root, previous, known, skip={store.folder.parent})
+        plan = make_plan(root, opened.previous, known, skip={store.folder.parent})
         clock.lap("scan")
         results = Results(plan)
         if plan.todo:
@@ -117,29 +117,10 @@ def ingest(cfg: IngestConfig, options: RayOptions = RayOptions(), progress: Repo
         summary.generation = manifest.generation
         live = np.unique(np.array([r["id"] for r in results.rows] + plan.other_roots.column("id").to_pylist(), dtype=np.int64))
         compact_if_due(store, live, len(known) + summary.encoded, tokens)
-        _export_text_tower(model)
+        export_text(model)
         clock.lap("commit")
     summary.elapsed_s = time.perf_counter() - t0
     return summary
-
-
-def _open(store: CollectionStore, cfg: IngestConfig, summary: IngestSummary, progress: Reporter | None):
-    """(manifest, driver's model, previous images, previous errors). The driver's model never
-    encodes an image (it names the weights, checks them, and fits the commit's biases): CPU."""
-    from ..models import load_model
-    from .repair import repair
-
-    if store.exists():
-        manifest = store.manifest
-        model = load_model(cfg.model or manifest.model["name"], "cpu")
-        check_model(manifest.model, model, store.name)
-        summary.repaired = repair(store, progress=progress).lines()
-        manifest = store.manifest
-        return manifest, model, store.images().cast(IMAGES_SCHEMA), store.errors().cast(ERRORS_SCHEMA)
-    model = load_model(cfg.model, "cpu")
-    require_identified(model)
-    manifest = Manifest(model=model_record(model), index={"type": cfg.index_type or "auto", "params": {}})
-    return manifest, model, IMAGES_SCHEMA.empty_table(), ERRORS_SCHEMA.empty_table()
 
 
 def _start(ray, options: RayOptions, cfg: IngestConfig) -> bool:
@@ -194,7 +175,14 @@ def _run_stages(ray, plan: Plan, known: np.ndarray, model, store: CollectionStor
 
     actors, gpus, spread = _encoder_pool(ray, options)
     batch_size = cfg.batch_size or (256 if gpus else 32)
-    backend = cfg.backend if len(plan.todo) >= EAGER_BELOW or cfg.backend != "auto" else "torch"
+    backend = cfg.backend
+    if not gpus and model.wants_onnx(backend) and not model.image_export_ready(reranker):
+        # Export once here, before the actors start: those on this node find it in the cache
+        # instead of each exporting it (an actor on another node exports into its own cache).
+        try:
+            model.image_export(reranker)
+        except Exception:  # each actor tries again, then falls back to PyTorch with a warning
+            pass
     paths = pa.table({"idx": pa.array(range(len(plan.todo)), pa.int64()),
                       "path": pa.array([os.fsencode(plan.root / e.path) for e in plan.todo], pa.binary())})
     per_block = max(options.files_per_task, -(-len(paths) // MAX_INPUT_BLOCKS))

@@ -80,15 +80,13 @@ def make_encoder(record: dict, device: str, backend: str, reranker: Path | None,
     """The image encoder an actor runs: the collection's model (refused if this node's copy is
     not the same weights), with the reranker whose tokens ingest stores. The one place the Ray
     runner builds an encoder."""
-    from ..models import load_model
+    from ..models.handle import ModelHandle, token_reranker
     from ..models.identity import check_model
-    from .encode import ImageEncoder
-    from .local import token_reranker
 
-    model = load_model(record["name"], device)
-    check_model(record, model, f"{record['name']} on {socket.gethostname()}")
-    rr = token_reranker(model, None, reranker) if rerank_tokens else None
-    return ImageEncoder(model, backend, reranker=rr)
+    handle = ModelHandle.open(record["name"], device)
+    check_model(record, handle, f"{record['name']} on {socket.gethostname()}")
+    rr = token_reranker(handle, None, reranker) if rerank_tokens else None
+    return handle.image_encoder(backend, rr)
 
 
 class EncodeWriter:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CollectionFormatError
+from ..models.handle import ModelHandle
 from ..models.identity import check_model
 from ..store.collection import CollectionStore
 from ..store.home import index_home, pick_collection
@@ -28,10 +29,8 @@ def reindex(collection: str | None = None, home: Path | None = None, index_type:
     store = CollectionStore(home / pick_collection(collection, home))
     with store.lock():
         manifest = store.manifest
-        if model is None:
-            from ..models import load_model
-
-            model = load_model(manifest.model["name"], device)
+        # A handle: the hubness correction and (through the ONNX text graph) the texts need no PyTorch.
+        model = ModelHandle.of(model) if model is not None else ModelHandle.open(manifest.model["name"], device)
         check_model(manifest.model, model, store.name)
         repaired = repair(store, thorough=True, rebuild_index=False).lines()  # set aside what is damaged, say what was lost
         live = np.unique(int64_column(store.images(), "id"))
