@@ -48,8 +48,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from vsearch.models import load_model
-    from vsearch.models.onnx_export import OnnxImageEncoder, export_image_tower, quantize_int8
-    from vsearch.pipeline.encode import iter_decoded
+    from vsearch.models.onnx_export import export_image_tower, quantize_int8
+    from vsearch.models.onnx_runtime import OnnxImageEncoder
+    from vsearch.pipeline.decode import decode_files
 
     if args.untrained:
         from vsearch.models import build_untrained
@@ -60,7 +61,7 @@ def main() -> None:
     size = model.preprocess.size
     names = sorted((args.flickr / "images").iterdir())[: max(args.batch, 64)] if (args.flickr / "images").is_dir() else []
     if names:
-        pix = np.stack([d.pixels for d in iter_decoded(names, model.preprocess, workers=0)])
+        pix = np.stack([d.pixels for d in decode_files(names, model.preprocess, workers=0)])
         real = model.preprocess.normalize(pix)
     else:
         real = torch.randn(64, 3, size, size)
@@ -105,15 +106,15 @@ def main() -> None:
 
 
 def _pixels(model, paths) -> np.ndarray:
-    from vsearch.pipeline.encode import iter_pixels
+    from vsearch.pipeline.decode import decode_pixels
 
-    return model.preprocess.normalize(np.stack(list(iter_pixels(paths, model.preprocess, None)))).numpy()
+    return model.preprocess.normalize(np.stack(list(decode_pixels(paths, model.preprocess, None)))).numpy()
 
 
 def _dev_recall(model, flickr: Path):
     """A function: image encoder -> (dev R@1 text->image, image->text)."""
-    from vsearch.benchmark import load_pairs
-    from vsearch.evaluate import recall_at_k
+    from vsearch.evaluation.pairs import load_pairs
+    from vsearch.evaluation.recall import recall_at_k
     from vsearch.pipeline.encode import encode_texts
 
     dev = load_pairs(flickr, "dev")
@@ -137,7 +138,7 @@ def _openvino_encoder(onnx_path: Path, int8: bool, model, flickr: Path):
     net = core.read_model(str(onnx_path))
     if int8:
         import nncf
-        from vsearch.benchmark import load_pairs
+        from vsearch.evaluation.pairs import load_pairs
 
         train = load_pairs(flickr, "train")
         pick = np.random.default_rng(0).choice(len(train.images), 512, replace=False)

@@ -1,6 +1,6 @@
 """End-to-end ingest rate against the encoder's own forward rate, on the same real photos.
 
-    python benchmarks/ingest.py [--n 1024] [--upscale 0] [--batch 32]
+    python benchmarks/ingest.py [--n 1024] [--upscale 0] [--batch 32] [--engines local,ray --repeats 3]
 
 1. decodes N Flickr8k photos once and times the encoder alone on them (batches of --batch,
    already preprocessed): the ceiling;
@@ -8,6 +8,11 @@
    worker processes, encode, write shards, build the index, commit);
 and prints both rates and their ratio. --upscale S first re-saves each photo as an S-pixel-wide
 JPEG, to look like camera files (decode cost then matters).
+
+--engines local,ray then ingests the same photos with each engine as `vsearch ingest [--engine
+ray]` runs it (model loaded by name; Ray: a local instance started and stopped, an encoder
+actor loading its own model), --repeats times in turn, and prints each engine's median rate,
+its fixed startup, the rate after startup, and its ratio to the local runner.
 """
 from __future__ import annotations
 
@@ -26,11 +31,14 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1024)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--upscale", type=int, default=0)
+    ap.add_argument("--engines", default="local", help="comma-separated: local, ray (needs the ray extra)")
+    ap.add_argument("--repeats", type=int, default=3, help="runs of each engine, in turn (the engine table)")
     ap.add_argument("--flickr", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/flickr8k")
     args = ap.parse_args()
 
     from vsearch.models import load_model
-    from vsearch.pipeline.encode import ImageEncoder, batched, iter_decoded
+    from vsearch.pipeline.decode import decode_files
+    from vsearch.pipeline.encode import ImageEncoder, batched
 
     tmp = Path(tempfile.mkdtemp(prefix="vsearch-ingest-bench-"))
     photos = tmp / "photos"
@@ -44,7 +52,7 @@ def main() -> None:
     files = sorted(photos.iterdir())
     model = load_model()
 
-    pixels = [d.pixels for d in iter_decoded(files, model.preprocess, workers=0)]
+    pixels = [d.pixels for d in decode_files(files, model.preprocess, workers=0)]
     encoder = ImageEncoder(model)  # the backend ingest uses (ONNX Runtime on a CPU)
     encoder(pixels[: args.batch])  # warm-up
     t = time.perf_counter()
@@ -52,7 +60,8 @@ def main() -> None:
         encoder(b)
     forward = len(pixels) / (time.perf_counter() - t)
 
-    from vsearch.pipeline.runner import IngestConfig, ingest
+    from vsearch.pipeline.config import IngestConfig
+    from vsearch.pipeline.local import ingest
 
     # The model is loaded once up front (as in the forward measurement): this compares the
     # steady-state pipeline — scan, hash, decode, encode, shards, index, commit — with the encoder.
@@ -65,8 +74,43 @@ def main() -> None:
     print(f"{'encoder forward (decoded)':<32}{forward:>8.1f} images/s")
     print(f"{'ingest end to end':<32}{rate:>8.1f} images/s")
     print(f"{'ratio ingest / forward':<32}{rate / forward:>8.2f}")
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    if engines != ["local"]:
+        compare_engines(engines, photos, tmp, args.batch, args.repeats)
     shutil.rmtree(tmp)
     assert np.isfinite(rate)
+
+
+def compare_engines(engines: list[str], photos: Path, tmp: Path, batch: int, repeats: int) -> None:
+    from vsearch.pipeline.config import IngestConfig
+    from vsearch.pipeline.local import ingest as local
+
+    runs: dict[str, list[tuple[float, float, int]]] = {e: [] for e in engines}  # (wall, startup, images)
+    for r in range(repeats):
+        for engine in engines:  # in turn: the machine is shared, so drift hits both engines alike
+            cfg = IngestConfig(root=photos, home=tmp / f"{engine}-{r}", batch_size=batch)
+            t = time.perf_counter()
+            if engine == "ray":
+                from vsearch.pipeline.ray_runner import ingest as ray
+
+                s = ray(cfg)
+            else:
+                s = local(cfg)
+            wall = time.perf_counter() - t
+            runs[engine].append((wall, s.timings.get("startup", 0.0), s.images))
+            shutil.rmtree(cfg.home)
+    print(f"\nengines, {repeats} runs each (medians; each run loads its model by name, Ray starts a local instance)")
+    print(f"{'engine':<8}{'images/s':>10}{'wall s':>9}{'startup s':>11}{'images/s after startup':>24}{'vs local':>10}")
+    for engine in engines:
+        wall = float(np.median([w for w, _, _ in runs[engine]]))
+        startup = float(np.median([st for _, st, _ in runs[engine]]))
+        images = runs[engine][0][2]
+        rate = images / wall
+        after = float(np.median([n / (w - st) for w, st, n in runs[engine]]))
+        # paired by round (runs in turn share the machine's state), then the median
+        vs = (f"{np.median([lw / w for (lw, _, _), (w, _, _) in zip(runs['local'], runs[engine])]):>10.2f}"
+              if "local" in runs else f"{'-':>10}")
+        print(f"{engine:<8}{rate:>10.1f}{wall:>9.1f}{startup:>11.1f}{after:>24.1f}{vs}")
 
 
 if __name__ == "__main__":

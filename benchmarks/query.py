@@ -29,6 +29,7 @@ def make_collection(home: Path, n: int, model, root: str = "/photos") -> str:
     from datetime import datetime, timezone
 
     from vsearch.models.identity import model_record
+    from vsearch.pipeline.biases import bias_table
     from vsearch.store.collection import IMAGES_SCHEMA, CollectionStore
     from vsearch.store.index import VectorIndex
     from vsearch.store.manifest import Manifest
@@ -52,7 +53,7 @@ def make_collection(home: Path, n: int, model, root: str = "/photos") -> str:
     m = Manifest(model=model_record(model), index={"type": index.kind, "params": index.params},
                  counts={"images": n, "vectors": n, "errors": 0, "texts": 0}, roots=[root])
     # As ingest does: each image's hubness correction, so text queries pay for re-ranking k + 200.
-    store.commit(m, images=images, errors=None, index=index, image_bias=store.bias_table("image_bias", model.hubness, ids, vecs))
+    store.commit(m, images=images, errors=None, index=index, image_bias=bias_table(store, "image_bias", model.hubness, ids, vecs))
     return name
 
 

@@ -64,7 +64,7 @@ def main() -> None:
     name = make_collection(base / "indexes", args.n, model, root=str(root))
     os.environ["VSEARCH_HOME"] = str(base / "indexes")
 
-    at = AppTest.from_file(str(REPO / "ui" / "app.py"), default_timeout=600)
+    at = AppTest.from_file(str(REPO / "vsearch" / "ui" / "app.py"), default_timeout=600)
     open_ms = timed(at.run)
     assert not at.exception, at.exception
 

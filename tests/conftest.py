@@ -35,7 +35,10 @@ def make_image(path: Path, color: str, shape: str = "square", size=(96, 72), fmt
 def photos(tmp_path: Path) -> Path:
     """A small photo folder: generated images in several formats, a few real Flickr8k photos
     when available, a duplicate, and broken files of every kind."""
-    root = tmp_path / "photos"
+    return make_photos(tmp_path / "photos")
+
+
+def make_photos(root: Path) -> Path:
     make_image(root / "red_square.jpg", "red")
     make_image(root / "blue_circle.png", "blue", "circle")
     make_image(root / "trips" / "green.webp", "green")
@@ -73,3 +76,44 @@ def model():
 def unit_rows(n: int, d: int, seed: int = 0) -> np.ndarray:
     v = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
     return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="session")
+def ingested(tmp_path_factory) -> tuple[Path, Path]:
+    """(home, photos): the `photos` folder ingested once for the whole session, for tests that
+    only read the collection. Tests that change it take `ingested_copy` instead."""
+    import vsearch
+
+    base = tmp_path_factory.mktemp("ingested")
+    photos = make_photos(base / "photos")
+    home = base / "indexes"
+    vsearch.ingest(photos, home=home)
+    return home, photos
+
+
+@pytest.fixture()
+def ingested_copy(ingested, tmp_path, monkeypatch) -> tuple[Path, Path]:
+    """A private copy of the session's ingested collection (and its photos), as $VSEARCH_HOME."""
+    home, photos = ingested
+    new_photos = tmp_path / "photos"
+    shutil.copytree(photos, new_photos, symlinks=True)
+    new_home = tmp_path / "indexes"
+    shutil.copytree(home, new_home, symlinks=True)
+    # The copy's rows name the session's folder: point the collection at the copy.
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = new_home / "photos"
+    m = json.loads((folder / "manifest.json").read_text())
+    m["roots"] = [str(new_photos)]
+    t = pq.read_table(folder / m["files"]["images"])
+    t = t.set_column(t.schema.get_field_index("root"), "root", pa.array([str(new_photos)] * len(t), pa.string()))
+    pq.write_table(t, folder / m["files"]["images"])
+    e = pq.read_table(folder / m["files"]["errors"])
+    e = e.set_column(e.schema.get_field_index("root"), "root", pa.array([str(new_photos)] * len(e), pa.string()))
+    pq.write_table(e, folder / m["files"]["errors"])
+    (folder / "manifest.json").write_text(json.dumps(m))
+    monkeypatch.setenv("VSEARCH_HOME", str(new_home))
+    return new_home, new_photos

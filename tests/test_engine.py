@@ -4,6 +4,7 @@ import os
 import shutil
 
 import pyarrow.parquet as pq
+import pytest
 from typer.testing import CliRunner
 
 from conftest import make_image
@@ -20,6 +21,14 @@ def cli(*args, code=0):
 
 def cli_json(*args, code=0):
     return json.loads(cli(*args, "--json", code=code).stdout)
+
+
+@pytest.fixture()
+def shared(ingested, monkeypatch):
+    """The session's ingested collection as $VSEARCH_HOME, for tests that only read it."""
+    home, photos = ingested
+    monkeypatch.setenv("VSEARCH_HOME", str(home))
+    return home, photos
 
 
 def test_ingest_query_end_to_end(photos, home):
@@ -51,8 +60,9 @@ def test_ingest_query_end_to_end(photos, home):
     assert "Recall" not in cli("query", "--help").stdout and "--where" in cli("query", "--help").stdout
 
 
-def test_rerun_rename_delete_add(photos, home):
-    first = cli_json("ingest", photos)
+def test_rerun_rename_delete_add(ingested_copy):
+    home, photos = ingested_copy
+    first = cli_json("info")["counts"]
     again = cli_json("ingest", photos)
     assert again["encoded"] == 0 and again["unchanged"] == first["images"] and again["new"] == 0
 
@@ -67,8 +77,7 @@ def test_rerun_rename_delete_add(photos, home):
     assert "old/scan.tiff" not in paths and "trips/yellow.bmp" not in paths
 
 
-def test_where_filters_with_full_k(photos, home):
-    cli("ingest", photos)
+def test_where_filters_with_full_k(shared):
     hits = cli_json("query", "something", "--where", "folder = 'trips'", "-k", 10)
     assert hits and all(h["folder"] == "trips" for h in hits)
     assert len(hits) == 4  # green.webp, yellow.bmp, anim.gif, red_copy.jpg: every matching file
@@ -78,16 +87,16 @@ def test_where_filters_with_full_k(photos, home):
     assert "bad --where" in r.output and "Columns" in r.output
 
 
-def test_wrong_model_is_refused(photos, home):
-    cli("ingest", photos)
+def test_wrong_model_is_refused(shared):
+    home, photos = shared
     r = cli("query", "a dog", "--model", "openclip:vsearch-tiny", code=2)
     assert "align-lite" in r.output
     r = cli("ingest", photos, "--model", "openclip:vsearch-tiny", code=2)
     assert "built with model 'align-lite'" in r.output
 
 
-def test_image_to_text(photos, home, tmp_path):
-    cli("ingest", photos)
+def test_image_to_text(ingested_copy, tmp_path):
+    home, photos = ingested_copy
     r = cli("query", "--image", photos / "red_square.jpg", "--texts", code=2)
     assert "texts add" in r.output
     corpus = tmp_path / "corpus.txt"
@@ -97,7 +106,8 @@ def test_image_to_text(photos, home, tmp_path):
     assert len(hits) == 3 and {h["text"] for h in hits} == {"a red square", "a blue circle", "two dogs play in the snow"}
 
 
-def test_strict_and_nothing_ingested(photos, home, tmp_path):
+def test_strict_and_nothing_ingested(ingested_copy, tmp_path):
+    home, photos = ingested_copy
     cli("ingest", photos, "--strict", code=1)
     empty = tmp_path / "only_bad"
     empty.mkdir()
@@ -106,10 +116,10 @@ def test_strict_and_nothing_ingested(photos, home, tmp_path):
     assert "no image could be ingested" in r.output
 
 
-def test_reader_keeps_its_generation_during_a_commit(photos, home):
+def test_reader_keeps_its_generation_during_a_commit(ingested_copy):
     import vsearch
 
-    cli("ingest", photos)
+    home, photos = ingested_copy
     col = vsearch.open_collection()
     before = len(col.search("x", k=100))
     make_image(photos / "later.png", "yellow", "circle")
@@ -118,8 +128,8 @@ def test_reader_keeps_its_generation_during_a_commit(photos, home):
     assert col.reload() and len(col.search("x", k=100)) == before + 1
 
 
-def test_damaged_collection_is_refused(photos, home):
-    cli("ingest", photos)
+def test_damaged_collection_is_refused(ingested_copy):
+    home, photos = ingested_copy
     (home / "photos" / "manifest.json").write_text("{ not json")
     r = cli("query", "x", code=2)
     assert "damaged" in r.output and "ingest" in r.output
@@ -127,17 +137,17 @@ def test_damaged_collection_is_refused(photos, home):
     assert "vsearch ingest" in cli("query", "x", code=2).output
 
 
-def test_eval_on_collection_with_queries_file(photos, home, tmp_path):
-    cli("ingest", photos)
+def test_eval_on_collection_with_queries_file(shared, tmp_path):
+    home, photos = shared
     every = "|".join(str(p.relative_to(photos)) for p in photos.rglob("*") if p.suffix in {".png", ".jpg", ".webp", ".bmp", ".gif", ".tiff"})
     q = tmp_path / "queries.csv"
     q.write_text(f"query,relevant\na shape,{every}\nanything,missing/file.jpg\n")
-    r = cli_json("eval", "--queries", q)
+    r = cli_json("eval", "--queries", q, "--no-save")
     assert r["n_texts"] == 2
     assert r["text_to_image"]["R@1"] == 50.0 and r["text_to_image"]["R@10"] == 50.0
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n")
-    assert "query,relevant" in cli("eval", "--queries", bad, code=2).output
+    assert "query,relevant" in cli("eval", "--queries", bad, "--no-save", code=2).output
 
 
 def test_exif_metadata_orientation_and_bomb(tmp_path, home):
@@ -159,8 +169,8 @@ def test_exif_metadata_orientation_and_bomb(tmp_path, home):
     assert (hit["width"], hit["height"]) == (120, 80)
 
 
-def test_reindex_repairs_a_damaged_index_and_switches_type(photos, home, tmp_path):
-    cli("ingest", photos)
+def test_reindex_repairs_a_damaged_index_and_switches_type(ingested_copy, tmp_path):
+    home, photos = ingested_copy
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("a red square\na blue circle\n")
     cli("texts", "add", corpus)
@@ -180,10 +190,10 @@ def test_reindex_repairs_a_damaged_index_and_switches_type(photos, home, tmp_pat
     assert [h["id"] for h in cli_json("query", "a red square", "-k", 5)] == before
 
 
-def test_reindex_gives_an_old_collection_its_hubness_biases(photos, home):
+def test_reindex_gives_an_old_collection_its_hubness_biases(ingested_copy):
     from vsearch.store.collection import CollectionStore
 
-    cli("ingest", photos)
+    home, photos = ingested_copy
     store = CollectionStore(home / "photos")
     m = store.manifest
     m.files.pop("image_bias")  # as a collection made before the correction existed

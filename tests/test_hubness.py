@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
-from vsearch.evaluate import recall_at_k
-from vsearch.models.hubness import Hubness, fit, reuse_or_compute
+from vsearch.evaluation.recall import recall_at_k
+from vsearch.models.hubness import Hubness, reuse_or_compute
+from vsearch.train.hubness import fit
 
 
 def _unit(x):
@@ -77,12 +78,11 @@ def _strong_correction(model, seed=0):
 
 
 def test_collection_search_ranks_by_cosine_plus_stored_bias(photos, home, model, monkeypatch, tmp_path):
-    from vsearch.pipeline.runner import IngestConfig, ingest
-    from vsearch.search import open_collection
+    from vsearch import add_texts as vsearch_add_texts, ingest, open_collection
 
     h = _strong_correction(model)
     monkeypatch.setattr(model, "hubness", h)
-    ingest(IngestConfig(root=photos, collection="c", rerank_tokens=False), model=model)
+    ingest(photos, "c", model=model, rerank_tokens=False)
     col = open_collection("c", model=model)
     ids, vecs, _ = col.store.vectors(model.embed_dim).load()
     stored = col.store.bias("image_bias", h.signature)
@@ -105,7 +105,8 @@ def test_collection_search_ranks_by_cosine_plus_stored_bias(photos, home, model,
     assert [x.id for x in col.search(image=img, k=5)] == [x.id for x in col.search(image=img, k=5, hubness=False)]
 
     corpus = ["a red square", "a blue circle", "two dogs play in the snow", "a green field", "a yellow flower"]
-    col.add_texts(corpus)
+    vsearch_add_texts(corpus, "c", model=model)
+    assert col.reload()  # the corpus writer committed a new generation
     tv = model.encode_texts(corpus)
     iv = model.encode_images([__import__("PIL.Image", fromlist=["Image"]).open(img)])[0]
     want = [corpus[i] for i in np.argsort(-(tv @ iv + h.text_bias(tv)), kind="stable")]
@@ -115,7 +116,7 @@ def test_collection_search_ranks_by_cosine_plus_stored_bias(photos, home, model,
     monkeypatch.setattr(model, "hubness", None)
     make = __import__("conftest").make_image
     make(photos / "new" / "green_circle.png", "green", "circle")
-    ingest(IngestConfig(root=photos, collection="c", rerank_tokens=False), model=model)
+    ingest(photos, "c", model=model, rerank_tokens=False)
     col.reload()
     assert col.store.bias("image_bias") == {}
     q = model.encode_texts(["a red square"])[0]

@@ -73,7 +73,7 @@ def test_minilm_matches_sentence_transformers():
     from vsearch.models.minilm import Tokenizer, load_minilm, mean_pool
 
     bert, folder = load_minilm()
-    tok = Tokenizer(folder / "tokenizer.json", 64)
+    tok = Tokenizer(64)
     texts = ["a dog runs on the beach", "A puppy is running along the sand", "quarterly stock market report"]
     ids, mask = tok(texts)
     with torch.no_grad():

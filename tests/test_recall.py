@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vsearch.evaluate import recall_at_k
+from vsearch.evaluation.recall import recall_at_k
 
 
 def reference(sim, caption_image, k):

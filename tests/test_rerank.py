@@ -20,8 +20,7 @@ def test_rerank_only_reorders_the_top_k(photos, home, random_reranker):
     import vsearch
 
     vsearch.ingest(photos)
-    col = vsearch.open_collection()
-    col._reranker = random_reranker
+    col = vsearch.open_collection(reranker=random_reranker)
     plain = col.search("a red square", k=8)
     for k in (3, 5):
         rr = col.search("a red square", k=8, rerank=True, rerank_k=k)
@@ -39,23 +38,25 @@ def test_rerank_without_a_reranker_is_a_clear_error(photos, home):
     from vsearch.errors import QueryError
 
     vsearch.ingest(photos)
-    col = vsearch.open_collection()
-    col._reranker = False
+    col = vsearch.open_collection()  # align-lite ships no reranker
+    assert col.reranker is None
     with pytest.raises(QueryError, match="no reranker"):
         col.search("x", rerank=True)
 
 
+@pytest.mark.slow
 def test_itm_learns_to_match_on_a_flickr_slice(flickr, tmp_path):
     from vsearch.models.registry import WEIGHTS_DIR
 
     if not (WEIGHTS_DIR / "align-lite.safetensors").is_file():
         pytest.skip("needs the shipped dual encoder for hard negatives")
-    from vsearch.train.itm import ITMTrainConfig, TokenData, score_pairs, train_itm
+    from vsearch.train.itm import ITMTrainConfig, train_itm
+    from vsearch.train.itm_data import TokenData, score_pairs
     from vsearch.models.itm import load_reranker_file, locked_towers
-    from vsearch.benchmark import load_pairs
+    from vsearch.evaluation.pairs import load_pairs
 
     cfg = ITMTrainConfig(data=flickr, out=tmp_path / "itm", epochs=6, batch_size=32, lr=1e-3, limit_train=200, dev_images=40,
-                         width=64, layers=1, workers=1, progress=False, cache_dir=tmp_path / "cache", dev_k=4)
+                         width=64, layers=1, workers=1, cache_dir=tmp_path / "cache", dev_k=4)
     r = train_itm(cfg)
     assert r["history"][-1]["loss"] < r["history"][0]["loss"]
     rr = load_reranker_file(r["best"])
@@ -80,24 +81,23 @@ def any_reranker(request, tmp_path):
 def test_ingest_stores_the_rerank_tokens_a_query_would_compute(photos, home, any_reranker, monkeypatch, tmp_path):
     import vsearch
 
+    import shutil
+
     random_reranker = any_reranker
-    from vsearch.pipeline import runner
     from vsearch.store.tokens import TokenStore
 
-    monkeypatch.setattr(runner, "_token_reranker", lambda model, path=None: random_reranker)
-    vsearch.ingest(photos)
-    col = vsearch.open_collection()
-    col._reranker = random_reranker
+    vsearch.ingest(photos, reranker=random_reranker)
+    col = vsearch.open_collection(reranker=random_reranker)
     hits = col.search("a red square", k=8)
     stored = TokenStore(col.store.folder, random_reranker.fingerprint).lookup([h.id for h in hits])
     assert all(t is not None and t.shape == (64, 64) for t in stored)
-    fresh = col._reranker_memory([h.path for h in hits]).numpy()
+    fresh = col.reranking.memory_of_images([h.path for h in hits]).numpy()
     a, b = np.stack(stored).astype(np.float32).reshape(len(hits), -1), fresh.reshape(len(hits), -1)
     cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
     assert cos.min() > 0.99
     with_stored = col.search("a red square", k=8, rerank=True, rerank_k=8)
-    col._tokens = TokenStore(tmp_path / "elsewhere", random_reranker.fingerprint)  # nothing stored: read the files
-    from_files = col.search("a red square", k=8, rerank=True, rerank_k=8)
+    shutil.rmtree(col.store.folder / "rerank-tokens")  # nothing stored: the reranker reads the files
+    from_files = vsearch.open_collection(reranker=random_reranker).search("a red square", k=8, rerank=True, rerank_k=8)
     assert [h.id for h in with_stored] == [h.id for h in from_files]
     assert np.allclose([h.rerank_score for h in with_stored], [h.rerank_score for h in from_files], atol=0.05)
 
@@ -105,18 +105,19 @@ def test_ingest_stores_the_rerank_tokens_a_query_would_compute(photos, home, any
 def test_listwise_groups_never_use_a_caption_of_the_same_image_as_a_negative():
     from pathlib import Path
 
-    from vsearch.train.itm import ITMTrainConfig, _hard_negatives, _listwise_groups
+    from vsearch.train.itm import ITMTrainConfig
+    from vsearch.train.itm_data import hard_negatives, listwise_groups
 
     rng = np.random.default_rng(0)
     n_img = 30
     owner = np.repeat(np.arange(n_img), 5)
     sim = rng.normal(size=(len(owner), n_img)).astype(np.float32)
     sim[np.arange(len(owner)), owner] += 3.0
-    img_neg, txt_neg = _hard_negatives(sim, owner, 8)
+    img_neg, txt_neg = hard_negatives(sim, owner, 8)
     caps_of = [np.flatnonzero(owner == i) for i in range(n_img)]
     cfg = ITMTrainConfig(data=Path("."), out=Path("."), group=8, random_in_group=2)
     rows = rng.choice(len(owner), 20, replace=False)
-    t_rows, i_rows = _listwise_groups(rows, owner, img_neg, txt_neg, caps_of, n_img, cfg, rng)
+    t_rows, i_rows = listwise_groups(rows, owner, img_neg, txt_neg, caps_of, n_img, cfg, rng)
     assert t_rows.shape == i_rows.shape == (40, 8)
     assert (owner[t_rows[:, 0]] == i_rows[:, 0]).all()            # the correct pair comes first
     assert (owner[t_rows[:, 1:]] != i_rows[:, 1:]).all()          # every other pair is a real mismatch

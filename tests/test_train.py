@@ -43,11 +43,11 @@ def pairs_dir(tmp_path):
 @pytest.mark.parametrize("loss", ["clip", "siglip"])
 def test_tiny_openclip_trains_and_loss_falls(pairs_dir, tmp_path, loss):
     cfg = TrainConfig(data=pairs_dir, out=tmp_path / "run", model="openclip:vsearch-tiny", mode="full", loss=loss,
-                      epochs=8, batch_size=16, lr=2e-3, warmup_steps=2, workers=0, progress=False, hflip=False)
+                      epochs=8, batch_size=16, lr=2e-3, warmup_steps=2, workers=0, hflip=False)
     r = train(cfg)
     first, last = r.history[0]["loss"], r.history[-1]["loss"]
     assert last < 0.8 * first
-    assert r.best_checkpoint.is_file() and (tmp_path / "run" / "last.state.pt").is_file()
+    assert r.best_checkpoint.is_file() and (tmp_path / "run" / "last.state.safetensors").is_file()
 
     from vsearch.models import load_model
 
@@ -57,7 +57,7 @@ def test_tiny_openclip_trains_and_loss_falls(pairs_dir, tmp_path, loss):
 
 def test_resume_continues_from_last_epoch(pairs_dir, tmp_path):
     base = dict(data=pairs_dir, out=tmp_path / "run", model="openclip:vsearch-tiny", mode="full", batch_size=16,
-                warmup_steps=2, workers=0, progress=False, hflip=False)
+                warmup_steps=2, workers=0, hflip=False)
     train(TrainConfig(**base, epochs=2))
     r = train(TrainConfig(**base, epochs=4, resume=True))
     assert [h["epoch"] for h in r.history] == [1, 2, 3, 4]

@@ -13,8 +13,9 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import vsearch  # noqa: E402
 from ui_fixtures import build_ui_collection  # noqa: E402
+from vsearch.escape import for_markdown, for_terminal  # noqa: E402
 
-APP = str(Path(__file__).resolve().parents[1] / "ui" / "app.py")
+APP = str(Path(__file__).resolve().parents[1] / "vsearch" / "ui" / "app.py")
 
 
 @pytest.fixture(scope="module")
@@ -23,28 +24,41 @@ def ui_home(tmp_path_factory) -> Path:
     return home
 
 
-@pytest.fixture()
-def app(ui_home, monkeypatch) -> AppTest:
-    monkeypatch.setenv("VSEARCH_HOME", str(ui_home))
+def started(home: Path, monkeypatch) -> AppTest:
+    monkeypatch.setenv("VSEARCH_HOME", str(home))
     at = AppTest.from_file(APP, default_timeout=180)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
 
+@pytest.fixture()
+def app(ui_home, monkeypatch) -> AppTest:
+    return started(ui_home, monkeypatch)
+
+
 def captions(at: AppTest) -> list[str]:
     return [c.value for c in at.main.caption if c.value.startswith("**")]
+
+
+def names(at: AppTest) -> list[str]:
+    """The file names of the result grid, as the app writes them (Markdown-escaped)."""
+    return [n.split("**")[1] for n in captions(at)]
+
+
+def shown(*files: str) -> list[str]:
+    return [for_markdown(f) for f in files]
 
 
 def test_text_search_shows_a_cached_thumbnail_grid(app, ui_home):
     app.text_input(key="query").input("a dog").run()
     assert not app.exception and not app.error
-    names = captions(app)
-    assert len(names) == 20 and len(app.image) >= 20
+    grid = names(app)
+    assert len(grid) == 20 and len(app.image) >= 20
     col = vsearch.open_collection("photos", home=ui_home)
     hits = col.search("a dog", k=20)
     # The grid is the API's ranking, in order.
-    assert [n.split("**")[1] for n in names] == [Path(h.relpath).name for h in hits]
+    assert grid == shown(*[Path(h.relpath).name for h in hits])
     thumbs = sorted((ui_home / "photos" / "thumbs").glob("*-320.jpg"))
     assert len(thumbs) >= 20 and all(max(Image.open(t).size) <= 320 for t in thumbs)
     before = {t: t.stat().st_mtime_ns for t in thumbs}
@@ -74,14 +88,14 @@ def test_filters_match_where_semantics_and_take_quotes_as_values(app, ui_home):
     app.sidebar.multiselect(key="f_folders").select("it's mine").run()
     app.text_input(key="query").input("a photo").run()
     assert not app.error, [e.value for e in app.error]
-    assert [n.split("**")[1] for n in captions(app)] == ["snow.jpg"]
+    assert names(app) == shown("snow.jpg")
     app.sidebar.multiselect(key="f_folders").unselect("it's mine").select("trips").run()
-    assert sorted(n.split("**")[1] for n in captions(app)) == ["beach.jpg", "park.jpg"]
+    assert sorted(names(app)) == sorted(shown("beach.jpg", "park.jpg"))
     app.sidebar.date_input(key="f_taken").set_value((date(2022, 1, 1), date(2022, 3, 1))).run()
-    assert [n.split("**")[1] for n in captions(app)] == ["park.jpg"]
-    # The CLI string shown under the filters selects the same photos as the widgets.
-    shown = next(c.value for c in app.sidebar.caption if c.value.startswith("same as"))
-    where = shown.split('--where "', 1)[1].rsplit('"', 1)[0]
+    assert names(app) == shown("park.jpg")
+    # The CLI string shown under the filters (in a code block: shown as it is) selects the same photos.
+    cli = next(c.value for c in app.sidebar.code if c.value.startswith("--where"))
+    where = cli.split('--where "', 1)[1].rsplit('"', 1)[0]
     col = vsearch.open_collection("photos", home=ui_home)
     assert [Path(h.relpath).name for h in col.search("a photo", k=20, where=where)] == ["park.jpg"]
 
@@ -89,7 +103,7 @@ def test_filters_match_where_semantics_and_take_quotes_as_values(app, ui_home):
 def test_camera_filter(app):
     app.sidebar.multiselect(key="f_cameras").select("NIKON D750").run()
     app.text_input(key="query").input("people").run()
-    assert [n.split("**")[1] for n in captions(app)] == ["snow.jpg"]
+    assert names(app) == shown("snow.jpg")
 
 
 def test_image_to_text_page(app):
@@ -105,7 +119,7 @@ def test_image_to_text_page(app):
 
 
 def test_evaluation_page_shows_saved_results(app, ui_home):
-    from vsearch.evals import save_eval
+    from vsearch.evaluation.records import save_eval
 
     app.sidebar.radio(key="page").set_value("Evaluation").run()
     assert app.info  # nothing evaluated yet: says how to
@@ -187,7 +201,7 @@ def test_search_by_uploaded_image_finds_that_photo_first(app, ui_home):
     app.file_uploader(key="upload").upload(photo.name, photo.read_bytes(), "image/jpeg").run()
     assert not app.exception and not app.error, [e.value for e in app.exception]
     first = captions(app)[0]
-    assert first.split("**")[1] == photo.name and float(first.split("\n")[1].split()[0]) > 0.99
+    assert names(app)[0] == for_markdown(photo.name) and float(first.split("\n")[1].split()[0]) > 0.99
 
 
 def test_size_filter_keeps_only_files_in_range(app, ui_home):
@@ -197,7 +211,153 @@ def test_size_filter_keeps_only_files_in_range(app, ui_home):
     slider = app.sidebar.slider(key="f_size")
     app.sidebar.slider(key="f_size").set_value((slider.min, round(cut, 2))).run()
     app.text_input(key="query").input("a dog").run()
-    names = [c.split("**")[1] for c in captions(app)]
-    by_name = {Path(r["path"]).name: r["bytes"] for r in col.images.to_pylist()}
-    assert names and all(by_name[n] <= round(cut, 2) * 2**20 for n in names)
-    assert len(names) < len(by_name)
+    grid = names(app)
+    by_name = {for_markdown(Path(r["path"]).name): r["bytes"] for r in col.images.to_pylist()}
+    assert grid and all(by_name[n] <= round(cut, 2) * 2**20 for n in grid)
+    assert len(grid) < len(by_name)
+
+
+# --- names are data, uploads are bounded -------------------------------------------------------
+HOSTILE = "![x](https:evil.example?q).jpg"
+LATIN1 = os.fsdecode(b"latin1_\xe9.jpg")
+
+
+@pytest.fixture(scope="module")
+def hostile_home(tmp_path_factory) -> Path:
+    """A collection ('hostile': the app caches collections by name) whose photos have hostile names: Markdown that would load an image from another
+    host, a name that is not UTF-8, a duplicate under a Markdown link, and an EXIF camera string
+    with Markdown in it."""
+    import shutil
+
+    from ui_fixtures import EXAMPLES, exif_photo
+
+    base = tmp_path_factory.mktemp("hostile")
+    root = base / "photos"
+    root.mkdir()
+    srcs = sorted(EXAMPLES.glob("*.jpg"))
+    shutil.copy(srcs[0], root / HOSTILE)
+    shutil.copy(srcs[0], root / "[dup](https:evil.example).jpg")
+    shutil.copy(srcs[1], os.path.join(os.fsencode(root), b"latin1_\xe9.jpg"))
+    exif_photo(srcs[2], root / "**bold** folder" / "camera.jpg", "Evil ![c](https:evil.example/c)", "2020:01:02 03:04:05")
+    home = base / "indexes"
+    vsearch.ingest(root, collection="hostile", home=home)
+    return home
+
+
+@pytest.fixture()
+def hostile_app(hostile_home, monkeypatch) -> AppTest:
+    return started(hostile_home, monkeypatch)
+
+
+def _markdown_tags(markdown: str) -> tuple[list[str], str]:
+    """The HTML tags a Markdown text renders to (CommonMark with tables, as Streamlit), and its text."""
+    from html.parser import HTMLParser
+
+    from markdown_it import MarkdownIt
+
+    class Page(HTMLParser):
+        tags: list[str] = []
+        text = ""
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append(tag)
+
+        def handle_data(self, data):
+            self.text += data
+
+    page = Page()
+    page.tags = []
+    page.feed(MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(markdown))
+    return page.tags, page.text.replace("\u2060", "").replace("\u00a0", " ")
+
+
+def test_hostile_names_render_as_text_never_as_markdown(hostile_app, hostile_home):
+    at = hostile_app
+    at.text_input(key="query").input("a photo").run()
+    assert not at.exception, [e.value for e in at.exception]
+    col = vsearch.open_collection("hostile", home=hostile_home)
+    expected = {for_terminal(Path(h.relpath).name) for h in col.search("a photo", k=20)}
+    seen = set()
+    for caption in captions(at):
+        tags, text = _markdown_tags(caption)
+        assert tags == ["p", "strong", "br"], caption  # no link, no image: nothing loads from another host
+        seen.add(text.split("\n")[0])
+    assert seen == expected and for_terminal(LATIN1) in seen and HOSTILE in seen
+    # The detail view: heading, metadata table and the duplicate's path are text too.
+    hostile_id = next(h.id for h in col.search("a photo", k=20) if Path(h.relpath).name in (HOSTILE, "[dup](https:evil.example).jpg"))
+    at.button(key=f"view-{hostile_id}").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    markdown = [h.value for h in at.main.subheader] + [c.value for c in at.main.caption if c.value.startswith("Same content")]
+    assert len(markdown) == 2
+    for m in markdown:
+        tags, text = _markdown_tags(m)
+        assert not {"a", "img"} & set(tags), m
+    assert "evil.example" in _markdown_tags(markdown[1])[1]
+    cells = at.main.table[0].value
+    for v in cells.iloc[:, -1]:
+        assert not {"a", "img"} & set(_markdown_tags(str(v))[0]), v
+
+
+def test_exif_strings_in_the_detail_table_are_text(hostile_app, hostile_home):
+    at = hostile_app
+    col = vsearch.open_collection("hostile", home=hostile_home)
+    camera = next(h for h in col.search("a photo", k=20) if h.camera)
+    at.text_input(key="query").input("a photo").run()
+    at.button(key=f"view-{camera.id}").click().run()
+    values = [str(v) for v in at.main.table[0].value.iloc[:, -1]]
+    rendered = [_markdown_tags(v) for v in values]
+    assert all(not {"a", "img"} & set(tags) for tags, _ in rendered)
+    assert camera.camera in [text.strip() for _, text in rendered]
+
+
+def _png_header(width: int, height: int) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("name, data, says", [
+    ("notes.jpg", b"hello, I am text, not a photo\n", "not an image"),
+    ("page.png", b"<html><script>alert(1)</script></html>", "not an image"),
+    ("half.jpg", None, "truncated or corrupt"),
+    ("bomb.png", _png_header(20000, 20000), "decompression bomb"),
+    ("empty.jpg", b"", "empty"),
+])
+def test_refused_uploads_are_messages(app, name, data, says):
+    from ui_fixtures import EXAMPLES
+
+    if data is None:
+        photo = sorted(EXAMPLES.glob("*.jpg"))[0].read_bytes()
+        data = photo[: len(photo) // 3]
+    app.file_uploader(key="upload").upload(name, data, "image/jpeg").run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert len(app.error) == 1 and says in app.error[0].value.replace("\\", ""), [e.value for e in app.error]
+    assert not captions(app)
+
+
+def test_uploads_are_decoded_bounded_and_only_their_vectors_cached(ui_home):
+    """The upload cache holds query vectors (1 KB), a bounded number of them; the decode is the
+    ingest decoder's, at the model's input size."""
+    import numpy as np
+
+    import vsearch.ui.app as ui
+    from ui_fixtures import EXAMPLES
+
+    assert ui.upload_vector._info.max_entries == ui.UPLOAD_VECTORS <= 64
+    col = vsearch.open_collection("photos", home=ui_home)
+    import io
+
+    big = io.BytesIO()
+    Image.open(sorted(EXAMPLES.glob("*.jpg"))[3]).resize((2000, 1500)).save(big, "JPEG")
+    img = ui.decode_upload(col, big.getvalue())  # decoded at reduced size, as ingest decodes a JPEG
+    assert col.model.preprocess.size <= min(img.size) < 2 * col.model.preprocess.size
+    photo = sorted(EXAMPLES.glob("*.jpg"))[3]
+    vec = ui.upload_vector._info.func(col, "fp", photo.read_bytes())
+    assert isinstance(vec, np.ndarray) and vec.shape == (col.info()["dim"],)
+    # the same ranking as searching by the file itself
+    assert [h.id for h in col.search(vector=vec, k=5)] == [h.id for h in col.search(image=photo, k=5)]

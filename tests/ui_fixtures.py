@@ -32,6 +32,40 @@ def build_ui_collection(base: Path) -> tuple[Path, Path]:
     exif_photo(srcs[1], root / "trips" / "park.jpg", "Canon EOS 5D", "2022:03:01 09:00:00")
     exif_photo(srcs[2], root / "it's mine" / "snow.jpg", "NIKON D750", "2019:12:24 18:00:00")
     home = base / "indexes"
-    vsearch.ingest(root, collection="photos", home=home, progress=False)
-    vsearch.open_collection("photos", home=home).add_texts(CAPTIONS, source="tests")
+    vsearch.ingest(root, collection="photos", home=home)
+    vsearch.add_texts(CAPTIONS, "photos", home, source="tests")
     return home, root
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_ui(cmd: list, port: int, log_path: Path, **popen):
+    """Start `vsearch ui` (cmd) and wait until Streamlit answers on `port`; returns the process.
+    Fails the test with the server's log if it exits or does not answer within two minutes."""
+    import subprocess
+    import time
+    import urllib.request
+
+    import pytest
+
+    log = open(log_path, "w+")
+    proc = subprocess.Popen([str(c) for c in cmd] + ["--port", str(port), "--no-browser"], stdout=log,
+                            stderr=subprocess.STDOUT, **popen)
+    deadline = time.time() + 120
+    while True:
+        try:
+            if urllib.request.urlopen(f"http://localhost:{port}/_stcore/health", timeout=2).read() == b"ok":
+                return proc
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            log.seek(0)
+            proc.kill()
+            pytest.fail(f"streamlit did not start:\n{log.read()}")
+        time.sleep(0.5)

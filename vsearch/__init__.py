@@ -4,58 +4,55 @@
     vsearch.ingest("./photos")                     # -> IngestSummary
     col = vsearch.open_collection("photos")        # model and index stay loaded
     hits = col.search("a red bicycle", k=10, where="taken_at >= '2020-01-01'")
+    vsearch.add_texts(["a red bicycle", "a dog"], "photos")   # a text corpus, for image -> text
 """
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import VsearchError
 
 if TYPE_CHECKING:
-    from .pipeline.runner import IngestSummary
+    from .pipeline.config import IngestSummary
+    from .progress import Reporter
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-__all__ = ["ingest", "open_collection", "list_collections", "load_model", "evaluate_benchmark",
-           "Collection", "Hit", "TextHit", "Filter", "eval_results", "IngestConfig", "IngestSummary", "VsearchError", "__version__"]
+# Public name -> module that defines it; imported on first use, so `import vsearch` stays cheap
+# (no torch, no pyarrow) until something is used.
+_LAZY = {
+    "open_collection": ".search", "Collection": ".search", "Hit": ".search", "TextHit": ".search",
+    "IngestConfig": ".pipeline.config", "IngestSummary": ".pipeline.config",
+    "add_texts": ".pipeline.texts", "reindex": ".pipeline.reindex",
+    "eval_results": ".evaluation.records", "evaluate_benchmark": ".evaluation.benchmark",
+    "Filter": ".filters", "list_collections": ".store.home", "load_model": ".models",
+    "Progress": ".progress",
+}
+
+__all__ = ["ingest", "VsearchError", "__version__", *_LAZY]
 
 
 def ingest(root: str | Path, collection: str | None = None, home: str | Path | None = None,
-           model: str | None = None, **options) -> "IngestSummary":
-    from .pipeline.runner import IngestConfig, ingest as _ingest
+           model=None, *, reranker=None, progress: "Reporter | None" = None, engine: str = "local",
+           ray_address: str | None = None, **options) -> "IngestSummary":
+    """Add a folder of photos to a collection (created on first use). `model` / `reranker`: a
+    name or path, or an already-loaded object (local engine only); `engine`: "local" (this
+    machine's processes) or "ray" (a Ray Data job, on `ray_address` or a local instance);
+    `options`: the fields of IngestConfig."""
+    from .pipeline.config import IngestConfig
+    from .pipeline.engines import run_ingest
 
-    return _ingest(IngestConfig(root=Path(root), collection=collection, home=home, model=model, **options))
+    name = model if isinstance(model, (str, type(None))) else None
+    reranker_path = reranker if isinstance(reranker, (str, Path)) else None
+    cfg = IngestConfig(root=Path(root), collection=collection, home=home, model=name,
+                       reranker=Path(reranker_path) if reranker_path else None, **options)
+    return run_ingest(cfg, engine, ray_address, model=None if name is not None or model is None else model,
+                      reranker=None if reranker_path or reranker is None else reranker, progress=progress)
 
 
 def __getattr__(name: str):
-    # Lazy: `import vsearch` stays cheap (no torch) until something is used.
-    if name in ("open_collection", "Collection", "Hit", "TextHit"):
-        from . import search
-
-        return getattr(search, name)
-    if name in ("IngestConfig", "IngestSummary"):
-        from .pipeline import runner
-
-        return getattr(runner, name)
-    if name == "eval_results":
-        from .evals import eval_results
-
-        return eval_results
-    if name == "Filter":
-        from .filters import Filter
-
-        return Filter
-    if name == "list_collections":
-        from .store.home import list_collections
-
-        return list_collections
-    if name == "load_model":
-        from .models import load_model
-
-        return load_model
-    if name == "evaluate_benchmark":
-        from .evaluate import evaluate_benchmark
-
-        return evaluate_benchmark
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(name)

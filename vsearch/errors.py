@@ -39,3 +39,23 @@ class QueryError(VsearchError):
 
 class NothingIngestedError(VsearchError):
     """An ingest that found no image it could read."""
+
+
+class InvalidOptionError(VsearchError):
+    """An option value that cannot work (unknown index kind, k < 1, …), refused before any work."""
+
+
+class StorageError(VsearchError):
+    """Writing a collection failed (disk full, read-only or permission denied); the previous
+    generation is intact."""
+
+
+class ImageError(VsearchError):
+    """A file that cannot be read or decoded as an image; `reason` is the short why a user reads."""
+
+    def __init__(self, reason: str, path: str | None = None):
+        super().__init__(reason)
+        self.reason, self.path = reason, path
+
+    def __str__(self) -> str:
+        return f"cannot read image {self.path}: {self.reason}" if self.path else self.reason

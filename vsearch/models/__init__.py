@@ -1,13 +1,13 @@
-"""Models: registry, dual encoders, ITM reranker. `load_model(name)` gives a DualEncoder.
+"""Models: registry, families, dual encoders, ITM reranker. `load_model(name)` gives a DualEncoder.
 
 Imports are lazy so that torch-free paths (a cold text query) never import PyTorch.
 """
 from __future__ import annotations
 
-from .registry import ARCHITECTURES, DEFAULT_MODEL, ModelSpec, known_models, resolve
+import importlib
 
-__all__ = ["DualEncoder", "load_model", "build_untrained", "default_device", "resolve", "known_models",
-           "DEFAULT_MODEL", "save_checkpoint", "read_checkpoint", "ModelSpec", "ARCHITECTURES"]
+from .families import Capabilities, capabilities
+from .registry import ARCHITECTURES, DEFAULT_MODEL, MODELS, ModelCard, ModelSpec, known_models, resolve
 
 _LAZY = {
     "DualEncoder": ".base",
@@ -18,10 +18,11 @@ _LAZY = {
     "read_checkpoint": ".checkpoint",
 }
 
+__all__ = ["ARCHITECTURES", "DEFAULT_MODEL", "MODELS", "Capabilities", "ModelCard", "ModelSpec", "capabilities",
+           "known_models", "resolve", *_LAZY]
+
 
 def __getattr__(name: str):
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(name)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .base import DualEncoder
-from .efficientnet import VARIANTS, build_efficientnet_lite
+from .efficientnet import build_efficientnet_lite
 from .minilm import Tokenizer, load_minilm, mean_pool
 from .preprocess import Preprocess
 
@@ -101,8 +101,8 @@ class ImageTower(nn.Module):
 class TextTower(nn.Module):
     def __init__(self, cfg: dict[str, Any], pretrained: bool):
         super().__init__()
-        self.bert, folder = load_minilm(pretrained)
-        self.tokenizer = Tokenizer(folder / "tokenizer.json", cfg["max_text_len"])
+        self.bert, _ = load_minilm(pretrained)
+        self.tokenizer = Tokenizer(cfg["max_text_len"])
         n_layers = len(self.bert.encoder.layer)
         self.split = n_layers - cfg["text_tail_layers"]
         self.n_layers = n_layers
@@ -127,7 +127,7 @@ def default_preprocess(cfg: dict[str, Any]) -> Preprocess:
 
 class AlignLite(DualEncoder):
     def __init__(self, name: str, cfg: dict[str, Any], state: dict[str, torch.Tensor] | None,
-                 fingerprint: str, pretrained_towers: bool = True):
+                 fingerprint: str | None, pretrained_towers: bool = True):
         super().__init__()
         self.name = name
         self.config = dict(cfg)
@@ -140,8 +140,13 @@ class AlignLite(DualEncoder):
         self._image: ImageTower | None = None
         self._text: TextTower | None = None
 
+    @classmethod
+    def from_config(cls, name: str, config: dict[str, Any], state: dict | None, fingerprint: str | None,
+                    pretrained_towers: bool = True) -> "AlignLite":
+        return cls(name, config, state, fingerprint, pretrained_towers)
+
     @property
-    def fingerprint(self) -> str:
+    def fingerprint(self) -> str | None:
         return self._fingerprint
 
     def _load_part(self, tower: nn.Module, prefix: str) -> None:
@@ -207,8 +212,3 @@ class AlignLite(DualEncoder):
                 if any(k.startswith(p) for p in keep):
                     out[prefix + k] = v.detach().clone()
         return out
-
-
-def image_size_for(variant: str) -> int:
-    return VARIANTS[variant][3]
-

@@ -16,7 +16,9 @@ class DualEncoder(nn.Module):
 
     Subclasses implement `image_features` / `text_features` (differentiable, unnormalised) and
     the token-level outputs used by the reranker. `name`, `config` and `fingerprint` identify
-    the exact model; a collection stores them and refuses any other.
+    the exact model; a collection stores them and refuses any other. A model whose weights are
+    not identified (fresh heads, random open_clip weights) has fingerprint None and cannot
+    build a collection.
     """
 
     name: str
@@ -26,8 +28,19 @@ class DualEncoder(nn.Module):
     hubness = None  # models/hubness.Hubness when the weights come with one
 
     @property
-    def fingerprint(self) -> str:
+    def fingerprint(self) -> str | None:
         raise NotImplementedError
+
+    @property
+    def identified(self) -> bool:
+        """True when the weights come from a known file or pretrained tag."""
+        return self.fingerprint is not None
+
+    @property
+    def capabilities(self):
+        from .families import capabilities
+
+        return capabilities(self.config)
 
     @property
     def device(self) -> torch.device:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +16,11 @@ def save_checkpoint(path: str | Path, config: dict[str, Any], state: dict,
                     extra: dict[str, Any] | None = None) -> Path:
     from safetensors.torch import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from ..atomic import atomic_write
+
     meta = {"format": FORMAT, "config": json.dumps(config, sort_keys=True), "extra": json.dumps(extra or {})}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(tmp), metadata=meta)
-    os.replace(tmp, path)
-    return path
+    tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
+    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta), point="checkpoint")
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict, dict[str, Any]]:

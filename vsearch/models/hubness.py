@@ -16,7 +16,8 @@ fingerprint, and so every collection built with it, unchanged.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -38,29 +39,46 @@ class Hubness:
     lambda_t2i: float = 0.75
     beta_i2t: float = 10.0
     lambda_i2t: float = 1.0
+    # The centres when known already (saved with the banks), and where those of a sidecar's
+    # correction are remembered otherwise (load_sidecar sets both).
+    centres: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
+    centres_file: Path | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Banks are stored in fp16: round now so a saved and reloaded correction is the same one.
         self.texts = np.ascontiguousarray(np.asarray(self.texts, dtype=np.float16), dtype=np.float32)
         self.images = np.ascontiguousarray(np.asarray(self.images, dtype=np.float16), dtype=np.float32)
 
-    # The centres cost a bank x bank product (~1 s): computed when biases are, never at model load.
+    # The centres cost a bank x bank product (~1.5 s here): computed when biases are, never at model
+    # load; a saved correction carries them, and an older sidecar's are remembered in the cache,
+    # so an ingest of a few photos does not pay for them.
     @cached_property
     def _centre_img(self) -> float:
-        return float(_lse(self.images @ self.texts.T, self.beta_t2i).mean())
+        return self._centre("image", lambda: float(_lse_of_products(self.images, self.texts, self.beta_t2i).mean()))
 
     @cached_property
     def _centre_txt(self) -> float:
-        return float(_lse(self.texts @ self.images.T, self.beta_i2t).mean())
+        return self._centre("text", lambda: float(_lse_of_products(self.texts, self.images, self.beta_i2t).mean()))
+
+    def _centre(self, key: str, compute) -> float:
+        if isinstance(self.centres.get(key), float):
+            return self.centres[key]
+        known = _read_json(self.centres_file) if self.centres_file is not None else {}
+        if isinstance(known.get(key), float):
+            return known[key]
+        value = compute()
+        if self.centres_file is not None:
+            _write_json(self.centres_file, {**known, key: value})
+        return value
 
     def image_bias(self, image_vectors: np.ndarray) -> np.ndarray:
         """float32 [n]: added to cos(text, image) for text -> image ranking."""
-        lse = _lse(np.asarray(image_vectors, dtype=np.float32) @ self.texts.T, self.beta_t2i)
+        lse = _lse_of_products(np.asarray(image_vectors, dtype=np.float32), self.texts, self.beta_t2i)
         return (-self.lambda_t2i * (lse - self._centre_img)).astype(np.float32)
 
     def text_bias(self, text_vectors: np.ndarray) -> np.ndarray:
         """float32 [n]: added to cos(image, text) for image -> text ranking."""
-        lse = _lse(np.asarray(text_vectors, dtype=np.float32) @ self.images.T, self.beta_i2t)
+        lse = _lse_of_products(np.asarray(text_vectors, dtype=np.float32), self.images, self.beta_i2t)
         return (-self.lambda_i2t * (lse - self._centre_txt)).astype(np.float32)
 
     @cached_property
@@ -73,24 +91,26 @@ class Hubness:
         h.update(self.images.tobytes())
         return h.hexdigest()[:16]
 
-    def to_state(self) -> dict:
-        import torch
-
-        return {"hubness.texts": torch.from_numpy(self.texts).half(), "hubness.images": torch.from_numpy(self.images).half(),
-                "hubness.params": torch.tensor([self.beta_t2i, self.lambda_t2i, self.beta_i2t, self.lambda_i2t])}
+    def to_state(self) -> dict[str, np.ndarray]:
+        return {"hubness.texts": self.texts.astype(np.float16), "hubness.images": self.images.astype(np.float16),
+                "hubness.params": np.array([self.beta_t2i, self.lambda_t2i, self.beta_i2t, self.lambda_i2t], np.float32)}
 
     @classmethod
     def from_state(cls, state: dict) -> "Hubness | None":
+        """From numpy arrays (or tensors) under STATE_KEYS; None when they are not all there."""
         if not all(k in state for k in STATE_KEYS):
             return None
-        b1, l1, b2, l2 = (float(x) for x in state["hubness.params"])
-        return cls(state["hubness.texts"].float().numpy(), state["hubness.images"].float().numpy(), b1, l1, b2, l2)
+        b1, l1, b2, l2 = (float(x) for x in _array(state["hubness.params"]))
+        return cls(_array(state["hubness.texts"]), _array(state["hubness.images"]), b1, l1, b2, l2)
 
     def save(self, path: Path, fingerprint: str) -> Path:
-        from safetensors.torch import save_file
+        from safetensors.numpy import save_file
 
-        save_file(self.to_state(), str(path), metadata={"fingerprint": fingerprint})
-        return Path(path)
+        from ..atomic import atomic_write
+
+        state = self.to_state()
+        meta = {"fingerprint": fingerprint, "centres": json.dumps({"image": self._centre_img, "text": self._centre_txt})}
+        return atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata=meta), point="hubness")
 
 
 def load_sidecar(weights: str | Path, fingerprint: str) -> Hubness | None:
@@ -100,18 +120,25 @@ def load_sidecar(weights: str | Path, fingerprint: str) -> Hubness | None:
         return None
     from safetensors import safe_open
 
+    from ..cache import cache_dir
     from ..errors import CheckpointError
 
     try:
-        with safe_open(str(path), "pt") as f:
-            if (f.metadata() or {}).get("fingerprint") != fingerprint:
+        with safe_open(str(path), "np") as f:  # numpy: loading a correction never imports PyTorch
+            meta = f.metadata() or {}
+            if meta.get("fingerprint") != fingerprint:
                 raise CheckpointError(f"{path} was fitted for another model; refit it with `vsearch fit-hubness` or delete it")
             state = {k: f.get_tensor(k) for k in f.keys()}
+        centres = json.loads(meta["centres"]) if "centres" in meta else {}  # older sidecars have none
     except CheckpointError:
         raise
     except Exception as e:
         raise CheckpointError(f"{path} is damaged ({e}); refit it with `vsearch fit-hubness` or delete it") from e
-    return Hubness.from_state(state)
+    h = Hubness.from_state(state)
+    if h is not None:
+        h.centres = {k: float(v) for k, v in centres.items() if k in ("image", "text") and isinstance(v, float)}
+        h.centres_file = cache_dir("hubness") / f"{h.signature}.json"
+    return h
 
 
 def lookup(bias_ids: np.ndarray, bias: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -144,28 +171,31 @@ def _lse(sims: np.ndarray, beta: float, chunk: int = 4096) -> np.ndarray:
     return out
 
 
-def fit(train_images: np.ndarray, train_captions: np.ndarray, caption_image: np.ndarray,
-        dev_images: np.ndarray, dev_captions: np.ndarray, dev_caption_image: np.ndarray,
-        betas=(5.0, 10.0, 15.0, 20.0), lambdas=(0.0, 0.25, 0.5, 0.75, 1.0)) -> tuple[Hubness, dict]:
-    """Banks from the training split (one caption per image), beta/lambda chosen per direction
-    on dev R@1 (ties broken by R@5; lambda 0 = no correction, so dev never gets worse).
-    Returns the correction and the dev scores it reached."""
-    from ..evaluate import recall_at_k
+def _lse_of_products(a: np.ndarray, bank: np.ndarray, beta: float, chunk: int = 1024) -> np.ndarray:
+    """`_lse(a @ bank.T)`, a block of rows at a time: memory stays chunk x bank, whatever len(a)."""
+    out = np.empty(len(a), dtype=np.float64)
+    for i in range(0, len(a), chunk):
+        out[i:i + chunk] = _lse(a[i:i + chunk] @ bank.T, beta)
+    return out
 
-    first = np.searchsorted(np.asarray(caption_image), np.arange(len(train_images)))
-    texts, images = train_captions[first], train_images
-    sim = dev_captions @ dev_images.T
-    best = {"text_to_image": (-1.0, None), "image_to_text": (-1.0, None)}
-    for beta in betas:
-        # The bias is linear in lambda: compute it once per beta at lambda 1, then scale.
-        unit = Hubness(texts, images, beta, 1.0, beta, 1.0)
-        image_unit, text_unit = unit.image_bias(dev_images), unit.text_bias(dev_captions)
-        for lam in lambdas:
-            t2i = recall_at_k(sim + lam * image_unit[None, :], dev_caption_image)["text_to_image"]
-            i2t = recall_at_k(sim + lam * text_unit[:, None], dev_caption_image)["image_to_text"]
-            for key, r in (("text_to_image", t2i), ("image_to_text", i2t)):
-                score = r["R@1"] + 1e-3 * r["R@5"]
-                if score > best[key][0]:
-                    best[key] = (score, (beta, lam, r))
-    (b1, l1, r1), (b2, l2, r2) = best["text_to_image"][1], best["image_to_text"][1]
-    return Hubness(texts, images, b1, l1, b2, l2), {"text_to_image": r1, "image_to_text": r2}
+
+def _array(x) -> np.ndarray:
+    return np.asarray(x.float().numpy() if hasattr(x, "numpy") else x, dtype=np.float32)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    from ..atomic import atomic_write
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, json.dumps(data).encode(), point="hubness-centres", durable=False)
+    except OSError:  # a read-only cache costs only time
+        pass

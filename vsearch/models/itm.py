@@ -136,7 +136,7 @@ def locked_towers(device: str = "cpu"):
     from .registry import ARCHITECTURES
 
     cfg = dict(ARCHITECTURES["align-lite"], image_tail_stages=0, text_tail_layers=0)
-    return AlignLite("align-lite-towers", cfg, None, "towers").to(device).eval()
+    return AlignLite("align-lite-towers", cfg, None, "pretrained-towers").to(device).eval()
 
 
 class Reranker:
@@ -154,12 +154,10 @@ class Reranker:
 
     def reads_feature_map_of(self, model) -> bool:
         """True when `model`'s image tower ends in exactly the feature map this reranker reads
-        (align-lite with a locked, pretrained image tower of the same variant and size), so
-        ingest can store the reranker's tokens from the same forward pass."""
-        cfg = getattr(model, "config", {}) or {}
-        ref = self.towers.config
-        return (cfg.get("family") == "align-lite" and cfg.get("image_tail_stages") == 0
-                and cfg.get("image_variant") == ref["image_variant"] and cfg.get("image_size") == ref["image_size"])
+        (the same pretrained, untuned tower at the same size), so ingest can store the
+        reranker's tokens from the same forward pass."""
+        mine = self.towers.capabilities.feature_map
+        return mine is not None and getattr(model, "capabilities", None) is not None and model.capabilities.feature_map == mine
 
     @property
     def towers(self):
@@ -212,21 +210,18 @@ class Reranker:
 def load_reranker(model_name: str, path=None) -> "Reranker | None":
     """The reranker in checkpoint `path` if given (one trained with `vsearch train-itm`), else
     the one shipped for a registered model, else None."""
-    from .registry import RERANKERS, WEIGHTS_DIR
+    from pathlib import Path
+
+    from .registry import reranker_file
 
     if path is not None:
-        from pathlib import Path
-
         from ..errors import CheckpointError
 
         if not Path(path).is_file():
             raise CheckpointError(f"no reranker checkpoint at {path}; train one with `vsearch train-itm`")
         return load_reranker_file(path)
-
-    fname = RERANKERS.get(model_name)
-    if not fname or not (WEIGHTS_DIR / fname).is_file():
-        return None
-    return load_reranker_file(WEIGHTS_DIR / fname)
+    shipped = reranker_file(model_name)
+    return load_reranker_file(shipped) if shipped else None
 
 
 def load_reranker_file(path) -> Reranker:

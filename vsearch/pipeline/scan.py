@@ -1,44 +1,91 @@
-"""Scan stage: every image file under a root, with its size and mtime (no file is opened)."""
+"""Scan stage: every image file under a root, with its size and mtime (no file is opened).
+
+Names are what os.walk gives: a name that is not valid UTF-8 arrives surrogate-escaped and is kept
+that way until it is stored (store/names.py), so the file can always be opened again.
+
+Links, decided here so that everything ingested can also be shown (search/browse.py serves only
+files that resolve inside a root):
+- a symlink to a file inside the root is followed (the file is ingested under the link's name too);
+- a symlink to a file outside the root is refused with a reason: it could never be shown;
+- a symlink to a folder is not followed, and recorded: inside the root, its photos are ingested
+  where they are (following would store every one twice); outside, its target is a folder of its
+  own to ingest; either way following could loop;
+- a broken link or a symlink loop is recorded with its reason.
+Special files (FIFOs, devices, sockets) named like images are left to the reader, which refuses
+them without opening them (vsearch.imaging).
+"""
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"})
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif",
+                              ".avif", ".mpo"})  # every photo format the reader (vsearch.imaging) decodes
+
+FOLDER_LINK_INSIDE = "folder symlink not followed: its photos are ingested where it points, inside this folder"
+FOLDER_LINK_OUTSIDE = "folder symlink not followed: it points outside this folder; ingest its target on its own"
+FILE_LINK_OUTSIDE = "symlink to a file outside this folder: not ingested, it could never be shown"
+_STAT_REASONS = {errno.ELOOP: "symlink loop", errno.ENOENT: "broken link: its target does not exist",
+                 errno.EACCES: "unreadable: permission denied", errno.ENAMETOOLONG: "unreadable: name too long"}
 
 
 @dataclass(frozen=True)
 class FileEntry:
-    path: str        # relative to the root, '/'-separated
+    path: str        # relative to the root, '/'-separated, as the OS names it (surrogate-escaped bytes)
     size: int
     mtime_ns: int
 
 
+def _inside(target: str, root: str) -> bool:
+    return target == root or target.startswith(root.rstrip(os.sep) + os.sep)
+
+
 def scan(root: Path, skip: set[Path] | None = None) -> tuple[list[FileEntry], list[tuple[str, str]]]:
-    """(image files sorted by path, [(path, reason)] for entries that could not be read).
+    """(image files sorted by path, [(path, reason)] for entries that are not ingested and say why).
     Hidden files and folders, and any folder in `skip` (e.g. the index home), are left out."""
     root = Path(root)
+    real_root = os.path.realpath(root)
     skip_real = {os.path.realpath(p) for p in (skip or set())}
     files: list[FileEntry] = []
     problems: list[tuple[str, str]] = []
 
+    def rel(full: str) -> str:
+        return os.path.relpath(full, root).replace(os.sep, "/")
+
     def onerror(e: OSError) -> None:
-        problems.append((os.path.relpath(e.filename, root) if e.filename else ".", f"unreadable folder: {e.strerror}"))
+        problems.append((rel(e.filename) if e.filename else ".", f"unreadable folder: {(e.strerror or str(e)).lower()}"))
 
     for dirpath, dirnames, filenames in os.walk(root, onerror=onerror):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
-                             and os.path.realpath(os.path.join(dirpath, d)) not in skip_real)
+        keep = []
+        for d in sorted(dirnames):
+            full = os.path.join(dirpath, d)
+            if d.startswith(".") or os.path.realpath(full) in skip_real:
+                continue
+            if os.path.islink(full):
+                inside = _inside(os.path.realpath(full), real_root)
+                problems.append((rel(full), FOLDER_LINK_INSIDE if inside else FOLDER_LINK_OUTSIDE))
+                continue
+            keep.append(d)
+        dirnames[:] = keep
         for name in filenames:
             if name.startswith(".") or os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
                 continue
             full = os.path.join(dirpath, name)
-            rel = os.path.relpath(full, root).replace(os.sep, "/")
             try:
                 st = os.stat(full)
             except OSError as e:
-                problems.append((rel, f"unreadable: {e.strerror}"))
+                problems.append((rel(full), _STAT_REASONS.get(e.errno, f"unreadable: {(e.strerror or str(e)).lower()}")))
                 continue
-            files.append(FileEntry(rel, st.st_size, st.st_mtime_ns))
+            if os.path.islink(full):
+                if stat.S_ISDIR(st.st_mode):  # os.walk lists these as folders; kept for safety
+                    continue
+                if not _inside(os.path.realpath(full), real_root):
+                    problems.append((rel(full), FILE_LINK_OUTSIDE))
+                    continue
+            files.append(FileEntry(rel(full), st.st_size, st.st_mtime_ns))
     files.sort(key=lambda f: f.path)
+    problems.sort()
     return files, problems

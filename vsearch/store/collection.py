@@ -1,54 +1,74 @@
 """A collection folder and its generations.
 
 Every commit writes a new generation of files under generation-numbered names
-(images-000007.parquet, images-000007.faiss, …), flushes them, then atomically replaces
-manifest.json, which names them. A reader that opened generation N keeps reading N's files even
-while N+1 is committed; files two generations old are removed.
+(images-000007.parquet, index-000007.faiss, …), flushes them, then atomically replaces
+manifest.json, which names them.
+
+Readers keep the generation they opened, however many commits follow: a reader `pin()`s its
+generation by holding a shared lock on `readers-<gen>.lock`, which lists that generation's files,
+and a commit removes an old generation's files only when it can take that lock exclusively (no
+reader holds them). Files the current and the previous generation name are always kept. This
+keeps the readers lazy (a query loads the index on first use, `vsearch info` never does) at the
+cost of the disk space of the generations readers still hold.
+
+Writers take `lock()`: one at a time, and the one holding it clears what a killed writer left
+(temporary files, files of a generation whose manifest never landed).
 """
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
+import shutil
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import IO, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import CollectionFormatError, QueryError, VsearchError
+from ..atomic import atomic_write, remove_debris
+from ..errors import CollectionFormatError, VsearchError
 from .index import VectorIndex
 from .manifest import Manifest, read_manifest, write_manifest
-from .vectors import META_FIELDS, VectorStore
+from .storage import writing
+from .tables import BIAS_SCHEMA, ERRORS_SCHEMA, IMAGES_SCHEMA, TEXTS_SCHEMA, conform, int64_column, numpy_column
+from .vectors import VectorStore
 
-if TYPE_CHECKING:
-    from ..filters import Filter
+__all__ = ["CollectionStore", "IMAGES_SCHEMA", "ERRORS_SCHEMA", "TEXTS_SCHEMA", "BIAS_SCHEMA", "int64_column",
+           "numpy_column", "now_iso", "repair_hint"]
 
-IMAGES_SCHEMA = pa.schema([
-    ("id", pa.int64()), ("path", pa.string()), ("root", pa.string()), ("folder", pa.string()),
-    ("digest", pa.string()), ("bytes", pa.int64()), ("mtime", pa.timestamp("us", tz="UTC")),
-    ("mtime_ns", pa.int64()), *META_FIELDS,
-])
-ERRORS_SCHEMA = pa.schema([("path", pa.string()), ("root", pa.string()), ("reason", pa.string()),
-                           ("bytes", pa.int64()), ("mtime_ns", pa.int64())])
-TEXTS_SCHEMA = pa.schema([("id", pa.int64()), ("text", pa.string()), ("source", pa.string())])
-# Per-item hubness correction (models/hubness.py), added to cosine scores of cross-modal queries.
-BIAS_SCHEMA = pa.schema([("id", pa.int64()), ("bias", pa.float32())])
-
-_GEN = re.compile(r"-(\d{6})\.")
+_GEN = re.compile(r"-(\d{6})(?:\.|$)")
+LEASE = "readers-{:06d}.lock"
+DAMAGED = "damaged"            # files set aside by a repair (pipeline/repair.py): renamed, never deleted
+PART_FOLDERS = ("vectors", "rerank-tokens/*")  # writer-only folders whose temporary files the lock clears
+_SCHEMAS = {"images": IMAGES_SCHEMA, "errors": ERRORS_SCHEMA, "texts": TEXTS_SCHEMA, "image_bias": BIAS_SCHEMA,
+            "text_bias": BIAS_SCHEMA}
 
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def repair_hint(name: str) -> str:
+    return f"repair the collection with `vsearch reindex --collection {name}` (or re-run `vsearch ingest`)"
+
+
+def _generation(name: str) -> int | None:
+    m = _GEN.search(name)
+    return int(m.group(1)) if m else None
+
+
 class CollectionStore:
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self._manifest: Manifest | None = None
+        self._tables: dict[str, pa.Table] = {}   # by file name: a generation's files never change
+        self._lease: IO[bytes] | None = None
+        self._pinned = False
 
     @property
     def name(self) -> str:
@@ -62,15 +82,68 @@ class CollectionStore:
         if self._manifest is None:
             if not self.exists():
                 raise VsearchError(f"{self.folder} is not a collection (no manifest.json)")
-            self._manifest = read_manifest(self.folder)
+            self._set_manifest(read_manifest(self.folder))
         return self._manifest
 
+    def _set_manifest(self, m: Manifest) -> None:
+        self._manifest = m
+        live = set(m.files.values())
+        self._tables = {k: v for k, v in self._tables.items() if k in live}
+
     def refresh(self) -> bool:
-        """Re-read the manifest; True if a newer generation was committed."""
+        """Re-read the manifest (and re-pin, for a pinned reader); True if a newer generation was committed."""
         old = self._manifest.generation if self._manifest else -1
-        self._manifest = None
+        if self._pinned:
+            self.pin()
+        else:
+            self._manifest = None
         return self.manifest.generation != old
 
+    # --- readers: keep the generation that was opened -------------------------------------------
+    def pin(self) -> Manifest:
+        """Read the current manifest and keep its generation's files from being removed until the
+        next pin() or unpin(). On a read-only collection nothing can be removed: no lease is needed."""
+        self._pinned = True
+        for _ in range(100):
+            self._manifest = None
+            m = self.manifest
+            lease = self._open_lease(m.generation)
+            if lease is None:
+                self._swap_lease(None)
+                return m
+            fcntl.flock(lease, fcntl.LOCK_SH)  # waits only while a writer is removing this generation
+            gone = os.fstat(lease.fileno()).st_nlink == 0
+            if not gone and not all((self.folder / f).exists() for f in m.files.values()):
+                gone = read_manifest(self.folder).generation != m.generation  # removed after we read it
+            if not gone:
+                self._swap_lease(lease)
+                return m
+            lease.close()
+        raise CollectionFormatError(f"{self.folder}: could not open a generation (commits follow each other too fast)")
+
+    def unpin(self) -> None:
+        self._pinned = False
+        self._swap_lease(None)
+
+    def _swap_lease(self, lease: IO[bytes] | None) -> None:
+        old, self._lease = self._lease, lease
+        if old is not None:
+            old.close()
+
+    def _open_lease(self, gen: int) -> IO[bytes] | None:
+        path = self.folder / LEASE.format(gen)
+        try:
+            return open(path, "rb")
+        except FileNotFoundError:
+            pass  # a collection of format 1, or the generation was just removed (pin() finds out)
+        except OSError:
+            return None
+        try:
+            return os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o666), "rb")
+        except OSError:  # read-only: no writer can remove anything either
+            return None
+
+    # --- tables and indexes -----------------------------------------------------------------------
     def vectors(self, dim: int | None = None) -> VectorStore:
         return VectorStore(self.folder / "vectors", dim or self.manifest.model["embed_dim"])
 
@@ -78,30 +151,46 @@ class CollectionStore:
         name = self.manifest.files.get(key)
         return self.folder / name if name else None
 
-    def _read_table(self, key: str, schema: pa.Schema) -> pa.Table:
+    def read_table(self, key: str) -> pa.Table:
+        """The generation's `key` table (images, errors, texts, image_bias, text_bias); empty when it
+        has none. A damaged or missing file is a CollectionFormatError that says how to repair it."""
         path = self._file(key)
         if path is None:
-            return schema.empty_table()
-        try:
-            return pq.ParquetFile(path).read()  # pq.read_table would import pyarrow.dataset + pandas (~0.4 s)
-        except (OSError, pa.ArrowInvalid) as e:
-            raise CollectionFormatError(f"{path} is missing or damaged ({e}); re-run `vsearch ingest` to rebuild the collection") from e
+            return _SCHEMAS[key].empty_table()
+        if path.name not in self._tables:
+            try:
+                self._tables[path.name] = _read_checked(path, key)
+            except _Damaged as e:
+                raise CollectionFormatError(f"{path.name} of collection {self.name!r} is damaged or missing ({e}); "
+                                            f"{repair_hint(self.name)}") from e
+        return self._tables[path.name]
+
+    def damaged_tables(self) -> dict[str, str]:
+        """{key: why} for every table this generation names that cannot be read."""
+        found = {}
+        for key in _SCHEMAS:
+            try:
+                if self._file(key) is not None:
+                    self.read_table(key)
+            except CollectionFormatError as e:
+                found[key] = str(e.__cause__)
+        return found
 
     def images(self) -> pa.Table:
-        return self._read_table("images", IMAGES_SCHEMA)
+        return self.read_table("images")
 
     def errors(self) -> pa.Table:
-        return self._read_table("errors", ERRORS_SCHEMA)
+        return self.read_table("errors")
 
     def texts(self) -> pa.Table:
-        return self._read_table("texts", TEXTS_SCHEMA)
+        return self.read_table("texts")
 
     def bias_arrays(self, key: str, signature: str | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         """`image_bias` or `text_bias` as (ids ascending, float32 biases); None when the collection
         has none, or when `signature` is given and they were made by another correction."""
         if not self.exists() or not self.manifest.files.get(key):
             return None
-        t = self._read_table(key, BIAS_SCHEMA)
+        t = self.read_table(key)
         if signature is not None and (t.schema.metadata or {}).get(b"hubness") != signature.encode():
             return None
         ids, bias = int64_column(t, "id"), numpy_column(t, "bias", np.float32)
@@ -112,18 +201,6 @@ class CollectionStore:
         """The same as a dict id -> bias ({} when there are none), for inspection."""
         arrays = self.bias_arrays(key, signature)
         return dict(zip(arrays[0].tolist(), arrays[1].tolist())) if arrays else {}
-
-    def bias_table(self, key: str, hubness, ids: np.ndarray, vecs: np.ndarray) -> pa.Table | bool:
-        """A new `image_bias` / `text_bias` table for the live `ids` (their `vecs`): stored biases
-        of the same correction are reused, the rest computed. False when there is no correction
-        (commit then drops any old table)."""
-        if hubness is None:
-            return False
-        from ..models.hubness import reuse_or_compute
-
-        correct = hubness.image_bias if key == "image_bias" else hubness.text_bias
-        bias = reuse_or_compute(correct, ids, vecs, self.bias_arrays(key, hubness.signature))
-        return pa.table({"id": ids, "bias": bias}, schema=BIAS_SCHEMA.with_metadata({"hubness": hubness.signature}))
 
     def _load_index(self, key: str, kind: str, params: dict) -> VectorIndex:
         path = self._file(key)
@@ -138,113 +215,187 @@ class CollectionStore:
     def texts_index(self) -> VectorIndex:
         return self._load_index("texts_index", "flat", {})
 
+    # --- writers ------------------------------------------------------------------------------------
     @contextmanager
     def lock(self) -> Iterator[None]:
         """One writer at a time per collection."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / ".lock", "w") as f:
+        with writing("the collection's lock file", self.folder, "nothing was changed"):
+            self.folder.mkdir(parents=True, exist_ok=True)
+            f = open(self.folder / ".lock", "w")
+        with f:
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as e:
                 raise VsearchError(f"another vsearch process is writing {self.folder}; wait for it to finish") from e
             try:
+                self._clear_debris()
                 yield
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
+    def _clear_debris(self) -> None:
+        """What a killed writer left: temporary files, and the files of a generation it never
+        committed (only the lock holder may clear them)."""
+        remove_debris(self.folder)
+        for pattern in PART_FOLDERS:
+            for sub in self.folder.glob(pattern):
+                remove_debris(sub)
+        if not self.exists():
+            return
+        try:
+            current = read_manifest(self.folder).generation
+        except (OSError, VsearchError):
+            return
+        for p in self.folder.iterdir():
+            g = _generation(p.name)
+            if g is not None and g > current:
+                _remove(p)
+
+    def set_aside(self, path: Path) -> Path:
+        """Move a damaged file into damaged/ (renamed, never deleted); returns its new path."""
+        path = Path(path)
+        rel = path.relative_to(self.folder).as_posix().replace("/", "~")
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        dest = self.folder / DAMAGED / f"{stamp}-{rel}"
+        n = 1
+        while dest.exists():
+            n += 1
+            dest = self.folder / DAMAGED / f"{stamp}-{n}-{rel}"
+        with writing(f"{DAMAGED}/", self.folder, "nothing was removed"):
+            dest.parent.mkdir(exist_ok=True)
+            os.replace(path, dest)
+        self._tables.pop(path.name, None)
+        return dest
+
     def commit(self, manifest: Manifest, images: pa.Table | None = None, errors: pa.Table | None = None,
                index: VectorIndex | None = None, texts: pa.Table | None = None,
                texts_index: VectorIndex | None = None, image_bias: pa.Table | None | bool = None,
-               text_bias: pa.Table | None | bool = None) -> Manifest:
+               text_bias: pa.Table | None | bool = None, drop: tuple[str, ...] = ()) -> Manifest:
         """Write the given parts as a new generation; parts left None carry over from the last one
-        (a bias given as False is dropped)."""
+        (a bias given as False is dropped, and so is every key in `drop`)."""
         gen = manifest.generation + 1
-        files = dict(manifest.files)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        previous = set(manifest.files.values())
+        files = {k: v for k, v in manifest.files.items() if k not in drop}
+        kept = "the collection is unchanged (its previous generation is still the one in use)"
+        with writing("a new generation of the collection", self.folder, kept):
+            self.folder.mkdir(parents=True, exist_ok=True)
 
-        def put(key: str, suffix: str, writer) -> None:
-            name = f"{key}-{gen:06d}.{suffix}"
-            tmp = self.folder / f".{name}.tmp"
-            writer(tmp)
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.folder / name)
-            files[key] = name
+            def put(key: str, suffix: str, writer) -> None:
+                name = f"{key}-{gen:06d}.{suffix}"
+                atomic_write(self.folder / name, writer, point=f"commit:{key}")
+                files[key] = name
 
-        if images is not None:
-            put("images", "parquet", lambda p: pq.write_table(images, p, compression="zstd"))
-        if errors is not None:
-            put("errors", "parquet", lambda p: pq.write_table(errors, p, compression="zstd"))
-        if index is not None:
-            put("index", "faiss", index.save)
-        if texts is not None:
-            put("texts", "parquet", lambda p: pq.write_table(texts, p, compression="zstd"))
-        if texts_index is not None:
-            put("texts_index", "faiss", texts_index.save)
-        for key, table in (("image_bias", image_bias), ("text_bias", text_bias)):
-            if table is False:
-                files.pop(key, None)
-            elif table is not None:
-                put(key, "parquet", lambda p, t=table: pq.write_table(t, p, compression="zstd"))
-        manifest.generation = gen
-        manifest.files = files
-        manifest.updated = now_iso()
-        manifest.created = manifest.created or manifest.updated
-        write_manifest(self.folder, manifest)
-        self._manifest = manifest
-        self._remove_old_generations(keep_from=gen - 1)
+            if images is not None:
+                put("images", "parquet", lambda p: pq.write_table(images, p, compression="zstd"))
+            if errors is not None:
+                put("errors", "parquet", lambda p: pq.write_table(errors, p, compression="zstd"))
+            if index is not None:
+                put("index", "faiss", index.save)
+            if texts is not None:
+                put("texts", "parquet", lambda p: pq.write_table(texts, p, compression="zstd"))
+            if texts_index is not None:
+                put("texts_index", "faiss", texts_index.save)
+            for key, table in (("image_bias", image_bias), ("text_bias", text_bias)):
+                if table is False:
+                    files.pop(key, None)
+                elif table is not None:
+                    put(key, "parquet", lambda p, t=table: pq.write_table(t, p, compression="zstd"))
+            # The lease readers of this generation will hold lists what it names (see pin()).
+            atomic_write(self.folder / LEASE.format(gen), json.dumps(sorted(files.values())).encode(),
+                         point="commit:readers", durable=False)
+            manifest.generation = gen
+            manifest.files = files
+            manifest.updated = now_iso()
+            manifest.created = manifest.created or manifest.updated
+            write_manifest(self.folder, manifest)
+        self._set_manifest(manifest)
+        self._remove_old_generations(keep_from=gen - 1, keep=previous)
         return manifest
 
-    def _remove_old_generations(self, keep_from: int) -> None:
-        live = set(self.manifest.files.values())
-        for p in self.folder.iterdir():
-            m = _GEN.search(p.name)
-            if m and p.name not in live and int(m.group(1)) < keep_from:
-                p.unlink(missing_ok=True)
+    def _remove_old_generations(self, keep_from: int, keep: set[str]) -> None:
+        """Remove files of generations before `keep_from` that neither the current generation, nor
+        `keep` (the previous one's), nor any generation a reader holds still names."""
+        keep = keep | set(self.manifest.files.values())
+        free: list[tuple[Path, IO[bytes]]] = []
+        unknown = False
+        try:
+            for lease_path in self.folder.glob("readers-*.lock"):
+                g = _generation(lease_path.name)
+                try:
+                    f = open(lease_path, "rb")
+                except OSError:
+                    continue
+                if g is not None and g >= keep_from:
+                    keep |= _lease_files(f) or set()
+                    f.close()
+                    continue
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:  # a reader holds this generation
+                    names = _lease_files(f)
+                    unknown |= names is None
+                    keep |= names or set()
+                    f.close()
+                    continue
+                free.append((lease_path, f))
+            if unknown:  # a reader holds a generation whose files are not listed (format 1): remove nothing
+                return
+            for p in self.folder.iterdir():
+                g = _generation(p.name)
+                if g is not None and g < keep_from and p.name not in keep and not p.name.startswith("readers-"):
+                    _remove(p)
+            for lease_path, _ in free:
+                lease_path.unlink(missing_ok=True)
+        except OSError:
+            pass  # clean-up only: the next commit tries again
+        finally:
+            for _, f in free:
+                f.close()
 
     def disk_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.folder.rglob("*") if p.is_file())
 
 
+class _Damaged(Exception):
+    """Why a table file cannot be used."""
+
+
+def _read_checked(path: Path, key: str) -> pa.Table:
+    """A table file read and checked against its schema (every value valid, every column there)."""
+    schema = _SCHEMAS[key]
+    try:
+        t = pq.ParquetFile(path).read()  # pq.read_table would import pyarrow.dataset + pandas (~0.4 s)
+        t = conform(t, schema) if key == "images" else t
+        t.validate(full=True)
+    except (OSError, pa.ArrowException, ValueError) as e:
+        raise _Damaged(str(e).splitlines()[0] if str(e) else type(e).__name__) from e
+    for f in schema:
+        if f.name not in t.schema.names or not _compatible(t.schema.field(f.name).type, f.type):
+            raise _Damaged(f"column {f.name!r} is missing or of the wrong type")
+    return t
+
+
+def _compatible(found: pa.DataType, wanted: pa.DataType) -> bool:
+    """Parquet stores timestamps in its own units (a second-resolution column reads back in ms)."""
+    return found.equals(wanted) or (pa.types.is_timestamp(found) and pa.types.is_timestamp(wanted))
+
+
+def _lease_files(f: IO[bytes]) -> set[str] | None:
+    try:
+        f.seek(0)
+        names = json.loads(f.read() or b"null")
+    except (OSError, ValueError):
+        return None
+    return set(names) if isinstance(names, list) else None
+
+
+def _remove(p: Path) -> None:
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p, ignore_errors=True)
+    else:
+        p.unlink(missing_ok=True)
+
+
 def _rebuild_hint(key: str, name: str) -> str:
     what = "the stored texts" if key == "texts_index" else "the stored vectors"
     return f"rebuild it from {what} with `vsearch reindex --collection {name}`"
-
-
-def numpy_column(table: pa.Table, name: str, dtype) -> np.ndarray:
-    """A null-free fixed-width column as numpy, without pyarrow's to_numpy (which imports pandas,
-    ~0.4 s of every cold query)."""
-    c = table.column(name).combine_chunks()
-    if len(c) == 0:
-        return np.zeros(0, dtype=dtype)
-    return np.frombuffer(c.buffers()[1], dtype=dtype, count=len(c) + c.offset)[c.offset:].copy()
-
-
-def int64_column(table: pa.Table, name: str) -> np.ndarray:
-    return numpy_column(table, name, np.int64)
-
-
-class MetadataFilter:
-    """Evaluates DuckDB SQL predicates over an images table; one connection, reused."""
-
-    def __init__(self, images: pa.Table):
-        import duckdb
-
-        self._con = duckdb.connect(":memory:")
-        self._con.register("images_raw", images.append_column("rn", pa.array(np.arange(len(images), dtype=np.int64))))
-        self._columns = images.schema.names
-
-    def rows(self, where: "str | Filter") -> np.ndarray:
-        """Row numbers matching a `--where` SQL predicate or a structured `Filter` (whose values
-        travel as query parameters, never as SQL text)."""
-        import duckdb
-
-        params: list = []
-        if not isinstance(where, str):
-            where, params = where.to_sql()
-        try:
-            rows = self._con.execute(f"SELECT rn FROM images_raw AS images WHERE {where}", params).fetchnumpy()
-        except duckdb.Error as e:
-            raise QueryError(f"bad --where predicate: {str(e).splitlines()[0]}. Columns: {', '.join(self._columns)}") from e
-        return np.asarray(rows["rn"], dtype=np.int64)
-

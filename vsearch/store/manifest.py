@@ -1,15 +1,34 @@
-"""manifest.json: the single entry point of a collection generation. Replaced last, atomically."""
+"""manifest.json: the single entry point of a collection generation. Replaced last, atomically.
+
+The format carries a version. A collection written by an older vsearch is brought up to date
+by the migration ladder: one function per step (version N -> N+1) that rewrites the manifest
+dict (and, where a step needs it, derived files); `read_manifest` climbs it rung by rung, and the
+next commit stores the new version. A newer version than this vsearch reads is refused.
+"""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from ..atomic import atomic_write
 from ..errors import CollectionFormatError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+
+
+def _v1_to_v2(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """Version 2 stores file names that are not valid UTF-8 (the images table's `raw_path`), lists
+    each generation's files in `readers-<gen>.lock` for the readers that hold it, and sets damaged
+    files aside in `damaged/`. Nothing of a version-1 collection needs rewriting: version 1 could not
+    store such names, so its images table reads with `raw_path` null (tables.conform); its
+    generations get their reader locks from the readers that open them; it has nothing set aside."""
+    return raw
+
+
+# version N -> function(raw manifest dict, collection folder) -> raw manifest dict of version N+1
+MIGRATIONS: dict[int, Callable[[dict[str, Any], Path], dict[str, Any]]] = {1: _v1_to_v2}
 
 
 @dataclass
@@ -19,7 +38,7 @@ class Manifest:
     generation: int = 0
     format_version: int = FORMAT_VERSION
     roots: list[str] = field(default_factory=list)
-    files: dict[str, Any] = field(default_factory=dict)   # images, errors, index, texts, texts_index
+    files: dict[str, Any] = field(default_factory=dict)   # images, errors, index, texts, texts_index, biases
     counts: dict[str, int] = field(default_factory=dict)
     last_ingest: dict[str, Any] = field(default_factory=dict)
     created: str = ""
@@ -29,32 +48,34 @@ class Manifest:
         return asdict(self)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def write_manifest(folder: Path, m: Manifest) -> None:
-    atomic_write_bytes(folder / "manifest.json", json.dumps(m.to_json(), indent=1, sort_keys=True).encode())
+    m.format_version = FORMAT_VERSION
+    atomic_write(folder / "manifest.json", json.dumps(m.to_json(), indent=1, sort_keys=True).encode(), point="manifest")
+
+
+def migrate(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
+    version = raw.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+        raise CollectionFormatError(
+            f"{folder} has format version {version}; this vsearch reads versions 1 to {FORMAT_VERSION}. "
+            f"Use the vsearch that wrote it, or re-ingest it into a new collection.")
+    while raw["format_version"] < FORMAT_VERSION:
+        step = MIGRATIONS[raw["format_version"]]
+        raw = {**step(raw, folder), "format_version": raw["format_version"] + 1}
+    return raw
 
 
 def read_manifest(folder: Path) -> Manifest:
     path = folder / "manifest.json"
     try:
-        raw = json.loads(path.read_text())
+        raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise
     except (OSError, ValueError) as e:
         raise CollectionFormatError(f"{path} is damaged ({e}); re-run `vsearch ingest` into a new collection") from e
-    version = raw.get("format_version")
-    if version != FORMAT_VERSION:
-        raise CollectionFormatError(
-            f"{folder} has format version {version}; this vsearch reads version {FORMAT_VERSION}. "
-            f"Re-ingest it with this version, or use the vsearch that wrote it.")
+    if not isinstance(raw, dict):
+        raise CollectionFormatError(f"{path} is not a vsearch manifest")
+    raw = migrate(raw, folder)
     try:
         return Manifest(**raw)
     except TypeError as e:

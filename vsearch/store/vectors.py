@@ -1,90 +1,102 @@
 """vectors/: the embeddings, as fp16 Parquet shards keyed by content id — the source of truth.
 
-Ingest appends one shard per encoded batch as it goes (atomic rename), which is what makes a
-killed ingest resumable: on restart every id found in a shard is already encoded. Each shard
-row also carries the content-derived metadata (size in pixels, EXIF), so a resumed or moved
-file never needs decoding again.
+One shard per encoded batch (store/parts.py explains why): a single Parquet file, atomically
+renamed into place, so the shard file is its own completion marker. Each row also carries the
+content-derived metadata (size in pixels, EXIF), so a resumed or moved file never needs
+decoding again.
 """
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-META_FIELDS = [
-    ("width", pa.int32()),
-    ("height", pa.int32()),
-    ("taken_at", pa.timestamp("s")),
-    ("camera", pa.string()),
-    ("orientation", pa.int16()),
-]
+from ..atomic import atomic_write
+from .parts import PartStore
+from .tables import META_FIELDS, int64_column
 
 
 def shard_schema(dim: int) -> pa.Schema:
-    return pa.schema([("id", pa.int64()), ("digest", pa.string()), *META_FIELDS,
-                      ("vector", pa.binary(dim * 2))])
+    return pa.schema([("id", pa.int64()), ("digest", pa.string()), *META_FIELDS, ("vector", pa.binary(dim * 2))])
 
 
-class VectorStore:
+class VectorStore(PartStore):
+    prefix = "shard"
+    marker = ".parquet"
+    what = "vector shards"
+
     def __init__(self, folder: Path, dim: int):
-        self.folder = Path(folder)
+        super().__init__(folder)
         self.dim = dim
 
     def shards(self) -> list[Path]:
-        return sorted(self.folder.glob("shard-*.parquet")) if self.folder.is_dir() else []
+        return self.parts()
 
     def write_shard(self, rows: list[dict], vectors: np.ndarray) -> Path:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        """Rows: id, digest and the content metadata of each vector."""
+        return self.write_part(np.array([r["id"] for r in rows], dtype=np.int64), (rows, vectors))
+
+    def _write_files(self, stem: str, ids: np.ndarray, payload) -> None:
+        rows, vectors = payload
         cols = {name: [r.get(name) for r in rows] for name in ["id", "digest"] + [f for f, _ in META_FIELDS]}
         vec16 = np.ascontiguousarray(vectors, dtype=np.float16)
-        cols["vector"] = [v.tobytes() for v in vec16]
+        cols["vector"] = pa.FixedSizeBinaryArray.from_buffers(pa.binary(self.dim * 2), len(vec16), [None, pa.py_buffer(vec16.tobytes())])
         table = pa.table(cols, schema=shard_schema(self.dim))
-        name = f"shard-{uuid.uuid4().hex}.parquet"
-        tmp = self.folder / f".{name}.tmp"
-        pq.write_table(table, tmp, compression="zstd")
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, self.folder / name)
-        return self.folder / name
+        atomic_write(self.folder / f"{stem}{self.marker}", lambda tmp: pq.write_table(table, tmp, compression="zstd"),
+                     point="shard")
 
-    def known_ids(self) -> set[int]:
-        ids: set[int] = set()
-        for s in self.shards():
-            ids.update(pq.read_table(s, columns=["id"]).column("id").to_pylist())
-        return ids
+    def _read_ids(self, path: Path) -> np.ndarray:
+        t = pq.ParquetFile(path).read(columns=["id"])
+        if not t.schema.field("id").type.equals(pa.int64()) or t.column("id").null_count:
+            raise ValueError("its id column is not int64 without nulls")
+        return int64_column(t, "id")
+
+    def _verify(self, marker: Path, thorough: bool) -> None:
+        """Cheap: the footer (a truncated file has none) and the ids. Thorough: every column, with
+        vectors of this collection's width."""
+        if not thorough:
+            self._read_ids(marker)
+            return
+        t = self._read_shard(marker)
+        t.validate(full=True)
+        want = shard_schema(self.dim)
+        if (t.schema.names != want.names or not t.schema.field("vector").type.equals(want.field("vector").type)
+                or not t.schema.field("id").type.equals(pa.int64()) or t.column("id").null_count
+                or t.column("vector").null_count):
+            raise ValueError("its columns are not those of a vector shard")
+
+    def _files(self, marker: Path) -> list[Path]:
+        return [marker]
+
+    def _take(self, ids: np.ndarray):
+        got, vecs, meta = self.load(ids)
+        return meta.to_pylist(), vecs
+
+    def _read_shard(self, path: Path, columns: list[str] | None = None) -> pa.Table:
+        return pq.ParquetFile(path).read(columns=columns)
 
     def read(self, columns: list[str] | None = None) -> pa.Table:
         shards = self.shards()
         if not shards:
             return shard_schema(self.dim).empty_table()
-        t = pa.concat_tables([pq.read_table(s, columns=columns) for s in shards])
-        return t
+        tables = []
+        for s in shards:
+            with self.reading(s):
+                tables.append(self._read_shard(s, columns))
+        with self.reading(shards[0]):
+            return pa.concat_tables(tables)
 
     def load(self, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, pa.Table]:
         """(ids, float32 vectors, metadata table) — unique by id, optionally only `ids`, in id order."""
         t = self.read()
-        all_ids = t.column("id").to_numpy()
+        all_ids = int64_column(t, "id")
         _, first = np.unique(all_ids, return_index=True)
         if ids is not None:
-            keep = np.isin(all_ids[first], ids)
-            first = first[keep]
+            first = first[np.isin(all_ids[first], ids)]
         t = t.take(pa.array(first))
-        raw = b"".join(t.column("vector").to_pylist()) if len(t) else b""
-        vecs = np.frombuffer(raw, dtype=np.float16).reshape(len(t), self.dim).astype(np.float32)
-        return t.column("id").to_numpy(), vecs, t.drop_columns(["vector"])
-
-    def compact(self, live_ids: np.ndarray) -> None:
-        """Rewrite all shards into one holding only live ids (done when enough is dead)."""
-        shards = self.shards()
-        if not shards:
-            return
-        ids, vecs, meta = self.load(live_ids)
-        rows = meta.to_pylist()
-        new = self.write_shard(rows, vecs) if len(rows) else None
-        for s in shards:
-            if s != new:
-                s.unlink(missing_ok=True)
+        vec = t.column("vector").combine_chunks()
+        raw = np.frombuffer(vec.buffers()[1], dtype=np.float16, count=(len(vec) + vec.offset) * self.dim)
+        vecs = raw[vec.offset * self.dim:].reshape(len(t), self.dim).astype(np.float32)
+        return int64_column(t, "id"), vecs, t.drop_columns(["vector"])

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from ..benchmark import Pairs
+from ..evaluation.pairs import Pairs
 from ..models.onnx_export import fast_image_trunk
-from ..pipeline.encode import batched, iter_pixels
+from ..pipeline.decode import decode_pixels
+from ..pipeline.encode import batched
+from ..progress import Reporter, report
 
 
 IMAGE_KEYS = ("image_variant", "image_size")
@@ -31,7 +32,7 @@ def _key(kind: str, model, pairs: Pairs, extra: dict) -> str:
 
 @torch.inference_mode()
 def image_trunk_cache(model, pairs: Pairs, cache_dir: Path, hflip: bool, workers: int | None = None,
-                      batch_size: int = 64, progress: bool = True) -> torch.Tensor:
+                      batch_size: int = 64, progress: Reporter | None = None) -> torch.Tensor:
     """fp16 [views, n_images, C, H, W]; view 1 (if hflip) is the mirrored image."""
     path = Path(cache_dir) / f"img-{_key('image', model, pairs, {'hflip': hflip})}.pt"
     if path.is_file():
@@ -39,23 +40,28 @@ def image_trunk_cache(model, pairs: Pairs, cache_dir: Path, hflip: bool, workers
     tower = model.image.eval()
     run = fast_image_trunk(model, tower)
     chunks: list[list[torch.Tensor]] = [[] for _ in range(2 if hflip else 1)]
-    bar = tqdm(total=len(pairs.images), unit="img", desc=f"caching image trunk ({pairs.split})", disable=not progress)
-    for batch in batched(iter_pixels(pairs.images, model.preprocess, workers), batch_size):
+    task, done = f"cache image trunk ({pairs.split})", 0
+    for batch in batched(decode_pixels(pairs.images, model.preprocess, workers), batch_size):
         pix = np.stack(batch)
         views = [pix, pix[:, :, ::-1].copy()] if hflip else [pix]
         for v, arr in enumerate(views):
             chunks[v].append(run(model.preprocess.normalize(arr).to(model.device)).half().cpu())
-        bar.update(len(batch))
-    bar.close()
+        done += len(batch)
+        report(progress, task, done, len(pairs.images), "img")
     feats = torch.stack([torch.cat(c) for c in chunks]).contiguous()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(feats, path)
+    _save(feats, path)
     return feats
+
+
+def _save(obj, path: Path) -> None:
+    from ..atomic import atomic_write
+
+    atomic_write(path, lambda tmp: torch.save(obj, tmp), point="train-cache", durable=False)
 
 
 @torch.inference_mode()
 def text_trunk_cache(model, pairs: Pairs, cache_dir: Path, batch_size: int = 256,
-                     progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                     progress: Reporter | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(fp16 hidden states [n_captions, T, h], bool mask [n_captions, T])."""
     path = Path(cache_dir) / f"txt-{_key('text', model, pairs, {})}.pt"
     if path.is_file():
@@ -65,11 +71,11 @@ def text_trunk_cache(model, pairs: Pairs, cache_dir: Path, batch_size: int = 256
     ids, mask = tower.tokenizer(pairs.captions)
     hidden = torch.zeros((*ids.shape, tower.bert.config.hidden_size), dtype=torch.float16)
     order = torch.argsort(mask.sum(1))  # length-sorted batches: little padding to compute on
-    for i in tqdm(range(0, len(ids), batch_size), desc=f"caching text trunk ({pairs.split})", disable=not progress):
+    for i in range(0, len(ids), batch_size):
         rows = order[i:i + batch_size]
         t = int(mask[rows].sum(1).max())
         h = tower.trunk(ids[rows, :t].to(model.device), mask[rows, :t].to(model.device))
         hidden[rows, :t] = h.half().cpu()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"hidden": hidden, "mask": mask}, path)
+        report(progress, f"cache text trunk ({pairs.split})", min(i + batch_size, len(ids)), len(ids), "text")
+    _save({"hidden": hidden, "mask": mask}, path)
     return hidden, mask

@@ -6,10 +6,11 @@ and an edited one (new content, new id) gets a new one.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from PIL import Image
+
+from ..atomic import atomic_write
 
 
 def thumbnail_path(folder: Path, id_: int, size: int) -> Path:
@@ -20,8 +21,5 @@ def save_thumbnail(img: Image.Image, dst: Path, size: int) -> Path:
     """Write a decoded (EXIF-rotated) image as a JPEG whose longer side is at most `size`, atomically."""
     img = img.convert("RGB")
     img.thumbnail((size, size), Image.Resampling.LANCZOS)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    img.save(tmp, "JPEG", quality=85, optimize=True)
-    os.replace(tmp, dst)
-    return dst
+    return atomic_write(dst, lambda tmp: img.save(tmp, "JPEG", quality=85, optimize=True), point="thumbnail",
+                        durable=False)

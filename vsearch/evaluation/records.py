@@ -5,12 +5,12 @@ The UI's evaluation page reads them; so can anyone comparing models over time.
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .store.home import index_home
+from ..atomic import atomic_write
+from ..store.home import index_home
 
 
 def evals_dir(home: str | Path | None = None) -> Path:
@@ -21,14 +21,9 @@ def save_eval(result: dict[str, Any], home: str | Path | None = None, source: st
     """Store one evaluation (EvalResult.to_json()) with the time it ran; returns its file."""
     when = datetime.now(timezone.utc)
     record = {"evaluated_at": when.isoformat(timespec="seconds"), "source": source, **result}
-    d = evals_dir(home)
-    d.mkdir(parents=True, exist_ok=True)
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{result.get('model')}-{result.get('split')}")
-    path = d / f"{when.strftime('%Y%m%dT%H%M%S%fZ')}-{safe}.json"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, path)
-    return path
+    path = evals_dir(home) / f"{when.strftime('%Y%m%dT%H%M%S%fZ')}-{safe}.json"
+    return atomic_write(path, json.dumps(record, indent=1).encode(), point="eval-record")
 
 
 def eval_results(home: str | Path | None = None) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import VsearchError
+from ..errors import VsearchError
 
 
 @dataclass(frozen=True)

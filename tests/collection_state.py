@@ -1,0 +1,68 @@
+"""What a collection holds, read straight from its files, for comparing a crashed-and-resumed
+collection with a clean one; and the debris a writer may leave."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+_GEN = re.compile(r"-(\d{6})(?:\.|$)")
+
+
+def snapshot(folder: Path) -> dict | None:
+    """None when there is no committed generation."""
+    if not (folder / "manifest.json").is_file():
+        return None
+    from vsearch.store.vectors import VectorStore
+
+    m = json.loads((folder / "manifest.json").read_text())
+
+    def table(key: str) -> list[dict]:
+        name = m["files"].get(key)
+        return pq.ParquetFile(folder / name).read().to_pylist() if name else []
+
+    images = table("images")
+    store = VectorStore(folder / "vectors", m["model"]["embed_dim"])
+    ids, vecs, _ = store.load(np.array(sorted({r["id"] for r in images}), dtype=np.int64))
+    return {"manifest": {k: m[k] for k in ("generation", "roots", "counts", "index", "model", "format_version")}
+                        | {"files": sorted(m["files"])},
+            "images": images, "errors": table("errors"), "texts": table("texts"),
+            "vectors": dict(zip(ids.tolist(), vecs)), "stored": set(store.known_ids().tolist()),
+            "image_bias": {r["id"]: r["bias"] for r in table("image_bias")}}
+
+
+def differences(a: dict | None, b: dict | None, generation: bool = True) -> list[str]:
+    """What differs between two snapshots ([] when they are equal; vectors to fp16 precision).
+    `generation=False`: the same content committed a different number of times is equal."""
+    if a is None or b is None:
+        return [] if a is b else ["one has no committed generation"]
+    out = [k for k in ("manifest", "images", "errors", "texts", "stored") if a[k] != b[k]]
+    if not generation and "manifest" in out and {**a["manifest"], "generation": 0} == {**b["manifest"], "generation": 0}:
+        out.remove("manifest")
+    if a["vectors"].keys() != b["vectors"].keys() or any(
+            not np.allclose(a["vectors"][i], b["vectors"][i], atol=2e-3) for i in a["vectors"]):
+        out.append("vectors")
+    if a["image_bias"].keys() != b["image_bias"].keys() or any(
+            abs(a["image_bias"][i] - b["image_bias"][i]) > 2e-3 for i in a["image_bias"]):
+        out.append("image_bias")
+    return out
+
+
+def debris(folder: Path) -> list[str]:
+    """Files a finished writer should not leave: temporary files, files of a generation that was
+    never committed, files older than the previous generation that nothing names, incomplete parts."""
+    found = [str(p.relative_to(folder)) for p in folder.rglob(".tmp-*")]
+    if not (folder / "manifest.json").is_file():
+        return found + [p.name for p in folder.iterdir() if _GEN.search(p.name)]
+    m = json.loads((folder / "manifest.json").read_text())
+    named = set(m["files"].values())
+    for p in folder.iterdir():
+        g = _GEN.search(p.name)
+        if g and (int(g[1]) > m["generation"] or (int(g[1]) < m["generation"] - 1 and p.name not in named)):
+            found.append(p.name)
+    if (folder / "vectors").is_dir():
+        found += [f"vectors/{p.name}" for p in (folder / "vectors").iterdir() if not re.fullmatch(r"shard-[0-9a-f]{32}\.parquet", p.name)]
+    return found

@@ -1,0 +1,69 @@
+"""Format version 2 (names that are not UTF-8, reader locks, damaged/): a version-1 collection opens
+and keeps working through the migration ladder, its next commit writes version 2, and a version
+newer than this vsearch is refused with a message."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from typer.testing import CliRunner
+
+import vsearch
+from conftest import make_image
+from vsearch.cli import app
+from vsearch.store.collection import CollectionStore
+from vsearch.store.manifest import FORMAT_VERSION, MIGRATIONS
+
+runner = CliRunner()
+
+
+def as_version_1(folder: Path) -> None:
+    """Rewrite a collection as vsearch wrote version 1: no raw_path column, no reader locks."""
+    m = json.loads((folder / "manifest.json").read_text())
+    m["format_version"] = 1
+    images = folder / m["files"]["images"]
+    pq.write_table(pq.read_table(images).drop_columns(["raw_path"]), images)
+    for p in folder.glob("readers-*.lock"):
+        p.unlink()
+    (folder / "manifest.json").write_text(json.dumps(m))
+
+
+def test_the_ladder_reaches_this_version():
+    assert FORMAT_VERSION == 2 and sorted(MIGRATIONS) == list(range(1, FORMAT_VERSION))
+
+
+def test_a_version_1_collection_opens_keeps_working_and_is_written_as_version_2(ingested_copy):
+    home, photos = ingested_copy
+    folder = home / "photos"
+    before = [h.id for h in vsearch.open_collection(home=home).search("a red square", k=5)]
+    as_version_1(folder)
+    env = {"VSEARCH_HOME": str(home)}
+    col = vsearch.open_collection(home=home)  # a reader of a version-1 collection makes its own lock file
+    assert [h.id for h in col.search("a red square", k=5)] == before
+    assert col.images.column("raw_path").null_count == len(col.images)
+    name = os.fsdecode(b"caf\xe9.png")
+    make_image(photos / name, "yellow", "circle")
+    r = runner.invoke(app, ["ingest", str(photos), "--json"], env=env)
+    assert r.exit_code == 0, r.output
+    assert json.loads((folder / "manifest.json").read_text())["format_version"] == 2
+    images = CollectionStore(folder).images()
+    raw = {r["path"]: r["raw_path"] for r in images.to_pylist()}
+    assert raw["caf\\xe9.png"] == b"caf\xe9.png" and sum(v is not None for v in raw.values()) == 1
+    # the reader that opened version 1 still reads its generation: its lock lists no files, so
+    # the commit removed nothing while it was held
+    assert [h.id for h in col.search("a red square", k=5)] == before
+
+
+def test_a_newer_version_is_refused_with_a_message(ingested_copy):
+    home, _ = ingested_copy
+    folder = home / "photos"
+    m = json.loads((folder / "manifest.json").read_text())
+    m["format_version"] = FORMAT_VERSION + 1
+    (folder / "manifest.json").write_text(json.dumps(m))
+    r = runner.invoke(app, ["query", "a red square"], env={"VSEARCH_HOME": str(home)})
+    assert r.exit_code == 2 and r.output.count("\n") == 1
+    assert f"format version {FORMAT_VERSION + 1}" in r.output and "re-ingest" in r.output
+    shutil.rmtree(folder)

@@ -1,0 +1,91 @@
+"""Atomic file writes: the one way vsearch puts a file on disk.
+
+A file is written under a temporary name in its destination folder, flushed and fsynced, then
+renamed over the destination (and the folder fsynced), so a reader sees the old file or the new
+one, never half of one, and a crash leaves at worst a temporary file that `remove_debris`
+deletes. `durable=False` skips the fsyncs, for caches whose loss costs only time.
+
+Tests inject faults at named points (as faiss contrib's `crash_at` does): `crash_points` maps a
+point name to a callable run just before the rename; it may raise (an I/O error) or kill the
+process (a crash). Every write names its point, e.g. "commit:images" or "shard".
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+TMP_PREFIX = ".tmp-"
+# mkstemp makes files private (0600); finished files get the permissions a plain open() would.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+# Fault injection for tests: {point name: callable(destination path)}. Empty in normal runs.
+crash_points: dict[str, Callable[[Path], None]] = {}
+
+
+def atomic_write(path: str | Path, content: bytes | Callable[[Path], object], *, point: str = "file",
+                 durable: bool = True) -> Path:
+    """Write `content` (bytes, or a function that writes to the temporary path it is given) to
+    `path` atomically. Returns `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX + path.name + ".", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        if isinstance(content, (bytes, bytearray, memoryview)):
+            with os.fdopen(fd, "wb") as f:
+                f.write(content)
+                if durable:
+                    f.flush()
+                    os.fsync(f.fileno())
+        else:
+            os.close(fd)
+            content(tmp)
+            if durable:
+                _fsync_file(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        hook = crash_points.get(point)
+        if hook is not None:
+            hook(path)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if durable:
+        _fsync_dir(path.parent)
+    return path
+
+
+def remove_debris(folder: str | Path) -> int:
+    """Delete temporary files a killed writer left in `folder` (not recursive); returns how many.
+    Only call this while holding the folder's writer lock."""
+    folder = Path(folder)
+    n = 0
+    if folder.is_dir():
+        for p in folder.glob(TMP_PREFIX + "*"):
+            p.unlink(missing_ok=True)
+            n += 1
+    return n
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some filesystems refuse fsync on directories
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,126 @@
+"""What every command shares: options, the one error path, JSON output and the progress bar."""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from typing import Any, Callable
+
+import click
+import typer
+from rich.console import Console
+from typer.exceptions import TyperException
+
+from ..errors import VsearchError
+from ..progress import Progress
+
+out = Console(highlight=False, markup=False, emoji=False)  # nothing printed is markup: names are data
+err = Console(stderr=True, highlight=False, markup=False, emoji=False)
+
+HomeOpt = typer.Option(None, "--home", help="Index home folder (default: $VSEARCH_HOME, else ./indexes).")
+CollOpt = typer.Option(None, "--collection", "-c", help="Collection name (default: the only one).")
+JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table.")
+
+
+def fail(message: str, code: int = 2) -> None:
+    from rich.text import Text
+
+    # A Text, never markup: messages quote file names and filters; soft_wrap keeps it one line.
+    err.print(Text.assemble(("error:", "red"), " ", _one_line(message)), soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _one_line(message: str) -> str:
+    from ..escape import for_terminal
+
+    return for_terminal(" ".join(str(message).split()))
+
+
+def handles_errors(command: Callable) -> Callable:
+    """The one error path of the CLI: every library error (and I/O error, memory error,
+    interruption) becomes a one-line message on stderr and a non-zero exit code. Anything else
+    is a bug: one line too, with the traceback only when VSEARCH_DEBUG is set."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort, SystemExit, TyperException, click.ClickException):
+            raise  # usage errors and exits: typer prints and exits as usual
+        except VsearchError as e:
+            fail(str(e))
+        except OSError as e:
+            where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+            fail(f"{e.strerror or e}{where}")
+        except MemoryError:
+            fail("out of memory; try smaller --batch-size or --workers")
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130)
+        except Exception as e:  # a bug: say so in one line
+            if os.environ.get("VSEARCH_DEBUG"):
+                raise
+            fail(f"internal error ({type(e).__name__}: {e}); run with VSEARCH_DEBUG=1 for the traceback, "
+                 f"and please report it", code=3)
+
+    return run
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=1, default=str) + "\n")
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return ""
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def progress_bar(enabled: bool) -> "BarReporter | None":
+    """A progress reporter drawing rich bars on stderr, or None when off (--json, no terminal)."""
+    return BarReporter() if enabled and sys.stderr.isatty() else None
+
+
+class BarReporter:
+    """Draws the library's progress events (vsearch.progress) as rich progress bars."""
+
+    def __init__(self):
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+        from rich.progress import Progress as Bars
+
+        self.bars = Bars(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                         console=err, transient=False)
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> "BarReporter":
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bars.stop()
+
+    def __call__(self, p: Progress) -> None:
+        label = p.task + (f" ({p.note})" if p.note else "")
+        if p.task not in self.tasks:
+            self.tasks[p.task] = self.bars.add_task(label, total=p.total)
+        self.bars.update(self.tasks[p.task], completed=p.done, total=p.total, description=label)
+
+
+class _NoBars:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+def bars(enabled: bool):
+    """`with bars(not as_json) as progress:` gives a Reporter (or None) for library calls."""
+    bar = progress_bar(enabled)
+    return bar if bar is not None else _NoBars()
+

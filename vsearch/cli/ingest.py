@@ -1,0 +1,86 @@
+"""`vsearch ingest`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..escape import for_terminal
+from .common import HomeOpt, JsonOpt, bars, err, handles_errors, out, print_json
+
+
+@handles_errors
+def ingest(
+    folder: Path = typer.Argument(..., help="Folder of photos, scanned recursively."),
+    collection: Optional[str] = typer.Option(None, "--collection", "-c", help="Collection name (default: the folder's name)."),
+    home: Optional[Path] = HomeOpt,
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model for a new collection: align-lite (default), openclip:<arch>/<tag>, or a checkpoint path (`vsearch models` lists them)."),
+    batch_size: Optional[int] = typer.Option(None, help="Images per encoder batch (default: 32 on a CPU, 256 on a GPU)."),
+    workers: Optional[int] = typer.Option(None, help="Decode worker processes (default: cores - 1)."),
+    index: Optional[str] = typer.Option(None, help="Index kind: auto, flat, hnsw, ivf (default: auto for a new collection; an existing one keeps its kind)."),
+    strict: bool = typer.Option(False, "--strict", help="Exit with code 1 if any file could not be ingested."),
+    rerank_tokens: bool = typer.Option(True, "--rerank-tokens/--no-rerank-tokens", help="Store the reranker's image tokens (~8 KB a photo) so --rerank needs no photo decoding."),
+    reranker: Optional[Path] = typer.Option(None, "--reranker", help="ITM checkpoint whose tokens to store (default: the model's shipped one)."),
+    engine: str = typer.Option("local", "--engine", help="local: this machine's processes; ray: a Ray Data job (needs the `ray` extra; the photos and --home must be on storage every node sees)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="With --engine ray: the cluster to run on (default: $RAY_ADDRESS, else a local Ray instance with --workers + 1 CPUs)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Add a folder of photos to a collection (new, changed, moved and deleted files are picked up;
+    re-running after an interruption resumes where it stopped)."""
+    from ..models import resolve
+    from ..pipeline.config import IngestConfig
+    from ..pipeline.engines import ENGINES, run_ingest
+
+    if engine not in ENGINES:
+        raise typer.BadParameter(f"unknown engine {engine!r}; known: {', '.join(ENGINES)}", param_hint="--engine")
+    if ray_address and engine != "ray":
+        raise typer.BadParameter("--ray-address needs --engine ray", param_hint="--ray-address")
+    cfg = IngestConfig(root=folder, collection=collection, home=home, model=model, batch_size=batch_size,
+                       workers=workers, index_type=index, rerank_tokens=rerank_tokens, reranker=reranker)
+    if model:
+        resolve(model)  # an unknown model name fails now, not after the scan
+    if not folder.is_dir():
+        raise typer.BadParameter(f"{folder} is not a folder", param_hint="FOLDER")
+    from . import AS_PROGRAM
+
+    started = process_age() if AS_PROGRAM else None
+    with bars(not as_json) as progress:
+        s = run_ingest(cfg, engine, ray_address, progress=progress)
+    if started is not None:  # the process's own start (interpreter, imports) belongs to the wall time too
+        s.timings = {"imports": started, **s.timings}
+    if as_json:
+        print_json(s.to_json())
+    else:
+        for line in s.repaired:  # damaged metadata was set aside and rebuilt before the ingest (pipeline/repair.py)
+            err.print(f"repaired: {for_terminal(line)}")
+        total = s.elapsed_s + (started or 0.0)
+        out.print(f"{for_terminal(s.collection)}: {s.images} images | new {s.new}, changed {s.changed}, unchanged {s.unchanged}, "
+                  f"moved {s.moved}, removed {s.removed}, duplicates {s.duplicates}, errors {s.errors} | "
+                  f"encoded {s.encoded} | {total:.1f}s: " + timings_line(s.timings))
+        for e in s.error_samples[:5]:
+            err.print(f"  skipped {for_terminal(e['path'])}: {for_terminal(e['reason'])}")
+        if s.errors > 5:
+            err.print(f"  … {s.errors - 5} more; all are listed by `vsearch info --errors`")
+    if strict and s.errors:
+        raise typer.Exit(1)
+
+
+def timings_line(timings: dict[str, float]) -> str:
+    """"imports 0.6s, startup 0.3s, …": the phases in the order they ran, small ones left out."""
+    return ", ".join(f"{k} {v:.1f}s" for k, v in timings.items() if v >= 0.05)
+
+
+def process_age() -> float | None:
+    """Seconds since this process started (interpreter start-up and imports), where the OS tells
+    (Linux); None elsewhere."""
+    try:
+        import os
+
+        with open("/proc/self/stat", "rb") as f:
+            start_ticks = int(f.read().rsplit(b")", 1)[1].split()[19])
+        with open("/proc/uptime", "rb") as f:
+            uptime = float(f.read().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None

@@ -1,0 +1,94 @@
+"""Tables the CLI prints. Everything shown comes from outside (file names, EXIF strings, texts)
+and is printed as data: rich markup off, control characters escaped."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from ..escape import for_terminal
+from .common import human_bytes
+
+
+def shown_path(hit, roots: list[str]) -> str:
+    """A hit's path relative to its ingested folder; prefixed by the folder's name when the
+    collection has several roots (the full path is in --json)."""
+    rel = hit.relpath
+    return f"{Path(hit.root).name}/{rel}" if len(roots) > 1 and hit.root else rel
+
+
+def shown_date(hit) -> tuple[str, bool]:
+    """(date, from the file) — the EXIF capture date, else the file's modification date."""
+    if hit.taken_at:
+        return hit.taken_at[:10], False
+    return (hit.mtime or "")[:10], bool(hit.mtime)
+
+
+def hits_table(hits: list, roots: list[str]) -> Table:
+    table = Table(show_header=True, header_style="bold")
+    for c in ("score", "path", "size", "date"):
+        table.add_column(c, overflow="fold")
+    any_file_date = False
+    for h in hits:
+        dims = f"{h.width}x{h.height} " if h.width else ""
+        date, from_file = shown_date(h)
+        any_file_date |= from_file
+        score = f"{h.score:.3f}" + (f" ({h.rerank_score:+.2f})" if h.rerank_score is not None else "")
+        table.add_row(score, for_terminal(shown_path(h, roots)), dims + human_bytes(h.bytes), date + ("*" if from_file else ""))
+    if any_file_date:
+        table.caption = "* the file's date (no EXIF capture date)"
+    return table
+
+
+def text_hits_table(hits: list) -> Table:
+    table = Table(show_header=True, header_style="bold")
+    for c in ("score", "text"):
+        table.add_column(c)
+    for h in hits:
+        table.add_row(f"{h.score:.3f}" + (f" ({h.rerank_score:+.2f})" if h.rerank_score is not None else ""), for_terminal(h.text))
+    return table
+
+
+def info_table(i: dict[str, Any]) -> Table:
+    t = Table(title=for_terminal(i["name"]), show_header=False)
+    c = i["counts"]
+    t.add_row("model", f"{i['model']} ({i['fingerprint']}, {i['dim']}-d)")
+    for key in ("images", "vectors", "texts", "errors"):
+        t.add_row(key, str(c.get(key, 0)))
+    t.add_row("index", f"{i['index']['type']} {i['index'].get('params') or ''}")
+    t.add_row("hubness", "stored (text queries corrected)" if i["hubness_correction"]
+              else "none (plain cosine; `vsearch reindex` adds it if the model has one)")
+    t.add_row("roots", "\n".join(for_terminal(r) for r in i["roots"]))
+    t.add_row("updated", f"{i['updated']} (generation {i['generation']})")
+    t.add_row("disk", human_bytes(i["disk_bytes"]))
+    return t
+
+
+def recall_row(d: dict[str, float]) -> list[str]:
+    return [f"{d[k]:.1f}" for k in ("R@1", "R@5", "R@10")]
+
+
+def eval_tables(r) -> list[Table]:
+    t = Table(title=f"{r.model} on {r.split} ({r.n_images} images, {r.n_texts} texts)")
+    for c in ("direction", "R@1", "R@5", "R@10"):
+        t.add_column(c)
+    for name, d in (("text -> image", r.text_to_image), ("image -> text", r.image_to_text)):
+        if d:
+            t.add_row(name, *recall_row(d))
+    for name, d in (r.extra.get("uncorrected") or {}).items():
+        t.add_row(f"{name.replace('_to_', ' -> ').replace('_', ' ')} (no hubness correction)", *recall_row(d))
+    rr = r.extra.get("rerank")
+    if rr:
+        for name in ("text_to_image", "image_to_text"):
+            t.add_row(f"{name.replace('_to_', ' -> ').replace('_', ' ')} (rerank k={rr['k']})", *recall_row(rr[name]))
+    tables = [t]
+    if r.extra.get("sweep"):
+        sw = Table(title="rerank depth sweep (k = 0: dual encoder alone)")
+        for c in ("k", "t->i R@1", "t->i R@5", "t->i R@10", "i->t R@1", "i->t R@5", "i->t R@10", "latency ms/query"):
+            sw.add_column(c)
+        for row in r.extra["sweep"]:
+            sw.add_row(str(row["k"]), *recall_row(row["text_to_image"]), *recall_row(row["image_to_text"]),
+                       f"{row['latency_ms']:.1f}")
+        tables.append(sw)
+    return tables

@@ -1,0 +1,72 @@
+"""What an ingest is asked to do (a frozen config, validated before any work) and what it did."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidOptionError
+from ..store.index import INDEX_TYPES
+
+BACKENDS = ("auto", "torch", "onnx")
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    root: Path
+    collection: str | None = None
+    home: Path | None = None
+    model: str | None = None
+    batch_size: int | None = None     # default: 32 on a CPU, 256 on a GPU
+    workers: int | None = None        # decode worker processes (default: cores - 1)
+    index_type: str | None = None     # None: a new collection gets "auto", an existing one keeps its kind
+    device: str | None = None
+    backend: str = "auto"             # image encoder: auto | torch | onnx
+    rerank_tokens: bool = True        # store the reranker's image tokens (~8 KB/image) for fast --rerank
+    reranker: Path | None = None      # an ITM checkpoint whose tokens to store (default: the model's shipped one)
+
+    def __post_init__(self) -> None:
+        if self.index_type is not None and self.index_type not in INDEX_TYPES:
+            raise InvalidOptionError(f"unknown index type {self.index_type!r}; known: {', '.join(INDEX_TYPES)}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise InvalidOptionError(f"--batch-size must be at least 1 (got {self.batch_size})")
+        if self.workers is not None and self.workers < 0:
+            raise InvalidOptionError(f"--workers must be 0 or more (got {self.workers})")
+        if self.backend not in BACKENDS:
+            raise InvalidOptionError(f"unknown encoder backend {self.backend!r}; known: {', '.join(BACKENDS)}")
+
+
+@dataclass
+class IngestSummary:
+    collection: str
+    generation: int
+    scanned: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    moved: int = 0
+    removed: int = 0
+    duplicates: int = 0
+    errors: int = 0
+    encoded: int = 0
+    images: int = 0
+    elapsed_s: float = 0.0
+    # Where the time went, in seconds, in the order the phases ran; they add up to elapsed_s:
+    # startup (collection, model record, encoder session), scan, export (a first run: PyTorch and
+    # the ONNX exports), decode (waiting for decoded images), encode, write (shards), commit
+    # (tables, biases, manifest), index (loading the vectors, building the index). The CLI adds
+    # imports (process start-up until the ingest begins).
+    timings: dict[str, float] = field(default_factory=dict)
+    error_samples: list[dict[str, str]] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)  # what a repair of damaged metadata did (pipeline/repair.py)
+
+    @property
+    def images_per_s(self) -> float:
+        return self.encoded / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["images_per_s"] = round(self.images_per_s, 2)
+        d["elapsed_s"] = round(self.elapsed_s, 3)
+        d["timings"] = {k: round(v, 3) for k, v in self.timings.items()}
+        return d

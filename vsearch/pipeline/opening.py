@@ -1,0 +1,54 @@
+"""What every ingest runner does first, under the collection's lock: open the model the
+collection was built with (or the asked-for one for a new collection), refuse other weights,
+set damaged metadata aside, and read the previous tables. Shared by pipeline/local.py and
+pipeline/ray_runner.py, so the two runners cannot drift apart on what they accept."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from ..models.handle import ModelHandle
+from ..models.identity import check_model, model_record, require_identified
+from ..progress import Reporter
+from ..store.collection import CollectionStore
+from ..store.manifest import Manifest
+from ..store.tables import ERRORS_SCHEMA, IMAGES_SCHEMA
+from .config import IngestConfig, IngestSummary
+from .repair import repair
+
+
+@dataclass
+class Opened:
+    manifest: Manifest
+    handle: ModelHandle
+    previous: pa.Table         # the images table as it was
+    previous_errors: pa.Table  # the errors table as it was
+
+
+def open_for_ingest(store: CollectionStore, cfg: IngestConfig, summary: IngestSummary, model=None,
+                    device: str | None = None, progress: Reporter | None = None) -> Opened:
+    """`model`: an already-loaded DualEncoder to use instead of opening one by name; `device`
+    overrides `cfg.device` (the Ray driver never encodes, so it opens on the CPU)."""
+    device = cfg.device if device is None else device
+    if store.exists():
+        record = store.manifest.model
+        handle = ModelHandle.of(model) if model is not None else ModelHandle.open(cfg.model or record["name"], device)
+        check_model(record, handle, store.name)
+        summary.repaired = repair(store, progress=progress).lines()  # damaged metadata: set aside, rebuilt
+        return Opened(store.manifest, handle, store.images().cast(IMAGES_SCHEMA), store.errors().cast(ERRORS_SCHEMA))
+    handle = ModelHandle.of(model) if model is not None else ModelHandle.open(cfg.model, device)
+    require_identified(handle)
+    manifest = Manifest(model=model_record(handle), index={"type": cfg.index_type or "auto", "params": {}})
+    return Opened(manifest, handle, IMAGES_SCHEMA.empty_table(), ERRORS_SCHEMA.empty_table())
+
+
+def export_text(handle: ModelHandle) -> None:
+    """Export the text tower once per model, so later text queries skip PyTorch; a failure only
+    means they keep using PyTorch."""
+    if handle.text_export_ready():
+        return
+    try:
+        handle.export_text()
+    except Exception:  # pragma: no cover - the PyTorch path still serves text queries
+        pass

@@ -1,0 +1,57 @@
+"""Rebuild a collection's derived files from what it stores — the vector shards (the source of
+truth) and its texts — without reading any photo: the other writer besides ingest."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CollectionFormatError
+from ..models.handle import ModelHandle
+from ..models.identity import check_model
+from ..store.collection import CollectionStore
+from ..store.home import index_home, pick_collection
+from ..store.index import VectorIndex
+from ..store.tables import int64_column
+from .biases import bias_table
+from .config import IngestConfig
+from .repair import repair
+
+
+def reindex(collection: str | None = None, home: Path | None = None, index_type: str | None = None,
+            model=None, device: str | None = None) -> dict[str, Any]:
+    """Rebuild the FAISS index and hubness biases from the vector shards, and the text index from
+    the stored texts, as a new generation: repairs a damaged or missing index, changes the index
+    type, and gives a collection made before the model had a hubness correction its biases."""
+    IngestConfig(root=Path("."), index_type=index_type)  # validates the index type before any work
+    home = index_home(home)
+    store = CollectionStore(home / pick_collection(collection, home))
+    with store.lock():
+        manifest = store.manifest
+        # A handle: the hubness correction and (through the ONNX text graph) the texts need no PyTorch.
+        model = ModelHandle.of(model) if model is not None else ModelHandle.open(manifest.model["name"], device)
+        check_model(manifest.model, model, store.name)
+        repaired = repair(store, thorough=True, rebuild_index=False).lines()  # set aside what is damaged, say what was lost
+        live = np.unique(int64_column(store.images(), "id"))
+        ids, vecs, _ = store.vectors(model.embed_dim).load(live)
+        if len(ids) != len(live):
+            raise CollectionFormatError(f"{len(live) - len(ids)} images of {store.name!r} have no stored vector; "
+                                        f"re-run `vsearch ingest` on their folder")
+        kind = index_type or manifest.index.get("requested") or "auto"
+        index = VectorIndex.build(ids, vecs, kind, manifest.index.get("params") if kind == manifest.index.get("requested") else None)
+        manifest.index = {"type": index.kind, "params": index.params, "requested": kind}
+        manifest.counts["vectors"] = index.ntotal
+        bias = bias_table(store, "image_bias", model.hubness, ids, vecs)
+        texts = store.texts()
+        parts = {}
+        if len(texts):
+            from .encode import encode_texts
+
+            tids = int64_column(texts, "id")
+            tvecs = encode_texts(model, texts.column("text").to_pylist())
+            parts["texts_index"] = VectorIndex.build(tids, tvecs, "flat")
+            parts["text_bias"] = bias_table(store, "text_bias", model.hubness, tids, tvecs)
+        store.commit(manifest, index=index, image_bias=bias, **parts)
+    return {"collection": store.name, "generation": manifest.generation, "vectors": index.ntotal,
+            "texts": len(texts), "index": manifest.index, "hubness": bias is not False, "repaired": repaired}

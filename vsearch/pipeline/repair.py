@@ -1,0 +1,198 @@
+"""Repair: a collection whose metadata files are damaged comes back from what it stores.
+
+The vector shards are the source of truth. Everything else derives from them (the index, the
+hubness biases), can be found again (the images table: which file under the roots holds which
+stored content; the errors table: the next ingest of each root finds every unreadable file again),
+or is lost and said so (the text corpus: its strings are stored nowhere else).
+
+`repair` runs under the writer lock at the start of every ingest and every `vsearch reindex`:
+1. vector shards and reranker token parts that cannot be read are set aside (moved into
+   damaged/, never deleted);
+2. every Parquet table the manifest names is read; a damaged or missing one is set aside and
+   images -> rebuilt by scanning the manifest's roots and hashing their files: a file whose content
+             has a stored vector gets its row back, nothing is decoded or encoded;
+   errors -> emptied (the next ingest of each root records its unreadable files again);
+   texts  -> dropped with its index and biases (the corpus has to be added again);
+   image_bias, text_bias -> dropped (rebuilt from the vectors by the command's own commit);
+3. image rows whose content has no stored vector any more (its shard was set aside) are dropped;
+4. when anything changed, a repaired generation is committed — with an index rebuilt from the
+   vectors if the set of images changed — and the Repair says what was set aside and what was lost.
+Nothing is checked twice per command: the tables read here are cached for the caller.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import ImageError
+from ..escape import valid_utf8
+from ..imaging import read_file_bytes
+from ..progress import Reporter, report
+from ..store.collection import CollectionStore
+from ..store.index import VectorIndex
+from ..store.names import shown
+from ..store.tables import ERRORS_SCHEMA, IMAGES_SCHEMA, int64_column
+from ..store.tokens import TokenStore
+from .decode import Decoded, content_id
+from .plan import make_plan
+from .results import Results
+
+HASH_THREADS = 4  # reading files is I/O; xxh3 hashes at several GB/s
+
+
+@dataclass
+class Repair:
+    set_aside: list[str] = field(default_factory=list)  # "what (why) -> damaged/name"
+    notes: list[str] = field(default_factory=list)      # what was rebuilt or lost, and the command that brings it back
+
+    def lines(self) -> list[str]:
+        return [f"set aside {s}" for s in self.set_aside] + self.notes
+
+
+def repair(store: CollectionStore, *, thorough: bool = False, rebuild_index: bool = True,
+           progress: Reporter | None = None) -> Repair:
+    """Check `store` (under its writer lock) and repair what is damaged; see the module docstring.
+    `thorough` reads every byte of every shard (reindex), else only what is cheap (ingest).
+    `rebuild_index=False`: the caller rebuilds the index itself, so a changed one is dropped here."""
+    manifest = store.manifest
+    out = Repair()
+    parts_lost = _set_aside_parts(store, thorough, out)
+    damaged = store.damaged_tables()
+    for key, why in damaged.items():
+        path = store.folder / manifest.files[key]
+        if path.exists():
+            out.set_aside.append(f"{path.name} ({why}) -> {store.set_aside(path).relative_to(store.folder)}")
+        else:
+            out.notes.append(f"{path.name} was missing")
+    if not damaged and not parts_lost:
+        return out
+
+    vectors = store.vectors()
+    known = vectors.known_ids()
+    parts: dict = {}
+    drop: list[str] = []
+    if "images" in damaged:
+        unreadable = set() if "errors" in damaged else {(r["root"], r["path"]) for r in store.errors().to_pylist()}
+        images = _rebuild_images(store, known, unreadable, out, progress)
+    else:
+        images = store.images()
+    images = _without_lost_vectors(images, known, out)
+    live = np.unique(int64_column(images, "id"))
+    images_changed = "images" in damaged or len(images) != len(store.images())
+    if images_changed:
+        parts["images"] = images
+        if rebuild_index:
+            ids, vecs, _ = vectors.load(live)
+            idx = manifest.index
+            parts["index"] = VectorIndex.build(ids, vecs, idx.get("type") or "auto", idx.get("params"))
+            out.notes.append(f"index rebuilt from the {len(ids)} stored vectors")
+        else:
+            drop.append("index")
+    if "errors" in damaged:
+        parts["errors"] = ERRORS_SCHEMA.empty_table()
+        out.notes.append("the list of unreadable files was lost: the next `vsearch ingest` of each folder finds them again")
+    if "texts" in damaged:
+        drop += ["texts", "texts_index", "text_bias"]
+        out.notes.append(f"the text corpus ({manifest.counts.get('texts', 0)} texts) was lost: its texts are stored "
+                         f"nowhere else; add it again with `vsearch texts add FILE --collection {store.name}`")
+        manifest.counts["texts"] = 0
+    if "image_bias" in damaged:
+        drop.append("image_bias")
+        out.notes.append("the hubness correction of images is rebuilt from the vectors by this command's commit")
+    if "text_bias" in damaged and "text_bias" not in drop:
+        drop.append("text_bias")
+        out.notes.append("the hubness correction of texts is rebuilt by `vsearch reindex` (image -> text queries rank "
+                         "by cosine until then)")
+    manifest.counts.update(images=len(images), errors=len(parts["errors"] if "errors" in parts else store.errors()))
+    if "index" in parts:
+        manifest.counts["vectors"] = parts["index"].ntotal
+    store.commit(manifest, drop=tuple(drop), **parts)
+    return out
+
+
+def _set_aside_parts(store: CollectionStore, thorough: bool, out: Repair) -> bool:
+    """Set aside vector shards and token parts that cannot be read; True if any vector shard was."""
+    stores = [store.vectors()]
+    tokens = store.folder / "rerank-tokens"
+    if tokens.is_dir():
+        stores += [TokenStore(store.folder, sub.name) for sub in sorted(tokens.iterdir()) if sub.is_dir()]
+    lost_vectors = lost_tokens = False
+    for parts in stores:
+        for marker, why in parts.damaged(thorough):
+            for f in parts.files_of(marker):
+                if f.exists():
+                    moved = store.set_aside(f)
+                    out.set_aside.append(f"{f.relative_to(store.folder)} ({why}) -> {moved.relative_to(store.folder)}")
+            lost_tokens |= isinstance(parts, TokenStore)
+            lost_vectors |= not isinstance(parts, TokenStore)
+    if lost_tokens:
+        out.notes.append("images whose reranker tokens were set aside are reranked from their files (slower)")
+    return lost_vectors
+
+
+def _without_lost_vectors(images: pa.Table, known: np.ndarray, out: Repair) -> pa.Table:
+    """Drop rows whose content has no stored vector, saying per root what to re-run."""
+    has = pa.array(np.isin(int64_column(images, "id"), known))
+    if pc.all(has).as_py() is not False:
+        return images
+    lost = images.filter(pc.invert(has))
+    by_root = Counter(lost.column("root").to_pylist())
+    for root, n in sorted(by_root.items()):
+        out.notes.append(f"{n} photo(s) of {root} lost their stored vectors: the next `vsearch ingest {root}` "
+                         f"encodes them again")
+    return images.filter(has)
+
+
+def _rebuild_images(store: CollectionStore, known: np.ndarray, unreadable: set[tuple[str, str]], out: Repair,
+                    progress: Reporter | None) -> pa.Table:
+    """The images table found again: each root scanned, each file hashed, rows for stored content
+    (files the errors table lists as unreadable are not counted as missing)."""
+    from .commit import images_table
+
+    known_set = set(known.tolist())
+    empty = IMAGES_SCHEMA.empty_table()
+    tables, found = [], set()
+    for root_s in store.manifest.roots:
+        root = Path(root_s)
+        if not root.is_dir():
+            out.notes.append(f"{valid_utf8(root_s)} is not reachable: its photos are left out of the rebuilt table "
+                             f"(their vectors are kept); run `vsearch reindex` again once it is back")
+            continue
+        plan = make_plan(root, empty, known, skip={store.folder.parent})
+        results = Results(plan)
+        results.errors.clear()
+        unstored = 0
+        task = f"repair: hashing {valid_utf8(root.name)}"
+        with ThreadPoolExecutor(HASH_THREADS) as pool:
+            for i, (entry, cid) in enumerate(zip(plan.todo, pool.map(_content, [root / e.path for e in plan.todo]))):
+                if cid is not None and cid[1] in known_set:
+                    results.add(entry, Decoded(*cid))
+                    found.add(cid[1])
+                elif cid is not None and (plan.root_key, shown(entry.path)) not in unreadable:
+                    unstored += 1
+                report(progress, task, i + 1, len(plan.todo), "file")
+        rows = np.unique(np.array([r["id"] for r in results.rows], dtype=np.int64))
+        _, _, meta = store.vectors().load(rows)
+        tables.append(images_table(results, meta))
+        out.notes.append(f"images table rebuilt for {valid_utf8(root_s)}: {len(results.rows)} photo(s) found again"
+                         + (f"; {unstored} not stored yet (new or changed since): `vsearch ingest {valid_utf8(root_s)}` "
+                            f"adds them" if unstored else ""))
+    orphans = len(known_set - found)
+    if orphans:
+        out.notes.append(f"{orphans} stored vector(s) match no file under the roots any more (moved or deleted photos)")
+    table = pa.concat_tables([empty, *tables]) if tables else empty
+    return table.sort_by([("root", "ascending"), ("path", "ascending")])
+
+
+def _content(path: Path) -> tuple[str, int] | None:
+    try:
+        return content_id(read_file_bytes(path))
+    except (ImageError, MemoryError):
+        return None
+

@@ -1,0 +1,70 @@
+"""What reading the planned files found: file rows, errors, new and changed content — and,
+once every file is read, the settled counts (moved = a gone path's content at a new path).
+Rows and errors hold names in their stored form (store/names.py): valid UTF-8 to show, and the
+name's bytes beside it where they differ."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from ..store.names import shown, stored
+from .config import IngestSummary
+from .decode import Decoded
+from .plan import Plan
+from .scan import FileEntry
+
+
+def _utc(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
+
+
+@dataclass
+class Results:
+    plan: Plan
+    rows: list[dict] = field(default_factory=list)      # one per readable file of the root
+    errors: list[dict] = field(default_factory=list)    # one per file that could not be ingested
+    new_ids: list[int] = field(default_factory=list)    # content at paths the last generation did not have
+    changed: int = 0
+
+    def __post_init__(self) -> None:
+        root = self.plan.root_key
+        self.rows = list(self.plan.unchanged)
+        self.errors = [{"path": shown(p), "root": root, "reason": r, "bytes": None, "mtime_ns": None}
+                       for p, r in self.plan.problems]
+
+    def add(self, entry: FileEntry, d: Decoded) -> bool:
+        """Record one read file; True when its content still needs encoding."""
+        root = self.plan.root_key
+        if d.error:
+            self.errors.append({"path": shown(entry.path), "root": root, "reason": d.error, "bytes": entry.size,
+                                "mtime_ns": entry.mtime_ns})
+            return False
+        prev = self.plan.previous.get(entry.path)
+        if prev is None:
+            self.new_ids.append(d.id)
+        elif prev["id"] != d.id:
+            self.changed += 1
+        path, raw = stored(entry.path)
+        self.rows.append({"id": d.id, "path": path, "raw_path": raw, "root": root, "folder": path.rpartition("/")[0],
+                          "digest": d.digest, "bytes": entry.size, "mtime": _utc(entry.mtime_ns), "mtime_ns": entry.mtime_ns})
+        return d.pixels is not None
+
+    def settle(self, summary: IngestSummary) -> None:
+        """Counts that need every file read: moves, removals, errors."""
+        scanned = {e.path for e in self.plan.entries}
+        gone = [r["id"] for p, r in self.plan.previous.items() if p not in scanned]
+        gone_left = Counter(gone)
+        moved = 0
+        for i in self.new_ids:
+            if gone_left.get(i, 0) > 0:
+                gone_left[i] -= 1
+                moved += 1
+        summary.scanned = len(self.plan.entries)
+        summary.unchanged = len(self.plan.unchanged)
+        summary.changed = self.changed
+        summary.moved = moved
+        summary.new = len(self.new_ids) - moved
+        summary.removed = len(gone) - moved
+        summary.errors = len(self.errors)
+        summary.error_samples = [{"path": e["path"], "reason": e["reason"]} for e in self.errors[:20]]

@@ -1,0 +1,31 @@
+"""Write stage: one encoded batch -> one vector shard (and the reranker's token part), so a
+killed ingest keeps every finished batch and a re-run skips their ids."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..store.tokens import TokenStore
+from ..store.vectors import VectorStore
+
+CONTENT_FIELDS = ("id", "digest", "width", "height", "taken_at", "camera", "orientation")
+
+
+def content_row(d) -> dict:
+    """A decoded file's content row (what a vector shard stores beside the vector)."""
+    return {"id": d.id, "digest": d.digest, "width": d.width, "height": d.height, "taken_at": d.taken_at,
+            "camera": d.camera, "orientation": d.orientation}
+
+
+class ShardWriter:
+    def __init__(self, vectors: VectorStore, tokens: TokenStore | None = None):
+        self.vectors = vectors
+        self.tokens = tokens
+        self.written = 0
+
+    def write(self, rows: list[dict], vectors: np.ndarray, tokens: np.ndarray | None = None) -> None:
+        if not rows:
+            return
+        if self.tokens is not None and tokens is not None:  # before the shard: a known id then always has its tokens
+            self.tokens.write(np.array([r["id"] for r in rows], dtype=np.int64), tokens)
+        self.vectors.write_shard(rows, vectors)
+        self.written += len(rows)

@@ -1,0 +1,94 @@
+"""Browsing a collection: an image's file (checked to lie inside the ingested roots), its
+thumbnail (checked to show the content it is keyed by), its metadata rows, and the facets the
+UI's filters choose from."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import pyarrow as pa
+
+from ..errors import ImageError, QueryError
+from ..escape import valid_utf8
+from ..store.names import on_disk, shown
+from .thumbnails import save_thumbnail, thumbnail_path
+
+
+class Browser:
+    def __init__(self, folder: Path, name: str, roots: list[str], images: pa.Table,
+                 rows_of: Callable[[int], list[dict]]):
+        self._folder, self._name, self._images, self._rows_of = folder, name, images, rows_of
+        # rows store each root in its shown form; the manifest lists it as the OS names it
+        self._roots = {shown(r): Path(r).resolve() for r in roots}
+        self._facets: dict[str, Any] | None = None
+
+    def _files(self, id_: int) -> list[Path]:
+        """The files of an ingested image that lie inside the collection's roots (a link or a stale
+        row pointing elsewhere is left out), in row order."""
+        rows = self._rows_of(int(id_))
+        if not rows:
+            raise QueryError(f"no image with id {id_} in collection {self._name!r}")
+        found = []
+        for r in rows:
+            root = self._roots.get(r["root"])
+            if root is None:
+                continue
+            p = (root / on_disk(r)).resolve()
+            if p.is_relative_to(root) and p.is_file():
+                found.append(p)
+        if not found:
+            raise QueryError(f"image {id_} is no longer inside the collection's roots; re-run `vsearch ingest`")
+        return found
+
+    def file_path(self, id_: int) -> Path:
+        """The file of an ingested image, checked to lie inside one of the collection's roots."""
+        return self._files(id_)[0]
+
+    def thumbnail(self, id_: int, size: int = 320) -> Path:
+        """A JPEG of the image with its longer side <= size; made on first use, then reused.
+
+        A thumbnail is keyed by content id, so it is made only from a file whose bytes still have
+        that id: a file changed since the ingest is not shown in its place (the message says so)."""
+        from ..imaging import decode_image_bytes, read_file_bytes
+        from ..pipeline.decode import content_id
+
+        files = self._files(id_)  # checked every time: a cached thumbnail is still a view of a file
+        dst = thumbnail_path(self._folder, int(id_), size)
+        if dst.is_file():
+            return dst
+        for src in files:
+            try:
+                data = read_file_bytes(src)
+            except ImageError:
+                continue
+            if content_id(data)[1] != int(id_):
+                continue
+            img = decode_image_bytes(data, size).image
+            try:
+                return save_thumbnail(img, dst, size)
+            except OSError as e:
+                raise QueryError(f"cannot write a thumbnail of {valid_utf8(str(src))}: {e.strerror or e}") from e
+        raise QueryError(f"{valid_utf8(str(files[0]))} has changed since it was ingested, so it no longer shows this "
+                         f"result; re-run `vsearch ingest` on its folder")
+
+    def metadata(self, id_: int) -> list[dict[str, Any]]:
+        """The metadata rows of an image (several when the same content is stored twice)."""
+        return [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items() if k != "raw_path"}
+                for r in self._rows_of(int(id_))]
+
+    def facets(self) -> dict[str, Any]:
+        """What the metadata filters can choose from: folders (with counts), cameras, and the
+        capture-date and file-size ranges."""
+        if self._facets is not None:
+            return self._facets
+        import pyarrow.compute as pc
+
+        t = self._images
+        folders = pc.value_counts(t["folder"]).to_pylist()
+        cameras = sorted(c for c in pc.unique(t["camera"]).to_pylist() if c)
+        taken = pc.min_max(t["taken_at"]).as_py() if len(t) else {"min": None, "max": None}
+        size = pc.min_max(t["bytes"]).as_py() if len(t) else {"min": None, "max": None}
+        self._facets = {"folders": sorted(((d["values"], d["counts"]) for d in folders), key=lambda x: x[0]),
+                        "cameras": cameras, "taken_min": taken["min"], "taken_max": taken["max"],
+                        "bytes_min": size["min"], "bytes_max": size["max"]}
+        return self._facets

@@ -1,0 +1,80 @@
+"""Reranking: the ITM cross-encoder reorders the dual encoder's top k of a query.
+
+A `Reranking` is handed a reranker (an object, a checkpoint path, or None for the model's
+shipped one) and the collection's stored image tokens; it never searches by itself.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import QueryError
+from .query_image import read_image
+
+
+class Reranking:
+    def __init__(self, collection_folder: Path, model_name: str, reranker=None):
+        self._folder = collection_folder
+        self._model_name = model_name
+        self._given = reranker          # a Reranker, a checkpoint path, or None (the shipped one)
+        self._reranker = None
+        self._tokens = None
+        self._memories: dict[int, object] = {}   # tokens computed from files, kept for the session
+
+    @property
+    def reranker(self):
+        """The reranker, loaded on first use; None when the model has none."""
+        if self._reranker is None:
+            given = self._given
+            if given is not None and not isinstance(given, (str, Path)):
+                self._reranker = given
+            else:
+                from ..models.itm import load_reranker
+
+                self._reranker = load_reranker(self._model_name, given) or False
+        return self._reranker or None
+
+    def depth(self, rerank_k: int | None) -> int:
+        rr = self.reranker
+        if rr is None:
+            raise QueryError(f"model {self._model_name!r} has no reranker; search without --rerank")
+        if rerank_k is not None and rerank_k < 0:
+            raise QueryError(f"--rerank-k must be 0 or more (got {rerank_k})")
+        return rr.default_k if rerank_k is None else rerank_k
+
+    def memory_of_images(self, images: list) -> object:
+        """The reranker's image tokens computed from images (paths or PIL images)."""
+        rr = self.reranker
+        pp = rr.towers.preprocess
+        return rr.image_memory(pp.normalize(np.stack([pp.to_pixels(read_image(i, pp.size)) for i in images])))
+
+    def memory_of_hits(self, hits: list, file_of: Callable[[int], Path]):
+        """Image tokens of hits: stored at ingest (a memory-mapped lookup), else computed from
+        their files (and kept for this session)."""
+        import torch
+
+        from ..store.tokens import TokenStore
+
+        if self._tokens is None:
+            self._tokens = TokenStore(self._folder, self.reranker.fingerprint)
+        stored = self._tokens.lookup([h.id for h in hits])
+        missing = [h for h, t in zip(hits, stored) if t is None and h.id not in self._memories]
+        if missing:
+            for h, m in zip(missing, self.memory_of_images([file_of(h.id) for h in missing])):
+                self._memories[h.id] = m
+        return torch.stack([torch.from_numpy(t.astype(np.float32)) if t is not None else self._memories[h.id]
+                            for h, t in zip(hits, stored)])
+
+    def reorder(self, hits: list, k: int, memory, texts: list[str]) -> list:
+        """Score the top `k` hits with the ITM and put them back in that order; the rest keep the
+        dual encoder's order."""
+        top, rest = hits[:k], hits[k:]
+        if not top:
+            return hits
+        rr = self.reranker
+        hidden, mask = rr.text_hidden(texts)
+        for h, s in zip(top, rr.score(memory, hidden, mask)):
+            h.rerank_score = float(s) + rr.alpha * h.score
+        return sorted(top, key=lambda h: -h.rerank_score) + rest

@@ -1,0 +1,49 @@
+"""The Parquet tables of a collection (their schemas) and torch-free, pandas-free column access."""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+# Content-derived metadata, stored with each vector and joined onto every file row.
+META_FIELDS = [
+    ("width", pa.int32()),
+    ("height", pa.int32()),
+    ("taken_at", pa.timestamp("s")),
+    ("camera", pa.string()),
+    ("orientation", pa.int16()),
+]
+
+# `path`, `root` and `folder` are always valid UTF-8 (store/names.py); `raw_path` holds a path's
+# bytes where they are not (format version 2; null otherwise).
+IMAGES_SCHEMA = pa.schema([
+    ("id", pa.int64()), ("path", pa.string()), ("root", pa.string()), ("folder", pa.string()),
+    ("digest", pa.string()), ("bytes", pa.int64()), ("mtime", pa.timestamp("us", tz="UTC")),
+    ("mtime_ns", pa.int64()), *META_FIELDS, ("raw_path", pa.binary()),
+])
+ERRORS_SCHEMA = pa.schema([("path", pa.string()), ("root", pa.string()), ("reason", pa.string()),
+                           ("bytes", pa.int64()), ("mtime_ns", pa.int64())])
+TEXTS_SCHEMA = pa.schema([("id", pa.int64()), ("text", pa.string()), ("source", pa.string())])
+# Per-item hubness correction (models/hubness.py), added to cosine scores of cross-modal queries.
+BIAS_SCHEMA = pa.schema([("id", pa.int64()), ("bias", pa.float32())])
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`table` with `schema`'s columns in its order: a column an older format did not have is added as
+    nulls (a version-1 images table has no `raw_path`), columns it does not know are dropped."""
+    if table.schema.names == schema.names:
+        return table
+    cols = [table.column(f.name) if f.name in table.schema.names else pa.nulls(len(table), f.type) for f in schema]
+    return pa.table(cols, schema=schema)
+
+
+def numpy_column(table: pa.Table, name: str, dtype) -> np.ndarray:
+    """A null-free fixed-width column as numpy, without pyarrow's to_numpy (which imports pandas,
+    ~0.4 s of every cold query)."""
+    c = table.column(name).combine_chunks()
+    if len(c) == 0:
+        return np.zeros(0, dtype=dtype)
+    return np.frombuffer(c.buffers()[1], dtype=dtype, count=len(c) + c.offset)[c.offset:].copy()
+
+
+def int64_column(table: pa.Table, name: str) -> np.ndarray:
+    return numpy_column(table, name, np.int64)
