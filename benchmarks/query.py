@@ -31,7 +31,7 @@ def make_collection(home: Path, n: int, model, root: str = "/photos") -> str:
     from vsearch.models.identity import model_record
     from vsearch.pipeline.biases import bias_table
     from vsearch.store.collection import IMAGES_SCHEMA, CollectionStore
-    from vsearch.store.index import VectorIndex
+    from vsearch.index import choose_and_build
     from vsearch.store.manifest import Manifest
 
     rng = np.random.default_rng(0)
@@ -49,8 +49,8 @@ def make_collection(home: Path, n: int, model, root: str = "/photos") -> str:
         "orientation": [None] * n}, schema=IMAGES_SCHEMA)
     name = f"synthetic{n}"
     store = CollectionStore(home / name)
-    index = VectorIndex.build(ids, vecs, "auto")
-    m = Manifest(model=model_record(model), index={"type": index.kind, "params": index.params},
+    index, record = choose_and_build(ids, vecs, "auto", text_queries=model.hubness.texts, image_queries=model.hubness.images)
+    m = Manifest(model=model_record(model), index={**record, "type": index.kind, "params": index.params, "requested": "auto"},
                  counts={"images": n, "vectors": n, "errors": 0, "texts": 0}, roots=[root])
     # As ingest does: each image's hubness correction, so text queries pay for re-ranking k + 200.
     store.commit(m, images=images, errors=None, index=index, image_bias=bias_table(store, "image_bias", model.hubness, ids, vecs))

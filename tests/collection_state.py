@@ -27,8 +27,10 @@ def snapshot(folder: Path) -> dict | None:
     images = table("images")
     store = VectorStore(folder / "vectors", m["model"]["embed_dim"])
     ids, vecs, _ = store.load(np.array(sorted({r["id"] for r in images}), dtype=np.int64))
-    return {"manifest": {k: m[k] for k in ("generation", "roots", "counts", "index", "model", "format_version")}
-                        | {"files": sorted(m["files"])},
+    # The index record's timings (build, tuning, latency) differ run by run; what it chose does not.
+    index = {k: m["index"].get(k) for k in ("type", "params", "requested")}
+    return {"manifest": {k: m[k] for k in ("generation", "roots", "counts", "model", "format_version")}
+                        | {"files": sorted(m["files"]), "index": index},
             "images": images, "errors": table("errors"), "texts": table("texts"),
             "vectors": dict(zip(ids.tolist(), vecs)), "stored": set(store.known_ids().tolist()),
             "image_bias": {r["id"]: r["bias"] for r in table("image_bias")}}
@@ -66,3 +68,26 @@ def debris(folder: Path) -> list[str]:
     if (folder / "vectors").is_dir():
         found += [f"vectors/{p.name}" for p in (folder / "vectors").iterdir() if not re.fullmatch(r"shard-[0-9a-f]{32}\.parquet", p.name)]
     return found
+
+
+def as_single_file_index(folder: Path) -> None:
+    """Rewrite the current index as vsearch wrote it up to format 2: one IndexIDMap2 file."""
+    import faiss
+
+    from vsearch.index import load_index
+
+    m = json.loads((folder / "manifest.json").read_text())
+    name = m["files"]["index"]
+    index = load_index(folder / name)
+    ids = np.asarray(index.idmap.ids)
+    ids = ids[ids >= 0]
+    old = faiss.IndexIDMap2(faiss.IndexFlatIP(index.dim))
+    old.add_with_ids(index.vectors(ids), ids)
+    import shutil
+
+    shutil.rmtree(folder / name)
+    faiss.write_index(old, str(folder / f"{name}.faiss"))
+    m["files"]["index"] = f"{name}.faiss"
+    m["format_version"] = min(m["format_version"], 2)
+    m["index"] = {"type": "flat", "params": {}, "requested": "auto"}
+    (folder / "manifest.json").write_text(json.dumps(m))

@@ -34,6 +34,8 @@ def no_reading(monkeypatch):
 
 @pytest.mark.parametrize("args, says", [
     (["--index", "hnws"], "unknown index type 'hnws'"),
+    (["--max-index-memory", "lots"], "not a size"),
+    (["--max-index-memory", "10"], "at least 1 MB"),
     (["--batch-size", "0"], "--batch-size"),
     (["--workers", "-1"], "--workers"),
     (["--model", "no-such-model"], "unknown model 'no-such-model'"),

@@ -178,7 +178,7 @@ def test_reindex_repairs_a_damaged_index_and_switches_type(ingested_copy, tmp_pa
     before_texts = [h["text"] for h in cli_json("query", "--image", photos / "red_square.jpg", "--texts", "-k", 2)]
     m = json.loads((home / "photos" / "manifest.json").read_text())
     for key in ("index", "texts_index"):
-        (home / "photos" / m["files"][key]).write_bytes(b"\x00garbage")
+        (home / "photos" / m["files"][key] / "index.faiss").write_bytes(b"\x00garbage")
     r = cli("query", "a red square", code=2)
     assert "damaged" in r.output and "vsearch reindex" in r.output
     done = cli_json("reindex")

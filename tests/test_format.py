@@ -9,10 +9,11 @@ import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
+from collection_state import as_single_file_index
+from conftest import make_image
 from typer.testing import CliRunner
 
 import vsearch
-from conftest import make_image
 from vsearch.cli import app
 from vsearch.store.collection import CollectionStore
 from vsearch.store.manifest import FORMAT_VERSION, MIGRATIONS
@@ -29,13 +30,14 @@ def as_version_1(folder: Path) -> None:
     for p in folder.glob("readers-*.lock"):
         p.unlink()
     (folder / "manifest.json").write_text(json.dumps(m))
+    as_single_file_index(folder)  # as every version before 3 wrote it
 
 
 def test_the_ladder_reaches_this_version():
-    assert FORMAT_VERSION == 2 and sorted(MIGRATIONS) == list(range(1, FORMAT_VERSION))
+    assert FORMAT_VERSION == 3 and sorted(MIGRATIONS) == list(range(1, FORMAT_VERSION))
 
 
-def test_a_version_1_collection_opens_keeps_working_and_is_written_as_version_2(ingested_copy):
+def test_a_version_1_collection_opens_keeps_working_and_is_written_as_this_version(ingested_copy):
     home, photos = ingested_copy
     folder = home / "photos"
     before = [h.id for h in vsearch.open_collection(home=home).search("a red square", k=5)]
@@ -48,7 +50,8 @@ def test_a_version_1_collection_opens_keeps_working_and_is_written_as_version_2(
     make_image(photos / name, "yellow", "circle")
     r = runner.invoke(app, ["ingest", str(photos), "--json"], env=env)
     assert r.exit_code == 0, r.output
-    assert json.loads((folder / "manifest.json").read_text())["format_version"] == 2
+    written = json.loads((folder / "manifest.json").read_text())
+    assert written["format_version"] == FORMAT_VERSION and (folder / written["files"]["index"]).is_dir()
     images = CollectionStore(folder).images()
     raw = {r["path"]: r["raw_path"] for r in images.to_pylist()}
     assert raw["caf\\xe9.png"] == b"caf\xe9.png" and sum(v is not None for v in raw.values()) == 1

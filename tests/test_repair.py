@@ -85,8 +85,10 @@ def damage(home: Path, key: str, how: str = "garbage") -> bytes | None:
     """Damage the current generation's `key` file; returns what it now holds (None: deleted)."""
     path = folder(home) / manifest(home)["files"][key]
     if how == "missing":
-        path.unlink()
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
         return None
+    if path.is_dir():  # an index folder: its FAISS file
+        path = path / "index.faiss"
     data = GARBAGE if how == "garbage" else path.read_bytes()[: path.stat().st_size // 2]
     path.write_bytes(data)
     return data

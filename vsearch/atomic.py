@@ -12,6 +12,7 @@ process (a crash). Every write names its point, e.g. "commit:images" or "shard".
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -58,14 +59,38 @@ def atomic_write(path: str | Path, content: bytes | Callable[[Path], object], *,
     return path
 
 
+def atomic_folder(path: str | Path, writer: Callable[[Path], object], *, point: str = "folder") -> Path:
+    """Write a folder atomically: `writer` fills a temporary folder (which it must create at the
+    path it is given, and fsync), which is then renamed to `path` (which must not exist)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + path.name + ".", dir=path.parent))
+    tmp.rmdir()  # the writer creates it (FAISS-style savers refuse an existing folder)
+    try:
+        writer(tmp)
+        os.chmod(tmp, 0o777 & ~_UMASK)
+        hook = crash_points.get(point)
+        if hook is not None:
+            hook(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
 def remove_debris(folder: str | Path) -> int:
-    """Delete temporary files a killed writer left in `folder` (not recursive); returns how many.
-    Only call this while holding the folder's writer lock."""
+    """Delete temporary files and folders a killed writer left in `folder` (not recursive);
+    returns how many. Only call this while holding the folder's writer lock."""
     folder = Path(folder)
     n = 0
     if folder.is_dir():
         for p in folder.glob(TMP_PREFIX + "*"):
-            p.unlink(missing_ok=True)
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
             n += 1
     return n
 

@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from ..escape import for_terminal
-from .common import CollOpt, HomeOpt, JsonOpt, handles_errors, out, print_json
+from .common import CollOpt, HomeOpt, IndexOpt, JsonOpt, MaxMemoryOpt, handles_errors, out, parse_size, print_json
 from .render import info_table
 
 texts_app = typer.Typer(no_args_is_help=True, help="Manage a collection's text corpus (for image -> text search).")
@@ -47,7 +47,8 @@ def info(
 def reindex(
     collection: Optional[str] = CollOpt,
     home: Optional[Path] = HomeOpt,
-    index: Optional[str] = typer.Option(None, "--index", help="Index kind to build: auto, flat, hnsw, ivf (default: as before)."),
+    index: Optional[str] = IndexOpt,
+    max_index_memory: Optional[str] = MaxMemoryOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Rebuild a collection's derived files from what it stores (the vector shards, the texts) and
@@ -57,7 +58,7 @@ def reindex(
     collection made before it existed."""
     from ..pipeline.reindex import reindex as run
 
-    r = run(collection, home, index)
+    r = run(collection, home, index, max_index_memory=parse_size(max_index_memory))
     if as_json:
         print_json(r)
     else:

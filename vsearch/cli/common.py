@@ -21,6 +21,28 @@ err = Console(stderr=True, highlight=False, markup=False, emoji=False)
 HomeOpt = typer.Option(None, "--home", help="Index home folder (default: $VSEARCH_HOME, else ./indexes).")
 CollOpt = typer.Option(None, "--collection", "-c", help="Collection name (default: the only one).")
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table.")
+IndexOpt = typer.Option(None, "--index", help="Index kind: auto (chosen for the size and memory budget, then its recall measured), "
+                        "flat (exact), hnsw (graph), ivf, ivfsq8 (8-bit codes), ivfpq (product codes, smallest). "
+                        "Default: auto for a new collection; an existing one keeps what it was given.")
+MaxMemoryOpt = typer.Option(None, "--max-index-memory", metavar="SIZE",
+                            help="Memory auto may give the index, e.g. 500MB or 4GB (default: a quarter of this machine's RAM; "
+                                 "kept by later ingests once given).")
+
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "g": 1 << 30, "gb": 1 << 30,
+          "t": 1 << 40, "tb": 1 << 40}
+
+
+def parse_size(text: str | None, option: str = "--max-index-memory") -> int | None:
+    """'500MB', '4g', '1.5GB' or a number of bytes -> bytes (binary units)."""
+    if text is None:
+        return None
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    unit = m.group(2).lower() if m else None
+    if m is None or unit not in _UNITS:
+        raise typer.BadParameter(f"{text!r} is not a size; write e.g. 500MB, 4GB or a number of bytes", param_hint=option)
+    return int(float(m.group(1)) * _UNITS[unit])
 
 
 def fail(message: str, code: int = 2) -> None:

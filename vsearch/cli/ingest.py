@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from ..escape import for_terminal
-from .common import HomeOpt, JsonOpt, bars, err, handles_errors, out, print_json
+from .common import HomeOpt, IndexOpt, JsonOpt, MaxMemoryOpt, bars, err, handles_errors, out, parse_size, print_json
 
 
 @handles_errors
@@ -18,7 +18,8 @@ def ingest(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model for a new collection: align-lite (default), openclip:<arch>/<tag>, or a checkpoint path (`vsearch models` lists them)."),
     batch_size: Optional[int] = typer.Option(None, help="Images per encoder batch (default: 32 on a CPU, 256 on a GPU)."),
     workers: Optional[int] = typer.Option(None, help="Decode worker processes (default: cores - 1)."),
-    index: Optional[str] = typer.Option(None, help="Index kind: auto, flat, hnsw, ivf (default: auto for a new collection; an existing one keeps its kind)."),
+    index: Optional[str] = IndexOpt,
+    max_index_memory: Optional[str] = MaxMemoryOpt,
     strict: bool = typer.Option(False, "--strict", help="Exit with code 1 if any file could not be ingested."),
     rerank_tokens: bool = typer.Option(True, "--rerank-tokens/--no-rerank-tokens", help="Store the reranker's image tokens (~8 KB a photo) so --rerank needs no photo decoding."),
     reranker: Optional[Path] = typer.Option(None, "--reranker", help="ITM checkpoint whose tokens to store (default: the model's shipped one)."),
@@ -37,7 +38,8 @@ def ingest(
     if ray_address and engine != "ray":
         raise typer.BadParameter("--ray-address needs --engine ray", param_hint="--ray-address")
     cfg = IngestConfig(root=folder, collection=collection, home=home, model=model, batch_size=batch_size,
-                       workers=workers, index_type=index, rerank_tokens=rerank_tokens, reranker=reranker)
+                       workers=workers, index_type=index,
+                       max_index_memory=parse_size(max_index_memory), rerank_tokens=rerank_tokens, reranker=reranker)
     if model:
         resolve(model)  # an unknown model name fails now, not after the scan
     if not folder.is_dir():

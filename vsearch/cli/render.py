@@ -56,13 +56,41 @@ def info_table(i: dict[str, Any]) -> Table:
     t.add_row("model", f"{i['model']} ({i['fingerprint']}, {i['dim']}-d)")
     for key in ("images", "vectors", "texts", "errors"):
         t.add_row(key, str(c.get(key, 0)))
-    t.add_row("index", f"{i['index']['type']} {i['index'].get('params') or ''}")
+    for key, value in index_rows(i["index"], i.get("legacy_index", False)):
+        t.add_row(key, value)
     t.add_row("hubness", "stored (text queries corrected)" if i["hubness_correction"]
               else "none (plain cosine; `vsearch reindex` adds it if the model has one)")
     t.add_row("roots", "\n".join(for_terminal(r) for r in i["roots"]))
     t.add_row("updated", f"{i['updated']} (generation {i['generation']})")
     t.add_row("disk", human_bytes(i["disk_bytes"]))
     return t
+
+
+def index_rows(idx: dict[str, Any], legacy: bool = False) -> list[tuple[str, str]]:
+    """The index record (pipeline/indexing.py) as info rows: kind and parameters, why it was
+    chosen, the recall and latency measured when it was built, its memory."""
+    params = " ".join(f"{k}={v}" for k, v in (idx.get("params") or {}).items() if v is not None)
+    requested = idx.get("requested")
+    rows = [("index", f"{idx.get('type')} {params}".strip() + (f" (asked: {requested})" if requested else ""))]
+    if legacy:
+        rows.append(("", "format-2 file, searched exactly; the next ingest or `vsearch reindex` rebuilds it"))
+    if idx.get("chosen"):
+        rows.append(("chosen", str(idx["chosen"])))
+    recall = next((v for k, v in idx.items() if k.startswith("recall_at_") and isinstance(v, dict)), None)
+    if recall:
+        k = next(k for k in idx if k.startswith("recall_at_")).removeprefix("recall_at_")
+        src = (idx.get("queries") or {}).get("text_source", "")
+        rows.append((f"recall@{k}", ", ".join(f"{t} {v:.3f}" for t, v in recall.items())
+                     + f" vs exact (target {idx.get('target_recall')}" + (f"; text queries {src}" if src else "") + ")"))
+    lat = idx.get("latency_ms") or {}
+    if lat.get("p50") is not None:
+        rows.append(("latency", f"p50 {lat['p50']} ms, p95 {lat.get('p95')} ms (one query, when built)"))
+    mem = idx.get("memory") or {}
+    if mem.get("index_bytes") is not None:
+        rows.append(("index memory", f"{human_bytes(mem['index_bytes'])} of a {human_bytes(mem.get('budget') or 0)} budget"))
+    if idx.get("updates"):
+        rows.append(("updated", f"{idx['updates']} ingest(s) added/removed vectors in place since it was built"))
+    return rows
 
 
 def recall_row(d: dict[str, float]) -> list[str]:

@@ -9,11 +9,11 @@ import pyarrow.compute as pc
 
 from ..errors import NothingIngestedError
 from ..store.collection import CollectionStore, now_iso
-from ..store.index import VectorIndex
 from ..store.manifest import Manifest
 from ..store.tables import ERRORS_SCHEMA, IMAGES_SCHEMA, int64_column
 from .biases import bias_table
 from .config import IngestSummary
+from .indexing import index_for_commit
 from .results import Results
 
 CONTENT_META = ("width", "height", "taken_at", "camera", "orientation")
@@ -73,7 +73,7 @@ def errors_table(results: Results, previous: pa.Table) -> pa.Table:
 
 def commit_ingest(store: CollectionStore, manifest: Manifest, model, results: Results, previous_errors: pa.Table,
                   summary: IngestSummary, index_type: str | None, encoded: dict[int, dict] | None = None,
-                  clock=None, previous: pa.Table | None = None) -> Manifest:
+                  clock=None, previous: pa.Table | None = None, max_index_memory: int | None = None) -> Manifest:
     """`model`: a ModelHandle or DualEncoder (its embed_dim and hubness); `encoded`: id -> content
     row of what this run encoded; `previous`: the last generation's images table (its unchanged
     rows are carried over in Arrow); `clock` (pipeline/local.py Clock) times the index apart."""
@@ -92,16 +92,12 @@ def commit_ingest(store: CollectionStore, manifest: Manifest, model, results: Re
         clock.lap("commit")
     ids, vecs, _ = vectors.load(live_ids)
     # The kind the user asked for survives later ingests; a new collection without a request is "auto".
-    requested = index_type or manifest.index.get("requested") or "auto"
-    same = requested == manifest.index.get("requested") and manifest.generation > 0
-    index = VectorIndex.build(ids, vecs, manifest.index.get("type") if same and requested != "auto" else requested,
-                              manifest.index.get("params") if same else None)
+    index, manifest.index = index_for_commit(store, manifest, ids, vecs, index_type, max_index_memory, model.hubness)
     if clock is not None:
         clock.lap("index")
     err_table = errors_table(results, previous_errors)
-    manifest.index = {"type": index.kind, "params": index.params, "requested": requested}
     manifest.roots = sorted(set(manifest.roots) | {plan.root_s})
-    manifest.counts = {"images": len(table), "vectors": index.ntotal, "errors": len(err_table),
+    manifest.counts = {"images": len(table), "vectors": len(ids), "errors": len(err_table),
                        "texts": manifest.counts.get("texts", 0)}
     manifest.last_ingest = {"at": now_iso(), "root": plan.root_s,
                             **{k: v for k, v in summary.to_json().items() if k not in ("error_samples", "timings")}}

@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidOptionError
-from ..store.index import INDEX_TYPES
+from ..index import KINDS
+
+INDEX_TYPES = ("auto", *sorted(KINDS))
 
 BACKENDS = ("auto", "torch", "onnx")
 
@@ -20,6 +22,7 @@ class IngestConfig:
     batch_size: int | None = None     # default: 32 on a CPU, 256 on a GPU
     workers: int | None = None        # decode worker processes (default: cores - 1)
     index_type: str | None = None     # None: a new collection gets "auto", an existing one keeps its kind
+    max_index_memory: int | None = None  # bytes auto may give the index (default: a quarter of the RAM; kept once given)
     device: str | None = None
     backend: str = "auto"             # image encoder: auto | torch | onnx
     rerank_tokens: bool = True        # store the reranker's image tokens (~8 KB/image) for fast --rerank
@@ -28,6 +31,8 @@ class IngestConfig:
     def __post_init__(self) -> None:
         if self.index_type is not None and self.index_type not in INDEX_TYPES:
             raise InvalidOptionError(f"unknown index type {self.index_type!r}; known: {', '.join(INDEX_TYPES)}")
+        if self.max_index_memory is not None and self.max_index_memory < (1 << 20):
+            raise InvalidOptionError(f"--max-index-memory must be at least 1 MB (got {self.max_index_memory} bytes)")
         if self.batch_size is not None and self.batch_size < 1:
             raise InvalidOptionError(f"--batch-size must be at least 1 (got {self.batch_size})")
         if self.workers is not None and self.workers < 0:

@@ -84,7 +84,8 @@ def ingest(cfg: IngestConfig, model=None, reranker=None, progress: Reporter | No
             results.settle(summary)
             clock.lap("commit")
             manifest = commit_ingest(store, manifest, handle, results, previous_errors, summary, cfg.index_type,
-                                     encoded=encoded, clock=clock, previous=previous)
+                                     encoded=encoded, clock=clock, previous=previous,
+                                     max_index_memory=cfg.max_index_memory)
             summary.generation = manifest.generation
             live = np.unique(np.concatenate([np.fromiter((r["id"] for r in results.rows), np.int64, len(results.rows)),
                                              int64_column(plan.other_roots, "id")]))

@@ -113,7 +113,8 @@ def ingest(cfg: IngestConfig, options: RayOptions = RayOptions(), progress: Repo
             for entry, row in zip(plan.todo, rows):
                 results.add(entry, decoded_of(row))
         results.settle(summary)
-        manifest = commit_ingest(store, manifest, model, results, previous_errors, summary, cfg.index_type)
+        manifest = commit_ingest(store, manifest, model, results, previous_errors, summary, cfg.index_type,
+                                 max_index_memory=cfg.max_index_memory)
         summary.generation = manifest.generation
         live = np.unique(np.array([r["id"] for r in results.rows] + plan.other_roots.column("id").to_pylist(), dtype=np.int64))
         compact_if_due(store, live, len(known) + summary.encoded, tokens)

@@ -12,19 +12,20 @@ from ..models.handle import ModelHandle
 from ..models.identity import check_model
 from ..store.collection import CollectionStore
 from ..store.home import index_home, pick_collection
-from ..store.index import VectorIndex
+from ..index import build_index
 from ..store.tables import int64_column
 from .biases import bias_table
 from .config import IngestConfig
+from .indexing import index_for_commit
 from .repair import repair
 
 
 def reindex(collection: str | None = None, home: Path | None = None, index_type: str | None = None,
-            model=None, device: str | None = None) -> dict[str, Any]:
+            model=None, device: str | None = None, max_index_memory: int | None = None) -> dict[str, Any]:
     """Rebuild the FAISS index and hubness biases from the vector shards, and the text index from
     the stored texts, as a new generation: repairs a damaged or missing index, changes the index
     type, and gives a collection made before the model had a hubness correction its biases."""
-    IngestConfig(root=Path("."), index_type=index_type)  # validates the index type before any work
+    IngestConfig(root=Path("."), index_type=index_type, max_index_memory=max_index_memory)  # validated before any work
     home = index_home(home)
     store = CollectionStore(home / pick_collection(collection, home))
     with store.lock():
@@ -38,9 +39,8 @@ def reindex(collection: str | None = None, home: Path | None = None, index_type:
         if len(ids) != len(live):
             raise CollectionFormatError(f"{len(live) - len(ids)} images of {store.name!r} have no stored vector; "
                                         f"re-run `vsearch ingest` on their folder")
-        kind = index_type or manifest.index.get("requested") or "auto"
-        index = VectorIndex.build(ids, vecs, kind, manifest.index.get("params") if kind == manifest.index.get("requested") else None)
-        manifest.index = {"type": index.kind, "params": index.params, "requested": kind}
+        index, manifest.index = index_for_commit(store, manifest, ids, vecs, index_type, max_index_memory, model.hubness,
+                                                 rebuild=True)
         manifest.counts["vectors"] = index.ntotal
         bias = bias_table(store, "image_bias", model.hubness, ids, vecs)
         texts = store.texts()
@@ -50,7 +50,7 @@ def reindex(collection: str | None = None, home: Path | None = None, index_type:
 
             tids = int64_column(texts, "id")
             tvecs = encode_texts(model, texts.column("text").to_pylist())
-            parts["texts_index"] = VectorIndex.build(tids, tvecs, "flat")
+            parts["texts_index"] = build_index("flat", tids, tvecs)
             parts["text_bias"] = bias_table(store, "text_bias", model.hubness, tids, tvecs)
         store.commit(manifest, index=index, image_bias=bias, **parts)
     return {"collection": store.name, "generation": manifest.generation, "vectors": index.ntotal,

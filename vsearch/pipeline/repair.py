@@ -35,11 +35,11 @@ from ..escape import valid_utf8
 from ..imaging import read_file_bytes
 from ..progress import Reporter, report
 from ..store.collection import CollectionStore
-from ..store.index import VectorIndex
 from ..store.names import shown
 from ..store.tables import ERRORS_SCHEMA, IMAGES_SCHEMA, int64_column
 from ..store.tokens import TokenStore
 from .decode import Decoded, content_id
+from .indexing import index_for_commit
 from .plan import make_plan
 from .results import Results
 
@@ -89,8 +89,7 @@ def repair(store: CollectionStore, *, thorough: bool = False, rebuild_index: boo
         parts["images"] = images
         if rebuild_index:
             ids, vecs, _ = vectors.load(live)
-            idx = manifest.index
-            parts["index"] = VectorIndex.build(ids, vecs, idx.get("type") or "auto", idx.get("params"))
+            parts["index"], manifest.index = index_for_commit(store, manifest, ids, vecs, rebuild=True)
             out.notes.append(f"index rebuilt from the {len(ids)} stored vectors")
         else:
             drop.append("index")

@@ -10,7 +10,7 @@ from ..errors import QueryError
 from ..models.identity import check_model
 from ..store.collection import CollectionStore
 from ..store.home import index_home, pick_collection
-from ..store.index import VectorIndex
+from ..index import build_index
 from ..store.tables import TEXTS_SCHEMA
 from .biases import bias_table
 from .encode import encode_texts
@@ -34,17 +34,13 @@ def add_texts(texts: list[str], collection: str | None = None, home: str | Path 
         old = store.texts()
         start = len(old)
         vecs = encode_texts(model, texts, batch_size)
-        if start:
-            old_index = store.texts_index()
-            old_vecs = np.stack([old_index.reconstruct(i) for i in range(start)])
-        else:
-            old_vecs = np.zeros((0, vecs.shape[1]), np.float32)
+        old_vecs = store.texts_index().vectors(np.arange(start)) if start else np.zeros((0, vecs.shape[1]), np.float32)
         new = pa.table({"id": np.arange(start, start + len(texts), dtype=np.int64), "text": texts,
                         "source": [source] * len(texts)}, schema=TEXTS_SCHEMA)
         table = pa.concat_tables([old, new])
         all_vecs = np.concatenate([old_vecs, vecs])
         ids = np.arange(len(all_vecs), dtype=np.int64)
-        index = VectorIndex.build(ids, all_vecs, "flat")
+        index = build_index("flat", ids, all_vecs)
         manifest.counts["texts"] = len(table)
         store.commit(manifest, texts=table, texts_index=index,
                      text_bias=bias_table(store, "text_bias", model.hubness, ids, all_vecs))

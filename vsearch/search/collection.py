@@ -65,6 +65,7 @@ class Collection:
     def _load_tables(self) -> None:
         self._images = self.store.images()
         self._index = None
+        self._row_positions = None  # each images-table row's position in the index (filters select by rows)
         self._texts = None
         self._texts_index = None
         self._filter = None
@@ -127,7 +128,7 @@ class Collection:
                 "fingerprint": m.model["fingerprint"], "dim": m.model["embed_dim"], "index": m.index,
                 "counts": m.counts, "roots": [shown(r) for r in m.roots], "generation": m.generation, "format_version": m.format_version,
                 "created": m.created, "updated": m.updated, "last_ingest": {k: shown(v) if k == "root" else v for k, v in m.last_ingest.items()},
-                "hubness_correction": bool(m.files.get("image_bias")),
+                "hubness_correction": bool(m.files.get("image_bias")), "legacy_index": self.store.index_is_legacy(),
                 "disk_bytes": self.store.disk_bytes() if disk_usage else None}
 
     # --- browsing (search/browse.py) -----------------------------------------------------------
@@ -234,12 +235,15 @@ class Collection:
             where = None
         if where and self._filter is None:
             self._filter = MetadataFilter(self._images)
-        matching = set(self._filter.rows(where).tolist()) if where else None
+        rows = self._filter.rows(where) if where else None
+        matching = set(rows.tolist()) if rows is not None else None
         allowed = None
-        if matching is not None:
-            if not matching:
+        if rows is not None:
+            if not len(rows):
                 return []
-            allowed = np.unique(int64_column(self._images, "id")[sorted(matching)])
+            if self._row_positions is None:  # once per generation: a filter is then O(matching rows)
+                self._row_positions = self.index.lookup(int64_column(self._images, "id"))
+            allowed = self.index.select(positions=self._row_positions[np.asarray(rows, dtype=np.int64)])
         kk = k + (1 if exclude is not None else 0)
         bias = self._stored_bias("image_bias") if hubness else None
         scores, ids = self.index.search(q[None], kk + (HUBNESS_POOL if bias else 0), allowed)

@@ -1,7 +1,7 @@
 """A collection folder and its generations.
 
 Every commit writes a new generation of files under generation-numbered names
-(images-000007.parquet, index-000007.faiss, …), flushes them, then atomically replaces
+(images-000007.parquet, index-000007/, …), flushes them, then atomically replaces
 manifest.json, which names them.
 
 Readers keep the generation they opened, however many commits follow: a reader `pin()`s its
@@ -30,9 +30,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..atomic import atomic_write, remove_debris
+from ..atomic import atomic_folder, atomic_write, remove_debris
 from ..errors import CollectionFormatError, VsearchError
-from .index import VectorIndex
+from ..index import VectorIndex, load_index
+from ..index.legacy import load_legacy_index
 from .manifest import Manifest, read_manifest, write_manifest
 from .storage import writing
 from .tables import BIAS_SCHEMA, ERRORS_SCHEMA, IMAGES_SCHEMA, TEXTS_SCHEMA, conform, int64_column, numpy_column
@@ -202,18 +203,27 @@ class CollectionStore:
         arrays = self.bias_arrays(key, signature)
         return dict(zip(arrays[0].tolist(), arrays[1].tolist())) if arrays else {}
 
-    def _load_index(self, key: str, kind: str, params: dict) -> VectorIndex:
+    def _load_index(self, key: str) -> VectorIndex:
+        """Memory-mapped where the kind allows (a reader pages in what its queries touch; a
+        writer's first change reads it into memory). A format-2 single file is read by
+        index/legacy.py until the next commit writes a folder."""
         path = self._file(key)
-        if path is None or not path.is_file():
-            raise CollectionFormatError(f"{self.folder}: index file for {key} is missing; " + _rebuild_hint(key, self.name))
-        return VectorIndex.load(path, kind, params)
+        if path is not None and path.is_file() and path.suffix == ".faiss":
+            return load_legacy_index(path)
+        if path is None or not path.is_dir():
+            raise CollectionFormatError(f"{self.folder}: the {key} is missing; " + _rebuild_hint(key, self.name))
+        return load_index(path, mmap=True)
 
     def index(self) -> VectorIndex:
-        idx = self.manifest.index
-        return self._load_index("index", idx["type"], idx.get("params", {}))
+        return self._load_index("index")
 
     def texts_index(self) -> VectorIndex:
-        return self._load_index("texts_index", "flat", {})
+        return self._load_index("texts_index")
+
+    def index_is_legacy(self) -> bool:
+        """Whether the image index is a format-2 single file (served exactly until rewritten)."""
+        path = self._file("index")
+        return path is not None and path.suffix == ".faiss"
 
     # --- writers ------------------------------------------------------------------------------------
     @contextmanager
@@ -285,16 +295,21 @@ class CollectionStore:
                 atomic_write(self.folder / name, writer, point=f"commit:{key}")
                 files[key] = name
 
+            def put_folder(key: str, index: VectorIndex) -> None:
+                name = f"{key}-{gen:06d}"
+                atomic_folder(self.folder / name, index.save, point=f"commit:{key}")
+                files[key] = name
+
             if images is not None:
                 put("images", "parquet", lambda p: pq.write_table(images, p, compression="zstd"))
             if errors is not None:
                 put("errors", "parquet", lambda p: pq.write_table(errors, p, compression="zstd"))
             if index is not None:
-                put("index", "faiss", index.save)
+                put_folder("index", index)
             if texts is not None:
                 put("texts", "parquet", lambda p: pq.write_table(texts, p, compression="zstd"))
             if texts_index is not None:
-                put("texts_index", "faiss", texts_index.save)
+                put_folder("texts_index", texts_index)
             for key, table in (("image_bias", image_bias), ("text_bias", text_bias)):
                 if table is False:
                     files.pop(key, None)

@@ -15,7 +15,7 @@ from typing import Any, Callable
 from ..atomic import atomic_write
 from ..errors import CollectionFormatError
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 def _v1_to_v2(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
@@ -27,14 +27,22 @@ def _v1_to_v2(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
     return raw
 
 
+def _v2_to_v3(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """Version 3 writes indexes as folders (`index-<gen>/`: vsearch/index's format, memory-mapped
+    where the kind allows) and records in `index` what auto chose and the recall it measured.
+    A version-2 single-file index (`index-<gen>.faiss`) is read as it is (index/legacy.py) until
+    the next commit writes a folder; its record keeps type and params."""
+    return raw
+
+
 # version N -> function(raw manifest dict, collection folder) -> raw manifest dict of version N+1
-MIGRATIONS: dict[int, Callable[[dict[str, Any], Path], dict[str, Any]]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[dict[str, Any], Path], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 @dataclass
 class Manifest:
     model: dict[str, Any]                      # name, config, fingerprint, embed_dim
-    index: dict[str, Any]                      # type + parameters
+    index: dict[str, Any]                      # type, params, requested, and what auto chose and measured
     generation: int = 0
     format_version: int = FORMAT_VERSION
     roots: list[str] = field(default_factory=list)
