@@ -176,9 +176,7 @@ def _rebuild_images(store: CollectionStore, known: np.ndarray, unreadable: set[t
                 elif cid is not None and (plan.root_key, shown(entry.path)) not in unreadable:
                     unstored += 1
                 report(progress, task, i + 1, len(plan.todo), "file")
-        rows = np.unique(np.array([r["id"] for r in results.rows], dtype=np.int64))
-        _, _, meta = store.vectors().load(rows)
-        tables.append(images_table(results, meta))
+        tables.append(images_table(results, store.vectors()))  # content metadata: the shards' small columns
         out.notes.append(f"images table rebuilt for {valid_utf8(root_s)}: {len(results.rows)} photo(s) found again"
                          + (f"; {unstored} not stored yet (new or changed since): `vsearch ingest {valid_utf8(root_s)}` "
                             f"adds them" if unstored else ""))
