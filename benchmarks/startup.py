@@ -121,6 +121,7 @@ def first_run_pieces() -> dict[str, float]:
     lap("import torch")
     from vsearch.models import load_model
     from vsearch.models.handle import ModelHandle
+    from vsearch.models.image_encoder import encoder_for
 
     model = load_model()
     lap("model skeleton (weights read)")
@@ -136,7 +137,7 @@ def first_run_pieces() -> dict[str, float]:
     h.export_text()
     lap("export text graph")
     fresh = ModelHandle.open()
-    enc = fresh.image_encoder()
+    enc = encoder_for(fresh)
     lap("ONNX Runtime image session")
     enc.encode(np.zeros((24, fresh.preprocess.size, fresh.preprocess.size, 3), np.uint8))
     lap("encode 24 images (ONNX Runtime)")

@@ -27,7 +27,6 @@ from .preprocess import Preprocess
 if TYPE_CHECKING:
     from .base import DualEncoder
     from .hubness import Hubness
-    from .image_encoder import ImageEncoder
 
 _UNSET = object()
 
@@ -45,7 +44,7 @@ class ModelHandle:
         self._device = device
         self._hubness: Any = _UNSET
         self._text: Any = _UNSET
-        self._encoders: dict[tuple, ImageEncoder] = {}
+        self.encoders: dict[tuple, Any] = {}  # models/image_encoder.py encoder_for keeps its encoders here
         self._fresh_torch = False  # PyTorch was first imported by this handle: no PyTorch work ran before
 
     @classmethod
@@ -181,18 +180,6 @@ class ModelHandle:
         wanted = image_export_path(self.fingerprint, reranker.fingerprint if reranker else None)
         others = [] if reranker else sorted(wanted.parent.glob(f"{self.fingerprint}-*-image-tokens.onnx"))
         return next((p for p in (wanted, *others) if read_export_info(p) is not None), None)
-
-    def image_encoder(self, backend: str = "auto", reranker: TokenReranker | None = None) -> ImageEncoder:
-        key = (backend, reranker.fingerprint if reranker else None)
-        if key not in self._encoders:
-            from .image_encoder import ImageEncoder
-
-            self._encoders[key] = ImageEncoder(self, backend, reranker)
-        return self._encoders[key]
-
-    def encode_images(self, pixels: np.ndarray | list[np.ndarray]) -> np.ndarray:
-        """uint8 [n, h, w, 3] (this model's `preprocess.to_pixels`) -> normalised float32 [n, d]."""
-        return self.image_encoder().encode(pixels)[0]
 
     def reads_feature_map(self, reranker: TokenReranker | None) -> bool:
         """True when `reranker` reads exactly this model's final image feature map, so its tokens

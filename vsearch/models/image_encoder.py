@@ -21,6 +21,20 @@ if TYPE_CHECKING:
 BACKENDS = ("auto", "torch", "onnx")
 
 
+def encoder_for(handle: ModelHandle, backend: str = "auto", reranker: TokenReranker | None = None) -> "ImageEncoder":
+    """The handle's image encoder for this backend and reranker, made once (an ONNX Runtime
+    session is worth keeping)."""
+    key = (backend, reranker.fingerprint if reranker else None)
+    if key not in handle.encoders:
+        handle.encoders[key] = ImageEncoder(handle, backend, reranker)
+    return handle.encoders[key]
+
+
+def encode_images(handle: ModelHandle, pixels: np.ndarray | list[np.ndarray]) -> np.ndarray:
+    """uint8 [n, h, w, 3] (the model's `preprocess.to_pixels`) -> normalised float32 [n, d]."""
+    return encoder_for(handle).encode(pixels)[0]
+
+
 class ImageEncoder:
     def __init__(self, model: "ModelHandle | DualEncoder", backend: str = "auto", reranker=None):
         if backend not in BACKENDS:

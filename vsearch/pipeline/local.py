@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import NothingIngestedError
 from ..models.handle import ModelHandle, TextExportJob, token_reranker
+from ..models.image_encoder import encoder_for
 from ..progress import Reporter, report
 from ..store.collection import CollectionStore
 from ..store.home import index_home
@@ -129,7 +130,7 @@ def _read_encode_write(plan, results: Results, handle: ModelHandle, reranker, wr
         if not rows:
             return
         if encoder is None:  # only once something needs encoding: a re-scan of known files loads nothing
-            encoder = handle.image_encoder(cfg.backend, reranker)
+            encoder = encoder_for(handle, cfg.backend, reranker)
             clock.lap("startup")
         vecs, tok = encoder.encode(pixels)
         clock.lap("encode")

@@ -42,8 +42,10 @@ class QueryEncoder:
 
     def image(self, image: str | Path | Image.Image) -> np.ndarray:
         if self._torch_free:
+            from ..models.image_encoder import encode_images
+
             h = self.handle
             pp = h.preprocess
-            return h.encode_images(pp.to_pixels(read_image(image, pp.size))[None])[0]
+            return encode_images(h, pp.to_pixels(read_image(image, pp.size))[None])[0]
         model = self._model()
         return model.encode_images([read_image(image, model.preprocess.size)])[0]
