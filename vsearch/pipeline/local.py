@@ -23,7 +23,6 @@ from ..progress import Reporter, report
 from ..store.collection import CollectionStore
 from ..store.home import index_home
 from ..store.tables import int64_column
-from ..store.tokens import TokenStore
 from .commit import commit_ingest, compact_if_due
 from .config import IngestConfig, IngestSummary
 from .decode import decode_files
@@ -61,15 +60,9 @@ def ingest(cfg: IngestConfig, model=None, reranker=None, progress: Reporter | No
     with store.lock():
         summary = IngestSummary(store.name, 0)
         clock = Clock(summary, t0)
-        opened = open_for_ingest(store, cfg, summary, model, progress=progress)
+        opened = open_for_ingest(store, cfg, summary, model, reranker, progress=progress)
         manifest, handle, previous, previous_errors = opened.manifest, opened.handle, opened.previous, opened.previous_errors
-        summary.generation = manifest.generation
-        vectors = store.vectors(handle.embed_dim)
-        vectors.remove_incomplete()
-        rr = token_reranker(handle, reranker, cfg.reranker) if cfg.rerank_tokens else None
-        tokens = TokenStore(store.folder, rr.fingerprint) if rr else None
-        if tokens is not None:
-            tokens.remove_incomplete()
+        vectors, rr, tokens = opened.vectors, opened.reranker, opened.tokens
         clock.lap("startup")
 
         plan = make_plan(root, previous, vectors.known_ids(), skip={store.folder.parent})

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from ..models.handle import ModelHandle
+from ..models.handle import ModelHandle, TokenReranker, token_reranker
 from ..models.identity import check_model, model_record, require_identified
 from ..progress import Reporter
 from ..store.collection import CollectionStore
 from ..store.manifest import Manifest
 from ..store.tables import ERRORS_SCHEMA, IMAGES_SCHEMA
+from ..store.tokens import TokenStore
+from ..store.vectors import VectorStore
 from .config import IngestConfig, IngestSummary
 from .repair import repair
 
@@ -24,13 +26,28 @@ class Opened:
     handle: ModelHandle
     previous: pa.Table         # the images table as it was
     previous_errors: pa.Table  # the errors table as it was
+    vectors: VectorStore | None = None           # the shards, with what a killed run left unfinished removed
+    reranker: TokenReranker | None = None        # whose image tokens this ingest stores, if any
+    tokens: TokenStore | None = None             # where they go
 
 
-def open_for_ingest(store: CollectionStore, cfg: IngestConfig, summary: IngestSummary, model=None,
+def open_for_ingest(store: CollectionStore, cfg: IngestConfig, summary: IngestSummary, model=None, reranker=None,
                     device: str | None = None, progress: Reporter | None = None) -> Opened:
-    """`model`: an already-loaded DualEncoder to use instead of opening one by name; `device`
-    overrides `cfg.device` (the Ray driver never encodes, so it opens on the CPU)."""
-    device = cfg.device if device is None else device
+    """`model` / `reranker`: already-loaded objects to use instead of opening them by name;
+    `device` overrides `cfg.device` (the Ray driver never encodes, so it opens on the CPU)."""
+    opened = _open(store, cfg, summary, model, cfg.device if device is None else device, progress)
+    summary.generation = opened.manifest.generation
+    opened.vectors = store.vectors(opened.handle.embed_dim)
+    opened.vectors.remove_incomplete()
+    opened.reranker = token_reranker(opened.handle, reranker, cfg.reranker) if cfg.rerank_tokens else None
+    if opened.reranker is not None:
+        opened.tokens = TokenStore(store.folder, opened.reranker.fingerprint)
+        opened.tokens.remove_incomplete()
+    return opened
+
+
+def _open(store: CollectionStore, cfg: IngestConfig, summary: IngestSummary, model, device: str | None,
+          progress: Reporter | None) -> Opened:
     if store.exists():
         record = store.manifest.model
         handle = ModelHandle.of(model) if model is not None else ModelHandle.open(cfg.model or record["name"], device)

@@ -29,11 +29,9 @@ from ..models.identity import model_record
 from ..progress import Reporter, report
 from ..store.collection import CollectionStore
 from ..store.home import index_home
-from ..store.tokens import TokenStore
 from .commit import commit_ingest, compact_if_due
 from .config import IngestConfig, IngestSummary
 from .decode import default_workers
-from ..models.handle import token_reranker
 from .local import Clock
 from .opening import export_text, open_for_ingest
 from .plan import Plan, make_plan
@@ -86,13 +84,7 @@ def ingest(cfg: IngestConfig, options: RayOptions = RayOptions(), progress: Repo
         clock = Clock(summary)
         opened = open_for_ingest(store, cfg, summary, device="cpu", progress=progress)  # the driver never encodes
         manifest, model, previous_errors = opened.manifest, opened.handle, opened.previous_errors
-        summary.generation = manifest.generation
-        vectors = store.vectors(model.embed_dim)
-        vectors.remove_incomplete()
-        rr = token_reranker(model, None, cfg.reranker) if cfg.rerank_tokens else None
-        tokens = TokenStore(store.folder, rr.fingerprint) if rr else None
-        if tokens is not None:
-            tokens.remove_incomplete()
+        vectors, rr, tokens = opened.vectors, opened.reranker, opened.tokens
         clock.lap("startup")
 
         known = vectors.known_ids()
