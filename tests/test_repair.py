@@ -8,10 +8,11 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+from conftest import make_image, make_photos
 from typer.testing import CliRunner
 
-from conftest import make_image, make_photos
 from vsearch.cli import app
 from vsearch.errors import QueryError
 
@@ -232,3 +233,20 @@ def test_nothing_is_ever_deleted_and_repairs_stack(template, home):
     cli(home, "ingest", photos)
     kept = set_aside(home)
     assert sorted(kept.values()) == sorted([GARBAGE, truncated]) and first in " ".join(kept)
+
+
+def test_no_compaction_while_a_root_is_unreachable(ingested_copy, tmp_path):
+    """A repair without a root keeps that root's vectors while its rows are out of the images
+    table: a compaction then (which keeps only the live ids it is given) must wait for it."""
+    from vsearch.pipeline.commit import compact_if_due
+    from vsearch.store.collection import CollectionStore
+
+    home, photos = ingested_copy
+    store = CollectionStore(home / "photos")
+    known = np.sort(store.vectors().known_ids())
+    os.rename(photos, tmp_path / "away")
+    assert compact_if_due(store, known[:1], stored_ids=10 * len(known)) is False
+    assert len(store.vectors().known_ids()) == len(known)
+    os.rename(tmp_path / "away", photos)
+    assert compact_if_due(store, known, stored_ids=10 * len(known)) is True
+    assert sorted(store.vectors().known_ids().tolist()) == known.tolist()

@@ -3,6 +3,8 @@
 vector shards when enough of them is dead."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -106,11 +108,22 @@ def commit_ingest(store: CollectionStore, manifest: Manifest, model, results: Re
     return manifest
 
 
+def _reachable(root: str) -> bool:
+    try:
+        return Path(root).is_dir()  # manifest roots are the OS's names (surrogate escapes for odd bytes)
+    except (OSError, ValueError):
+        return False
+
+
 def compact_if_due(store: CollectionStore, live_ids: np.ndarray, stored_ids: int, token_store=None) -> bool:
     """Merge shards (and token parts) into one, dropping dead vectors, when there are many or
-    enough of them is dead. Runs after the commit: a crash here loses nothing."""
+    enough of them is dead. Runs after the commit: a crash here loses nothing. Skipped while a
+    root is unreachable: a repair that ran without it left its photos out of the images table
+    but kept their vectors, which a compaction would drop (pipeline/repair.py)."""
     vectors = store.vectors()
     if len(vectors.shards()) <= COMPACT_SHARDS and stored_ids <= (1 + COMPACT_DEAD_FRACTION) * max(1, len(live_ids)):
+        return False
+    if any(not _reachable(root) for root in store.manifest.roots):
         return False
     vectors.compact(live_ids)
     if token_store is not None:
