@@ -298,7 +298,9 @@ def main() -> None:
 
 def render() -> None:
     args = _cli_args()
-    home = args.home
+    from vsearch.store.home import index_home
+
+    home = str(index_home(args.home).resolve())  # the cache key names the folder, not "whatever --home defaulted to"
     page = st.sidebar.radio("Page", ["Search", "Image → text", "Evaluation"], key="page", horizontal=True,
                             label_visibility="collapsed")
     if page == "Evaluation":
