@@ -1,4 +1,6 @@
 """The ITM reranker: learns to match, and only ever reorders the dual encoder's top k."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -31,6 +33,22 @@ def test_rerank_only_reorders_the_top_k(photos, home, random_reranker):
     zero = col.search("a red square", k=8, rerank=True, rerank_k=0)
     assert [(h.id, h.score) for h in zero] == [(h.id, h.score) for h in plain]
     assert all(h.rerank_score is None for h in zero)
+
+
+def test_a_file_changed_since_the_ingest_is_not_reranked_as_another_picture(photos, home, random_reranker):
+    import vsearch
+    from conftest import make_image
+
+    vsearch.ingest(photos, rerank_tokens=False)  # tokens come from the files
+    col = vsearch.open_collection(reranker=random_reranker)
+    plain = col.search("a red square", k=8)
+    changed = next(h for h in plain[1:4] if len(col.metadata(h.id)) == 1)  # no identical copy elsewhere
+    make_image(Path(changed.path), "green", "circle", size=(80, 80))  # same name, other picture
+    rr = col.search("a red square", k=8, rerank=True, rerank_k=4)
+    assert sorted(h.id for h in rr[:4]) == sorted(h.id for h in plain[:4])
+    assert [h.id for h in rr[3:4]] == [changed.id] and rr[3].rerank_score is None  # left out, after the reranked
+    assert all(h.rerank_score is not None for h in rr[:3])
+    assert [h.id for h in rr[4:]] == [h.id for h in plain[4:]]
 
 
 def test_rerank_without_a_reranker_is_a_clear_error(photos, home):

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pyarrow as pa
+from PIL import Image
 
 from ..errors import ImageError, QueryError
 from ..escape import valid_utf8
@@ -49,25 +50,39 @@ class Browser:
 
         A thumbnail is keyed by content id, so it is made only from a file whose bytes still have
         that id: a file changed since the ingest is not shown in its place (the message says so)."""
-        from ..imaging import decode_image_bytes, read_file_bytes
-        from ..pipeline.decode import content_id
-
-        files = self._files(id_)  # checked every time: a cached thumbnail is still a view of a file
         dst = thumbnail_path(self._folder, int(id_), size)
         if dst.is_file():
+            self._files(id_)  # checked every time: a cached thumbnail is still a view of a file
             return dst
+        from ..imaging import decode_image_bytes
+
+        src, data = self._content(id_)
+        img = decode_image_bytes(data, size).image
+        try:
+            return save_thumbnail(img, dst, size)
+        except OSError as e:
+            raise QueryError(f"cannot write a thumbnail of {valid_utf8(str(src))}: {e.strerror or e}") from e
+
+    def image(self, id_: int, size: int) -> Image.Image:
+        """The picture of an ingested image decoded (bounded, at least `size` where the format can
+        shrink on load) from a file that still holds that content; a QueryError otherwise."""
+        from ..imaging import decode_image_bytes
+
+        return decode_image_bytes(self._content(id_)[1], size).image
+
+    def _content(self, id_: int) -> tuple[Path, bytes]:
+        """(file, bytes) of the first file of the image whose bytes still have its content id."""
+        from ..imaging import read_file_bytes
+        from ..pipeline.decode import content_id
+
+        files = self._files(id_)
         for src in files:
             try:
                 data = read_file_bytes(src)
             except ImageError:
                 continue
-            if content_id(data)[1] != int(id_):
-                continue
-            img = decode_image_bytes(data, size).image
-            try:
-                return save_thumbnail(img, dst, size)
-            except OSError as e:
-                raise QueryError(f"cannot write a thumbnail of {valid_utf8(str(src))}: {e.strerror or e}") from e
+            if content_id(data)[1] == int(id_):
+                return src, data
         raise QueryError(f"{valid_utf8(str(files[0]))} has changed since it was ingested, so it no longer shows this "
                          f"result; re-run `vsearch ingest` on its folder")
 

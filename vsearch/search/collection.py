@@ -216,7 +216,7 @@ class Collection:
             q = np.asarray(vector, dtype=np.float32)
         hits = self.search_vector(q, k=max(k, depth), where=where, exclude=exclude, hubness=hubness and text is not None)
         if depth > 0:
-            hits = self.reranking.reorder(hits, depth, self.reranking.memory_of_hits(hits[:depth], self.file_path), [text])
+            hits = self.reranking.rerank_hits(hits, depth, text, self.browse.image)
         return hits[:k]
 
     def _stored_bias(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -284,9 +284,16 @@ class Collection:
                 for s, i in zip(scores[0][:want], ids[0][:want]) if i >= 0]
         if depth > 0 and hits:
             memory = (self.reranking.memory_of_images([image]) if image is not None
-                      else self.reranking.memory_of_hits([self._hit(like_id, 0.0)], self.file_path))
+                      else self._memory_of_ingested(like_id))
             hits = self.reranking.reorder(hits, depth, memory, [h.text for h in hits[:depth]])
         return hits[:k]
+
+    def _memory_of_ingested(self, id_: int):
+        """The reranker's tokens of an ingested image (image -> text with `like`)."""
+        usable, memory = self.reranking.memory_of_hits([self._hit(id_, 0.0)], self.browse.image)
+        if not usable:
+            raise QueryError(f"image {id_} has changed since it was ingested; re-run `vsearch ingest` on its folder")
+        return memory
 
 
 def _check_k(k: int) -> None:

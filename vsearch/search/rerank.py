@@ -50,22 +50,39 @@ class Reranking:
         pp = rr.towers.preprocess
         return rr.image_memory(pp.normalize(np.stack([pp.to_pixels(read_image(i, pp.size)) for i in images])))
 
-    def memory_of_hits(self, hits: list, file_of: Callable[[int], Path]):
-        """Image tokens of hits: stored at ingest (a memory-mapped lookup), else computed from
-        their files (and kept for this session)."""
+    def memory_of_hits(self, hits: list, image_of: Callable[[int, int], object]) -> tuple[list, object]:
+        """(the hits that can be reranked, their image tokens): stored at ingest (a memory-mapped
+        lookup), else computed from the picture `image_of(id, size)` decodes from a file that
+        still holds the hit's content (kept for this session). A hit whose files changed since
+        the ingest has neither, and is left out."""
         import torch
 
         from ..store.tokens import TokenStore
 
         if self._tokens is None:
             self._tokens = TokenStore(self._folder, self.reranker.fingerprint)
-        stored = self._tokens.lookup([h.id for h in hits])
-        missing = [h for h, t in zip(hits, stored) if t is None and h.id not in self._memories]
-        if missing:
-            for h, m in zip(missing, self.memory_of_images([file_of(h.id) for h in missing])):
-                self._memories[h.id] = m
-        return torch.stack([torch.from_numpy(t.astype(np.float32)) if t is not None else self._memories[h.id]
-                            for h, t in zip(hits, stored)])
+        stored = dict(zip((h.id for h in hits), self._tokens.lookup([h.id for h in hits])))
+        size = self.reranker.towers.preprocess.size
+        for h in hits:
+            if stored[h.id] is None and h.id not in self._memories:
+                try:
+                    image = image_of(h.id, size)
+                except QueryError:  # changed or gone since the ingest: its tokens would be another picture's
+                    continue
+                self._memories[h.id] = self.memory_of_images([image])[0]
+        usable = [h for h in hits if stored[h.id] is not None or h.id in self._memories]
+        memory = [torch.from_numpy(stored[h.id].astype(np.float32)) if stored[h.id] is not None else self._memories[h.id]
+                  for h in usable]
+        return usable, (torch.stack(memory) if memory else None)
+
+    def rerank_hits(self, hits: list, k: int, text: str, image_of: Callable[[int, int], object]) -> list:
+        """Text -> image: the top `k` hits that can be reranked (memory_of_hits) in the ITM's
+        order, then those that cannot, then the rest, in the dual encoder's order."""
+        top = hits[:k]
+        usable, memory = self.memory_of_hits(top, image_of)
+        kept = {id(h) for h in usable}
+        scored = self.reorder(usable, len(usable), memory, [text]) if usable else []
+        return scored + [h for h in top if id(h) not in kept] + hits[k:]
 
     def reorder(self, hits: list, k: int, memory, texts: list[str]) -> list:
         """Score the top `k` hits with the ITM and put them back in that order; the rest keep the
