@@ -33,30 +33,17 @@ def atomic_write(path: str | Path, content: bytes | Callable[[Path], object], *,
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX + path.name + ".", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
+    os.close(fd)
+
+    def fill(tmp: Path) -> None:
         if isinstance(content, (bytes, bytearray, memoryview)):
-            with os.fdopen(fd, "wb") as f:
-                f.write(content)
-                if durable:
-                    f.flush()
-                    os.fsync(f.fileno())
+            tmp.write_bytes(content)
         else:
-            os.close(fd)
             content(tmp)
-            if durable:
-                _fsync_file(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        hook = crash_points.get(point)
-        if hook is not None:
-            hook(path)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if durable:
-        _fsync_dir(path.parent)
-    return path
+        if durable:
+            _fsync_file(tmp)
+
+    return _publish(Path(tmp_name), path, fill, 0o666, point, durable)
 
 
 def atomic_folder(path: str | Path, writer: Callable[[Path], object], *, point: str = "folder") -> Path:
@@ -66,17 +53,27 @@ def atomic_folder(path: str | Path, writer: Callable[[Path], object], *, point: 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + path.name + ".", dir=path.parent))
     tmp.rmdir()  # the writer creates it (FAISS-style savers refuse an existing folder)
+    return _publish(tmp, path, writer, 0o777, point, durable=True)
+
+
+def _publish(tmp: Path, path: Path, fill: Callable[[Path], object], mode: int, point: str, durable: bool) -> Path:
+    """Fill `tmp`, give it the permissions a plain create would, run the crash point, rename it
+    to `path`; on any failure remove `tmp` and re-raise."""
     try:
-        writer(tmp)
-        os.chmod(tmp, 0o777 & ~_UMASK)
+        fill(tmp)
+        os.chmod(tmp, mode & ~_UMASK)
         hook = crash_points.get(point)
         if hook is not None:
             hook(path)
         os.replace(tmp, path)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
     return path
 
 
