@@ -13,10 +13,22 @@ JPEG, to look like camera files (decode cost then matters).
 ray]` runs it (model loaded by name; Ray: a local instance started and stopped, an encoder
 actor loading its own model), --repeats times in turn, and prints each engine's median rate,
 its fixed startup, the rate after startup, and its ratio to the local runner.
+
+--camera [--n 200 --repeats 5 --workdir DIR] instead measures camera-size photos: the first N
+Flickr8k photos re-saved at 4032x3024 (upscaled; benchmarks/decode.py makes them) as JPEG q92,
+HEIC with a 320x240 embedded preview (what phones embed) and HEIC without one, and the same
+photos at 320x240 (240 px, the model's input size) as JPEG q92: the baseline. Each folder is
+ingested into a fresh collection as `vsearch ingest` does it (model by name, default options; the
+model's ONNX exports are made by an untimed warm-up ingest first), formats in turn, --repeats
+times; it prints each format's median images/s, its ratio to the 240-px rate and to camera
+JPEG's (paired by round, then the median), and where the wall time went (median seconds spent
+waiting for decoded files, encoding, and the rest). --workdir keeps the generated files: making
+the HEICs takes ~5 s a photo.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 import time
@@ -34,7 +46,12 @@ def main() -> None:
     ap.add_argument("--engines", default="local", help="comma-separated: local, ray (needs the ray extra)")
     ap.add_argument("--repeats", type=int, default=3, help="runs of each engine, in turn (the engine table)")
     ap.add_argument("--flickr", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/flickr8k")
+    ap.add_argument("--camera", action="store_true", help="camera-size JPEG/HEIC against 240-px photos (see above)")
+    ap.add_argument("--workdir", type=Path, default=None, help="--camera: keep the generated photos here")
     args = ap.parse_args()
+    if args.camera:
+        camera(args.flickr, args.n if args.n != ap.get_default("n") else 200, args.repeats, args.workdir)
+        return
 
     from vsearch.models import load_model
     from vsearch.pipeline.decode import decode_files
@@ -111,6 +128,73 @@ def compare_engines(engines: list[str], photos: Path, tmp: Path, batch: int, rep
         vs = (f"{np.median([lw / w for (lw, _, _), (w, _, _) in zip(runs['local'], runs[engine])]):>10.2f}"
               if "local" in runs else f"{'-':>10}")
         print(f"{engine:<8}{rate:>10.1f}{wall:>9.1f}{startup:>11.1f}{after:>24.1f}{vs}")
+
+
+CAMERA_FORMATS = ("240 px JPEG", "camera JPEG", "camera HEIC+preview", "camera HEIC")
+
+
+def camera(flickr: Path, n: int, repeats: int, workdir: Path | None) -> None:
+    import importlib.util
+
+    from vsearch.pipeline.config import IngestConfig
+    from vsearch.pipeline.local import ingest
+
+    spec = importlib.util.spec_from_file_location("decode_bench", Path(__file__).with_name("decode.py"))
+    decode_bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(decode_bench)
+
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="vsearch-camera-"))
+    made = workdir / "made"
+    made.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    files = decode_bench.make_files(flickr, n, made, noise=0.0)
+    small = []
+    for src in files["small"]:
+        dst = made / f"{src.stem}-240.jpg"
+        if not dst.exists():
+            Image.open(src).convert("RGB").resize((320, 240), Image.Resampling.LANCZOS).save(dst, "JPEG", quality=92)
+        small.append(dst)
+    kinds = dict(zip(CAMERA_FORMATS, (small, files["jpeg"], files["heic_preview"], files["heic"])))
+    folders: dict[str, Path] = {}
+    for i, (fmt, paths) in enumerate(kinds.items()):
+        folders[fmt] = workdir / f"format{i}"
+        folders[fmt].mkdir(exist_ok=True)
+        for p in paths:
+            link = folders[fmt] / p.name
+            if not link.exists():
+                os.link(p, link)  # a hard link: a plain file to the scan
+    print(f"{n} photos: {', '.join(CAMERA_FORMATS)} in {workdir} ({time.perf_counter() - t:.0f} s to make)")
+    for paths in kinds.values():  # into the page cache: every format is timed from memory alike
+        for p in paths:
+            p.read_bytes()
+
+    homes = workdir / "homes"
+    shutil.rmtree(homes, ignore_errors=True)
+    ingest(IngestConfig(root=folders[CAMERA_FORMATS[0]], home=homes / "warm-up"))  # ONNX exports, if missing
+    runs: dict[str, list[tuple[float, dict[str, float], int]]] = {f: [] for f in CAMERA_FORMATS}
+    for r in range(repeats):
+        for fmt in CAMERA_FORMATS:  # in turn: load on the shared machine falls on every format alike
+            t = time.perf_counter()
+            s = ingest(IngestConfig(root=folders[fmt], home=homes / f"{r}-{fmt}"))
+            runs[fmt].append((time.perf_counter() - t, dict(s.timings), s.images))
+            assert s.images == n and s.errors == 0, (fmt, s.images, s.errors, s.error_samples[:3])
+    shutil.rmtree(homes)
+
+    def paired(fmt: str, base: str) -> float:
+        return float(np.median([bw / w for (w, _, _), (bw, _, _) in zip(runs[fmt], runs[base])]))
+
+    mb = {f: np.mean([p.stat().st_size for p in paths]) / 1e6 for f, paths in kinds.items()}
+    print(f"\n{n} photos per format, {repeats} runs each (medians; ingest as `vsearch ingest` runs it, local engine)")
+    print(f"{'format':<22}{'MB/file':>8}{'images/s':>10}{'vs 240 px':>11}{'vs camera JPEG':>16}"
+          f"{'decode wait s':>15}{'encode s':>10}{'other s':>9}")
+    for fmt in CAMERA_FORMATS:
+        wall = float(np.median([w for w, _, _ in runs[fmt]]))
+        wait = float(np.median([tm.get("decode", 0.0) for _, tm, _ in runs[fmt]]))
+        enc = float(np.median([tm.get("encode", 0.0) for _, tm, _ in runs[fmt]]))
+        print(f"{fmt:<22}{mb[fmt]:>8.2f}{n / wall:>10.1f}{paired(fmt, CAMERA_FORMATS[0]):>10.2f}x"
+              f"{paired(fmt, 'camera JPEG'):>15.2f}x{wait:>15.2f}{enc:>10.2f}{wall - wait - enc:>9.2f}")
+    print("\n'vs': this format's rate / the other's, paired by round; 'decode wait': time the encoder waited for "
+          "decoded files; 'other': startup, scan, shards, index, commit")
 
 
 if __name__ == "__main__":

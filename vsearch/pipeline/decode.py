@@ -8,16 +8,17 @@ from __future__ import annotations
 import gc
 import multiprocessing as mp
 import os
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
 import xxhash
 
-from ..errors import ImageError
+from ..errors import ImageError, InvalidOptionError
 from ..imaging import decode_image_bytes, read_file_bytes
 from ..models.preprocess import Preprocess
 
@@ -64,21 +65,56 @@ def default_workers() -> int:
     return max(1, min(8, (os.cpu_count() or 2) - 1))
 
 
-def decode_files(paths: list[Path], preprocess, workers: int | None = None, known: set | None = None) -> Iterator[Decoded]:
+DEFAULT_AHEAD = 128  # files decoded ahead of the consumer: ~22 MB of 240-px pixels
+
+
+def decode_files(paths: list[Path], preprocess, workers: int | None = None, known: set | None = None,
+                 ahead: int | None = None) -> Iterator[Decoded]:
     """Read and decode files in order, in worker processes (overlapping with whatever the
-    caller does with each result). Files whose content id is in `known` are hashed only."""
+    caller does with each result). Files whose content id is in `known` are hashed only.
+
+    At most `ahead` files (default DEFAULT_AHEAD) are submitted and not yet taken by the caller:
+    a new file is submitted as each result is taken, so the workers keep decoding while the
+    caller encodes, and a slow consumer holds a bounded number of decoded images, however many
+    files there are. To hide decoding fully, `ahead` should exceed the caller's batch."""
     workers = default_workers() if workers is None else workers
-    fn = partial(decode_file, preprocess=preprocess, known=known or frozenset())
+    ahead = DEFAULT_AHEAD if ahead is None else ahead
+    if ahead < 1:
+        raise InvalidOptionError(f"decode-ahead must be at least 1 file (got {ahead})")
+    known = frozenset() if known is None else known
     if workers <= 0 or len(paths) < 8:
-        yield from map(fn, paths)
+        for path in paths:
+            yield decode_file(path, preprocess, known)
         return
-    ctx = mp.get_context("fork")  # workers never touch torch; fork shares `known` for free
+    ctx = mp.get_context("fork")  # workers never touch torch
     # Garbage the parent has not collected yet (say a Collection caught in an exception's reference
     # cycle, with its ONNX session) would be collected in a worker, where freeing the session waits
     # forever for threads that fork did not copy.
     gc.collect()
-    with ctx.Pool(workers) as pool:
-        yield from pool.imap(fn, paths, chunksize=4)
+    # Under fork, initargs reach the workers by inheritance, never pickled: `known` (every id of a
+    # large collection) is shared for free, and each task carries one path.
+    with ctx.Pool(workers, initializer=_start_worker, initargs=(preprocess, known)) as pool:
+        todo = iter(paths)
+        submitted: deque = deque(pool.apply_async(_decode_in_worker, (p,)) for p in islice(todo, ahead))
+        while submitted:
+            result = submitted.popleft().get()
+            nxt = next(todo, None)
+            if nxt is not None:  # submitted before the caller gets this result: workers stay busy meanwhile
+                submitted.append(pool.apply_async(_decode_in_worker, (nxt,)))
+            yield result
+
+
+_worker: tuple[Preprocess, frozenset | set] | None = None
+
+
+def _start_worker(preprocess: Preprocess, known: frozenset | set) -> None:
+    global _worker
+    _worker = (preprocess, known)
+
+
+def _decode_in_worker(path: Path) -> Decoded:
+    assert _worker is not None
+    return decode_file(path, *_worker)
 
 
 def decode_pixels(paths: list[Path], preprocess, workers: int | None = None) -> Iterator[np.ndarray]:

@@ -139,7 +139,8 @@ def _read_encode_write(plan, results: Results, handle: ModelHandle, reranker, wr
     report(progress, task, 0, len(plan.todo), "img")
     paths = [plan.root / e.path for e in plan.todo]
     pending: set[int] = set()
-    for i, (entry, d) in enumerate(zip(plan.todo, decode_files(paths, preprocess, cfg.workers, plan.known))):
+    decoded = decode_files(paths, preprocess, cfg.workers, plan.known, ahead=2 * batch_size)  # a batch in hand, one ahead
+    for i, (entry, d) in enumerate(zip(plan.todo, decoded)):
         clock.lap("decode")
         if results.add(entry, d) and d.id not in plan.known and d.id not in pending:
             pending.add(d.id)
