@@ -44,6 +44,7 @@ from .import_check import ModelCheck, Reservoir, check_against_model
 from .import_rows import Identifier, is_regular_file, rows_table
 from .import_sources import EmbeddingSource, ImportSourceError, open_source
 from .indexing import index_for_commit
+from .local import Clock
 from .opening import export_text
 from .repair import HASH_THREADS, repair
 
@@ -71,9 +72,14 @@ class ImportSummary:
     warnings: list[str] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)     # what a repair of damaged metadata did first
     elapsed_s: float = 0.0
+    # seconds per phase, in order: startup (source headers, model), check (first pass), model check
+    # (encoding the sample), write (ids, hashing reachable files, shards, rows), index (loading the
+    # vectors, building or updating the index), commit (tables, biases, manifest, compaction)
+    timings: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.__dict__, "elapsed_s": round(self.elapsed_s, 3)}
+        return {**self.__dict__, "elapsed_s": round(self.elapsed_s, 3),
+                "timings": {k: round(v, 3) for k, v in self.timings.items()}}
 
 
 def import_embeddings(source: str | Path, model: str, collection: str | None = None, home: str | Path | None = None,
@@ -99,9 +105,13 @@ def import_embeddings(source: str | Path, model: str, collection: str | None = N
     if store.exists():
         check_model(store.manifest.model, handle, name)  # refused before reading anything
     summary = ImportSummary(name, 0, str(location), src.kind)
+    clock = Clock(summary, t0)  # it fills any summary's `timings`
+    clock.lap("startup")
 
     scan = _check_pass(src, handle.embed_dim, location.parent, progress, summary)
+    clock.lap("check")
     check = check_against_model(handle, scan.sample.items, handle.name) if scan.sample.items else ModelCheck(0, None)
+    clock.lap("model check")
     summary.check = check.to_json()
     if check.warning:
         summary.warnings.append(check.warning)
@@ -121,12 +131,14 @@ def import_embeddings(source: str | Path, model: str, collection: str | None = N
         known = set(vectors.known_ids().tolist())
         imported = _write_pass(src, location.parent, scan.common, shown(root), prefix, vectors, known, progress, summary)
         table = _merged(previous, imported, summary)
+        clock.lap("write")
         live = np.unique(int64_column(table, "id"))
         ids, vecs, _ = vectors.load(live)
         if len(ids) != len(live):
             raise CollectionFormatError(f"{len(live) - len(ids)} rows of {name!r} have no stored vector; "
                                         f"`vsearch reindex --collection {name}` repairs the collection")
         index, manifest.index = index_for_commit(store, manifest, ids, vecs, index_type, max_index_memory, handle.hubness)
+        clock.lap("index")
         manifest.roots = sorted(set(manifest.roots) | {root})
         manifest.counts = {"images": len(table), "vectors": len(ids), "errors": manifest.counts.get("errors", 0),
                            "texts": manifest.counts.get("texts", 0)}
@@ -138,6 +150,7 @@ def import_embeddings(source: str | Path, model: str, collection: str | None = N
         summary.generation, summary.images = manifest.generation, len(table)
         compact_if_due(store, live, len(known))
     export_text(handle)  # lets later text queries skip PyTorch (once per model)
+    clock.lap("commit")
     summary.elapsed_s = time.perf_counter() - t0
     return summary
 
