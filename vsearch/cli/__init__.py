@@ -1,6 +1,6 @@
 """The `vsearch` command: parse, call the public API, print (rich) or --json. No logic here.
 
-One module per journey: ingest, query, collections (info, list, reindex, texts), evaluate,
+One module per journey: ingest, import, query, collections (info, list, reindex, texts), evaluate,
 train, models, ui. Every command goes through `common.handles_errors`: a library error is a
 one-line message and exit code 2.
 """
@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from . import collections, evaluate, ingest, models, query, train, ui
+from . import collections, evaluate, importing, ingest, models, query, train, ui
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Search a folder of photos by describing them.\n\n"
@@ -19,6 +19,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
                        "  vsearch query --image ./query.jpg\n\n"
                        "Collections live under $VSEARCH_HOME, else ./indexes (override with --home).")
 app.command()(ingest.ingest)
+app.command("import")(importing.import_)
 app.command()(query.query)
 app.command()(collections.info)
 app.command()(collections.reindex)

@@ -1,0 +1,268 @@
+"""Import: a collection from embeddings computed elsewhere (clip-retrieval's output, or Parquet of
+paths and vectors: pipeline/import_sources.py), searchable like an ingested one.
+
+Two passes over the source, part by part (memory bounded by a batch, not by the source):
+1. check (nothing written): every vector finite, non-zero and of the model's width, every path
+   non-empty; the folder the paths share; a sample of the files that are on this machine, encoded
+   now with the model to check the vectors are its own (pipeline/import_check.py);
+2. write, under the collection's lock: ids (pipeline/import_rows.py: content ids for reachable
+   files, path ids for the rest), one fp16 vector shard per batch for ids not stored yet, and the
+   rows; then one commit as after an ingest (images table, index, hubness biases, manifest).
+A refused import writes nothing. A killed one leaves finished shards, which a re-run reuses.
+
+Rows. The root is the folder every path lies in (an existing root of the collection that holds it,
+when there is one, so that imports and ingests of one folder share rows); relative paths in the
+source are relative to the folder that holds the source. Importing into an existing collection
+needs the same model; a row replaces the collection's row of the same file, whichever root named
+it, so importing the same rows again changes nothing.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import CollectionFormatError, InvalidOptionError
+from ..models.handle import ModelHandle
+from ..models.identity import check_model, model_record, require_identified
+from ..progress import Reporter, report
+from ..store.collection import CollectionStore, now_iso
+from ..store.home import index_home
+from ..store.manifest import Manifest
+from ..store.names import shown
+from ..store.tables import ERRORS_SCHEMA, IMAGES_SCHEMA, int64_column
+from .biases import bias_table
+from .commit import compact_if_due
+from .config import IngestConfig
+from .import_check import ModelCheck, Reservoir, check_against_model
+from .import_rows import Identifier, is_regular_file, rows_table
+from .import_sources import EmbeddingSource, ImportSourceError, open_source
+from .indexing import index_for_commit
+from .local import Clock
+from .opening import export_text
+from .repair import HASH_THREADS, repair
+
+BATCH_ROWS = 16_384  # rows read, checked and written at a time (one vector shard each)
+
+__all__ = ["ImportSummary", "import_embeddings", "ImportSourceError"]
+
+
+@dataclass
+class ImportSummary:
+    collection: str
+    generation: int
+    source: str
+    kind: str                  # clip-retrieval | parquet
+    root: str = ""             # the folder the imported rows are relative to
+    rows: int = 0              # rows in the source
+    new: int = 0               # paths the collection did not have
+    changed: int = 0           # paths it had, with another vector (or content) now
+    unchanged: int = 0         # paths it had with the same id (a re-import)
+    repeated: int = 0          # rows naming a path an earlier row of the source named (the first is kept)
+    reachable: int = 0         # rows whose file is readable here (content ids, as ingest gives)
+    vectors_written: int = 0   # vectors stored (ids the collection did not store yet)
+    images: int = 0            # rows of the collection after the import
+    check: dict[str, Any] = field(default_factory=dict)   # the model check (import_check.ModelCheck)
+    warnings: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)     # what a repair of damaged metadata did first
+    elapsed_s: float = 0.0
+    # seconds per phase, in order: startup (source headers, model), check (first pass), model check
+    # (encoding the sample), write (ids, hashing reachable files, shards, rows), index (loading the
+    # vectors, building or updating the index), commit (tables, biases, manifest, compaction)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "elapsed_s": round(self.elapsed_s, 3),
+                "timings": {k: round(v, 3) for k, v in self.timings.items()}}
+
+
+def import_embeddings(source: str | Path, model: str, collection: str | None = None, home: str | Path | None = None,
+                      index_type: str | None = None, max_index_memory: int | None = None,
+                      progress: Reporter | None = None) -> ImportSummary:
+    """Import the embeddings at `source` (see the module docstring) into `collection` (default:
+    the source's name) as vectors of `model`, which must be the model that computed them."""
+    t0 = time.perf_counter()
+    IngestConfig(root=Path("."), index_type=index_type, max_index_memory=max_index_memory)  # validated before any work
+    if not model:
+        raise InvalidOptionError("name the model that computed the vectors (--model); `vsearch models` lists them")
+    location = Path(source).expanduser().absolute()
+    name = collection or (location.stem if location.is_file() else location.name)
+    if not name or "/" in name or os.sep in name or name in (".", ".."):
+        raise InvalidOptionError(f"{name!r} cannot be a collection name; give one with --collection")
+    src = open_source(location)
+    handle = ModelHandle.open(model)
+    require_identified(handle)
+    if src.dim and src.dim != handle.embed_dim:
+        raise ImportSourceError(f"the vectors are {src.dim}-d but {handle.name!r} makes {handle.embed_dim}-d vectors: "
+                                f"they come from another model")
+    store = CollectionStore(index_home(home) / name)
+    if store.exists():
+        check_model(store.manifest.model, handle, name)  # refused before reading anything
+    summary = ImportSummary(name, 0, str(location), src.kind)
+    clock = Clock(summary, t0)  # it fills any summary's `timings`
+    clock.lap("startup")
+
+    scan = _check_pass(src, handle.embed_dim, location.parent, progress, summary)
+    clock.lap("check")
+    check = check_against_model(handle, scan.sample.items, handle.name) if scan.sample.items else ModelCheck(0, None)
+    clock.lap("model check")
+    summary.check = check.to_json()
+    if check.warning:
+        summary.warnings.append(check.warning)
+
+    with store.lock():
+        if store.exists():
+            check_model(store.manifest.model, handle, name)
+            summary.repaired = repair(store, progress=progress).lines()
+            manifest, previous = store.manifest, store.images().cast(IMAGES_SCHEMA)
+        else:
+            manifest = Manifest(model=model_record(handle), index={"type": index_type or "auto", "params": {}})
+            previous = IMAGES_SCHEMA.empty_table()
+        root, prefix = _root(scan.common, manifest.roots)
+        summary.root = root
+        vectors = store.vectors(handle.embed_dim)
+        vectors.remove_incomplete()
+        known = set(vectors.known_ids().tolist())
+        imported = _write_pass(src, location.parent, scan.common, shown(root), prefix, vectors, known, progress, summary)
+        table = _merged(previous, imported, summary)
+        clock.lap("write")
+        live = np.unique(int64_column(table, "id"))
+        ids, vecs, _ = vectors.load(live)
+        if len(ids) != len(live):
+            raise CollectionFormatError(f"{len(live) - len(ids)} rows of {name!r} have no stored vector; "
+                                        f"`vsearch reindex --collection {name}` repairs the collection")
+        index, manifest.index = index_for_commit(store, manifest, ids, vecs, index_type, max_index_memory, handle.hubness)
+        clock.lap("index")
+        manifest.roots = sorted(set(manifest.roots) | {root})
+        manifest.counts = {"images": len(table), "vectors": len(ids), "errors": manifest.counts.get("errors", 0),
+                           "texts": manifest.counts.get("texts", 0)}
+        manifest.last_ingest = {"at": now_iso(), "root": root, "imported_from": str(location), "format": src.kind,
+                                **{k: getattr(summary, k) for k in ("rows", "new", "changed", "unchanged", "reachable")}}
+        store.commit(manifest, images=table, index=index,
+                     errors=None if manifest.generation else ERRORS_SCHEMA.empty_table(),
+                     image_bias=bias_table(store, "image_bias", handle.hubness, ids, vecs))
+        summary.generation, summary.images = manifest.generation, len(table)
+        compact_if_due(store, live, len(known))
+    export_text(handle)  # lets later text queries skip PyTorch (once per model)
+    clock.lap("commit")
+    summary.elapsed_s = time.perf_counter() - t0
+    return summary
+
+
+@dataclass
+class _Scan:
+    common: str            # the folder every path lies in
+    sample: Reservoir      # reachable files, for the model check
+
+
+def _absolute(base: Path, paths: list[str]) -> list[str]:
+    """Paths as given, made absolute (relative ones against `base`) and normalised; a name is data,
+    never expanded (no ~, no variables)."""
+    b = str(base)
+    return [os.path.normpath(os.path.join(b, p)) for p in paths]
+
+
+def _check_pass(src: EmbeddingSource, dim: int, base: Path, progress: Reporter | None, summary: ImportSummary) -> _Scan:
+    """Read everything once, writing nothing: widths, values and paths checked (by the source's
+    reader), the common folder found, reachable files sampled."""
+    task = f"check {src.location.name}"
+    common: str | None = None
+    sample = Reservoir()
+    done = 0
+    report(progress, task, 0, src.rows, "row")
+    for b in src.batches(BATCH_ROWS):
+        if b.vecs.shape[1] != dim:
+            raise ImportSourceError(f"{b.part}: {b.vecs.shape[1]}-d vectors, but the model makes {dim}-d vectors")
+        paths = _absolute(base, b.paths)
+        folders = {os.path.dirname(p) for p in paths}
+        common = os.path.commonpath([*folders, *([common] if common else [])])
+        for p, v in zip(paths, b.vecs):
+            if is_regular_file(p):
+                summary.reachable += 1
+                sample.offer(p, v)
+        done += len(paths)
+        report(progress, task, done, src.rows, "row")
+    if common is None:
+        raise ImportSourceError(f"{src.location} holds no rows to import")
+    summary.rows = done
+    return _Scan(common, sample)
+
+
+def _root(common: str, roots: list[str]) -> tuple[str, str]:
+    """(root, the common folder relative to it): the deepest existing root holding the common
+    folder, else the common folder itself (symlinks resolved, as ingest resolves its roots)."""
+    real = os.path.realpath(common)
+    for r in sorted(roots, key=len, reverse=True):
+        if real == r or real.startswith(r.rstrip("/") + "/"):
+            return r, os.path.relpath(real, r) if real != r else ""
+    return real, ""
+
+
+def _write_pass(src: EmbeddingSource, base: Path, common: str, root_shown: str, prefix: str, vectors, known: set[int],
+                progress: Reporter | None, summary: ImportSummary) -> pa.Table:
+    """Ids, vector shards (for ids not stored yet) and rows of every batch; the rows, in source order."""
+    task = f"import {summary.collection}"
+    parts: list[pa.Table] = []
+    done = 0
+    identifier = Identifier(HASH_THREADS)
+    report(progress, task, 0, summary.rows, "row")
+    try:
+        for b in src.batches(BATCH_ROWS):
+            paths = _absolute(base, b.paths)
+            vec16 = b.vecs.astype(np.float16)
+            ids, digests, sizes, mtimes = identifier.identify(paths, vec16)
+            fresh = np.fromiter((i not in known for i in ids.tolist()), bool, len(ids))
+            _, first = np.unique(ids, return_index=True)
+            write = np.sort(first[fresh[first]])
+            if len(write):
+                rows = [{"id": int(ids[i]), "digest": digests[i]} for i in write]
+                vectors.write_shard(rows, vec16[write])
+                known.update(r["id"] for r in rows)
+                summary.vectors_written += len(rows)
+            rels = [_join(prefix, os.path.relpath(p, common)) for p in paths]
+            parts.append(rows_table(root_shown, rels, ids, digests, sizes, mtimes))
+            done += len(paths)
+            report(progress, task, done, summary.rows, "row")
+    finally:
+        identifier.close()
+    return pa.concat_tables(parts) if parts else IMAGES_SCHEMA.empty_table()
+
+
+def _join(prefix: str, rel: str) -> str:
+    rel = rel.replace(os.sep, "/")
+    return f"{prefix}/{rel}" if prefix else rel
+
+
+def _file_keys(t: pa.Table) -> pa.Array:
+    """Each row's file as one string (root and path joined), to find the same file under two roots."""
+    root = pc.utf8_rtrim(t.column("root"), characters="/")
+    return pc.binary_join_element_wise(root, t.column("path"), "/").combine_chunks()
+
+
+def _merged(previous: pa.Table, imported: pa.Table, summary: ImportSummary) -> pa.Table:
+    """The collection's rows after the import: one row per imported path (the source's first row
+    for it), replacing any row of the same file; every other row kept. Counts new, changed and
+    unchanged paths into `summary`."""
+    n = len(imported)
+    numbered = imported.append_column("_row", pa.array(np.arange(n, dtype=np.int64)))
+    firsts = numbered.group_by("path", use_threads=False).aggregate([("_row", "min")]).column("_row_min")
+    imported = imported.take(firsts)  # sorted below with the rest
+    summary.repeated = n - len(imported)
+    keys = _file_keys(imported)
+    if len(previous):
+        prev_keys = _file_keys(previous)
+        replaced = pc.is_in(prev_keys, value_set=keys)
+        old = pa.table({"key": prev_keys.filter(replaced), "old_id": previous.column("id").filter(replaced)})
+        now = pa.table({"key": keys, "id": imported.column("id")})
+        matched = now.join(old, "key", join_type="inner")
+        summary.unchanged = int(pc.sum(pc.equal(matched["id"], matched["old_id"])).as_py() or 0)
+        summary.changed = len(matched) - summary.unchanged
+        previous = previous.filter(pc.invert(replaced))
+    summary.new = len(imported) - summary.changed - summary.unchanged
+    return pa.concat_tables([previous, imported]).sort_by([("root", "ascending"), ("path", "ascending")])
