@@ -47,6 +47,7 @@ def main() -> None:
 
     from vsearch.models import build_untrained
     from vsearch.models.handle import ModelHandle
+    from vsearch.models.image_encoder import encode_images
     from vsearch.pipeline.decode import decode_file
     from vsearch.pipeline.import_check import MIN_MEAN_COSINE, WARN_MEAN_COSINE
 
@@ -57,7 +58,7 @@ def main() -> None:
     pre = handle.preprocess
 
     def encode(pixels: list[np.ndarray]) -> np.ndarray:
-        return np.concatenate([handle.encode_images(np.stack(pixels[i:i + 64])) for i in range(0, len(pixels), 64)])
+        return np.concatenate([encode_images(handle, np.stack(pixels[i:i + 64])) for i in range(0, len(pixels), 64)])
 
     def recompressed(path: Path, shrink: int) -> Image.Image:
         img = Image.open(path).convert("RGB")
@@ -86,7 +87,7 @@ def main() -> None:
         "other copy: half-size, q=75": (reference, encode([pre.to_pixels(recompressed(p, 2)) for p in paths])),
         "wrong: rows shifted by one": (reference, np.roll(reference, 1, axis=0)),
         "wrong: untrained heads": (reference, np.concatenate(
-            [other.encode_images(np.stack(ours[i:i + 64])) for i in range(0, len(ours), 64)])),
+            [encode_images(other, np.stack(ours[i:i + 64])) for i in range(0, len(ours), 64)])),
         "wrong: random unit vectors": (reference, noise),
     }
 

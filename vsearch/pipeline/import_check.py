@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelMismatchError
+from ..models.image_encoder import encode_images
 
 SAMPLE = 8
 CANDIDATES = 2 * SAMPLE      # files kept in reserve for samples that turn out not to decode
@@ -95,7 +96,7 @@ def check_against_model(handle, candidates: list[tuple[str, np.ndarray]], model_
             imported.append(vec)
     if not pixels:
         return ModelCheck(0, None)
-    mine = handle.encode_images(np.stack(pixels))
+    mine = encode_images(handle, np.stack(pixels))
     cos = np.sum(mine * np.stack(imported), axis=1)
     mean = float(cos.mean())
     if mean < MIN_MEAN_COSINE:
