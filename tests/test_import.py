@@ -178,3 +178,17 @@ def test_a_folder_that_holds_no_embeddings_is_refused(tmp_path):
     (tmp_path / "empty").mkdir()
     r = cli("import", tmp_path / "empty", "--model", "align-lite", "--home", tmp_path / "h", code=2)
     assert "clip-retrieval" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--model", "align-lite", "--index", "hnws"], "unknown index type 'hnws'"),
+    (["--model", "align-lite", "--max-index-memory", "lots"], "not a size"),
+    (["--model", "no-such-model"], "unknown model 'no-such-model'"),
+    (["--model", "align-lite", "--collection", "../elsewhere"], "cannot be a collection name"),
+    ([], "--model"),
+])
+def test_options_are_refused_before_any_work(tmp_path, args, says):
+    src = clip_retrieval_folder(tmp_path / "emb", ["/nowhere/a.jpg"], unit_rows(1, 256))
+    r = cli("import", src, "--home", tmp_path / "home", *args, code=2)
+    assert says in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "home").exists() and not (tmp_path / "elsewhere").exists()
