@@ -19,6 +19,7 @@ collection, and prints:
 from __future__ import annotations
 
 import argparse
+import itertools
 import shutil
 import tempfile
 import threading
@@ -56,7 +57,7 @@ def write_source(folder: Path, rows: int, parts: int, dim: int) -> int:
     rng = np.random.default_rng(0)
     bounds = [int(x) for x in np.linspace(0, rows, parts + 1)]
     size = 0
-    for n, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+    for n, (a, b) in enumerate(itertools.pairwise(bounds)):
         vecs = np.lib.format.open_memmap(folder / "img_emb" / f"img_emb_{n:02d}.npy", "w+", np.float16, (b - a, dim))
         for s in range(0, b - a, PART_CHUNK):
             e = min(b - a, s + PART_CHUNK)

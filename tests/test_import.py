@@ -83,7 +83,7 @@ def test_clip_retrieval_folder_answers_queries_like_the_ingested_vectors(ingeste
 
 @pytest.mark.parametrize("vector_type", ["list", "fixed_size_list"])
 def test_parquet_of_relative_paths_and_vectors(ingested, tmp_path, vector_type):
-    home, photos = ingested
+    home, _ = ingested
     paths, vecs = exported(home)
     # relative paths are relative to the folder holding the source
     rel = [os.path.relpath(p, tmp_path) for p in paths]

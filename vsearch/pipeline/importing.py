@@ -50,7 +50,7 @@ from .repair import HASH_THREADS, repair
 
 BATCH_ROWS = 16_384  # rows read, checked and written at a time (one vector shard each)
 
-__all__ = ["ImportSummary", "import_embeddings", "ImportSourceError"]
+__all__ = ["ImportSourceError", "ImportSummary", "import_embeddings"]
 
 
 @dataclass
