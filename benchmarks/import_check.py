@@ -5,16 +5,15 @@
 The check encodes up to 8 imported photos with the named model and refuses the import when the
 mean cosine to their imported vectors is below a threshold. This measures that mean on Flickr8k
 test photos for vectors that DO come from the model, computed the ways another program might
-(rows "right: ..."), for vectors of other copies of the photos, and for vectors that do not come from
-the model or belong to other photos (rows "wrong: ..."):
+(rows "right: ..."), for its vectors of other copies of the photos ("other copy: ..."), and for
+vectors that do not come from the model or belong to other photos ("wrong: ..."):
 
   right: vsearch's own pipeline      what `vsearch ingest` stores (fp16), i.e. a faithful export
   right: 3x photo, full-size decode  a 3x upscaled copy (672 px, JPEG q=92) decoded in full, where
                                      vsearch decodes it at reduced size (DCT scaling)
   right: bilinear resize             another resize filter
-  right: JPEG recompressed, q=75     the same photo after a lossy round trip
-  other copy: half-size, q=75        vectors of a half-size copy of each photo (the file at the
-                                     path is not what was encoded)
+  other copy: recompressed, q=75     vectors of a JPEG q=75 copy of each photo, and of a half-size
+  other copy: half-size, q=75        q=75 copy (the file at the path is not what was encoded)
   wrong: rows shifted by one         the right model's vectors of other photos (rows out of line)
   wrong: untrained heads             another 256-d model: align-lite's towers with fresh heads
   wrong: random unit vectors         noise of the right width
@@ -83,7 +82,7 @@ def main() -> None:
         "right: 3x photo, full-size decode": (encode([decode_file(p, pre).pixels for p in big]),
                                               encode([pre.to_pixels(Image.open(p)) for p in big])),
         "right: bilinear resize": (reference, encode([bilinear.to_pixels(Image.open(p)) for p in paths])),
-        "right: JPEG recompressed, q=75": (reference, encode([pre.to_pixels(recompressed(p, 1)) for p in paths])),
+        "other copy: recompressed, q=75": (reference, encode([pre.to_pixels(recompressed(p, 1)) for p in paths])),
         "other copy: half-size, q=75": (reference, encode([pre.to_pixels(recompressed(p, 2)) for p in paths])),
         "wrong: rows shifted by one": (reference, np.roll(reference, 1, axis=0)),
         "wrong: untrained heads": (reference, np.concatenate(

@@ -83,7 +83,7 @@ def test_clip_retrieval_folder_answers_queries_like_the_ingested_vectors(ingeste
 
 @pytest.mark.parametrize("vector_type", ["list", "fixed_size_list"])
 def test_parquet_of_relative_paths_and_vectors(ingested, tmp_path, vector_type):
-    home, photos = ingested
+    home, _ = ingested
     paths, vecs = exported(home)
     # relative paths are relative to the folder holding the source
     rel = [os.path.relpath(p, tmp_path) for p in paths]
@@ -178,3 +178,17 @@ def test_a_folder_that_holds_no_embeddings_is_refused(tmp_path):
     (tmp_path / "empty").mkdir()
     r = cli("import", tmp_path / "empty", "--model", "align-lite", "--home", tmp_path / "h", code=2)
     assert "clip-retrieval" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--model", "align-lite", "--index", "hnws"], "unknown index type 'hnws'"),
+    (["--model", "align-lite", "--max-index-memory", "lots"], "not a size"),
+    (["--model", "no-such-model"], "unknown model 'no-such-model'"),
+    (["--model", "align-lite", "--collection", "../elsewhere"], "cannot be a collection name"),
+    ([], "--model"),
+])
+def test_options_are_refused_before_any_work(tmp_path, args, says):
+    src = clip_retrieval_folder(tmp_path / "emb", ["/nowhere/a.jpg"], unit_rows(1, 256))
+    r = cli("import", src, "--home", tmp_path / "home", *args, code=2)
+    assert says in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "home").exists() and not (tmp_path / "elsewhere").exists()

@@ -50,7 +50,7 @@ from .repair import HASH_THREADS, repair
 
 BATCH_ROWS = 16_384  # rows read, checked and written at a time (one vector shard each)
 
-__all__ = ["ImportSummary", "import_embeddings", "ImportSourceError"]
+__all__ = ["ImportSourceError", "ImportSummary", "import_embeddings"]
 
 
 @dataclass
@@ -65,7 +65,7 @@ class ImportSummary:
     changed: int = 0           # paths it had, with another vector (or content) now
     unchanged: int = 0         # paths it had with the same id (a re-import)
     repeated: int = 0          # rows naming a path an earlier row of the source named (the first is kept)
-    reachable: int = 0         # rows whose file is readable here (content ids, as ingest gives)
+    reachable: int = 0         # rows whose file was read here (content ids, as ingest gives)
     vectors_written: int = 0   # vectors stored (ids the collection did not store yet)
     images: int = 0            # rows of the collection after the import
     check: dict[str, Any] = field(default_factory=dict)   # the model check (import_check.ModelCheck)
@@ -184,7 +184,6 @@ def _check_pass(src: EmbeddingSource, dim: int, base: Path, progress: Reporter |
         common = os.path.commonpath([*folders, *([common] if common else [])])
         for p, v in zip(paths, b.vecs):
             if is_regular_file(p):
-                summary.reachable += 1
                 sample.offer(p, v)
         done += len(paths)
         report(progress, task, done, src.rows, "row")
@@ -217,6 +216,7 @@ def _write_pass(src: EmbeddingSource, base: Path, common: str, root_shown: str, 
             paths = _absolute(base, b.paths)
             vec16 = b.vecs.astype(np.float16)
             ids, digests, sizes, mtimes = identifier.identify(paths, vec16)
+            summary.reachable += sum(d is not None for d in digests)
             fresh = np.fromiter((i not in known for i in ids.tolist()), bool, len(ids))
             _, first = np.unique(ids, return_index=True)
             write = np.sort(first[fresh[first]])
