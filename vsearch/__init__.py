@@ -25,7 +25,7 @@ __version__ = "0.2.0"
 _LAZY = {
     "open_collection": ".search", "Collection": ".search", "Hit": ".search", "TextHit": ".search",
     "IngestConfig": ".pipeline.config", "IngestSummary": ".pipeline.config",
-    "add_texts": ".pipeline.texts", "reindex": ".pipeline.reindex",
+    "add_texts": ".pipeline.texts", "reindex": ".pipeline.reindex", "import_embeddings": ".pipeline.importing",
     "eval_results": ".evaluation.records", "evaluate_benchmark": ".evaluation.benchmark",
     "Filter": ".filters", "list_collections": ".store.home", "load_model": ".models",
     "Progress": ".progress",
