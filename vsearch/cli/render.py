@@ -80,8 +80,9 @@ def index_rows(idx: dict[str, Any], legacy: bool = False) -> list[tuple[str, str
     if recall:
         k = next(k for k in idx if k.startswith("recall_at_")).removeprefix("recall_at_")
         src = (idx.get("queries") or {}).get("text_source", "")
-        rows.append((f"recall@{k}", ", ".join(f"{t} {v:.3f}" for t, v in recall.items())
-                     + f" vs exact (target {idx.get('target_recall')}" + (f"; text queries {src}" if src else "") + ")"))
+        src = "the model's caption vectors" if src == "given" else src
+        rows.append((f"recall@{k}", ", ".join(f"{t} {v:.3f}" for t, v in sorted(recall.items(), reverse=True))
+                     + f" vs exact (target {idx.get('target_recall')}" + (f"; text queries: {src}" if src else "") + ")"))
     lat = idx.get("latency_ms") or {}
     if lat.get("p50") is not None:
         rows.append(("latency", f"p50 {lat['p50']} ms, p95 {lat.get('p95')} ms (one query, when built)"))
