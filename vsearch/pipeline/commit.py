@@ -41,7 +41,7 @@ def images_table(results: Results, vectors, encoded: dict[int, dict] | None = No
     parts = [plan.other_roots, pa.table({f.name: [r.get(f.name) for r in fresh] for f in IMAGES_SCHEMA},
                                         schema=IMAGES_SCHEMA)]
     if carried:
-        kept = previous.filter(pc.equal(previous["root"], plan.root_s))
+        kept = previous.filter(pc.equal(previous["root"], plan.root_key))  # tables hold the shown form
         parts.append(kept.filter(pc.is_in(kept["path"], value_set=pa.array([r["path"] for r in carried], pa.string())))
                      .cast(IMAGES_SCHEMA))
     return pa.concat_tables(parts).sort_by([("root", "ascending"), ("path", "ascending")])
