@@ -140,7 +140,7 @@ def resumed_equals_clean(world: World, clean: dict, generation: bool = True) -> 
 # --- kill -9 -------------------------------------------------------------------------------------
 KILLS_FIRST = [("shard", 1), ("shard", 2), ("shard", 3)] + [(p, 1) for p in COMMIT_POINTS]
 KILLS_SECOND = [("shard", 1)] + [(p, 1) for p in COMMIT_POINTS]
-DEFAULT_KILLS = {("second", "commit:index")}
+DEFAULT_KILLS = {("second", "commit:index"), ("first", "manifest")}  # the latter: an index folder of a first generation never committed
 
 
 def _kill_cases():

@@ -48,9 +48,13 @@ def atomic_write(path: str | Path, content: bytes | Callable[[Path], object], *,
 
 def atomic_folder(path: str | Path, writer: Callable[[Path], object], *, point: str = "folder") -> Path:
     """Write a folder atomically: `writer` fills a temporary folder (which it must create at the
-    path it is given, and fsync), which is then renamed to `path` (which must not exist)."""
+    path it is given, and fsync), which is then renamed to `path`. A folder already at `path` is
+    replaced, as a file would be: the caller names only what no reader uses (a generation not
+    committed yet, left by a killed writer)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
     tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + path.name + ".", dir=path.parent))
     tmp.rmdir()  # the writer creates it (FAISS-style savers refuse an existing folder)
     return _publish(tmp, path, writer, 0o777, point, durable=True)
