@@ -22,7 +22,9 @@ ingested into a fresh collection as `vsearch ingest` does it (model by name, def
 model's ONNX exports are made by an untimed warm-up ingest first), formats in turn, --repeats
 times; it prints each format's median images/s, its ratio to the 240-px rate and to camera
 JPEG's (paired by round, then the median), and where the wall time went (median seconds spent
-waiting for decoded files, encoding, and the rest). --workdir keeps the generated files: making
+waiting for decoded files, encoding, and the rest); then a CPU profile: each format's read, hash,
+decode and resize cost per file, the encoder's CPU per image, and the ratio to the 240-px rate
+that a machine whose cores are all busy cannot beat. --workdir keeps the generated files: making
 the HEICs takes ~5 s a photo.
 """
 from __future__ import annotations
@@ -195,6 +197,62 @@ def camera(flickr: Path, n: int, repeats: int, workdir: Path | None) -> None:
               f"{paired(fmt, 'camera JPEG'):>15.2f}x{wait:>15.2f}{enc:>10.2f}{wall - wait - enc:>9.2f}")
     print("\n'vs': this format's rate / the other's, paired by round; 'decode wait': time the encoder waited for "
           "decoded files; 'other': startup, scan, shards, index, commit")
+    cpu_profile(kinds)
+
+
+def cpu_profile(kinds: dict[str, list[Path]], files: int = 40, batch: int = 32) -> None:
+    """Where each format's CPU goes, one file at a time in this process (the steps decode_file
+    runs), and the encoder's CPU per image: on a machine whose cores the encoder already fills,
+    ingest is bound by their sum, whatever runs in parallel."""
+    import os
+    import statistics
+
+    from vsearch.imaging import decode_image_bytes, read_file_bytes
+    from vsearch.models.handle import ModelHandle, token_reranker
+    from vsearch.models.image_encoder import encoder_for
+    from vsearch.pipeline.decode import content_id
+
+    handle = ModelHandle.open()
+    pp = handle.preprocess
+    steps = ("read", "hash", "decode", "pixels")
+    rows, pixels = {}, []
+    for fmt, paths in kinds.items():
+        wall: dict[str, list[float]] = {k: [] for k in steps}
+        cpu = []
+        for p in paths[: files if "HEIC" not in fmt or "preview" in fmt else max(4, files // 8)]:
+            c0, t = time.process_time(), [time.perf_counter()]
+            data = read_file_bytes(p)
+            t.append(time.perf_counter())
+            content_id(data)
+            t.append(time.perf_counter())
+            image = decode_image_bytes(data, pp.size).image
+            t.append(time.perf_counter())
+            px = pp.to_pixels(image)
+            t.append(time.perf_counter())
+            cpu.append(time.process_time() - c0)
+            for k, a, b in zip(steps, t, t[1:]):
+                wall[k].append((b - a) * 1000)
+            if fmt == CAMERA_FORMATS[0]:
+                pixels.append(px)
+        rows[fmt] = ([statistics.median(wall[k]) for k in steps], statistics.median(cpu) * 1000)
+    encoder = encoder_for(handle, "auto", token_reranker(handle))  # ingest's: with the reranker's tokens
+    batches = [pixels[i:i + batch] for i in range(0, len(pixels) - batch + 1, batch)] or [pixels]
+    encoder.encode(batches[0])  # warm-up
+    c0, t0 = time.process_time(), time.perf_counter()
+    for _ in range(3):
+        for b in batches:
+            encoder.encode(b)
+    images = 3 * sum(len(b) for b in batches)
+    enc_cpu, enc_wall = (time.process_time() - c0) / images * 1000, (time.perf_counter() - t0) / images * 1000
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"\nper file, one at a time (medians of up to {files} files, ms); encoder: {enc_wall:.1f} ms wall, "
+          f"{enc_cpu:.1f} ms CPU per image (batches of {len(batches[0])}, {cores} cores)")
+    print(f"{'format':<22}" + "".join(f"{k + ' ms':>10}" for k in steps) + f"{'CPU ms':>9}{'CPU-bound ceiling vs 240 px':>30}")
+    base = rows[CAMERA_FORMATS[0]][1]
+    for fmt, (ms, cpu) in rows.items():
+        print(f"{fmt:<22}" + "".join(f"{m:>10.2f}" for m in ms) + f"{cpu:>9.1f}{(enc_cpu + base) / (enc_cpu + cpu):>29.2f}x")
+    print("'CPU-bound ceiling': (encoder + 240-px decode CPU) / (encoder + this format's decode CPU) per image: the best "
+          "ratio when every core is busy, as on this machine")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ def eval_(
     reranker: Optional[Path] = typer.Option(None, "--reranker", help="ITM checkpoint from `vsearch train-itm` (default: the model's shipped one)."),
     sweep: Optional[str] = typer.Option(None, "--sweep", help="Rerank depths to compare, e.g. 0,8,16,32,64 (0 = no rerank), with latency."),
     save: bool = typer.Option(True, "--save/--no-save", help="Keep the result under <home>/evals/ (the UI's evaluation page shows them)."),
+    precision: str = typer.Option("fp32", "--precision", help="Image encoder precision: fp32 or int8 (what `vsearch ingest --precision` stores)."),
     hubness: bool = typer.Option(True, "--hubness/--no-hubness", help="Rank with the model's hubness correction, as search does (the plain cosine figures are shown too)."),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -58,7 +59,8 @@ def eval_(
             resolve(model)
         with bars(not as_json) as progress:
             r = evaluate_benchmark(benchmark, split, model, workers=workers, limit=limit, progress=progress, rerank=rerank,
-                                   rerank_k=rerank_k, reranker=reranker, sweep=depths, hubness=hubness)
+                                   rerank_k=rerank_k, reranker=reranker, sweep=depths, hubness=hubness,
+                                   precision=precision)
     if save:
         from ..evaluation.records import save_eval
 

@@ -24,6 +24,7 @@ def ingest(
     rerank_tokens: bool = typer.Option(True, "--rerank-tokens/--no-rerank-tokens", help="Store the reranker's image tokens (~8 KB a photo) so --rerank needs no photo decoding."),
     reranker: Optional[Path] = typer.Option(None, "--reranker", help="ITM checkpoint whose tokens to store (default: the model's shipped one)."),
     engine: str = typer.Option("local", "--engine", help="local: this machine's processes; ray: a Ray Data job (needs the `ray` extra; the photos and --home must be on storage every node sees)."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="Image encoder precision for a new collection: fp32 (default) or int8 (faster on CPUs with VNNI, slightly less accurate; README). An existing collection keeps its own."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="With --engine ray: the cluster to run on (default: $RAY_ADDRESS, else a local Ray instance with --workers + 1 CPUs)."),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -39,7 +40,8 @@ def ingest(
         raise typer.BadParameter("--ray-address needs --engine ray", param_hint="--ray-address")
     cfg = IngestConfig(root=folder, collection=collection, home=home, model=model, batch_size=batch_size,
                        workers=workers, index_type=index,
-                       max_index_memory=parse_size(max_index_memory), rerank_tokens=rerank_tokens, reranker=reranker)
+                       max_index_memory=parse_size(max_index_memory), rerank_tokens=rerank_tokens, reranker=reranker,
+                       precision=precision)
     if model:
         resolve(model)  # an unknown model name fails now, not after the scan
     if not folder.is_dir():

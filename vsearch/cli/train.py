@@ -1,4 +1,4 @@
-"""`vsearch train`, `fit-hubness` and `train-itm`: training the models."""
+"""`vsearch train`, `fit-hubness`, `calibrate-int8` and `train-itm`: training the models."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -94,6 +94,35 @@ def fit_hubness_cmd(
     else:
         _print_hubness(r)
 
+
+
+@handles_errors
+def calibrate_int8_cmd(
+    data: Path = typer.Argument(..., help="Pairs folder with a train split (the Flickr8k layout); only train photos are read."),
+    model: str = typer.Option("align-lite", "--model", "-m", help="Registered model or checkpoint path."),
+    photos: int = typer.Option(256, min=16, help="Training photos to measure activation ranges on."),
+    seed: int = typer.Option(0, help="Which training photos (a seeded random draw)."),
+    workers: Optional[int] = typer.Option(None, min=0, help="Decode worker processes."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Calibrate a model's int8 image encoder (`--precision int8`): activation ranges of its ONNX
+    image graphs over training photos, saved beside the weights as <weights>.int8.json. Every
+    machine then quantises its own export with these ranges, so int8 ingests and image queries
+    agree without the photos."""
+    from ..errors import VsearchError
+    from ..models import load_model, resolve
+    from ..train.int8 import calibrate_int8
+
+    spec = resolve(model)
+    if spec.weights is None:
+        raise VsearchError(f"{model!r} has no weights file to calibrate int8 encoding for")
+    with bars(not as_json) as progress:
+        path, about = calibrate_int8(load_model(model), spec.weights, data, photos, seed, workers, progress)
+    if as_json:
+        print_json({"path": str(path), **about})
+    else:
+        out.print(f"int8 calibration -> {path}: {about['tensors']} activation ranges from {about['photos']} "
+                  f"{about['split']} photos (seed {about['seed']})")
 
 @handles_errors
 def train_itm(

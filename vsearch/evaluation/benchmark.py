@@ -8,6 +8,7 @@ from typing import Any
 
 
 from ..errors import QueryError, VsearchError
+from ..models.precision import check_precision_name
 from ..progress import Reporter
 from .recall import KS, recall_at_k
 
@@ -32,8 +33,9 @@ class EvalResult:
 def evaluate_benchmark(root, split: str = "test", model=None, batch_size: int = 64, workers: int | None = None,
                        limit: int | None = None, progress: Reporter | None = None, rerank: bool = False,
                        rerank_k: int | None = None, sweep: tuple[int, ...] | None = None,
-                       reranker=None, hubness: bool = True) -> EvalResult:
+                       reranker=None, hubness: bool = True, precision: str = "fp32") -> EvalResult:
     """Encode a benchmark split's images and captions with `model` and score Recall@K both ways.
+    `precision`: the image encoder's (models/precision.py); captions are encoded as always.
     With `hubness` (and a model that has one) each direction is ranked as search ranks it, with
     the hubness correction; the plain cosine figures are kept under `extra["uncorrected"]`."""
     from ..models import load_model
@@ -42,10 +44,12 @@ def evaluate_benchmark(root, split: str = "test", model=None, batch_size: int = 
 
     if rerank_k is not None and rerank_k < 0:
         raise QueryError(f"--rerank-k must be 0 or more (got {rerank_k})")
+    check_precision_name(precision)
     if model is None or isinstance(model, str):
         model = load_model(model)
     pairs = load_pairs(root, split, limit=limit)
-    img, failed = encode_image_files(model, pairs.images, batch_size=batch_size, workers=workers, progress=progress)
+    img, failed = encode_image_files(model, pairs.images, batch_size=batch_size, workers=workers, progress=progress,
+                                     precision=precision)
     if failed:
         raise VsearchError(f"{len(failed)} benchmark images could not be read, e.g. {failed[0][0]}: {failed[0][1]}")
     txt = encode_texts(model, pairs.captions, batch_size=256, progress=progress)
@@ -58,6 +62,7 @@ def evaluate_benchmark(root, split: str = "test", model=None, batch_size: int = 
              "image_to_text": recall_at_k(sim + h.text_bias(txt)[:, None], pairs.caption_image)["image_to_text"]}
     result = EvalResult(model.name, pairs.split, len(pairs.images), len(pairs.captions), r["text_to_image"], r["image_to_text"])
     result.extra["hubness_corrected"] = corrected
+    result.extra["precision"] = precision
     if corrected:
         result.extra["uncorrected"] = plain
     if rerank or sweep:

@@ -22,6 +22,7 @@ from ..errors import CheckpointError, ModelMismatchError
 from .families import Capabilities, capabilities
 from .identity import model_record
 from .onnx_runtime import image_export_path, read_export_info, text_export_path, text_encoder_for
+from .precision import DEFAULT_PRECISION, precision_of
 from .preprocess import Preprocess
 
 if TYPE_CHECKING:
@@ -38,6 +39,9 @@ class ModelHandle:
     def __init__(self, record: dict[str, Any], *, weights: Path | None = None, model: DualEncoder | None = None,
                  load: Callable[[], DualEncoder] | None = None, device: str | None = None):
         self.record = {k: record[k] for k in ("name", "config", "fingerprint", "embed_dim")}
+        # The image encoder's precision (models/precision.py): a collection's record says which;
+        # ingest sets it for a new collection.
+        self.precision: str = precision_of(record)
         self._weights = weights
         self._model = model
         self._load = load
@@ -150,6 +154,8 @@ class ModelHandle:
         model with identified weights and a family whose image path exports."""
         if backend != "auto":
             return backend == "onnx"
+        if self.precision != DEFAULT_PRECISION:  # reduced precision exists only as ONNX graphs
+            return True
         if self._model is not None and self._model.training:
             return False
         return self.identified and self.capabilities.onnx_image and self.device_type == "cpu"
@@ -166,6 +172,17 @@ class ModelHandle:
         if not self.identified:  # unidentified weights get a throwaway export
             return export_image_tower(model)
         return export_image_tower_with_tokens(model, reranker.load()) if reranker else export_image_tower(model)
+
+    def image_graph(self, reranker: TokenReranker | None = None, precision: str | None = None) -> Path:
+        """The ONNX image graph at `precision` (default: this handle's): the export itself for fp32,
+        else its reduced-precision copy (models/int8.py), made now from the export if not cached."""
+        precision = precision or self.precision
+        export = self.image_export(reranker)
+        if precision == DEFAULT_PRECISION:
+            return export
+        from .int8 import int8_graph
+
+        return int8_graph(export, self)
 
     def image_export_ready(self, reranker: TokenReranker | None = None) -> bool:
         """True when `image_export(reranker)` needs no PyTorch."""

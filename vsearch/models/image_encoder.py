@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..errors import InvalidOptionError
 from .handle import ModelHandle, TokenReranker
+from .precision import DEFAULT_PRECISION, check_precision_name
 
 if TYPE_CHECKING:
     from .base import DualEncoder
@@ -22,11 +24,11 @@ BACKENDS = ("auto", "torch", "onnx")
 
 
 def encoder_for(handle: ModelHandle, backend: str = "auto", reranker: TokenReranker | None = None) -> "ImageEncoder":
-    """The handle's image encoder for this backend and reranker, made once (an ONNX Runtime
-    session is worth keeping)."""
-    key = (backend, reranker.fingerprint if reranker else None)
+    """The handle's image encoder for this backend, reranker and the handle's precision, made
+    once (an ONNX Runtime session is worth keeping)."""
+    key = (backend, reranker.fingerprint if reranker else None, handle.precision)
     if key not in handle.encoders:
-        handle.encoders[key] = ImageEncoder(handle, backend, reranker)
+        handle.encoders[key] = ImageEncoder(handle, backend, reranker, handle.precision)
     return handle.encoders[key]
 
 
@@ -36,24 +38,30 @@ def encode_images(handle: ModelHandle, pixels: np.ndarray | list[np.ndarray]) ->
 
 
 class ImageEncoder:
-    def __init__(self, model: "ModelHandle | DualEncoder", backend: str = "auto", reranker=None):
+    def __init__(self, model: "ModelHandle | DualEncoder", backend: str = "auto", reranker=None,
+                 precision: str | None = None):
+        """`precision`: fp32 or int8 (models/precision.py); default: the handle's (fp32 for a model)."""
         if backend not in BACKENDS:
             raise ValueError(f"unknown encoder backend {backend!r}; known: {', '.join(BACKENDS)}")
         self.handle = model if isinstance(model, ModelHandle) else ModelHandle.of(model)
+        self.precision = check_precision_name(precision or self.handle.precision)
+        reduced = self.precision != DEFAULT_PRECISION
+        if reduced and backend == "torch":
+            raise InvalidOptionError(f"{self.precision} image encoding runs through ONNX Runtime, not the torch backend")
         rr = TokenReranker.of(reranker) if reranker is not None else None
         # With a reranker that reads this model's final feature map, each batch also yields the
         # reranker's image tokens, from the same forward pass.
         self.reranker = rr if self.handle.reads_feature_map(rr) else None
         self.backend = "torch"
         self._onnx = None
-        if self.handle.wants_onnx(backend):
+        if reduced or self.handle.wants_onnx(backend):
             try:
                 from .onnx_runtime import OnnxImageEncoder
 
-                self._onnx = OnnxImageEncoder(self.handle.image_export(self.reranker))
+                self._onnx = OnnxImageEncoder(self.handle.image_graph(self.reranker, self.precision))
                 self.backend = "onnx"
-            except Exception as e:  # onnxruntime missing or export failed: PyTorch still works
-                if backend == "onnx":
+            except Exception as e:  # onnxruntime missing or export failed: PyTorch still works (at fp32 only)
+                if backend == "onnx" or reduced:
                     raise
                 import warnings
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..errors import InvalidOptionError
 from ..index import KINDS
+from ..models.precision import DEFAULT_PRECISION, check_precision_name
 
 INDEX_TYPES = ("auto", *sorted(KINDS))
 
@@ -27,6 +28,7 @@ class IngestConfig:
     backend: str = "auto"             # image encoder: auto | torch | onnx
     rerank_tokens: bool = True        # store the reranker's image tokens (~8 KB/image) for fast --rerank
     reranker: Path | None = None      # an ITM checkpoint whose tokens to store (default: the model's shipped one)
+    precision: str | None = None      # image encoder: fp32 | int8; None: fp32 for a new collection, an existing one keeps its own
 
     def __post_init__(self) -> None:
         if self.index_type is not None and self.index_type not in INDEX_TYPES:
@@ -39,6 +41,10 @@ class IngestConfig:
             raise InvalidOptionError(f"--workers must be 0 or more (got {self.workers})")
         if self.backend not in BACKENDS:
             raise InvalidOptionError(f"unknown encoder backend {self.backend!r}; known: {', '.join(BACKENDS)}")
+        if self.precision is not None:
+            check_precision_name(self.precision)
+            if self.precision != DEFAULT_PRECISION and self.backend == "torch":
+                raise InvalidOptionError(f"--precision {self.precision} runs through ONNX Runtime: it cannot use the torch backend")
 
 
 @dataclass

@@ -38,10 +38,10 @@ def autocast(model):
 
 def encode_image_files(model, paths: list[Path], batch_size: int = 64, workers: int | None = None,
                        progress: Reporter | None = None, backend: str = "auto",
-                       task: str = "encode images") -> tuple[np.ndarray, list[tuple[Path, str]]]:
+                       task: str = "encode images", precision: str | None = None) -> tuple[np.ndarray, list[tuple[Path, str]]]:
     """Vectors [len(paths), d] (zero rows for failures) and the failures with reasons. `model`: a
-    DualEncoder or a ModelHandle."""
-    encoder = ImageEncoder(model, backend)
+    DualEncoder or a ModelHandle; `precision`: the image encoder's (default: the handle's, fp32)."""
+    encoder = ImageEncoder(model, backend, precision=precision)
     out = np.zeros((len(paths), model.embed_dim), dtype=np.float32)
     failed: list[tuple[Path, str]] = []
     idx = 0

@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from ..models.handle import ModelHandle, TokenReranker, token_reranker
 from ..models.identity import check_model, model_record, require_identified
+from ..models.precision import precision_for
 from ..progress import Reporter
 from ..store.collection import CollectionStore
 from ..store.manifest import Manifest
@@ -52,11 +53,13 @@ def _open(store: CollectionStore, cfg: IngestConfig, summary: IngestSummary, mod
         record = store.manifest.model
         handle = ModelHandle.of(model) if model is not None else ModelHandle.open(cfg.model or record["name"], device)
         check_model(record, handle, store.name)
+        handle.precision = precision_for(record, cfg.precision, store.name)
         summary.repaired = repair(store, progress=progress).lines()  # damaged metadata: set aside, rebuilt
         return Opened(store.manifest, handle, store.images().cast(IMAGES_SCHEMA), store.errors().cast(ERRORS_SCHEMA))
     handle = ModelHandle.of(model) if model is not None else ModelHandle.open(cfg.model, device)
     require_identified(handle)
-    manifest = Manifest(model=model_record(handle), index={"type": cfg.index_type or "auto", "params": {}})
+    handle.precision = precision_for(None, cfg.precision, store.name)
+    manifest = Manifest(model={**model_record(handle), "precision": handle.precision}, index={"type": cfg.index_type or "auto", "params": {}})
     return Opened(manifest, handle, IMAGES_SCHEMA.empty_table(), ERRORS_SCHEMA.empty_table())
 
 

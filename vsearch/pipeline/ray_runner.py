@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 
 from ..errors import InvalidOptionError, NothingIngestedError, VsearchError
 from ..models.identity import model_record
+from ..models.precision import DEFAULT_PRECISION
 from ..progress import Reporter, report
 from ..store.collection import CollectionStore
 from ..store.home import index_home
@@ -169,13 +170,15 @@ def _run_stages(ray, plan: Plan, known: np.ndarray, model, store: CollectionStor
     actors, gpus, spread = _encoder_pool(ray, options)
     batch_size = cfg.batch_size or (256 if gpus else 32)
     backend = cfg.backend
-    if not gpus and model.wants_onnx(backend) and not model.image_export_ready(reranker):
-        # Export once here, before the actors start: those on this node find it in the cache
-        # instead of each exporting it (an actor on another node exports into its own cache).
+    reduced = model.precision != DEFAULT_PRECISION
+    if reduced or (not gpus and model.wants_onnx(backend) and not model.image_export_ready(reranker)):
+        # Export (and quantise) once here, before the actors start: those on this node find it in
+        # the cache instead of each making it (an actor on another node makes its own).
         try:
-            model.image_export(reranker)
+            model.image_graph(reranker)
         except Exception:  # each actor tries again, then falls back to PyTorch with a warning
-            pass
+            if reduced:  # no fallback at reduced precision: say why now, not from every actor
+                raise
     paths = pa.table({"idx": pa.array(range(len(plan.todo)), pa.int64()),
                       "path": pa.array([os.fsencode(plan.root / e.path) for e in plan.todo], pa.binary())})
     per_block = max(options.files_per_task, -(-len(paths) // MAX_INPUT_BLOCKS))
@@ -192,7 +195,7 @@ def _run_stages(ray, plan: Plan, known: np.ndarray, model, store: CollectionStor
             EncodeWriter, batch_size=batch_size, batch_format="pyarrow", num_cpus=1, num_gpus=gpus or None,
             memory=ENCODER_MEMORY,
             compute=ray.data.ActorPoolStrategy(size=actors),
-            fn_constructor_kwargs={"folder": str(store.folder), "record": model_record(model), "size": model.preprocess.size,
+            fn_constructor_kwargs={"folder": str(store.folder), "record": {**model_record(model), "precision": model.precision}, "size": model.preprocess.size,
                                    "device": "cuda" if gpus else "cpu", "backend": backend,
                                    "reranker": str(cfg.reranker) if cfg.reranker else None,
                                    "rerank_tokens": cfg.rerank_tokens,

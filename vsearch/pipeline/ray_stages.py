@@ -83,9 +83,11 @@ def make_encoder(record: dict, device: str, backend: str, reranker: Path | None,
     from ..models.handle import ModelHandle, token_reranker
     from ..models.identity import check_model
     from ..models.image_encoder import encoder_for
+    from ..models.precision import precision_of
 
     handle = ModelHandle.open(record["name"], device)
     check_model(record, handle, f"{record['name']} on {socket.gethostname()}")
+    handle.precision = precision_of(record)
     rr = token_reranker(handle, None, reranker) if rerank_tokens else None
     return encoder_for(handle, backend, rr)
 

@@ -4,7 +4,8 @@ The collection's model is a ModelHandle (models/handle.py) built from its stored
 queries run through the ONNX text graph and image queries through the ONNX image graph when
 those are exported (a cold `vsearch query`, by text or by image, then never imports PyTorch);
 otherwise the model itself (loaded with PyTorch on first use) encodes them. A caller that hands in
-a model (or a model name) gets that model.
+a model (or a model name) gets that model, except that image queries of a collection ingested at
+another precision than fp32 always go through that precision's graph.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 from PIL import Image
 
+from ..models.precision import DEFAULT_PRECISION, precision_of
 from .query_image import read_image
 
 
@@ -41,7 +43,9 @@ class QueryEncoder:
         return self._model().encode_texts([text])[0]
 
     def image(self, image: str | Path | Image.Image) -> np.ndarray:
-        if self._torch_free:
+        # A collection ingested at reduced precision is queried through the same graph (the handle
+        # takes the precision from the record), whoever supplied the model.
+        if self._torch_free or precision_of(self._record) != DEFAULT_PRECISION:
             from ..models.image_encoder import encode_images
 
             h = self.handle
