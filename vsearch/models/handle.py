@@ -137,13 +137,19 @@ class ModelHandle:
         return read_export_info(ready)["preprocess"] if ready is not None else self.torch_model().preprocess
 
     @property
+    def weights(self) -> Path | None:
+        """The weights file (sidecars such as the hubness correction and int8 calibration live
+        beside it); None when the registry does not know the model any more."""
+        return self._weights if self._weights is not None else _weights_of(self.name)
+
+    @property
     def hubness(self) -> Hubness | None:
         """The model's hubness correction (numpy; no PyTorch), None when it has none."""
         if self._hubness is _UNSET:
             if self._model is not None:
                 self._hubness = self._model.hubness
             else:
-                weights = self._weights if self._weights is not None else _weights_of(self.name)
+                weights = self.weights
                 from .hubness import load_sidecar
 
                 self._hubness = load_sidecar(weights, self.fingerprint) if weights and self.identified else None

@@ -76,10 +76,7 @@ def calibration_digest(calib: dict[str, Any]) -> str:
 def int8_graph(export: Path, handle) -> Path:
     """The int8 copy of `export` (an image export of `handle`'s weights), quantised now with the
     model's shipped calibration if not cached."""
-    from .handle import _weights_of
-
-    weights = handle._weights if handle._weights is not None else _weights_of(handle.name)
-    calib = read_calibration(weights, handle.fingerprint)
+    calib = read_calibration(handle.weights, handle.fingerprint)
     if calib is None:
         raise ModelUnavailableError(
             f"model {handle.name!r} has no int8 calibration (a {CALIBRATION_SUFFIX} file beside its weights, made by "
