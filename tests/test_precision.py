@@ -81,6 +81,8 @@ def test_collection_records_precision_and_queries_at_it(photos, home, model):
         vsearch.ingest(photos, "eight", home, precision="fp32")
     vsearch.ingest(photos, "eight", home)  # no --precision: the collection keeps its own
     assert CollectionStore(home / "eight").manifest.model["precision"] == "int8"
+    with vsearch.open_collection("eight", home) as col:
+        assert col.info(disk_usage=False)["precision"] == "int8"
 
     ids, stored, _ = store.vectors().load()
     photo = photos / "red_square.jpg"

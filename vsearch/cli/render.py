@@ -53,7 +53,8 @@ def text_hits_table(hits: list) -> Table:
 def info_table(i: dict[str, Any]) -> Table:
     t = Table(title=for_terminal(i["name"]), show_header=False)
     c = i["counts"]
-    t.add_row("model", f"{i['model']} ({i['fingerprint']}, {i['dim']}-d)")
+    t.add_row("model", f"{i['model']} ({i['fingerprint']}, {i['dim']}-d"
+              + (f", {i['precision']} image encoder" if i.get("precision", "fp32") != "fp32" else "") + ")")
     for key in ("images", "vectors", "texts", "errors"):
         t.add_row(key, str(c.get(key, 0)))
     for key, value in index_rows(i["index"], i.get("legacy_index", False)):

@@ -125,7 +125,7 @@ class Collection:
         (a directory walk: leave it off in interactive loops)."""
         m = self.store.manifest
         return {"name": self.name, "folder": str(self.store.folder), "model": m.model["name"],
-                "fingerprint": m.model["fingerprint"], "dim": m.model["embed_dim"], "index": m.index,
+                "fingerprint": m.model["fingerprint"], "dim": m.model["embed_dim"], "precision": m.model.get("precision", "fp32"), "index": m.index,
                 "counts": m.counts, "roots": [shown(r) for r in m.roots], "generation": m.generation, "format_version": m.format_version,
                 "created": m.created, "updated": m.updated, "last_ingest": {k: shown(v) if k == "root" else v for k, v in m.last_ingest.items()},
                 "hubness_correction": bool(m.files.get("image_bias")), "legacy_index": self.store.index_is_legacy(),
