@@ -45,7 +45,7 @@ def make_images(n: int) -> pa.Table:
         "bytes": rng.integers(100_000, 4_000_000, n), "mtime": [datetime.now(timezone.utc)] * n,
         "mtime_ns": np.zeros(n, dtype=np.int64), "width": rng.integers(50, 5000, n).astype(np.int32),
         "height": rng.integers(50, 5000, n).astype(np.int32), "taken_at": taken,
-        "camera": [CAMERAS[k % 4] for k in i], "orientation": [None] * n}, schema=IMAGES_SCHEMA)
+        "camera": [CAMERAS[k % 4] for k in i], "orientation": [None] * n, "raw_path": [None] * n}, schema=IMAGES_SCHEMA)
 
 
 class Unchecked:

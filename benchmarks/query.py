@@ -46,7 +46,7 @@ def make_collection(home: Path, n: int, model, root: str = "/photos") -> str:
         "folder": [f"f{i % 100}" for i in ids], "digest": [f"{i:032x}" for i in ids], "bytes": np.full(n, 2_000_000),
         "mtime": [now] * n, "mtime_ns": np.zeros(n, dtype=np.int64), "width": np.full(n, 4000, dtype=np.int32),
         "height": np.full(n, 3000, dtype=np.int32), "taken_at": [None] * n, "camera": [None] * n,
-        "orientation": [None] * n}, schema=IMAGES_SCHEMA)
+        "orientation": [None] * n, "raw_path": [None] * n}, schema=IMAGES_SCHEMA)
     name = f"synthetic{n}"
     store = CollectionStore(home / name)
     index, record = choose_and_build(ids, vecs, "auto", text_queries=model.hubness.texts, image_queries=model.hubness.images)
