@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from flickr import add_flickr_option
+
 CAMERA = (4032, 3024)
 PREVIEW_BOX = 320  # a 320x240 preview, what phones embed in HEIC
 
@@ -71,7 +73,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--target", type=int, default=240, help="the model's input size (align-lite: 240)")
     ap.add_argument("--noise", type=float, default=0.0, help="sensor-like Gaussian noise (sigma, 0-255 scale)")
-    ap.add_argument("--flickr", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/flickr8k")
+    add_flickr_option(ap)
     ap.add_argument("--workdir", type=Path, default=None, help="keep the generated files here between runs")
     ap.add_argument("--vectors", action="store_true", help="cosine of align-lite vectors vs the full decode's (loads torch)")
     args = ap.parse_args()

@@ -19,6 +19,8 @@ import time
 from functools import partial
 from pathlib import Path
 
+from flickr import add_flickr_option
+
 
 def unbounded(paths, preprocess, workers):
     from vsearch.pipeline.decode import decode_file
@@ -48,7 +50,7 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=1500)
     ap.add_argument("--consumer-ms", type=float, default=6.0)
     ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--flickr", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/flickr8k")
+    add_flickr_option(ap)
     args = ap.parse_args()
 
     from vsearch.pipeline.decode import DEFAULT_AHEAD

@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from flickr import add_flickr_option
+
 
 def timed(fn, repeats: int) -> float:
     fn()
@@ -41,7 +43,7 @@ def main() -> None:
     ap.add_argument("--model", default="align-lite")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--flickr", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/flickr8k")
+    add_flickr_option(ap)
     ap.add_argument("--backends", default="eager,channels_last,onnx,onnx-int8")
     ap.add_argument("--dev-recall", action="store_true", help="also Flickr8k dev R@1 per backend (decodes 1,000 photos)")
     ap.add_argument("--untrained", action="store_true", help="pretrained towers with fresh heads (speed only; for variants with no shipped weights)")

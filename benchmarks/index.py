@@ -43,8 +43,9 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from flickr import FLICKR  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
-FLICKR = Path(os.environ.get("VSEARCH_FLICKR8K", REPO.parent / "shared" / "data" / "flickr8k"))
 CACHE = REPO / ".cache" / "index-bench"
 CHUNK = 500_000
 K = 10

@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from flickr import add_flickr_option
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -47,7 +49,7 @@ def main() -> None:
     ap.add_argument("--upscale", type=int, default=0)
     ap.add_argument("--engines", default="local", help="comma-separated: local, ray (needs the ray extra)")
     ap.add_argument("--repeats", type=int, default=3, help="runs of each engine, in turn (the engine table)")
-    ap.add_argument("--flickr", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/flickr8k")
+    add_flickr_option(ap)
     ap.add_argument("--camera", action="store_true", help="camera-size JPEG/HEIC against 240-px photos (see above)")
     ap.add_argument("--workdir", type=Path, default=None, help="--camera: keep the generated photos here")
     args = ap.parse_args()

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from flickr import add_flickr_option
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -35,7 +37,7 @@ def main() -> None:
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch rows (no model build)")
     ap.add_argument("--ingest", type=int, default=0, help="also ingest this many photos at each precision")
     ap.add_argument("--ingest-repeats", type=int, default=3)
-    ap.add_argument("--flickr", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/flickr8k")
+    add_flickr_option(ap)
     args = ap.parse_args()
 
     from vsearch.evaluation.pairs import load_pairs

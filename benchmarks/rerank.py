@@ -19,12 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from flickr import add_flickr_option
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--queries", type=int, default=20)
-    ap.add_argument("--flickr", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/flickr8k")
+    add_flickr_option(ap)
     ap.add_argument("--reranker", type=Path, default=None, help="ITM checkpoint (default: the model's shipped one)")
     args = ap.parse_args()
 
