@@ -54,7 +54,7 @@ def atomic_folder(path: str | Path, writer: Callable[[Path], object], *, point: 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
+        shutil.rmtree(path)  # (not remove_path: a failure to clear it must stop the commit)
     tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + path.name + ".", dir=path.parent))
     tmp.rmdir()  # the writer creates it (FAISS-style savers refuse an existing folder)
     return _publish(tmp, path, writer, 0o777, point, durable=True)
@@ -71,10 +71,7 @@ def _publish(tmp: Path, path: Path, fill: Callable[[Path], object], mode: int, p
             hook(path)
         os.replace(tmp, path)
     except BaseException:
-        if tmp.is_dir() and not tmp.is_symlink():
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            tmp.unlink(missing_ok=True)
+        remove_path(tmp)
         raise
     if durable:
         _fsync_dir(path.parent)
@@ -88,12 +85,25 @@ def remove_debris(folder: str | Path) -> int:
     n = 0
     if folder.is_dir():
         for p in folder.glob(TMP_PREFIX + "*"):
-            if p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                p.unlink(missing_ok=True)
+            remove_path(p)
             n += 1
     return n
+
+
+def remove_path(p: Path) -> None:
+    """Remove a file, a link or a whole folder (a link to a folder is removed, not followed)."""
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p, ignore_errors=True)
+    else:
+        p.unlink(missing_ok=True)
+
+
+def fsync_tree(folder: Path) -> None:
+    """Flush every file directly in `folder`, then the folder itself."""
+    for p in folder.iterdir():
+        if p.is_file():
+            _fsync_file(p)
+    _fsync_dir(folder)
 
 
 def _fsync_file(path: Path) -> None:

@@ -40,7 +40,7 @@ _TERMINAL = {**_UTF8, **{cp: _escape(cp) for cp in _CONTROLS}}
 def valid_utf8(s: str) -> str:
     """`s` with surrogates (a non-UTF-8 file name decoded with surrogateescape) written as \\xNN
     (\\udNNN for any other lone surrogate), so that it encodes as UTF-8."""
-    return s.translate(_UTF8)
+    return s if s.isascii() else s.translate(_UTF8)  # ASCII, the common case, holds no surrogate
 
 
 def for_terminal(s: str) -> str:

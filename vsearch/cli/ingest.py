@@ -32,12 +32,9 @@ def ingest(
     re-running after an interruption resumes where it stopped)."""
     from ..models import resolve
     from ..pipeline.config import IngestConfig
-    from ..pipeline.engines import ENGINES, run_ingest
+    from ..pipeline.engines import check_engine, run_ingest
 
-    if engine not in ENGINES:
-        raise typer.BadParameter(f"unknown engine {engine!r}; known: {', '.join(ENGINES)}", param_hint="--engine")
-    if ray_address and engine != "ray":
-        raise typer.BadParameter("--ray-address needs --engine ray", param_hint="--ray-address")
+    check_engine(engine, ray_address)
     cfg = IngestConfig(root=folder, collection=collection, home=home, model=model, batch_size=batch_size,
                        workers=workers, index_type=index,
                        max_index_memory=parse_size(max_index_memory), rerank_tokens=rerank_tokens, reranker=reranker,

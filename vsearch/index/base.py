@@ -18,7 +18,6 @@ Saved indexes are folders (see `save`); IVF kinds can be opened memory-mapped.
 from __future__ import annotations
 
 import json
-import os
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,6 +25,7 @@ from typing import Any, ClassVar
 import faiss
 import numpy as np
 
+from ..atomic import fsync_tree
 from .errors import CollectionFormatError, IndexInputError, IndexKindError
 from .ids import DEAD, IdMap, Selection
 
@@ -337,18 +337,6 @@ def load_index(path: str | Path, mmap: bool = False) -> VectorIndex:
     if mmap:
         out._source = path
     return out
-
-
-def fsync_tree(path: Path) -> None:
-    for p in path.iterdir():
-        if p.is_file():
-            with open(p, "rb") as f:
-                os.fsync(f.fileno())
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # ---------------------------------------------------------------------- input checks

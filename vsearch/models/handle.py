@@ -47,6 +47,7 @@ class ModelHandle:
         self._load = load
         self._device = device
         self._hubness: Any = _UNSET
+        self._preprocess: Preprocess | None = None
         self._text: Any = _UNSET
         self.encoders: dict[tuple, Any] = {}  # models/image_encoder.py encoder_for keeps its encoders here
         self._fresh_torch = False  # PyTorch was first imported by this handle: no PyTorch work ran before
@@ -64,8 +65,11 @@ class ModelHandle:
         return cls(record, weights=weights, device=device)
 
     @classmethod
-    def of(cls, model: DualEncoder) -> "ModelHandle":
-        """An already-loaded model (its hubness correction, device and mode are used as they are)."""
+    def of(cls, model: "DualEncoder | ModelHandle") -> "ModelHandle":
+        """An already-loaded model (its hubness correction, device and mode are used as they are);
+        a handle is itself."""
+        if isinstance(model, ModelHandle):
+            return model
         return cls(model_record(model), model=model)
 
     @classmethod
@@ -133,8 +137,10 @@ class ModelHandle:
     def preprocess(self) -> Preprocess:
         if self._model is not None:
             return self._model.preprocess
-        ready = self._ready_export(None)  # any image export of these weights describes the preprocessing
-        return read_export_info(ready)["preprocess"] if ready is not None else self.torch_model().preprocess
+        if self._preprocess is None:  # kept: a complete export's description never changes
+            ready = self._ready_export(None)  # any image export of these weights describes the preprocessing
+            self._preprocess = read_export_info(ready)["preprocess"] if ready is not None else self.torch_model().preprocess
+        return self._preprocess
 
     @property
     def weights(self) -> Path | None:

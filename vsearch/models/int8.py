@@ -36,7 +36,7 @@ def calibration_path(weights: str | Path) -> Path:
     return p.with_name(p.name.removesuffix(".safetensors") + CALIBRATION_SUFFIX)
 
 
-def _options() -> dict[str, Any]:
+def quantize_options() -> dict[str, Any]:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType
 
     return {"quant_format": QuantFormat.QDQ, "activation_type": QuantType.QUInt8, "weight_type": QuantType.QInt8,
@@ -93,7 +93,7 @@ def int8_graph(export: Path, handle) -> Path:
             try:
                 with _quiet():
                     quantize_static(str(export), str(out), None, calibration_cache_path=str(ranges),
-                                    nodes_to_exclude=uncalibrated_nodes(export, calib["ranges"]), **_options())
+                                    nodes_to_exclude=uncalibrated_nodes(export, calib["ranges"]), **quantize_options())
             except (KeyError, ValueError) as e:  # a tensor the calibration never saw: another export
                 raise ModelUnavailableError(
                     f"the int8 calibration of {handle.name!r} does not fit this export of its image graph ({e}); "
@@ -142,7 +142,7 @@ def calibrate(export: Path, batches: Iterable[np.ndarray]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="vsearch-int8-") as tmp, _quiet():
         cache = Path(tmp) / "ranges.json"
         quantize_static(str(export), str(Path(tmp) / "int8.onnx"), Reader(iter(batches)),
-                        calibration_cache_path=str(cache), **_options())
+                        calibration_cache_path=str(cache), **quantize_options())
         return json.loads(cache.read_text(encoding="utf-8"))
 
 

@@ -152,13 +152,6 @@ class Reranker:
         self._dual = None
         self.dual_fingerprint = dual_fingerprint
 
-    def reads_feature_map_of(self, model) -> bool:
-        """True when `model`'s image tower ends in exactly the feature map this reranker reads
-        (the same pretrained, untuned tower at the same size), so ingest can store the
-        reranker's tokens from the same forward pass."""
-        mine = self.towers.capabilities.feature_map
-        return mine is not None and getattr(model, "capabilities", None) is not None and model.capabilities.feature_map == mine
-
     @property
     def towers(self):
         if self._towers is None:

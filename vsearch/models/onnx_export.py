@@ -101,8 +101,11 @@ def export_image_tower_with_tokens(model, reranker) -> Path:
 
 
 def quantize_int8(fp32_path: Path, calibration: np.ndarray, path: Path | None = None) -> Path:
-    """Static int8 quantisation (QDQ), calibrated on float pixel batches [n, 3, h, w]."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    """Static int8 quantisation (QDQ), calibrated on float pixel batches [n, 3, h, w], with the
+    settings of the shipped int8 path (models/int8.py)."""
+    from onnxruntime.quantization import CalibrationDataReader, quantize_static
+
+    from .int8 import quantize_options
 
     path = path or fp32_path.with_name(fp32_path.stem + "-int8.onnx")
     if path.is_file():
@@ -115,8 +118,7 @@ def quantize_int8(fp32_path: Path, calibration: np.ndarray, path: Path | None = 
         def get_next(self):
             return next(self.batches, None)
 
-    quantize_static(str(fp32_path), str(path), Reader(), quant_format=QuantFormat.QDQ,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
+    quantize_static(str(fp32_path), str(path), Reader(), **quantize_options())
     return path
 
 

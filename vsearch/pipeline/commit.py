@@ -115,6 +115,25 @@ def _reachable(root: str) -> bool:
         return False
 
 
+def finish_ingest(store: CollectionStore, opened, results: Results, summary: IngestSummary, cfg, clock,
+                  encoded: dict[int, dict], stored: int) -> Manifest:
+    """What every runner does after its stages, under the lock: settle the results, commit (the
+    unchanged rows carried over in Arrow, content rows from this run's `encoded`), then compact
+    when due. `opened`: pipeline/opening.py's Opened; `stored`: vector rows now in the shards."""
+    results.settle(summary)
+    clock.lap("commit")
+    manifest = commit_ingest(store, opened.manifest, opened.handle, results, opened.previous_errors, summary,
+                             cfg.index_type, encoded=encoded, clock=clock, previous=opened.previous,
+                             max_index_memory=cfg.max_index_memory)
+    summary.generation = manifest.generation
+    rows = results.rows
+    live = np.unique(np.concatenate([np.fromiter((r["id"] for r in rows), np.int64, len(rows)),
+                                     int64_column(results.plan.other_roots, "id")]))
+    compact_if_due(store, live, stored, opened.tokens)
+    clock.lap("commit")
+    return manifest
+
+
 def compact_if_due(store: CollectionStore, live_ids: np.ndarray, stored_ids: int, token_store=None) -> bool:
     """Merge shards (and token parts) into one, dropping dead vectors, when there are many or
     enough of them is dead. Runs after the commit: a crash here loses nothing. Skipped while a

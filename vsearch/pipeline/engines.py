@@ -8,15 +8,20 @@ from .config import IngestConfig, IngestSummary
 ENGINES = ("local", "ray")
 
 
+def check_engine(engine: str, ray_address: str | None = None) -> None:
+    """Before any work: a known engine, and a Ray address only with the ray engine."""
+    if engine not in ENGINES:
+        raise InvalidOptionError(f"unknown engine {engine!r}; known: {', '.join(ENGINES)}")
+    if ray_address and engine != "ray":
+        raise InvalidOptionError("--ray-address needs --engine ray (a Ray address needs the ray engine)")
+
+
 def run_ingest(cfg: IngestConfig, engine: str = "local", ray_address: str | None = None, model=None, reranker=None,
                progress: Reporter | None = None) -> IngestSummary:
     """`engine`: "local" (this machine's processes) or "ray" (a Ray Data job on `ray_address`,
     $RAY_ADDRESS, or a local instance). `model` / `reranker`: loaded objects, local engine only
     (Ray loads the model on every node by name)."""
-    if engine not in ENGINES:
-        raise InvalidOptionError(f"unknown engine {engine!r}; known: {', '.join(ENGINES)}")
-    if ray_address is not None and engine != "ray":
-        raise InvalidOptionError("a Ray address needs the ray engine (--engine ray)")
+    check_engine(engine, ray_address)
     if engine == "ray":
         if model is not None or reranker is not None:
             raise InvalidOptionError("the ray engine loads the model on every node by name: pass names or paths, not loaded objects")

@@ -30,11 +30,10 @@ import pyarrow.compute as pc
 
 from ..errors import CollectionFormatError, InvalidOptionError
 from ..models.handle import ModelHandle
-from ..models.identity import check_model, model_record, require_identified
+from ..models.identity import check_model, require_identified
 from ..progress import Reporter, report
 from ..store.collection import CollectionStore, now_iso
 from ..store.home import index_home
-from ..store.manifest import Manifest
 from ..store.names import shown
 from ..store.tables import ERRORS_SCHEMA, IMAGES_SCHEMA, int64_column
 from .biases import bias_table
@@ -45,8 +44,8 @@ from .import_rows import Identifier, is_regular_file, rows_table
 from .import_sources import EmbeddingSource, ImportSourceError, open_source
 from .indexing import index_for_commit
 from .local import Clock
-from .opening import export_text
-from .repair import HASH_THREADS, repair
+from .opening import export_text, open_for_ingest
+from .repair import HASH_THREADS
 
 BATCH_ROWS = 16_384  # rows read, checked and written at a time (one vector shard each)
 
@@ -88,11 +87,13 @@ def import_embeddings(source: str | Path, model: str, collection: str | None = N
     """Import the embeddings at `source` (see the module docstring) into `collection` (default:
     the source's name) as vectors of `model`, which must be the model that computed them."""
     t0 = time.perf_counter()
-    IngestConfig(root=Path("."), index_type=index_type, max_index_memory=max_index_memory)  # validated before any work
     if not model:
         raise InvalidOptionError("name the model that computed the vectors (--model); `vsearch models` lists them")
     location = Path(source).expanduser().absolute()
     name = collection or (location.stem if location.is_file() else location.name)
+    # validated before any work; opens the collection as an ingest does (no reranker tokens: no pixels)
+    cfg = IngestConfig(root=location, collection=name, home=home, model=model, index_type=index_type,
+                       max_index_memory=max_index_memory, rerank_tokens=False)
     if not name or "/" in name or os.sep in name or name in (".", ".."):
         raise InvalidOptionError(f"{name!r} cannot be a collection name; give one with --collection")
     src = open_source(location)
@@ -117,17 +118,10 @@ def import_embeddings(source: str | Path, model: str, collection: str | None = N
         summary.warnings.append(check.warning)
 
     with store.lock():
-        if store.exists():
-            check_model(store.manifest.model, handle, name)
-            summary.repaired = repair(store, progress=progress).lines()
-            manifest, previous = store.manifest, store.images().cast(IMAGES_SCHEMA)
-        else:
-            manifest = Manifest(model=model_record(handle), index={"type": index_type or "auto", "params": {}})
-            previous = IMAGES_SCHEMA.empty_table()
+        opened = open_for_ingest(store, cfg, summary, model=handle, progress=progress)
+        manifest, previous, vectors = opened.manifest, opened.previous, opened.vectors
         root, prefix = _root(scan.common, manifest.roots)
         summary.root = root
-        vectors = store.vectors(handle.embed_dim)
-        vectors.remove_incomplete()
         known = set(vectors.known_ids().tolist())
         imported = _write_pass(src, location.parent, scan.common, shown(root), prefix, vectors, known, progress, summary)
         table = _merged(previous, imported, summary)

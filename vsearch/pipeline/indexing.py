@@ -17,9 +17,6 @@ from ..index import VectorIndex, choose_and_build, rebuild_due
 from ..store.collection import CollectionStore
 from ..store.manifest import Manifest
 
-RECORD_KEYS = ("type", "params", "requested", "max_memory")  # the rest is auto's measured record
-
-
 def requested_kind(manifest: Manifest, index_type: str | None) -> str:
     """What `--index` asked for, else what the collection asked for before, else auto."""
     return index_type or manifest.index.get("requested") or "auto"

@@ -22,8 +22,7 @@ from ..models.image_encoder import encoder_for
 from ..progress import Reporter, report
 from ..store.collection import CollectionStore
 from ..store.home import index_home
-from ..store.tables import int64_column
-from .commit import commit_ingest, compact_if_due
+from .commit import finish_ingest
 from .config import IngestConfig, IngestSummary
 from .decode import decode_files
 from .opening import export_text, open_for_ingest
@@ -61,11 +60,10 @@ def ingest(cfg: IngestConfig, model=None, reranker=None, progress: Reporter | No
         summary = IngestSummary(store.name, 0)
         clock = Clock(summary, t0)
         opened = open_for_ingest(store, cfg, summary, model, reranker, progress=progress)
-        manifest, handle, previous, previous_errors = opened.manifest, opened.handle, opened.previous, opened.previous_errors
-        vectors, rr, tokens = opened.vectors, opened.reranker, opened.tokens
+        handle, vectors, rr, tokens = opened.handle, opened.vectors, opened.reranker, opened.tokens
         clock.lap("startup")
 
-        plan = make_plan(root, previous, vectors.known_ids(), skip={store.folder.parent})
+        plan = make_plan(root, opened.previous, vectors.known_ids(), skip={store.folder.parent})
         clock.lap("scan")
         results = Results(plan)
         text_export = TextExportJob(None)
@@ -75,16 +73,7 @@ def ingest(cfg: IngestConfig, model=None, reranker=None, progress: Reporter | No
                 clock.lap("export")
             encoded = _read_encode_write(plan, results, handle, rr, ShardWriter(vectors, tokens), cfg, clock, progress,
                                          summary)
-            results.settle(summary)
-            clock.lap("commit")
-            manifest = commit_ingest(store, manifest, handle, results, previous_errors, summary, cfg.index_type,
-                                     encoded=encoded, clock=clock, previous=previous,
-                                     max_index_memory=cfg.max_index_memory)
-            summary.generation = manifest.generation
-            live = np.unique(np.concatenate([np.fromiter((r["id"] for r in results.rows), np.int64, len(results.rows)),
-                                             int64_column(plan.other_roots, "id")]))
-            compact_if_due(store, live, len(plan.known), tokens)
-            clock.lap("commit")
+            finish_ingest(store, opened, results, summary, cfg, clock, encoded, len(plan.known))
         finally:
             text_export.wait()
         export_text(handle)  # lets later text queries skip PyTorch (once per model)

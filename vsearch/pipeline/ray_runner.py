@@ -30,12 +30,13 @@ from ..models.precision import DEFAULT_PRECISION
 from ..progress import Reporter, report
 from ..store.collection import CollectionStore
 from ..store.home import index_home
-from .commit import commit_ingest, compact_if_due
+from .commit import finish_ingest
 from .config import IngestConfig, IngestSummary
 from .decode import default_workers
 from .local import Clock
 from .opening import export_text, open_for_ingest
 from .plan import Plan, make_plan
+from .write import CONTENT_FIELDS
 from .results import Results
 
 # Host memory an encoder actor declares (the model's libraries, weights, a batch). Besides
@@ -82,16 +83,16 @@ def ingest(cfg: IngestConfig, options: RayOptions = RayOptions(), progress: Repo
     store = CollectionStore(home / (cfg.collection or root.name))
     with store.lock():
         summary = IngestSummary(store.name, 0)
-        clock = Clock(summary)
+        clock = Clock(summary, t0)
         opened = open_for_ingest(store, cfg, summary, device="cpu", progress=progress)  # the driver never encodes
-        manifest, model, previous_errors = opened.manifest, opened.handle, opened.previous_errors
-        vectors, rr, tokens = opened.vectors, opened.reranker, opened.tokens
+        model, vectors, rr = opened.handle, opened.vectors, opened.reranker
         clock.lap("startup")
 
         known = vectors.known_ids()
         plan = make_plan(root, opened.previous, known, skip={store.folder.parent})
         clock.lap("scan")
         results = Results(plan)
+        encoded: dict[int, dict] = {}
         if plan.todo:
             started = _start(ray, options, cfg)
             try:
@@ -105,14 +106,10 @@ def ingest(cfg: IngestConfig, options: RayOptions = RayOptions(), progress: Repo
 
             for entry, row in zip(plan.todo, rows):
                 results.add(entry, decoded_of(row))
-        results.settle(summary)
-        manifest = commit_ingest(store, manifest, model, results, previous_errors, summary, cfg.index_type,
-                                 max_index_memory=cfg.max_index_memory)
-        summary.generation = manifest.generation
-        live = np.unique(np.array([r["id"] for r in results.rows] + plan.other_roots.column("id").to_pylist(), dtype=np.int64))
-        compact_if_due(store, live, len(known) + summary.encoded, tokens)
+            encoded = {row["id"]: {k: row[k] for k in CONTENT_FIELDS} for row in rows if row["encoded"]}
+        finish_ingest(store, opened, results, summary, cfg, clock, encoded, len(known) + summary.encoded)
         export_text(model)
-        clock.lap("commit")
+        clock.lap("export")
     summary.elapsed_s = time.perf_counter() - t0
     return summary
 

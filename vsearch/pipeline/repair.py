@@ -89,7 +89,10 @@ def repair(store: CollectionStore, *, thorough: bool = False, rebuild_index: boo
         parts["images"] = images
         if rebuild_index:
             ids, vecs, _ = vectors.load(live)
-            parts["index"], manifest.index = index_for_commit(store, manifest, ids, vecs, rebuild=True)
+            # in place where the index allows (lost photos taken out), built anew where it must be
+            index, manifest.index = index_for_commit(store, manifest, ids, vecs)
+            if index is not None:
+                parts["index"] = index
             out.notes.append(f"index rebuilt from the {len(ids)} stored vectors")
         else:
             drop.append("index")
@@ -109,8 +112,8 @@ def repair(store: CollectionStore, *, thorough: bool = False, rebuild_index: boo
         out.notes.append("the hubness correction of texts is rebuilt by `vsearch reindex` (image -> text queries rank "
                          "by cosine until then)")
     manifest.counts.update(images=len(images), errors=len(parts["errors"] if "errors" in parts else store.errors()))
-    if "index" in parts:
-        manifest.counts["vectors"] = parts["index"].ntotal
+    if images_changed and rebuild_index:
+        manifest.counts["vectors"] = len(live)
     store.commit(manifest, drop=tuple(drop), **parts)
     return out
 

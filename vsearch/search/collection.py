@@ -58,7 +58,7 @@ class Collection:
         if self._model is not None:
             check_model(self.store.manifest.model, self._model, self.name)
         self._encoder = QueryEncoder(self.store.manifest.model, lambda: self.model,
-                                     torch_free=self._model is None and self._model_name is None)
+                                     torch_free=self._model is None and self._model_name is None, device=self._device)
         self.reranking = Reranking(self.store.folder, self.store.manifest.model["name"], reranker)
         self._load_tables()
 
@@ -109,6 +109,12 @@ class Collection:
     def reranker(self):
         """The ITM reranker: the one handed in when opening, else the model's shipped one, else None."""
         return self.reranking.reranker
+
+    @property
+    def preprocess(self):
+        """How the collection's model prepares an image (its input size above all), known without
+        building the model when its image export is cached."""
+        return self._encoder.handle.preprocess
 
     @property
     def index(self):
@@ -235,8 +241,7 @@ class Collection:
             where = None
         if where and self._filter is None:
             self._filter = MetadataFilter(self._images)
-        rows = self._filter.rows(where) if where else None
-        matching = set(rows.tolist()) if rows is not None else None
+        rows = self._filter.rows(where) if where else None  # sorted row numbers
         allowed = None
         if rows is not None:
             if not len(rows):
@@ -250,12 +255,15 @@ class Collection:
         if bias:
             scores, ids = _corrected(scores, ids, *bias)
         keep = [(float(s), int(i)) for s, i in zip(scores[0], ids[0]) if i >= 0 and i != exclude][:k]
-        return [self._hit(i, s, matching) for s, i in keep]
+        return [self._hit(i, s, rows) for s, i in keep]
 
-    def _hit(self, id_: int, score: float, matching: set[int] | None = None) -> Hit:
+    def _hit(self, id_: int, score: float, matching: np.ndarray | None = None) -> Hit:
+        """`matching`: the filter's sorted row numbers; a file that satisfies it is shown first."""
         row_numbers = self._row_numbers(id_)
-        if matching is not None:  # show a file that satisfies the filter first
-            row_numbers.sort(key=lambda n: n not in matching)
+        if matching is not None:
+            at = np.searchsorted(matching, row_numbers)
+            inside = (at < len(matching)) & (matching[np.minimum(at, len(matching) - 1)] == row_numbers)
+            row_numbers = [n for n, i in zip(row_numbers, inside) if i] + [n for n, i in zip(row_numbers, inside) if not i]
         return hit_from_rows(id_, score, [self._rows_view.slice(n, 1).to_pylist()[0] for n in row_numbers])
 
     # --- image -> text -------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 from PIL import Image
 
-from ..models.precision import DEFAULT_PRECISION, precision_of
+from ..models.precision import DEFAULT_PRECISION
 from .query_image import read_image
 
 
@@ -45,7 +45,7 @@ class QueryEncoder:
     def image(self, image: str | Path | Image.Image) -> np.ndarray:
         # A collection ingested at reduced precision is queried through the same graph (the handle
         # takes the precision from the record), whoever supplied the model.
-        if self._torch_free or precision_of(self._record) != DEFAULT_PRECISION:
+        if self._torch_free or self.handle.precision != DEFAULT_PRECISION:
             from ..models.image_encoder import encode_images
 
             h = self.handle

@@ -20,7 +20,6 @@ import fcntl
 import json
 import os
 import re
-import shutil
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..atomic import atomic_folder, atomic_write, remove_debris
+from ..atomic import atomic_folder, atomic_write, remove_debris, remove_path
 from ..errors import CollectionFormatError, VsearchError
 from ..index import VectorIndex, load_index
 from ..index.legacy import load_legacy_index
@@ -259,7 +258,7 @@ class CollectionStore:
         for p in self.folder.iterdir():
             g = _generation(p.name)
             if g is not None and g > current:
-                _remove(p)
+                remove_path(p)
 
     def set_aside(self, path: Path) -> Path:
         """Move a damaged file into damaged/ (renamed, never deleted); returns its new path."""
@@ -358,7 +357,7 @@ class CollectionStore:
             for p in self.folder.iterdir():
                 g = _generation(p.name)
                 if g is not None and g < keep_from and p.name not in keep and not p.name.startswith("readers-"):
-                    _remove(p)
+                    remove_path(p)
             for lease_path, _ in free:
                 lease_path.unlink(missing_ok=True)
         except OSError:
@@ -402,13 +401,6 @@ def _lease_files(f: IO[bytes]) -> set[str] | None:
     except (OSError, ValueError):
         return None
     return set(names) if isinstance(names, list) else None
-
-
-def _remove(p: Path) -> None:
-    if p.is_dir() and not p.is_symlink():
-        shutil.rmtree(p, ignore_errors=True)
-    else:
-        p.unlink(missing_ok=True)
 
 
 def _rebuild_hint(key: str, name: str) -> str:

@@ -50,7 +50,7 @@ def decode_upload(col: "vsearch.Collection", data: bytes):
     than the model's input size where the format allows; anything refused is an ImageError."""
     from vsearch.imaging import decode_image_bytes
 
-    return decode_image_bytes(data, col.model.preprocess.size).image
+    return decode_image_bytes(data, col.preprocess.size).image
 
 
 @st.cache_data(show_spinner=False, max_entries=UPLOAD_VECTORS)
