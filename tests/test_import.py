@@ -159,6 +159,19 @@ def test_importing_the_ingested_vectors_into_their_collection_changes_nothing(in
     assert sorted(after.column("id").to_pylist()) == sorted(before.column("id").to_pylist())
 
 
+def test_an_import_keeps_what_the_ingest_knew_of_each_photo(ingested_copy, tmp_path):
+    """Re-imported rows of ingested photos keep their size, date and camera: `--where` on them
+    still matches."""
+    home, photos = ingested_copy
+    paths, vecs = exported(home)
+    meta = ["width", "height", "taken_at", "camera", "orientation"]
+    before = {r["path"]: r for r in CollectionStore(home / "photos").images().select(["path", *meta]).to_pylist()}
+    assert any(r["width"] for r in before.values())
+    import_embeddings(clip_retrieval_folder(tmp_path / "emb", paths, vecs), "align-lite", home=home, collection="photos")
+    after = {r["path"]: r for r in CollectionStore(home / "photos").images().select(["path", *meta]).to_pylist()}
+    assert after == before
+
+
 @pytest.mark.parametrize("spoil, says", [
     (lambda v, p: v.__setitem__((3, 5), np.nan), "NaN"),
     (lambda v, p: v.__setitem__(4, 0.0), "all zeros"),

@@ -37,7 +37,7 @@ from ..store.home import index_home
 from ..store.names import shown
 from ..store.tables import ERRORS_SCHEMA, IMAGES_SCHEMA, int64_column
 from .biases import bias_table
-from .commit import compact_if_due
+from .commit import CONTENT_META, compact_if_due
 from .config import IngestConfig
 from .import_check import ModelCheck, Reservoir, check_against_model
 from .import_rows import Identifier, is_regular_file, rows_table
@@ -127,10 +127,11 @@ def import_embeddings(source: str | Path, model: str, collection: str | None = N
         table = _merged(previous, imported, summary)
         clock.lap("write")
         live = np.unique(int64_column(table, "id"))
-        ids, vecs, _ = vectors.load(live)
+        ids, vecs, meta = vectors.load(live)
         if len(ids) != len(live):
             raise CollectionFormatError(f"{len(live) - len(ids)} rows of {name!r} have no stored vector; "
                                         f"`vsearch reindex --collection {name}` repairs the collection")
+        table = _with_content_meta(table, meta)
         index, manifest.index = index_for_commit(store, manifest, ids, vecs, index_type, max_index_memory, handle.hubness)
         clock.lap("index")
         manifest.roots = sorted(set(manifest.roots) | {root})
@@ -237,6 +238,18 @@ def _file_keys(t: pa.Table) -> pa.Array:
     """Each row's file as one string (root and path joined), to find the same file under two roots."""
     root = pc.utf8_rtrim(t.column("root"), characters="/")
     return pc.binary_join_element_wise(root, t.column("path"), "/").combine_chunks()
+
+
+def _with_content_meta(table: pa.Table, meta: pa.Table) -> pa.Table:
+    """Imported rows carry no content metadata (size, capture date, camera, orientation); where the
+    shards describe their content (a photo ingested before), the rows keep that description, as
+    an ingest's rows do (commit.content_rows). `meta`: the shards' rows of the live ids, unique, in
+    id order (VectorStore.load), which holds every id of `table`."""
+    at = pa.array(np.searchsorted(int64_column(meta, "id"), int64_column(table, "id")))
+    for f in CONTENT_META:
+        i = table.schema.get_field_index(f)
+        table = table.set_column(i, f, pc.coalesce(table.column(f), meta.column(f).take(at)))
+    return table
 
 
 def _merged(previous: pa.Table, imported: pa.Table, summary: ImportSummary) -> pa.Table:
