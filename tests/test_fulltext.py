@@ -1,0 +1,88 @@
+"""The keyword index: BM25 with field boosts, required phrases, prefixes, incremental generations."""
+import os
+import stat
+
+import pytest
+
+from vsearch.errors import CollectionFormatError
+from vsearch.fulltext import KeywordIndex, matched, parse_query
+
+DOCS = [
+    (1, {"description": "A dog runs through the grass", "keywords": "dog; grass"}),
+    (2, {"ocr": "COSTCO wholesale", "folder": "2019 Lisbon"}),
+    (3, {"title": "Lisbon tram", "places": "Lisbon"}),
+    (4, {"description": "a black dog swimming in a pool"}),
+    (5, {"description": "a black cat next to a dog"}),
+]
+
+
+@pytest.fixture()
+def index(tmp_path):
+    return KeywordIndex.build(tmp_path / "keywords-000001", DOCS)
+
+
+def ids(index, q, k=10):
+    return [i for i, _ in index.search(parse_query(q), k)]
+
+
+def test_bm25_stems_and_ranks(index):
+    assert ids(index, "dogs running")[0] == 1          # stemmed: dogs = dog, running = run
+    assert set(ids(index, "dog")) == {1, 4, 5}
+    assert ids(index, "café") == [] and ids(index, "costco") == [2]  # case folded
+
+
+def test_field_boosts_put_a_title_or_place_above_a_folder(index):
+    assert ids(index, "Lisbon") == [3, 2]
+
+
+def test_quoted_phrases_must_match(index):
+    assert ids(index, '"black dog"') == [4]                  # "black cat next to a dog" holds both words, not the phrase
+    assert ids(index, '"black dog" grass') == [4]            # the free term only ranks what the phrase allowed
+    assert ids(index, '"dog" "pool"') == [4]                 # every phrase
+    assert index.matching_ids(parse_query('"black dog"')) == {4} and index.matching_ids(parse_query("dog")) is None
+
+
+def test_prefixes_match_unstemmed_words(index):
+    assert set(ids(index, "lisb*")) == {2, 3}
+    assert set(ids(index, "swimm*")) == {4}                  # "swimming" stems to "swim"; the prefix still matches
+    assert ids(index, "l*") == ids(index, "the a") == []     # too short a prefix, stop words only: no query
+
+
+def test_query_text_is_data_never_syntax(index):
+    for q in ['title:lisbon', 'dog AND NOT cat', '(((', 'id:[0 TO 9]', '"unclosed', '*', "x" * 5000, "\x00\x1b[31m"]:
+        index.search(parse_query(q), 5)  # never raises
+    assert ids(index, "title:lisbon") == [3, 2]              # the colon is just a separator
+
+
+def test_incremental_generations_leave_the_previous_one_untouched(tmp_path, index):
+    new = KeywordIndex.update(index.folder, tmp_path / "keywords-000002", add=[(6, {"keywords": "dog"}),
+                                                                               (4, {"description": "a cat"})],
+                              delete=[1])
+    assert set(ids(new, "dog")) == {5, 6} and ids(new, "cat")[0] == 4 and len(new) == 5
+    old = KeywordIndex(index.folder)
+    assert set(ids(old, "dog")) == {1, 4, 5} and len(old) == 5
+
+
+def test_a_read_only_index_is_searched(tmp_path, index):
+    folder = index.folder
+    for p in [folder, *folder.iterdir()]:
+        os.chmod(p, stat.S_IREAD | stat.S_IEXEC if p.is_dir() else stat.S_IREAD)
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("running as a user that writes anywhere")
+        assert ids(KeywordIndex(folder), "tram") == [3]
+    finally:
+        for p in [folder, *folder.iterdir()]:
+            os.chmod(p, 0o755 if p.is_dir() else 0o644)
+
+
+def test_a_missing_index_is_a_format_error(tmp_path):
+    with pytest.raises(CollectionFormatError):
+        KeywordIndex(tmp_path / "nothing")
+
+
+def test_match_reasons_name_fields_and_terms():
+    words = {"description": "a black dog swimming", "folder": "2019 Lisbon", "ocr": ""}
+    assert matched(parse_query('dogs lisb* "black dog"'), words) == [
+        {"field": "description", "terms": ["black", "dog"]}, {"field": "folder", "terms": ["lisb*"]}]
+    assert matched(parse_query("tram"), words) == []
