@@ -25,6 +25,7 @@ FIELDS: dict[str, float] = {
     "title": 2.0, "description": 1.0, "keywords": 1.5, "people": 2.0, "places": 1.5,
     "folder": 1.0, "filename": 1.5, "ocr": 1.0,
 }
+DESCRIBED = ("title", "description", "keywords")  # a photo with one of these was described by its owner
 MAX_QUERY_CHARS = 1_000
 MAX_TERMS = 32
 MAX_PHRASES = 8
@@ -105,3 +106,25 @@ def matched(parsed: ParsedQuery, words: dict[str, str]) -> list[dict]:
         if hit:
             out.append({"field": name, "terms": hit})
     return out
+
+
+def is_described(words: dict[str, str]) -> bool:
+    return any(words.get(f) for f in DESCRIBED)
+
+
+def coverage(parsed: ParsedQuery, words: dict[str, str], idf: dict[str, float]) -> float:
+    """The share of the query's words a photo's words hold (0 to 1), each word weighted by its IDF
+    (`idf`: term -> weight; a prefix weighs the mean of the terms', or 1)."""
+    wanted = parsed.all_terms()
+    if not wanted and not parsed.prefixes:
+        return 0.0
+    text = " ".join(v for v in words.values() if v)
+    have = set(terms(text))
+    weights = {t: idf.get(t, 1.0) for t in wanted}
+    prefix_weight = (sum(weights.values()) / len(weights)) if weights else 1.0
+    total = sum(weights.values()) + prefix_weight * len(parsed.prefixes)
+    got = sum(w for t, w in weights.items() if t in have)
+    if parsed.prefixes:
+        raw = {_fold(w) for w in re.findall(r"\w+", text)}
+        got += prefix_weight * sum(any(w.startswith(p) for w in raw) for p in parsed.prefixes)
+    return got / total if total else 0.0

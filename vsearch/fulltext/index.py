@@ -14,6 +14,7 @@ small segment and a new meta.json, and the previous generation stays readable as
 """
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from pathlib import Path
@@ -25,6 +26,7 @@ from ..errors import CollectionFormatError
 from .analysis import ANALYZER, FIELDS, ParsedQuery, analyzer
 
 RAW = "raw"                  # every field once more, unstemmed: what prefixes are matched against
+ALL = "all"                  # every field once more, analysed: how many documents hold a term (IDF)
 RAW_ANALYZER = "vsearch_raw"
 WRITER_HEAP = 32_000_000     # bytes of the writer's buffer (Tantivy's minimum is 15 MB for 1 thread)
 
@@ -40,6 +42,7 @@ def _schema() -> tantivy.Schema:
     for name in FIELDS:
         b.add_text_field(name, stored=False, tokenizer_name=ANALYZER)
     b.add_text_field(RAW, stored=False, tokenizer_name=RAW_ANALYZER, index_option="basic")
+    b.add_text_field(ALL, stored=False, tokenizer_name=ANALYZER, index_option="basic")
     return b.build()
 
 
@@ -50,6 +53,7 @@ def _document(id_: int, words: dict[str, str]) -> tantivy.Document:
         if value:
             doc.add_text(name, value)
             doc.add_text(RAW, value)
+            doc.add_text(ALL, value)
     return doc
 
 
@@ -151,6 +155,16 @@ class KeywordIndex:
             return []
         ids = searcher.fast_field_values("id", [addr for _, addr in hits])
         return [(int(i), float(s)) for (s, _), i in zip(hits, ids)]
+
+    def idf(self, parsed: ParsedQuery) -> dict[str, float]:
+        """BM25's IDF of each query term over the documents (a term no document holds: the highest)."""
+        searcher = self._index.searcher()
+        n = searcher.num_docs
+        out = {}
+        for t in parsed.all_terms():
+            df = searcher.doc_freq(ALL, t)
+            out[t] = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        return out
 
     def matching_ids(self, parsed: ParsedQuery) -> set[int] | None:
         """Ids of every document holding all the query's phrases (None when it has none)."""

@@ -16,6 +16,7 @@ from PIL import Image
 from .errors import ImageError
 from .files import read_file_bytes
 from .iptc import read_iptc
+from .names import path_words
 from .xmp import MAX_CHARS, MAX_PACKET, XmpWords, parse_xmp
 
 MAX_LIST_CHARS = 8_000  # characters kept of one list field of a photo (its keywords, people or places)
@@ -72,4 +73,16 @@ def merge(*sources: XmpWords) -> XmpWords:
         places=_bounded([k for s in sources for k in s.places]))
 
 
-__all__ = ["XmpWords", "embedded_words", "sidecar_words", "sidecar_paths", "merge", "parse_xmp", "MAX_CHARS"]
+LIST_SEPARATOR = "; "   # keywords, people and places are stored as one string ("New York; beach")
+
+
+def photo_words(words: XmpWords, relpath: str, ocr: str = "") -> dict[str, str]:
+    """The stored and indexed form of a photo's words: one string per field ("" when none), the
+    folder and file name words of `relpath` ("/"-separated, relative to the ingested root)."""
+    folder, filename = path_words(relpath)
+    return {"title": words.title or "", "description": words.description or "",
+            "keywords": LIST_SEPARATOR.join(words.keywords), "people": LIST_SEPARATOR.join(words.people),
+            "places": LIST_SEPARATOR.join(words.places), "folder": folder, "filename": filename, "ocr": ocr or ""}
+
+
+__all__ = ["photo_words", "LIST_SEPARATOR", "XmpWords", "embedded_words", "sidecar_words", "sidecar_paths", "merge", "parse_xmp", "MAX_CHARS"]
