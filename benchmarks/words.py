@@ -77,11 +77,12 @@ def main() -> None:
            ["queries", "n", "mode", "R@1", "R@10"], sorted(rows, key=lambda r: list(sets).index(r[0])))
     if args.sweep:
         rows = []
-        for bonus in (0.1, 0.15, 0.2, 0.25, 0.3):
-            for penalty in (0.05, 0.075, 0.1, 0.15):
-                r = recall_rows(lists, ("hybrid",), described, bonus=bonus, penalty=penalty)
-                rows.append([bonus, penalty] + [x[3] for x in r])
-        _table("Hybrid R@1 by fusion setting", ["bonus", "penalty", *sets], rows)
+        for power in (1, 2, 3):
+            for bonus in (0.2, 0.3, 0.4, 0.5):
+                for penalty in (0.0, 0.05, 0.1):
+                    r = recall_rows(lists, ("hybrid",), described, bonus=bonus, penalty=penalty, power=power)
+                    rows.append([power, bonus, penalty] + [x[3] for x in r])
+        _table("Hybrid R@1 by fusion setting", ["power", "bonus", "penalty", *sets], rows)
 
     n = len(col.images)
     text_ids = {p.relpath for p in lib.photos if p.sign} | {d["relpath"] for d in lib.documents}

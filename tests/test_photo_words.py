@@ -115,6 +115,7 @@ def test_meaningful_names_are_split_into_words():
     assert name_words("tram_28-at-night.jpg") == "tram 28 at night"
     assert name_words("LisbonTrip2019.heic") == "Lisbon Trip 2019"
     assert name_words("2019-06-12 Lisbon.jpg") == "2019 Lisbon"  # a date keeps its year
+    assert name_words("2019-06-12", folder=True) == "2019" and name_words("IMG_20190612_101010.jpg") == ""
     assert name_words("sunset_a70a6e2c21.jpg") == "sunset"        # a hash inside a name goes
     assert path_words("2019 Lisbon/Day 2/IMG_2041.jpg") == ("2019 Lisbon / Day 2", "")
     assert not is_camera_name("2019 Lisbon")

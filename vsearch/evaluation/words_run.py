@@ -122,8 +122,8 @@ def recall_rows(sets: dict[str, list[QueryLists]], modes=MODES, described: set[i
     return rows
 
 
-def caption_cut(lists: list[QueryLists], n_files: int, margins=(0.05, 0.1, 0.15),
-                flat=(0.3, 0.35, 0.4)) -> list[list]:
+def caption_cut(lists: list[QueryLists], n_files: int, margins=(0.1, 0.2, 0.25, 0.3),
+                flat=(0.25, 0.3, 0.35, 0.4)) -> list[list]:
     """For each relative margin and each flat cosine threshold: the share of caption queries whose
     own photo the cut keeps, and the share of the collection it leaves out (mean over queries)."""
     rows = []

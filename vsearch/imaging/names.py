@@ -19,6 +19,7 @@ _CAMERA_NAME = re.compile(r"""(?ix)^(
 )$""")
 # A date in a name keeps its year ("2019-06-12 Lisbon" -> "2019 Lisbon"); a time of day goes.
 _DATE = re.compile(r"(?<!\d)((?:19|20)\d\d)[-_.]?[01]\d[-_.]?[0-3]\d(?!\d)")
+_YEAR = re.compile(r"(?:19|20)\d\d")
 _TIME = re.compile(r"(?<!\d)[0-2]?\d[.:h][0-5]\d(?:[.:][0-5]\d)?(?!\d)")
 # Tokens of a name that carry nothing: camera prefixes, long digit runs (counters, timestamps), hex ids.
 _NOISE = re.compile(r"(?i)^(img|dsc[nf]?|pxl|mvimg|vid|dji|gopr|dcim|jpe?g|png|heic|tiff?|raw|copy|edited|\d{5,}|"
@@ -37,10 +38,13 @@ def name_words(name: str, folder: bool = False) -> str:
     """The meaningful words of one file name (or folder name), space-separated ("" for a
     camera-style name)."""
     stem = name.strip() if folder else _EXT.sub("", name.strip())
+    dated = _TIME.sub(" ", _DATE.sub(r"\1", stem[: MAX_CHARS * 2])).strip()
+    if _YEAR.fullmatch(dated):  # a folder "2019-06-12" keeps its year
+        return dated
     if is_camera_name(stem):
         return ""
     words = []
-    for token in _SPLIT.split(_TIME.sub(" ", _DATE.sub(r"\1", stem[: MAX_CHARS * 2]))):
+    for token in _SPLIT.split(dated):
         if _NOISE.match(token):
             continue
         for part in _CAMEL.split(token):
