@@ -86,3 +86,12 @@ def test_match_reasons_name_fields_and_terms():
     assert matched(parse_query('dogs lisb* "black dog"'), words) == [
         {"field": "description", "terms": ["black", "dog"]}, {"field": "folder", "terms": ["lisb*"]}]
     assert matched(parse_query("tram"), words) == []
+
+
+def test_copies_of_one_content_make_one_document_with_both_names():
+    from vsearch.fulltext import documents
+
+    docs = documents([{"id": 7, "folder": "2019 Lisbon", "description": "a tram"},
+                      {"id": 7, "folder": "Best of", "description": "a tram"}, {"id": 8, "ocr": "STOP"}])
+    assert docs[7]["folder"] == "2019 Lisbon Best of" and docs[7]["description"] == "a tram"
+    assert docs[8]["ocr"] == "STOP" and docs[8]["title"] == ""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fulltext import KeywordIndex, coverage, is_described, parse_query
+from ..fulltext import KeywordIndex, coverage, documents, is_described, parse_query
 from ..imaging import read_file_bytes
 from ..imaging.decode import decode_image_bytes
 from ..imaging.words import embedded_words, merge, photo_words, sidecar_words
@@ -32,7 +32,7 @@ def keyword_docs(col, lib: Library, ocr: bool = True) -> tuple[dict[int, dict[st
     timing = {"words": 0.0, "gate": 0.0, "ocr": 0.0}
     passed, read_names = set(), 0
     names = {p.relpath: p.sign for p in lib.photos if p.sign} | {d["relpath"]: d["name"] for d in lib.documents}
-    docs: dict[int, dict[str, str]] = {}
+    rows = []
     for row in col.images.select(["id", "path"]).to_pylist():
         path = lib.root / row["path"]
         data = read_file_bytes(path)
@@ -53,10 +53,8 @@ def keyword_docs(col, lib: Library, ocr: bool = True) -> tuple[dict[int, dict[st
                 timing["ocr"] += time.perf_counter() - t
                 wanted = names.get(row["path"])
                 read_names += bool(wanted and wanted.lower() in text.lower())
-        record = photo_words(words, row["path"], text)
-        old = docs.get(row["id"])
-        docs[row["id"]] = record if old is None else {k: " ".join(filter(None, (old[k], v))) for k, v in record.items()}
-    return docs, timing, ({"passed": passed, "read": read_names} if gate is not None else {})
+        rows.append({"id": row["id"], **photo_words(words, row["path"], text)})
+    return documents(rows), timing, ({"passed": passed, "read": read_names} if gate is not None else {})
 
 
 @dataclass

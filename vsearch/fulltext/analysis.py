@@ -108,6 +108,22 @@ def matched(parsed: ParsedQuery, words: dict[str, str]) -> list[dict]:
     return out
 
 
+def documents(rows) -> dict[int, dict[str, str]]:
+    """One document per content id from per-file word rows (dicts with `id` and the FIELDS): the
+    files of one content (copies, each with its own name and sidecar) have their words joined."""
+    docs: dict[int, dict[str, str]] = {}
+    for row in rows:
+        old = docs.get(row["id"])
+        words = {f: row.get(f) or "" for f in FIELDS}
+        if old is None:
+            docs[row["id"]] = words
+        else:
+            for f, v in words.items():
+                if v and v not in old[f]:
+                    old[f] = f"{old[f]} {v}" if old[f] else v
+    return docs
+
+
 def is_described(words: dict[str, str]) -> bool:
     return any(words.get(f) for f in DESCRIBED)
 
