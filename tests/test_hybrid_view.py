@@ -1,0 +1,58 @@
+"""The words side of a search over a words table and its keyword index."""
+import pyarrow as pa
+import pytest
+
+from vsearch.errors import QueryError
+from vsearch.fulltext import FIELDS, KeywordIndex, documents
+from vsearch.search.hybrid import WordsView
+
+ROWS = [  # one row per file; content 1 has two files (a copy in another folder)
+    {"id": 1, "folder": "2019 Lisbon", "description": "a yellow tram climbs a hill", "keywords": "tram; Lisbon"},
+    {"id": 1, "folder": "Best of", "description": "a yellow tram climbs a hill", "keywords": "tram; Lisbon"},
+    {"id": 2, "ocr": "COSTCO\nWHOLESALE"},
+    {"id": 3, "description": "a dog on a beach"},
+    {"id": 4},
+]
+
+
+@pytest.fixture()
+def view(tmp_path):
+    table = pa.table({"id": pa.array([r["id"] for r in ROWS], pa.int64()),
+                      **{f: pa.array([r.get(f, "") for r in ROWS], pa.string()) for f in FIELDS}})
+    index = KeywordIndex.build(tmp_path / "k", documents(ROWS).items())
+    return WordsView(table, index)
+
+
+SEMANTIC = [(4, 0.52), (3, 0.50), (1, 0.45), (2, 0.20)]
+
+
+def test_modes(view):
+    assert [i for i, _ in view.rank("semantic", "tram", SEMANTIC).ranked] == [4, 3, 1, 2]
+    assert [i for i, _ in view.rank("keyword", "tram", SEMANTIC).ranked] == [1]
+    assert view.rank("hybrid", "yellow tram", SEMANTIC).ranked[0][0] == 1
+    assert view.rank("hybrid", "costco", SEMANTIC).ranked[0][0] == 2     # text in the picture
+    assert view.rank("hybrid", "a red car", SEMANTIC).ranked[0][0] == 4   # no words match: the vectors decide
+    with pytest.raises(QueryError):
+        view.rank("exact", "tram", SEMANTIC)
+
+
+def test_quoted_phrases_bind_even_the_semantic_mode(view):
+    assert [i for i, _ in view.rank("semantic", '"yellow tram"', SEMANTIC).ranked] == [1]
+    assert view.rank("hybrid", '"red tram"', SEMANTIC).ranked == []
+
+
+def test_a_filter_restricts_the_keyword_side(view):
+    assert view.rank("keyword", "tram", SEMANTIC, allowed={2, 3}).ranked == []
+
+
+def test_words_and_reasons_of_a_hit(view):
+    words, why = view.reasons(view.rank("hybrid", "trams lisb*", SEMANTIC).parsed, 1)
+    assert words["folder"] == "2019 Lisbon Best of" and "ocr" not in words
+    assert why == [{"field": "description", "terms": ["tram"]}, {"field": "keywords", "terms": ["tram", "lisb*"]},
+                   {"field": "folder", "terms": ["lisb*"]}]
+    assert view.words_of(99) == {f: "" for f in FIELDS}
+
+
+def test_without_a_keyword_index_every_mode_is_the_vectors():
+    view = WordsView(pa.table({"id": pa.array([], pa.int64())}), None)
+    assert view.rank("hybrid", "tram", SEMANTIC).ranked == SEMANTIC

@@ -1,0 +1,65 @@
+"""The words side of a search over one generation: its words table (one row per file) and its
+keyword index, turned into the keyword ranking, the hybrid ranking and each hit's words and
+reasons. `Collection.search(mode=…)` hands it the vector ranking; nothing here encodes anything.
+
+Words are looked up per content id only for the candidates of a query (a sorted id column and a
+slice per id), so a query's cost follows its candidates, not the collection's size.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from ..fulltext import FIELDS, KeywordIndex, ParsedQuery, coverage, documents, is_described, matched, parse_query
+from ..store.tables import int64_column
+from .fusion import DEPTH, Ranked, check_mode, fuse
+
+
+@dataclass
+class Ranking:
+    ranked: list[tuple[int, float]]   # ids best first, with the mode's score
+    parsed: ParsedQuery               # the query as the keyword index read it
+
+
+class WordsView:
+    def __init__(self, table: pa.Table, index: KeywordIndex | None):
+        self.table = table.select(["id", *[f for f in FIELDS if f in table.column_names]])
+        self.index = index
+        ids = int64_column(self.table, "id")
+        self._order = np.argsort(ids, kind="stable")
+        self._sorted = ids[self._order]
+
+    def words_of(self, id_: int) -> dict[str, str]:
+        """The words of a content id (those of its files joined), every field present ("" when none)."""
+        lo, hi = np.searchsorted(self._sorted, [id_, id_ + 1])
+        rows = [self.table.slice(int(n), 1).to_pylist()[0] for n in self._order[lo:hi]]
+        return documents(rows).get(id_, {f: "" for f in FIELDS})
+
+    def rank(self, mode: str, text: str, semantic: Ranked, allowed: set[int] | None = None,
+             depth: int = DEPTH) -> Ranking:
+        """The ranking of `mode` for a text query whose vector ranking is `semantic` (best first,
+        already restricted to `allowed` ids when a filter is given)."""
+        check_mode(mode)
+        parsed = parse_query(text)
+        if self.index is None or mode == "semantic" and not parsed.phrases:
+            return Ranking(list(semantic), parsed)
+        keyword = self.index.search(parsed, depth if allowed is None else max(depth, 10 * depth))
+        if allowed is not None:
+            keyword = [x for x in keyword if x[0] in allowed][:depth]
+        required = self.index.matching_ids(parsed)
+        cov, described = {}, set()
+        if mode == "hybrid":
+            idf = self.index.idf(parsed)
+            for id_ in {i for i, _ in semantic[:depth]} | {i for i, _ in keyword}:
+                words = self.words_of(id_)
+                cov[id_] = coverage(parsed, words, idf)
+                if is_described(words):
+                    described.add(id_)
+        return Ranking(fuse(mode, semantic, keyword, required, cov, described, depth=depth), parsed)
+
+    def reasons(self, parsed: ParsedQuery, id_: int) -> tuple[dict[str, str], list[dict]]:
+        """A hit's words (non-empty fields) and why it matched: [{field, terms}]."""
+        words = self.words_of(id_)
+        return {k: v for k, v in words.items() if v}, matched(parsed, words)
