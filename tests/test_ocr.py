@@ -49,6 +49,13 @@ def test_the_engine_reads_a_sign_and_a_receipt(engine):
     assert engine.read(_scene(3)) == ""
 
 
+def test_the_gates_map_outlines_the_lines_without_a_second_detection(gate, engine, monkeypatch):
+    sign = draw_sign(_scene(5), "Braga", random.Random(5))
+    look = gate.look(sign)
+    monkeypatch.setattr(engine._engine, "auto_text_det", lambda *a: pytest.fail("detected again"))
+    assert "BRAGA" in engine.read(sign, look).upper()
+
+
 def test_a_camera_sized_picture_is_read_shrunk(engine):
     big = draw_sign(_scene(4), "Aveiro", random.Random(4)).resize((3000, 3000))
     assert "AVEIRO" in engine.read(big).upper()

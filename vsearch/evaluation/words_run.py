@@ -46,12 +46,13 @@ def keyword_docs(col, lib: Library, ocr: bool = True) -> tuple[dict[int, dict[st
             small = decode_image_bytes(data, 224).image  # what ingest has decoded anyway: not counted
             timing["decode_cpu"] += time.process_time() - c
             t = time.perf_counter()
-            likely = gate.likely(small)
+            look = gate.look(small)
+            likely = look.share >= gate.threshold
             timing["gate"] += time.perf_counter() - t
             if likely:
                 passed.add(row["path"])
                 t = time.perf_counter()
-                text = engine.read(decode_image_bytes(data, 960).image)
+                text = engine.read(decode_image_bytes(data, 960).image, look)
                 timing["ocr"] += time.perf_counter() - t
                 wanted = names.get(row["path"])
                 read_names += bool(wanted and wanted.lower() in text.lower())
