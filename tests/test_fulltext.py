@@ -95,3 +95,34 @@ def test_copies_of_one_content_make_one_document_with_both_names():
                       {"id": 7, "folder": "Best of", "description": "a tram"}, {"id": 8, "ocr": "STOP"}])
     assert docs[7]["folder"] == "2019 Lisbon Best of" and docs[7]["description"] == "a tram"
     assert docs[8]["ocr"] == "STOP" and docs[8]["title"] == ""
+
+
+def _words(rows):
+    import pyarrow as pa
+
+    from vsearch.fulltext import FIELDS
+
+    return pa.table({"id": pa.array([r["id"] for r in rows], pa.int64()),
+                     **{f: pa.array([r.get(f) for r in rows], pa.string()) for f in FIELDS}})
+
+
+def test_a_commit_reindexes_only_the_contents_whose_words_changed(tmp_path):
+    from vsearch.atomic import atomic_folder
+    from vsearch.fulltext.part import KeywordPart, changed_ids
+
+    before = _words([{"id": 1, "description": "a tram"}, {"id": 2, "folder": "Lisbon"}, {"id": 3, "ocr": "STOP"},
+                     {"id": 4}])
+    after = _words([{"id": 1, "description": "a tram"}, {"id": 2, "folder": "Porto"},  # moved to another folder
+                    {"id": 4, "keywords": "dog"}, {"id": 5, "title": "new"},            # a sidecar written; a new photo
+                    {"id": 1, "description": "a tram", "folder": "Best of"}])           # a copy of 1
+    assert changed_ids(before, after) == ({1, 2, 4, 5}, {3})
+    assert changed_ids(before, before) == (set(), set())
+    first = atomic_folder(tmp_path / "keywords-000001", KeywordPart(before).save)
+    part = KeywordPart(after, first, before)
+    assert not part.unchanged and set(part.docs) == {1, 2, 4, 5} and part.gone == {3}
+    second = atomic_folder(tmp_path / "keywords-000002", part.save)
+    new, old = KeywordIndex(second), KeywordIndex(first)
+    assert ids(new, "porto") == [2] and ids(new, "lisbon") == [] and ids(new, "stop") == []
+    assert ids(new, "best") == [1] and len(new) == 4
+    assert ids(old, "lisbon") == [2] and ids(old, "stop") == [3]          # the previous generation as it was
+    assert KeywordPart(after, second, after).unchanged
