@@ -12,6 +12,8 @@ from vsearch.imaging.xmp import MAX_ITEMS, XmpWords, parse_xmp
 
 
 def _opened(fmt: str, **save) -> Image.Image:
+    import vsearch.imaging  # noqa: F401 - registers the HEIF opener
+
     buf = io.BytesIO()
     Image.new("RGB", (40, 30), (200, 100, 50)).save(buf, fmt, **save)
     return Image.open(io.BytesIO(buf.getvalue()))
@@ -22,7 +24,7 @@ PACKET = xmp_packet(title="Tram 28", description="A yellow tram <climbs> a hill 
 
 
 @pytest.mark.parametrize("fmt,save", [
-    ("JPEG", {"xmp": PACKET}), ("WEBP", {"xmp": PACKET}), ("TIFF", {"tiffinfo": {700: PACKET}}),
+    ("JPEG", {"xmp": PACKET}), ("WEBP", {"xmp": PACKET}), ("TIFF", {"tiffinfo": {700: PACKET}}), ("HEIF", {"xmp": PACKET}),
     ("PNG", {"pnginfo": (lambda i: (i.add_itxt("XML:com.adobe.xmp", PACKET.decode()), i)[1])(PngImagePlugin.PngInfo())}),
 ])
 def test_embedded_xmp_in_every_format_pillow_exposes(fmt, save):

@@ -3,16 +3,18 @@ words back (and OCR the gated ones), rank every query in each mode, score Recall
 relevance cut. Shared by benchmarks/words.py and tests/test_words_bench.py."""
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
 from ..fulltext import KeywordIndex, coverage, documents, is_described, parse_query
 from ..imaging import read_file_bytes
 from ..imaging.decode import decode_image_bytes
 from ..imaging.words import embedded_words, merge, photo_words, sidecar_words
-from ..search.fusion import DEPTH, MODES, fuse, relative_cut
+from ..search.fusion import DEPTH, MODES, fuse, relative_cut, rrf
 from .words_library import Library
 
 
@@ -21,9 +23,6 @@ def keyword_docs(col, lib: Library, ocr: bool = True) -> tuple[dict[int, dict[st
     """{content id: words} read back from the library's files as ingest reads them (one record per
     content: the words of its files joined), seconds spent reading words / gating / OCR, and what
     the gate passed."""
-    from PIL import Image
-    import io
-
     gate = engine = None
     if ocr:
         from ..ocr import OcrEngine, TextGate
@@ -96,8 +95,6 @@ def ranks(lists: list[QueryLists], mode: str, described: set[int] = frozenset(),
           fusion: str = "coverage", **options) -> np.ndarray:
     """The 1-based rank of each query's own photo in `mode` (np.inf when not in the fused list);
     `fusion="rrf"` ranks hybrid by reciprocal rank fusion instead."""
-    from ..search.fusion import rrf
-
     r = []
     for q in lists:
         if mode == "hybrid" and fusion == "rrf":
