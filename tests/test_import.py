@@ -10,22 +10,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
 
-from conftest import unit_rows
-from vsearch.cli import app
+from conftest import cli, unit_rows
 from vsearch.errors import QueryError
 from vsearch.pipeline.import_sources import ImportSourceError
 from vsearch.pipeline.importing import import_embeddings
 from vsearch.store.collection import CollectionStore
-
-runner = CliRunner()
-
-
-def cli(*args, code=0):
-    r = runner.invoke(app, [str(a) for a in args])
-    assert r.exit_code == code, (r.output, r.exception)
-    return r
 
 
 def exported(home: Path) -> tuple[list[str], np.ndarray]:

@@ -87,7 +87,7 @@ def test_minilm_matches_sentence_transformers():
 def test_onnx_image_encoder_matches_pytorch(tmp_path, monkeypatch):
     monkeypatch.setenv("VSEARCH_CACHE", str(tmp_path))
     from vsearch.models import build_untrained
-    from vsearch.pipeline.encode import ImageEncoder
+    from vsearch.models.image_encoder import ImageEncoder
 
     model = build_untrained("align-lite").eval()
     rng = np.random.default_rng(0)
