@@ -50,8 +50,8 @@ class Capabilities:
 
 @dataclass(frozen=True)
 class Family:
-    model_class: str   # "module:Class": a module under vsearch.models, or a full dotted path; imported only when a
-    #                    model is built. The class has from_config(name, config, state, fingerprint, pretrained_towers)
+    model_class: str   # "package.module:Class", imported only when a model is built; the class has
+    #                    from_config(name, config, state, fingerprint, pretrained_towers)
     capabilities: Callable[[dict[str, Any]], Capabilities] = lambda cfg: Capabilities()
     preprocess: Callable[[dict[str, Any]], Preprocess] | None = None      # None: only the built model knows
     text_tokenizer: Callable[[dict[str, Any]], Any] | None = None         # onnx_text: `encode_batch(texts)` -> .ids, .attention_mask
@@ -76,8 +76,8 @@ def _minilm_tokenizer(cfg: dict[str, Any]):
 
 
 FAMILIES: dict[str, Family] = {
-    "align-lite": Family("align_lite:AlignLite", _align_lite_caps, _align_lite_preprocess, _minilm_tokenizer),
-    "openclip": Family("openclip:OpenClipEncoder"),
+    "align-lite": Family("vsearch.models.align_lite:AlignLite", _align_lite_caps, _align_lite_preprocess, _minilm_tokenizer),
+    "openclip": Family("vsearch.models.openclip:OpenClipEncoder"),
 }
 
 
@@ -110,6 +110,5 @@ def text_tokenizer(config: dict[str, Any]):
 
 def build(name: str, config: dict[str, Any], state: dict | None, fingerprint: str | None, pretrained_towers: bool = True):
     module, _, cls = family(config).model_class.partition(":")
-    where = f"{__package__}.{module}" if "." not in module else module
-    model_class = getattr(importlib.import_module(where), cls)
+    model_class = getattr(importlib.import_module(module), cls)
     return model_class.from_config(name, config, state, fingerprint, pretrained_towers)
