@@ -7,22 +7,20 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .onnx_runtime import image_export_path, read_export_info, text_export_path
 from .precision import DEFAULT_PRECISION
 
-if TYPE_CHECKING:
-    from .handle import ModelHandle
-    from .token_reranker import TokenReranker
-
 
 class Exports:
-    def __init__(self, handle: ModelHandle):
+    """The exports of one handle (models/handle.py); a reranker here is a TokenReranker
+    (models/token_reranker.py), whose image tokens a graph gives as a second output."""
+
+    def __init__(self, handle):
         self.handle = handle
 
     # --- the image graph -----------------------------------------------------------------------
-    def image_export(self, reranker: TokenReranker | None = None) -> Path:
+    def image_export(self, reranker=None) -> Path:
         """The ONNX image graph (with `reranker`'s tokens as a second output when given), exported
         now — with PyTorch, once per weights fingerprint — when the cache does not have it."""
         ready = self.ready_image(reranker)
@@ -35,7 +33,7 @@ class Exports:
             return export_image_tower(model)
         return export_image_tower_with_tokens(model, reranker.load()) if reranker else export_image_tower(model)
 
-    def image_graph(self, reranker: TokenReranker | None = None, precision: str | None = None) -> Path:
+    def image_graph(self, reranker=None, precision: str | None = None) -> Path:
         """The ONNX image graph at `precision` (default: the handle's): the export itself for fp32,
         else its reduced-precision copy (models/int8.py), made now from the export if not cached."""
         precision = precision or self.handle.precision
@@ -46,11 +44,11 @@ class Exports:
 
         return int8_graph(export, self.handle)
 
-    def image_ready(self, reranker: TokenReranker | None = None) -> bool:
+    def image_ready(self, reranker=None) -> bool:
         """True when `image_export(reranker)` needs no PyTorch."""
         return self.ready_image(reranker) is not None
 
-    def ready_image(self, reranker: TokenReranker | None) -> Path | None:
+    def ready_image(self, reranker) -> Path | None:
         """A complete cached image export that serves: the one with `reranker`'s tokens, or with
         none given any export of these weights (its first output is the embedding: an image
         query after an ingest with reranker tokens exports nothing twice)."""

@@ -29,7 +29,6 @@ from .torch_model import LazyModel
 if TYPE_CHECKING:
     from .base import DualEncoder
     from .hubness import Hubness
-    from .token_reranker import TokenReranker
 
 _UNSET = object()
 
@@ -158,9 +157,9 @@ class ModelHandle:
             return False
         return self.identified and self.capabilities.onnx_image and self.device_type == "cpu"
 
-    def reads_feature_map(self, reranker: TokenReranker | None) -> bool:
-        """True when `reranker` reads exactly this model's final image feature map, so its tokens
-        come from the same forward pass."""
+    def reads_feature_map(self, reranker) -> bool:
+        """True when `reranker` (models/token_reranker.py) reads exactly this model's final image
+        feature map, so its tokens come from the same forward pass."""
         mine = self.capabilities.feature_map
         return reranker is not None and mine is not None and reranker.feature_map == mine
 

@@ -29,7 +29,6 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -47,9 +46,6 @@ from .decode import Decoded, content_id
 from .derived import STEPS
 from .plan import make_plan
 from .results import Results
-
-if TYPE_CHECKING:
-    from .transaction import Transaction
 
 HASH_THREADS = 4  # reading files is I/O; xxh3 hashes at several GB/s
 RECORDED = ("images", "errors", "texts")  # what writers record; everything else derives from it
@@ -69,8 +65,9 @@ def checked_tables() -> dict:
     return {**{k: SCHEMAS[k] for k in RECORDED}, **{s.key: s.schema for s in STEPS if s.schema is not None}}
 
 
-def repair(tx: Transaction, *, thorough: bool = False, derive: bool = True, progress: Reporter | None = None) -> Repair:
-    """Check the collection of `tx` (opened, under its lock) and repair what is damaged; see the
+def repair(tx, *, thorough: bool = False, derive: bool = True, progress: Reporter | None = None) -> Repair:
+    """Check the collection of `tx` (a pipeline/transaction.py Transaction, its model opened, under
+    its lock) and repair what is damaged; see the
     module docstring. `thorough` reads every byte of every shard (reindex), else only what is
     cheap. `derive=False`: the caller rebuilds the derived parts, so those that change are dropped."""
     store, manifest = tx.store, tx.store.manifest

@@ -29,6 +29,7 @@ from ..store.manifest import IndexRecord, Manifest
 from ..store.tables import ERRORS_SCHEMA, IMAGES_SCHEMA, TEXTS_SCHEMA, int64_column
 from .derived import STEPS, Change, Items
 from .derived.sources import ShardVectors
+from .repair import repair
 
 COMPACT_SHARDS = 64          # more shards than this are merged into one
 COMPACT_DEAD_FRACTION = 0.25  # or when over a quarter of the stored vectors are dead
@@ -83,8 +84,6 @@ class Transaction:
         `thorough` reads every byte; `derive=False` leaves the derived parts it would change to the
         caller's commit). A new collection gets `model` (it must be identified) at `precision`,
         and `index_type`. Returns what the repair did, as lines."""
-        from .repair import repair
-
         store = self.store
         if not store.exists():
             self.model = ModelHandle.open(model, device=device, precision=precision_for(None, precision, store.name))
