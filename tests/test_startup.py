@@ -178,11 +178,17 @@ def test_a_re_ingest_carries_unchanged_rows_over_and_joins_the_read_ones_with_th
     assert len(np.unique(int64_column(table, "id"))) == 6  # drawn.png and the first photo are in both roots
 
 
-def test_reindex_needs_no_torch(exports, tmp_path):
+def test_reindex_and_texts_add_need_no_torch(exports, tmp_path):
+    """Both writers encode texts through the model's handle (the ONNX text graph), as queries do
+    (texts add loaded the PyTorch model before the writer transaction)."""
     photos = _few_photos(tmp_path / "photos", 2)
     run_vsearch("ingest", str(photos), "--home", str(tmp_path / "h"))
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("a red circle\na dog on the grass\n")
+    out, torch_loaded = run_vsearch("texts", "add", str(corpus), "--home", str(tmp_path / "h"))
+    assert out["texts"] == 2 and not torch_loaded
     out, torch_loaded = run_vsearch("reindex", "--home", str(tmp_path / "h"))
-    assert out["vectors"] == 3 and out["hubness"] and not torch_loaded
+    assert out["vectors"] == 3 and out["texts"] == 2 and out["hubness"] and not torch_loaded
 
 
 def test_a_cuda_device_keeps_the_pytorch_path():
