@@ -122,20 +122,20 @@ class Transaction:
             "texts": Items(int64_column(corpus, "id"), int64_column(self._texts_before(), "id"), text_vectors),
         }
         recorded = {"images": images, "errors": errors, "texts": texts}
-        change = Change(store, manifest, self.model, items, rebuild, options)
-        parts = dict(recorded)
+        errors_now = self.previous_errors if errors is None else errors
+        change = Change(store, manifest, self.model, items, {"images": table, "errors": errors_now, "texts": corpus},
+                        rebuild, options)
         for step in STEPS:
             subject = items[step.subject]
             if step.key in drop or recorded[step.subject] is DROP or (defer and (rebuild or subject.changed)):
-                parts[step.key] = DROP
+                change.derived[step.key] = DROP
             elif subject.vectors is None:
-                parts[step.key] = CARRY
+                change.derived[step.key] = CARRY
             else:
-                parts[step.key] = step.derive(change)
+                change.derived[step.key] = step.derive(change)
             self.lap(step.phase)
-        manifest.counts = {"images": len(table), "vectors": len(self.live),
-                           "errors": len(self.previous_errors if errors is None else errors), "texts": len(corpus)}
-        store.commit(manifest, **parts)
+        manifest.counts = {"images": len(table), "vectors": len(self.live), "errors": len(errors_now), "texts": len(corpus)}
+        store.commit(manifest, **recorded, **change.derived)
         self.manifest = manifest
         self.previous = table
         if errors is not None:

@@ -14,7 +14,7 @@ previous part serves unchanged) or DROP (the generation has none).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Iterator, Protocol
 
@@ -65,13 +65,26 @@ class Items:
 
 @dataclass
 class Change:
-    """What a step derives from: the previous generation, the new one's items, the model."""
+    """What a step derives from: the previous generation, the new one's items and recorded
+    tables, the parts the steps before it derived in this commit, the model."""
     store: CollectionStore             # reads the previous generation's parts
     manifest: Manifest                 # the new generation's (a step may update its own record in it)
     model: ModelHandle                 # embed_dim, the hubness correction
     items: dict[str, Items]            # by subject: "images", "texts"
+    tables: dict[str, pa.Table]        # the new generation's recorded tables: images, errors, texts
     rebuild: bool = False              # build every part anew from the items (vsearch reindex)
     options: dict[str, Any] = field(default_factory=dict)  # the writer's options (index_type, max_index_memory)
+    derived: dict[str, Any] = field(default_factory=dict)  # key -> what each earlier step returned
+
+    def part(self, step: "DerivedStep") -> Any | None:
+        """The new generation's part of an earlier step (say the image index, for a step that
+        looks up neighbours): the one it derived now, else the one it carries over; None if none."""
+        new = self.derived.get(step.key)
+        if new is DROP:
+            return None
+        if new is not CARRY:
+            return new
+        return step.previous(replace(self, rebuild=False))
 
 
 class DerivedStep:
