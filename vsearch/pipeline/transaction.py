@@ -112,6 +112,8 @@ class Transaction:
         part built anew (reindex). A repair's commit names what it set aside (`drop`) and, with
         `defer`, leaves every derived part that would change to the command's own commit.
         `options`: the writer's, for the steps (index_type, max_index_memory)."""
+        if isinstance(texts, pa.Table) and text_vectors is None:
+            raise ValueError("a commit that records a new corpus gives its vectors (text_vectors)")
         store, manifest = self.store, self.manifest
         table = self.previous if images is None else images
         self.live = np.unique(int64_column(table, "id"))
