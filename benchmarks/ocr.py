@@ -84,7 +84,7 @@ def main() -> None:
               f"{hit / max(1, passed.sum()):.3f} | {hit / y.sum():.3f} |")
     try:
         from vsearch.models import load_model
-        from vsearch.pipeline.encode import encode_image_files, encode_texts
+        from vsearch.evaluation.encoding import encode_image_files, encode_texts
 
         model = load_model("align-lite")
         vecs, _ = encode_image_files(model, [lib.root / p for p in paths])
