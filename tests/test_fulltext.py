@@ -126,3 +126,36 @@ def test_a_commit_reindexes_only_the_contents_whose_words_changed(tmp_path):
     assert ids(new, "best") == [1] and len(new) == 4
     assert ids(old, "lisbon") == [2] and ids(old, "stop") == [3]          # the previous generation as it was
     assert KeywordPart(after, second, after).unchanged
+
+
+def test_ingest_keeps_a_keyword_index_of_folder_and_file_names(tmp_path, home):
+    """The derived step: built by the first commit, updated by the next (a renamed folder), carried
+    over when nothing changed, built anew by reindex."""
+    import vsearch
+    from tests.conftest import make_image
+    from vsearch.pipeline.reindex import reindex
+
+    root = tmp_path / "photos"
+    make_image(root / "2019 Lisbon" / "tram_28.jpg", "red")
+    make_image(root / "2019 Lisbon" / "IMG_2041.jpg", "blue")
+    make_image(root / "Porto" / "bridge.png", "green")
+    vsearch.ingest(str(root))
+
+    def index():
+        with vsearch.open_collection() as col:
+            files = col.store.manifest.files
+            ids = {r["path"]: r["id"] for r in col.images.select(["id", "path"]).to_pylist()}
+            return files["keywords"], KeywordIndex(col.store.folder / files["keywords"]), ids
+
+    name, ix, by_path = index()
+    assert set(ids(ix, "lisbon")) == {by_path["2019 Lisbon/tram_28.jpg"], by_path["2019 Lisbon/IMG_2041.jpg"]}
+    assert ids(ix, "tram") == [by_path["2019 Lisbon/tram_28.jpg"]] and ids(ix, "img") == []
+    (root / "Porto").rename(root / "Braga")
+    vsearch.ingest(str(root))
+    name2, ix2, by_path = index()
+    assert name2 != name and ids(ix2, "porto") == [] and ids(ix2, "braga") == [by_path["Braga/bridge.png"]]
+    vsearch.ingest(str(root))
+    assert index()[0] == name2                                           # nothing changed: carried over
+    reindex()
+    name3, ix3, _ = index()
+    assert name3 != name2 and set(ids(ix3, "lisbon")) == set(ids(ix2, "lisbon")) and len(ix3) == 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .biases import Biases
 from .index import ImageIndex, TextsIndex
+from .keywords import Keywords
 from .step import CARRY, DROP, Change, DerivedStep, Items
 
 STEPS: list[DerivedStep] = [
@@ -12,6 +13,7 @@ STEPS: list[DerivedStep] = [
     TextsIndex(),
     Biases("image_bias", "images"),
     Biases("text_bias", "texts", until="image -> text queries rank by cosine until then"),
+    Keywords(),
 ]
 
 __all__ = ["CARRY", "DROP", "STEPS", "Change", "DerivedStep", "Items"]
