@@ -56,3 +56,28 @@ def test_words_and_reasons_of_a_hit(view):
 def test_without_a_keyword_index_every_mode_is_the_vectors():
     view = WordsView(pa.table({"id": pa.array([], pa.int64())}), None)
     assert view.rank("hybrid", "tram", SEMANTIC).ranked == SEMANTIC
+
+
+def test_collection_search_modes_phrases_sort_and_reasons(tmp_path, home):
+    import vsearch
+    from tests.conftest import make_image
+
+    root = tmp_path / "photos"
+    make_image(root / "2019 Lisbon" / "tram_28.jpg", "red")
+    make_image(root / "2019 Lisbon" / "IMG_2041.jpg", "blue", "circle")
+    make_image(root / "Porto" / "bridge.png", "green")
+    vsearch.ingest(str(root))
+    with vsearch.open_collection() as col:
+        keyword = col.search("lisbon", mode="keyword")
+        assert sorted(h.relpath for h in keyword) == ["2019 Lisbon/IMG_2041.jpg", "2019 Lisbon/tram_28.jpg"]
+        assert all(h.matched == [{"field": "folder", "terms": ["lisbon"]}] for h in keyword)
+        assert keyword[0].words["folder"] == "2019 Lisbon"
+        assert [h.relpath for h in col.search('"porto"', k=3)] == ["Porto/bridge.png"]   # a phrase binds semantic too
+        assert col.search("tram", mode="keyword", where="folder = 'Porto'") == []
+        hybrid = col.search("a red tram", mode="hybrid", k=3)
+        assert hybrid[0].relpath == "2019 Lisbon/tram_28.jpg" and hybrid[0].matched
+        by_name = col.search("a photo", k=3, sort="name", cutoff=10.0)
+        assert [h.relpath.rsplit("/", 1)[1] for h in by_name] == ["bridge.png", "IMG_2041.jpg", "tram_28.jpg"]
+        assert col.search("a photo", k=3)[0].words is None                          # semantic hits carry no words
+        with pytest.raises(QueryError, match="hybrid"):
+            col.search("x", mode="exact")

@@ -25,6 +25,10 @@ def query(
     rerank_k: Optional[int] = typer.Option(None, "--rerank-k", min=0, help="How many top hits the reranker reorders (default: the model's, chosen on dev)."),
     reranker: Optional[Path] = typer.Option(None, "--reranker", help="ITM checkpoint from `vsearch train-itm` (default: the model's shipped one)."),
     hubness: bool = typer.Option(True, "--hubness/--no-hubness", help="Rank text queries (and --texts) with the model's hubness correction: items that match almost everything are pushed down."),
+    mode: str = typer.Option("semantic", "--mode", help="semantic (the vectors), keyword (the photos' words: folder and file names, BM25) or hybrid (both). A \"quoted phrase\" must match in every mode."),
+    sort: str = typer.Option("relevance", "--sort", help="relevance, or taken_at, mtime, name, size: the relevant hits (within --cutoff of the best) in that order."),
+    descending: Optional[bool] = typer.Option(None, "--desc/--asc", help="Sort order (default: dates newest first, names A-Z, sizes largest first)."),
+    cutoff: float = typer.Option(0.25, "--cutoff", min=0.0, help="With --sort: keep hits scoring within this much of the best one (relative to the query, not a flat score)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Search a collection by text, by example image, or more-like-this."""
@@ -41,7 +45,8 @@ def query(
     if texts:
         hits = col.search_texts(image, like=like, k=k, rerank=rerank, rerank_k=rerank_k, hubness=hubness)
     else:
-        hits = col.search(text, image=image, like=like, k=k, where=where, rerank=rerank, rerank_k=rerank_k, hubness=hubness)
+        hits = col.search(text, image=image, like=like, k=k, where=where, rerank=rerank, rerank_k=rerank_k,
+                          hubness=hubness, mode=mode, sort=sort, descending=descending, cutoff=cutoff)
     if as_json:
         print_json([h.to_dict() for h in hits])
     elif not hits:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..imaging.names import path_words
 from .analysis import FIELDS, documents
 from .index import KeywordIndex
 
@@ -71,3 +72,13 @@ def _fsync_all(folder: Path) -> None:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+
+
+def names_words(images: pa.Table) -> pa.Table:
+    """id + the keyword fields of each images row (`id`, `path`): its folder and file-name words."""
+    rows = images.select(["id", "path"]).to_pylist()
+    words = [path_words(r["path"]) for r in rows]
+    cols = {f: pa.nulls(len(rows), pa.string()) for f in FIELDS}
+    cols["folder"] = pa.array([w[0] for w in words], pa.string())
+    cols["filename"] = pa.array([w[1] for w in words], pa.string())
+    return pa.table({"id": images.column("id"), **cols})

@@ -28,7 +28,9 @@ from ..store.home import index_home, pick_collection
 from ..store.names import on_disk, shown
 from ..store.tables import int64_column
 from .browse import Browser
+from .fusion import CUT_MARGIN, DEPTH, check_mode, cut_and_sort
 from .hits import Hit, TextHit, hit_from_rows
+from .hybrid import WordsSearch
 from .query_encoder import QueryEncoder
 from .rerank import Reranking
 
@@ -70,6 +72,7 @@ class Collection:
         self._texts = None
         self._texts_index = None
         self._filter = None
+        self._words = None
         self._bias: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
         # Hits are built from this view: converting the tz-aware `mtime` would import pandas.
         self._rows_view = self._images.drop_columns([c for c in ("mtime",) if c in self._images.column_names])
@@ -196,8 +199,12 @@ class Collection:
     def search(self, text: str | None = None, *, image: str | Path | Image.Image | None = None,
                like: str | int | None = None, k: int = 10, where: "str | Filter | None" = None,
                vector: np.ndarray | None = None, rerank: bool = False, rerank_k: int | None = None,
-               hubness: bool = True) -> list[Hit]:
+               hubness: bool = True, mode: str = "semantic", sort: str = "relevance",
+               descending: bool | None = None, cutoff: float = CUT_MARGIN) -> list[Hit]:
         """Top-k images for a text, an image, an ingested image (`like`) or a raw vector.
+        `mode` (text queries): semantic (the vectors), keyword (the words' BM25) or hybrid (both:
+        search/fusion.py); a quoted phrase must match in every mode. `sort` other than relevance
+        (taken_at, mtime, name, size; `descending`) orders the hits within `cutoff` of the best.
         With `rerank` (text queries), the ITM cross-encoder reorders the dual encoder's top
         `rerank_k`; nothing outside them is ever returned in their place. Text queries are ranked
         with the model's hubness correction when the collection stores one (`hubness=False`:
@@ -221,10 +228,29 @@ class Collection:
             q = self.index.reconstruct(exclude)
         else:
             q = np.asarray(vector, dtype=np.float32)
-        hits = self.search_vector(q, k=max(k, depth), where=where, exclude=exclude, hubness=hubness and text is not None)
+        check_mode(mode)
+        worded = text is not None and (mode != "semantic" or '"' in text)
+        wide = DEPTH if worded or sort != "relevance" else 0
+        hits = self.search_vector(q, k=max(k, depth, wide), where=where, exclude=exclude,
+                                  hubness=hubness and text is not None)
         if depth > 0:
             hits = self.reranking.rerank_hits(hits, depth, text, self.browse.image)
-        return hits[:k]
+        if worded:
+            hits = self.words.rerank(mode, text, hits, self._allowed_ids(where))
+        return cut_and_sort(hits, mode, sort, descending, cutoff)[:k]
+
+    @property
+    def words(self) -> WordsSearch:
+        if self._words is None:
+            self._words = WordsSearch(self.store, self._images, self._hit)
+        return self._words
+
+    def _allowed_ids(self, where) -> set[int] | None:
+        if not where or (isinstance(where, Filter) and where.is_empty()):
+            return None
+        if self._filter is None:
+            self._filter = MetadataFilter(self._images)
+        return set(int64_column(self._images, "id")[self._filter.rows(where)].tolist())
 
     def _stored_bias(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
         """`image_bias` / `text_bias` of this generation, read once."""

@@ -22,6 +22,8 @@ class Hit:
     camera: str | None = None
     duplicates: list[str] = field(default_factory=list)
     rerank_score: float | None = None   # set when the ITM reranker reordered this hit
+    words: dict[str, str] | None = None   # keyword and hybrid search: the photo's words (fields that hold any)
+    matched: list[dict] | None = None     # ... and why it matched: [{"field": …, "terms": […]}]
 
     @property
     def date(self) -> str | None:

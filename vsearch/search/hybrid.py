@@ -8,13 +8,16 @@ slice per id), so a query's cost follows its candidates, not the collection's si
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
 
+from ..fulltext.part import names_words
 from ..fulltext import FIELDS, KeywordIndex, ParsedQuery, coverage, documents, is_described, matched, parse_query
 from ..store.tables import int64_column
 from .fusion import DEPTH, Ranked, check_mode, fuse
+from .hits import Hit
 
 
 @dataclass
@@ -63,3 +66,33 @@ class WordsView:
         """A hit's words (non-empty fields) and why it matched: [{field, terms}]."""
         words = self.words_of(id_)
         return {k: v for k, v in words.items() if v}, matched(parsed, words)
+
+
+class WordsSearch:
+    """A collection generation's words side, opened on first use: the keyword index the last commit
+    derived (none: every mode ranks by the vectors) and the words of each row."""
+
+    def __init__(self, store, images: pa.Table, make_hit: Callable[[int, float], Hit]):
+        self._store, self._images, self._make_hit = store, images, make_hit
+        self._view: WordsView | None = None
+
+    @property
+    def view(self) -> WordsView:
+        if self._view is None:
+            name = self._store.manifest.files.get("keywords")
+            index = KeywordIndex(self._store.folder / name) if name else None
+            self._view = WordsView(names_words(self._images), index)
+        return self._view
+
+    def rerank(self, mode: str, text: str, hits: list[Hit], allowed: set[int] | None) -> list[Hit]:
+        """The vector hits (best first, `allowed` already applied) ranked by `mode`, each carrying
+        its words and why it matched."""
+        ranking = self.view.rank(mode, text, [(h.id, h.score) for h in hits], allowed)
+        by_id = {h.id: h for h in hits}
+        out = []
+        for id_, score in ranking.ranked:
+            hit = by_id.get(id_) or self._make_hit(id_, score)
+            hit.score = score
+            hit.words, hit.matched = self.view.reasons(ranking.parsed, id_)
+            out.append(hit)
+        return out

@@ -10,23 +10,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ...errors import CollectionFormatError
-from ...fulltext import FIELDS, KeywordIndex
-from ...fulltext.part import KeywordPart
-from ...imaging.names import path_words
+from ...fulltext import KeywordIndex
+from ...fulltext.part import KeywordPart, names_words
 from ...store.collection import CollectionStore
 from .step import CARRY, DROP, Change, DerivedStep
 
 _ROW = ["root", "path", "id"]
-
-
-def names_words(images: pa.Table) -> pa.Table:
-    """id + the keyword fields of each images row (its folder and file-name words)."""
-    rows = images.select(["id", "path"]).to_pylist()
-    words = [path_words(r["path"]) for r in rows]
-    cols = {f: pa.nulls(len(rows), pa.string()) for f in FIELDS}
-    cols["folder"] = pa.array([w[0] for w in words], pa.string())
-    cols["filename"] = pa.array([w[1] for w in words], pa.string())
-    return pa.table({"id": images.column("id"), **cols})
 
 
 def _of_ids(table: pa.Table, ids: pa.Array) -> pa.Table:
