@@ -13,7 +13,9 @@ from typing import Callable
 import numpy as np
 import pyarrow as pa
 
+from ..errors import CollectionFormatError
 from ..fulltext.part import names_words
+from ..store.collection import repair_hint
 from ..fulltext import FIELDS, KeywordIndex, ParsedQuery, coverage, documents, is_described, matched, parse_query
 from ..store.tables import int64_column
 from .fusion import DEPTH, Ranked, check_mode, fuse
@@ -80,7 +82,10 @@ class WordsSearch:
     def view(self) -> WordsView:
         if self._view is None:
             name = self._store.manifest.files.get("keywords")
-            index = KeywordIndex(self._store.folder / name) if name else None
+            try:
+                index = KeywordIndex(self._store.folder / name) if name else None
+            except CollectionFormatError as e:
+                raise CollectionFormatError(f"{e}; {repair_hint(self._store.name)}") from e
             self._view = WordsView(names_words(self._images), index)
         return self._view
 

@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 from ...errors import CollectionFormatError
 from ...fulltext import KeywordIndex
 from ...fulltext.part import KeywordPart, names_words
-from ...store.collection import CollectionStore
+from ...store.collection import CollectionStore, repair_hint
 from .step import CARRY, DROP, Change, DerivedStep
 
 _ROW = ["root", "path", "id"]
@@ -62,5 +62,12 @@ class Keywords(DerivedStep):
         return store.folder / name
 
     def read(self, store: CollectionStore) -> KeywordIndex:
-        name = store.manifest.files.get(self.key)
-        return KeywordIndex(store.folder / name)
+        """The generation's keyword index, opened and searched once (a damaged one cannot be)."""
+        path = store.folder / store.manifest.files.get(self.key, "")
+        try:
+            index = KeywordIndex(path)
+            len(index)  # opens every segment
+            return index
+        except (CollectionFormatError, OSError, ValueError) as e:
+            raise CollectionFormatError(f"{path.name} of collection {store.name!r} is damaged or missing "
+                                        f"({e.__cause__ or e}); {repair_hint(store.name)}") from e
