@@ -361,3 +361,18 @@ def test_uploads_are_decoded_bounded_and_only_their_vectors_cached(ui_home):
     assert isinstance(vec, np.ndarray) and vec.shape == (col.info()["dim"],)
     # the same ranking as searching by the file itself
     assert [h.id for h in col.search(vector=vec, k=5)] == [h.id for h in col.search(image=photo, k=5)]
+
+
+def test_search_mode_sort_and_why_a_hit_matched(app, ui_home):
+    col = vsearch.open_collection("photos", home=ui_home)
+    folder = next(h.folder for h in col.search("a dog", k=20) if h.folder)
+    word = folder.split("/")[-1].split()[0]
+    app.radio(key="mode").set_value("keyword").run()
+    app.text_input(key="query").input(word).run()
+    assert not app.exception and not app.error
+    keyword = col.search(word, k=20, mode="keyword")
+    assert names(app) == shown(*[Path(h.relpath).name for h in keyword]) and keyword
+    assert all(f"matched {for_markdown('folder')}: " in c for c in captions(app))
+    app.radio(key="mode").set_value("semantic").run()
+    app.selectbox(key="sort").set_value("name").run()
+    assert names(app) == shown(*[Path(h.relpath).name for h in col.search(word, k=20, sort="name")])

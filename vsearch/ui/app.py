@@ -152,7 +152,9 @@ def show_grid(col: "vsearch.Collection", hits: list) -> None:
                     say(st.warning, e)
                 score = f"{h.score:.3f}" + (f" · itm {h.rerank_score:.2f}" if h.rerank_score is not None else "")
                 when = f" · {h.taken_at[:10]}" if h.taken_at else ""
-                st.caption(f"**{for_markdown(h.relpath.rsplit('/', 1)[-1])}**  \n{score}{when}")
+                why = "".join(f"  \nmatched {for_markdown(m['field'])}: {for_markdown(', '.join(m['terms']))}"
+                              for m in (h.matched or []))
+                st.caption(f"**{for_markdown(h.relpath.rsplit('/', 1)[-1])}**  \n{score}{when}{why}")
                 a, b = st.columns(2)
                 a.button("View", key=f"view-{h.id}", on_click=_select, args=(h.id,), width="stretch")
                 b.button("Similar", key=f"like-{h.id}", on_click=_like, args=(h.id,), width="stretch",
@@ -195,6 +197,11 @@ def search_page(col: "vsearch.Collection", flt: "vsearch.Filter", rerank: bool, 
     upload = right.file_uploader("…or search by an example image", key="upload",
                                  type=["jpg", "jpeg", "png", "webp", "heic", "tif", "tiff", "bmp"])
     k = st.sidebar.select_slider("Results", [10, 20, 30, 50, 100], value=20, key="k")
+    mode = st.sidebar.radio("Text search by", ["semantic", "keyword", "hybrid"], key="mode", horizontal=True,
+                            help="semantic: what the photo shows; keyword: its words (folder and file names); "
+                                 "hybrid: both. A \"quoted phrase\" must match in every mode.")
+    sort = st.sidebar.selectbox("Order", ["relevance", "taken_at", "mtime", "name", "size"], key="sort",
+                                help="Other than relevance: the relevant photos (close to the best match) in that order.")
     like = st.session_state.get("like")
     try:
         if like is not None:
@@ -209,7 +216,7 @@ def search_page(col: "vsearch.Collection", flt: "vsearch.Filter", rerank: bool, 
             hits = col.search(vector=vector, k=k, where=flt)
         elif q.strip():
             with st.spinner("Reranking…" if rerank else "Searching…", show_time=rerank):
-                hits = col.search(q, k=k, where=flt, rerank=rerank, rerank_k=rerank_k)
+                hits = col.search(q, k=k, where=flt, rerank=rerank, rerank_k=rerank_k, mode=mode, sort=sort)
         else:
             st.caption("Type a description, drop an image, or press **Similar** on any photo.")
             return
