@@ -121,3 +121,11 @@ def test_meaningful_names_are_split_into_words():
     assert name_words("sunset_a70a6e2c21.jpg") == "sunset"        # a hash inside a name goes
     assert path_words("2019 Lisbon/Day 2/IMG_2041.jpg") == ("2019 Lisbon / Day 2", "")
     assert not is_camera_name("2019 Lisbon")
+
+
+def test_hostile_names_cost_what_they_are():
+    t = time.perf_counter()
+    for name in ["IMG_" + "1_" * 200 + "x.jpg", "1" * 5000 + "x.jpg", "IMG_1_" + "a1_" * 300, "x" + "-1" * 2000]:
+        name_words(name)
+        name_words(name, folder=True)
+    assert time.perf_counter() - t < 1  # a bound against catastrophic backtracking, not a speed claim: "1" * 300 + "x" never finished before

@@ -74,11 +74,16 @@ def _fsync_all(folder: Path) -> None:
                 os.close(fd)
 
 
+def names_row(row: dict) -> dict:
+    """The keyword fields of one images row (`id`, `path`): its folder and file-name words."""
+    folder, filename = path_words(row["path"])
+    return {"id": row["id"], "folder": folder, "filename": filename}
+
+
 def names_words(images: pa.Table) -> pa.Table:
     """id + the keyword fields of each images row (`id`, `path`): its folder and file-name words."""
-    rows = images.select(["id", "path"]).to_pylist()
-    words = [path_words(r["path"]) for r in rows]
+    rows = [names_row(r) for r in images.select(["id", "path"]).to_pylist()]
     cols = {f: pa.nulls(len(rows), pa.string()) for f in FIELDS}
-    cols["folder"] = pa.array([w[0] for w in words], pa.string())
-    cols["filename"] = pa.array([w[1] for w in words], pa.string())
+    cols["folder"] = pa.array([r["folder"] for r in rows], pa.string())
+    cols["filename"] = pa.array([r["filename"] for r in rows], pa.string())
     return pa.table({"id": images.column("id"), **cols})

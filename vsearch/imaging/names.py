@@ -5,6 +5,7 @@ DSC_0001, PXL_20230115_093012345, a bare number, a hex hash or a UUID say nothin
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 MAX_CHARS = 300  # of the words of one name (folder or file); longer names are cut
 
@@ -12,7 +13,7 @@ MAX_CHARS = 300  # of the words of one name (folder or file); longer names are c
 _CAMERA_NAME = re.compile(r"""(?ix)^(
       ((img|image|dsc[nf]?|_?dsc|_mg|mvimg|vid|mov|pxl|pict?|dji|gopr|gp|dcim|p|r|cimg|sam|wp|photo|pano|dscf|imag|
         snapshot|burst|sdc|cap|mvi|vlcsnap|fb|received|hdr|edit)[\s_-]*)?
-      \d{3,}([\s_.-]*\d+)*([\s_.-]+(\d+|[a-z]{1,3}\d*|burst\d+|cover|portrait|night|edited|hdr|pano|copy|mp))*(\s*\(\d+\))?   # (1): a copy
+      \d{3,}([\s_.-]+\d+)*([\s_.-]+([a-z]{1,3}\d*|burst\d+|cover|portrait|night|edited|hdr|pano|copy|mp))*(\s*\(\d+\))?   # (1): a copy
     | [0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}          # a UUID
     | \d+_[0-9a-f]{6,}(_[a-z])?                                                 # Flickr: 2654514044_a70a6e2c21
     | [0-9a-f]{16,}                                                             # a digest
@@ -34,6 +35,7 @@ def is_camera_name(stem: str) -> bool:
     return bool(_CAMERA_NAME.match(stem.strip()))
 
 
+@lru_cache(maxsize=65_536)  # a folder's name is met once per photo in it
 def name_words(name: str, folder: bool = False) -> str:
     """The meaningful words of one file name (or folder name), space-separated ("" for a
     camera-style name)."""

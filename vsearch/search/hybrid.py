@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import CollectionFormatError
-from ..fulltext.part import names_words
+from ..fulltext.part import names_row
 from ..store.collection import repair_hint
 from ..fulltext import FIELDS, KeywordIndex, ParsedQuery, coverage, documents, is_described, matched, parse_query
 from ..store.tables import int64_column
@@ -29,8 +29,11 @@ class Ranking:
 
 
 class WordsView:
-    def __init__(self, table: pa.Table, index: KeywordIndex | None):
-        self.table = table.select(["id", *[f for f in FIELDS if f in table.column_names]])
+    def __init__(self, table: pa.Table, index: KeywordIndex | None, derive: Callable[[dict], dict] | None = None):
+        """`table`: id + word fields, one row per file; `derive`: makes a row's fields from its
+        other columns (the names of an images row), run only for the rows a query looks at."""
+        self.derive = derive
+        self.table = table if derive else table.select(["id", *[f for f in FIELDS if f in table.column_names]])
         self.index = index
         ids = int64_column(self.table, "id")
         self._order = np.argsort(ids, kind="stable")
@@ -40,7 +43,7 @@ class WordsView:
         """The words of a content id (those of its files joined), every field present ("" when none)."""
         lo, hi = np.searchsorted(self._sorted, [id_, id_ + 1])
         rows = [self.table.slice(int(n), 1).to_pylist()[0] for n in self._order[lo:hi]]
-        return documents(rows).get(id_, {f: "" for f in FIELDS})
+        return documents([self.derive(r) for r in rows] if self.derive else rows).get(id_, {f: "" for f in FIELDS})
 
     def rank(self, mode: str, text: str, semantic: Ranked, allowed: set[int] | None = None,
              depth: int = DEPTH) -> Ranking:
@@ -86,7 +89,7 @@ class WordsSearch:
                 index = KeywordIndex(self._store.folder / name) if name else None
             except CollectionFormatError as e:
                 raise CollectionFormatError(f"{e}; {repair_hint(self._store.name)}") from e
-            self._view = WordsView(names_words(self._images), index)
+            self._view = WordsView(self._images.select(["id", "path"]), index, derive=names_row)
         return self._view
 
     def rerank(self, mode: str, text: str, hits: list[Hit], allowed: set[int] | None) -> list[Hit]:
