@@ -69,8 +69,9 @@ class QueryLists:
 
 
 def _semantic(col, text: str, most: int = 2_000) -> list[tuple[int, float]]:
-    """The photos ranked for a text query by `Collection.search` (all of them, up to `most`)."""
-    return [(h.id, h.score) for h in col.search(text, k=min(len(col.images), most))]
+    """The photos ranked for a text query by the vectors alone (all of them, up to `most`): quotes are
+    taken out, since `Collection.search` would apply the phrases with the collection's own words."""
+    return [(h.id, h.score) for h in col.search(text.replace('"', " "), k=min(len(col.images), most))]
 
 
 def query_lists(col, index: KeywordIndex, docs: dict[int, dict[str, str]], queries: list[tuple[str, str]],
