@@ -21,7 +21,7 @@ from ..models.handle import ModelHandle, TextExportJob, token_reranker
 from ..models.image_encoder import encoder_for
 from ..progress import Reporter, report
 from ..store.collection import CollectionStore
-from ..store.home import index_home
+from ..store.home import collection_folder
 from .commit import finish_ingest
 from .config import IngestConfig, IngestSummary
 from .decode import decode_files
@@ -54,8 +54,7 @@ def ingest(cfg: IngestConfig, model=None, reranker=None, progress: Reporter | No
     root = Path(cfg.root).expanduser().resolve()
     if not root.is_dir():
         raise NothingIngestedError(f"{root} is not a folder")
-    home = index_home(cfg.home)
-    store = CollectionStore(home / (cfg.collection or root.name))
+    store = CollectionStore(collection_folder(cfg.home, cfg.collection or root.name))
     with store.lock():
         summary = IngestSummary(store.name, 0)
         clock = Clock(summary, t0)
@@ -63,7 +62,7 @@ def ingest(cfg: IngestConfig, model=None, reranker=None, progress: Reporter | No
         handle, vectors, rr, tokens = opened.handle, opened.vectors, opened.reranker, opened.tokens
         clock.lap("startup")
 
-        plan = make_plan(root, opened.previous, vectors.known_ids(), skip={store.folder.parent})
+        plan = make_plan(root, opened.previous, vectors.known_ids(), skip={store.folder.parent}, exclude=cfg.exclude)
         clock.lap("scan")
         results = Results(plan)
         text_export = TextExportJob(None)

@@ -29,7 +29,7 @@ from ..models.identity import model_record
 from ..models.precision import DEFAULT_PRECISION
 from ..progress import Reporter, report
 from ..store.collection import CollectionStore
-from ..store.home import index_home
+from ..store.home import collection_folder, index_home
 from .commit import finish_ingest
 from .config import IngestConfig, IngestSummary
 from .decode import default_workers
@@ -80,7 +80,7 @@ def ingest(cfg: IngestConfig, options: RayOptions = RayOptions(), progress: Repo
     if not root.is_dir():
         raise NothingIngestedError(f"{root} is not a folder")
     home = index_home(cfg.home).expanduser().resolve()  # absolute: workers do not share the driver's cwd
-    store = CollectionStore(home / (cfg.collection or root.name))
+    store = CollectionStore(collection_folder(home, cfg.collection or root.name))
     with store.lock():
         summary = IngestSummary(store.name, 0)
         clock = Clock(summary, t0)
@@ -89,7 +89,7 @@ def ingest(cfg: IngestConfig, options: RayOptions = RayOptions(), progress: Repo
         clock.lap("startup")
 
         known = vectors.known_ids()
-        plan = make_plan(root, opened.previous, known, skip={store.folder.parent})
+        plan = make_plan(root, opened.previous, known, skip={store.folder.parent}, exclude=cfg.exclude)
         clock.lap("scan")
         results = Results(plan)
         encoded: dict[int, dict] = {}
