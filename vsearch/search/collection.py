@@ -17,6 +17,7 @@ from PIL import Image
 
 from ..errors import ModelMismatchError, QueryError
 from ..filters import Filter
+from ..limits import query_vector, result_count
 from ..models.hubness import lookup
 from ..models.identity import check_model
 from ..models.registry import resolve
@@ -24,7 +25,7 @@ from ..store.collection import CollectionStore
 from ..store.metadata_filter import MetadataFilter
 from ..escape import valid_utf8
 from ..store.home import index_home, pick_collection
-from ..store.names import on_disk, shown
+from ..store.names import on_disk, path_problem, shown
 from ..store.tables import int64_column
 from .browse import Browser
 from .hits import Hit, TextHit, hit_from_rows
@@ -172,7 +173,8 @@ class Collection:
         ref_s = str(ref)
         rows = self._images.select(["path", "raw_path", "root"]).to_pylist()
         roots = {shown(r): r for r in self.store.manifest.roots}
-        absref = str(Path(ref_s).expanduser().resolve()) if Path(ref_s).expanduser().exists() else None
+        usable = path_problem(ref_s) is None  # a 10,000-character or NUL-holding ref names no file
+        absref = str(Path(ref_s).expanduser().resolve()) if usable and Path(ref_s).expanduser().exists() else None
         for i, row in enumerate(rows):
             name = on_disk(row)  # a name that is not UTF-8 is matched by its bytes, or by its shown form
             if ref_s in (name, row["path"]) or (absref and str(Path(roots.get(row["root"], row["root"])) / name) == absref):
@@ -201,13 +203,13 @@ class Collection:
         `rerank_k`; nothing outside them is ever returned in their place. Text queries are ranked
         with the model's hubness correction when the collection stores one (`hubness=False`:
         plain cosine)."""
-        _check_k(k)
+        k = _check_k(k, len(self._sorted_ids))
         given = [x is not None for x in (text, image, like, vector)]
         if sum(given) != 1:
             raise QueryError("give exactly one of: text, image, like, vector")
         if rerank and text is None:
             raise QueryError("--rerank applies to text queries (text -> image) and to --texts")
-        depth = self.reranking.depth(rerank_k) if rerank else 0
+        depth = self.reranking.depth(rerank_k, len(self._sorted_ids)) if rerank else 0
         exclude = None
         if text is not None:
             if not text.strip():
@@ -219,7 +221,7 @@ class Collection:
             exclude = self.resolve_image(like)
             q = self.index.reconstruct(exclude)
         else:
-            q = np.asarray(vector, dtype=np.float32)
+            q = vector  # checked by search_vector
         hits = self.search_vector(q, k=max(k, depth), where=where, exclude=exclude, hubness=hubness and text is not None)
         if depth > 0:
             hits = self.reranking.rerank_hits(hits, depth, text, self.browse.image)
@@ -236,7 +238,8 @@ class Collection:
         """Top-k for a query vector; `where` is a `--where` filter expression or a `Filter`. With
         `hubness` (a text vector), each image's stored correction is added to its cosine: the
         top `k + HUBNESS_POOL` by cosine are re-ranked that way."""
-        _check_k(k)
+        k = _check_k(k, len(self._sorted_ids))
+        q = query_vector(q, self.store.manifest.model["embed_dim"])
         if isinstance(where, Filter) and where.is_empty():
             where = None
         if where and self._filter is None:
@@ -271,13 +274,13 @@ class Collection:
                      k: int = 10, rerank: bool = False, rerank_k: int | None = None, hubness: bool = True) -> list[TextHit]:
         """The corpus texts that best describe an image (a file, a PIL image, or an ingested
         image `like`), ranked with the model's hubness correction unless `hubness=False`."""
-        _check_k(k)
+        k = _check_k(k, self.store.manifest.counts.get("texts", 0))
         if (image is None) == (like is None):
             raise QueryError("give exactly one of: image, like")
         if self.store.manifest.counts.get("texts", 0) == 0:
             raise QueryError(f"collection {self.name!r} has no text corpus; add one with `vsearch texts add FILE`")
         like_id = self.resolve_image(like) if like is not None else None
-        depth = self.reranking.depth(rerank_k) if rerank else 0
+        depth = self.reranking.depth(rerank_k, self.store.manifest.counts.get("texts", 0)) if rerank else 0
         q = self._image_vector(image) if image is not None else self.index.reconstruct(like_id)
         if self._texts is None:
             self._texts = self.store.texts()
@@ -304,9 +307,10 @@ class Collection:
         return memory
 
 
-def _check_k(k: int) -> None:
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise QueryError(f"k must be a whole number of at least 1 (got {k!r})")
+def _check_k(k: int, available: int) -> int:
+    """k as the number of results to compute: refused unless a whole number from 1 to
+    limits.MAX_RESULTS, then cut to the `available` items (vsearch/limits.py)."""
+    return result_count(k, available)
 
 
 def _corrected(scores: np.ndarray, ids: np.ndarray, bias_ids: np.ndarray, bias: np.ndarray):
