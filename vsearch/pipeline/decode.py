@@ -20,7 +20,11 @@ import xxhash
 
 from ..errors import ImageError, InvalidOptionError
 from ..imaging import decode_image_bytes, read_file_bytes
+from ..interrupt import quiet_worker
+from ..limits import max_workers, whole_number
 from ..models.preprocess import Preprocess
+from ..times import CLAMPED, clamp_date
+from .copies import Claims, Copies
 
 
 def content_id(data: bytes) -> tuple[str, int]:
@@ -40,6 +44,7 @@ class Decoded:
     camera: str | None = None
     orientation: int | None = None
     error: str | None = None
+    note: str | None = None           # something to record about an ingested file (a clamped EXIF date)
 
 
 def decode_file(path: Path, preprocess: Preprocess, known: frozenset | set = frozenset()) -> Decoded:
@@ -58,7 +63,9 @@ def decode_file(path: Path, preprocess: Preprocess, known: frozenset | set = fro
     except MemoryError:  # one huge file must not end the run
         return Decoded(digest, cid, error="out of memory while decoding")
     m = d.meta
-    return Decoded(digest, cid, pixels, d.width, d.height, m.taken_at, m.camera, m.orientation)
+    taken_at, clamped = clamp_date(m.taken_at)
+    note = f"EXIF capture date {m.taken_at:%Y-%m-%d}: {CLAMPED}" if clamped else None
+    return Decoded(digest, cid, pixels, d.width, d.height, taken_at, m.camera, m.orientation, note=note)
 
 
 def default_workers() -> int:
@@ -71,20 +78,30 @@ DEFAULT_AHEAD = 128  # files decoded ahead of the consumer: ~22 MB of 240-px pix
 def decode_files(paths: list[Path], preprocess, workers: int | None = None, known: set | None = None,
                  ahead: int | None = None) -> Iterator[Decoded]:
     """Read and decode files in order, in worker processes (overlapping with whatever the
-    caller does with each result). Files whose content id is in `known` are hashed only.
+    caller does with each result). Files whose content id is in `known` are hashed only, and so
+    are, when `known` is given, copies of content met earlier in this run (pipeline/copies.py):
+    the first file of each content in order carries its pixels, its copies none.
 
     At most `ahead` files (default DEFAULT_AHEAD) are submitted and not yet taken by the caller:
     a new file is submitted as each result is taken, so the workers keep decoding while the
     caller encodes, and a slow consumer holds a bounded number of decoded images, however many
     files there are. To hide decoding fully, `ahead` should exceed the caller's batch."""
-    workers = default_workers() if workers is None else workers
+    workers = default_workers() if workers is None else whole_number(workers, "workers", 0, max_workers())
     ahead = DEFAULT_AHEAD if ahead is None else ahead
     if ahead < 1:
         raise InvalidOptionError(f"decode-ahead must be at least 1 file (got {ahead})")
-    known = frozenset() if known is None else known
+    stored = frozenset() if known is None else known
+    copies = Copies(stored) if known is not None else None
+
+    def settled(d: Decoded, path: Path, later=()) -> Decoded:
+        if copies is None:
+            return d
+        return copies.settle(d, later, lambda: decode_file(path, preprocess, stored))
+
     if workers <= 0 or len(paths) < 8:
+        claims = Claims(stored, len(paths)) if known is not None else stored
         for path in paths:
-            yield decode_file(path, preprocess, known)
+            yield settled(decode_file(path, preprocess, claims), path)
         return
     ctx = mp.get_context("fork")  # workers never touch torch
     # Garbage the parent has not collected yet (say a Collection caught in an exception's reference
@@ -93,15 +110,17 @@ def decode_files(paths: list[Path], preprocess, workers: int | None = None, know
     gc.collect()
     # Under fork, initargs reach the workers by inheritance, never pickled: `known` (every id of a
     # large collection) is shared for free, and each task carries one path.
-    with ctx.Pool(workers, initializer=_start_worker, initargs=(preprocess, known)) as pool:
+    claims = Claims(stored, len(paths), ctx) if known is not None else stored
+    with ctx.Pool(workers, initializer=_start_worker, initargs=(preprocess, claims)) as pool:
         todo = iter(paths)
-        submitted: deque = deque(pool.apply_async(_decode_in_worker, (p,)) for p in islice(todo, ahead))
+        submitted: deque = deque((p, pool.apply_async(_decode_in_worker, (p,))) for p in islice(todo, ahead))
         while submitted:
-            result = submitted.popleft().get()
+            path, future = submitted.popleft()
+            result = future.get()
             nxt = next(todo, None)
             if nxt is not None:  # submitted before the caller gets this result: workers stay busy meanwhile
-                submitted.append(pool.apply_async(_decode_in_worker, (nxt,)))
-            yield result
+                submitted.append((nxt, pool.apply_async(_decode_in_worker, (nxt,))))
+            yield settled(result, path, (f for _, f in submitted))
 
 
 _worker: tuple[Preprocess, frozenset | set] | None = None
@@ -110,6 +129,7 @@ _worker: tuple[Preprocess, frozenset | set] | None = None
 def _start_worker(preprocess: Preprocess, known: frozenset | set) -> None:
     global _worker
     _worker = (preprocess, known)
+    quiet_worker()
 
 
 def _decode_in_worker(path: Path) -> Decoded:
