@@ -24,7 +24,7 @@ def info(
     from ..search import open_collection
     from ..store.home import list_collections
 
-    names = [collection] if collection else list_collections(home)
+    names = [collection] if collection is not None else list_collections(home)
     if not names:
         open_collection(None, home)  # raises the 'no collection' error
     infos = []

@@ -15,6 +15,7 @@ from ..store.manifest import Manifest
 from ..store.tables import ERRORS_SCHEMA, IMAGES_SCHEMA, int64_column
 from .biases import bias_table
 from .config import IngestSummary
+from .ignore import describe
 from .indexing import index_for_commit
 from .results import Results
 
@@ -89,7 +90,8 @@ def commit_ingest(store: CollectionStore, manifest: Manifest, model, results: Re
         errors = results.errors
         raise NothingIngestedError(
             f"no image could be ingested from {plan.root} ({len(plan.entries)} image files found, {len(errors)} errors"
-            + (f"; first: {errors[0]['path']}: {errors[0]['reason']}" if errors else "") + ")")
+            + (f"; first: {errors[0]['path']}: {errors[0]['reason']}" if errors else "")
+            + (f"; not ingested: {describe(plan.skipped)}" if any(plan.skipped.values()) else "") + ")")
     if clock is not None:
         clock.lap("commit")
     ids, vecs, _ = vectors.load(live_ids)

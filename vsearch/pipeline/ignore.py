@@ -48,8 +48,13 @@ REASONS = {"raw": "RAW photos", "video": "videos", "other": "other files", "hidd
 
 # Every system pattern names one folder or file: matched against the name alone (lower-cased), a
 # folder's only where it is met (the scan never enters an ignored one).
-_SYSTEM_FOLDERS = GitIgnoreSpec.from_lines(p.lower().rstrip("/") for p in SYSTEM_IGNORED if p.endswith("/"))
-_SYSTEM_FILES = GitIgnoreSpec.from_lines(p.lower() for p in SYSTEM_IGNORED if not p.endswith("/"))
+def _line(name: str) -> str:
+    """A name as a gitignore line: a leading '#' would make it a comment, a leading '!' a negation."""
+    return "\\" + name if name[:1] in "#!" else name
+
+
+_SYSTEM_FOLDERS = GitIgnoreSpec.from_lines(_line(p.lower().rstrip("/")) for p in SYSTEM_IGNORED if p.endswith("/"))
+_SYSTEM_FILES = GitIgnoreSpec.from_lines(_line(p.lower()) for p in SYSTEM_IGNORED if not p.endswith("/"))
 
 
 def check_patterns(patterns: tuple[str, ...]) -> None:

@@ -99,7 +99,7 @@ def import_embeddings(source: str | Path, model: str, collection: str | None = N
     if not model:
         raise InvalidOptionError("name the model that computed the vectors (--model); `vsearch models` lists them")
     location = Path(source).expanduser().absolute()
-    name = collection or (location.stem if location.is_file() else location.name)
+    name = collection if collection is not None else (location.stem if location.is_file() else location.name)
     # validated before any work; opens the collection as an ingest does (no reranker tokens: no pixels)
     cfg = IngestConfig(root=location, collection=name, home=home, model=model, index_type=index_type,
                        max_index_memory=max_index_memory, rerank_tokens=False)
