@@ -40,6 +40,8 @@ class Reranking:
     def depth(self, rerank_k: int | None, available: int = MAX_RERANK_DEPTH) -> int:
         """The hits to rerank: `rerank_k` (default: the reranker's own), bounded (vsearch/limits.py)
         and cut to the `available` candidates."""
+        if rerank_k is not None:
+            rerank_depth(rerank_k, MAX_RERANK_DEPTH, "--rerank-k")  # a bad number is refused first
         rr = self.reranker
         if rr is None:
             raise QueryError(f"model {self._model_name!r} has no reranker; search without --rerank")
