@@ -111,29 +111,63 @@ def decode_files(paths: list[Path], preprocess, workers: int | None = None, know
     # Under fork, initargs reach the workers by inheritance, never pickled: `known` (every id of a
     # large collection) is shared for free, and each task carries one path.
     claims = Claims(stored, len(paths), ctx) if known is not None else stored
-    with ctx.Pool(workers, initializer=_start_worker, initargs=(preprocess, claims)) as pool:
-        todo = iter(paths)
-        submitted: deque = deque((p, pool.apply_async(_decode_in_worker, (p,))) for p in islice(todo, ahead))
-        while submitted:
-            path, future = submitted.popleft()
-            result = future.get()
-            nxt = next(todo, None)
-            if nxt is not None:  # submitted before the caller gets this result: workers stay busy meanwhile
-                submitted.append((nxt, pool.apply_async(_decode_in_worker, (nxt,))))
-            yield settled(result, path, (f for _, f in submitted))
+    stop = ctx.RawValue("b", 0)
+    with ctx.Pool(workers, initializer=_start_worker, initargs=(preprocess, claims, stop)) as pool:
+        _RUNNING.add(pool)
+        submitted: deque = deque()
+        try:
+            todo = iter(paths)
+            submitted.extend((p, pool.apply_async(_decode_in_worker, (p,))) for p in islice(todo, ahead))
+            while submitted:
+                path, future = submitted.popleft()
+                result = future.get()
+                nxt = next(todo, None)
+                if nxt is not None:  # submitted before the caller gets this result: workers stay busy meanwhile
+                    submitted.append((nxt, pool.apply_async(_decode_in_worker, (nxt,))))
+                yield settled(result, path, (f for _, f in submitted))
+        except BaseException:  # interrupted, or closed early (GeneratorExit): stop the workers safely
+            _wind_down(stop, [f for _, f in submitted])
+            raise
+        finally:
+            _RUNNING.discard(pool)
+
+
+def _wind_down(stop, in_flight: list, timeout: float = 10.0) -> None:
+    """Let every submitted file come back before the pool is terminated. Pool.terminate() with a
+    worker still sending a decoded picture (larger than a pipe holds) waits forever for a pipe no
+    one reads any more; with `stop` set, the files not started come back at once as None, so this
+    waits for at most the one file each worker is decoding."""
+    import time
+
+    stop.value = 1
+    deadline = time.monotonic() + timeout
+    for future in in_flight:
+        future.wait(max(0.0, deadline - time.monotonic()))
+
+
+# Pools whose generator is still open. A caller interrupted mid-way (Ctrl-C) may leave the generator
+# in a reference cycle with the exception's frames; the garbage collector then closes it, and the
+# pool must still be whole then: in the same collection the pool's queues would otherwise be
+# finalised in any order (closing the pipe its result thread reads). Held here, they are not garbage.
+_RUNNING: set = set()
 
 
 _worker: tuple[Preprocess, frozenset | set] | None = None
 
 
-def _start_worker(preprocess: Preprocess, known: frozenset | set) -> None:
-    global _worker
-    _worker = (preprocess, known)
+_stop = None  # a shared flag: set when the caller stops early (decode nothing more)
+
+
+def _start_worker(preprocess: Preprocess, known: frozenset | set, stop=None) -> None:
+    global _worker, _stop
+    _worker, _stop = (preprocess, known), stop
     quiet_worker()
 
 
-def _decode_in_worker(path: Path) -> Decoded:
+def _decode_in_worker(path: Path) -> Decoded | None:
     assert _worker is not None
+    if _stop is not None and _stop.value:
+        return None
     return decode_file(path, *_worker)
 
 
