@@ -154,3 +154,28 @@ def test_an_absurd_path_already_in_a_collection_is_a_message(ingested_copy, bad)
             call(victim)
     with pytest.raises(QueryError):
         col.search("x", like="q" * 10_000)
+
+
+def test_the_ui_grid_renders_the_other_results_around_an_absurd_path(ingested_copy, monkeypatch):
+    pytest.importorskip("streamlit")
+    from streamlit.testing.v1 import AppTest
+
+    home, _ = ingested_copy
+    col = vsearch.open_collection(home=home)
+    ids = col.images.column("id").to_pylist()
+    hits = col.search("a red square", k=20)
+    victim = next(h for h in hits if ids.count(h.id) == 1)
+    store = CollectionStore(home / "photos")
+    path = store.folder / store.manifest.files["images"]
+    t = pq.read_table(path)
+    rows = t.column("path").to_pylist()
+    rows[ids.index(victim.id)] = "a" * 10_000 + ".jpg"
+    pq.write_table(t.set_column(t.schema.get_field_index("path"), "path", pa.array(rows, pa.string())), path)
+    monkeypatch.setenv("VSEARCH_HOME", str(home))
+    at = AppTest.from_file(str(Path(vsearch.__file__).parent / "ui" / "app.py"), default_timeout=180)
+    at.run()
+    at.text_input(key="query").input("a red square").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("cannot be shown" in w.value for w in at.warning)
+    assert len([c for c in at.main.caption if c.value.startswith("**")]) == len(hits)  # every cell still drawn
+    assert len(at.image) == len(hits) - 1
