@@ -72,7 +72,7 @@ def interrupt(photos: Path, home: Path, sig: int, group: bool) -> tuple[int, str
     return p.returncode, out, err
 
 
-@pytest.mark.parametrize("group", [True, False], ids=["process-group", "vsearch-alone"])
+@pytest.mark.parametrize("group", [True, pytest.param(False, marks=pytest.mark.slow)], ids=["process-group", "vsearch-alone"])
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)],
                          ids=["INT", "TERM", "HUP"])
 def test_a_signal_stops_every_process_with_one_line(photos, tmp_path, sig, code, group):
