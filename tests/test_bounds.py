@@ -17,7 +17,7 @@ import vsearch
 from vsearch.cli import app
 from vsearch.errors import QueryError
 
-MAX_RESULTS = 10_000  # vsearch/limits.py (imported inside the tests, so this file runs on any vsearch)
+MAX_RESULTS = 100_000  # vsearch/limits.py (imported inside the tests, so this file runs on any vsearch)
 
 HERE = Path(__file__).resolve().parent
 runner = CliRunner()

@@ -17,7 +17,7 @@ from .errors import InvalidOptionError, QueryError
 if TYPE_CHECKING:
     import numpy as np
 
-MAX_RESULTS = 10_000       # results one query may ask for (a page of photos is 20-100)
+MAX_RESULTS = 100_000      # results one query may ask for (a page is 20-100; `vsearch serve --max-k` goes up to this)
 MAX_RERANK_DEPTH = 1_000   # hits a cross-encoder may reorder (each costs a forward pass)
 MAX_BATCH = 4_096          # images per encoder batch (256 is the GPU default)
 MAX_THUMBNAIL = 4_096      # pixels of a thumbnail's longer side
