@@ -1,0 +1,270 @@
+"""`vsearch serve` under load: text queries over HTTP in a closed loop with 1, 8 and 32 concurrent
+clients, against the same queries run in-process (Collection.search from as many threads) in the
+same run, so the service's overhead is a ratio; then 32 clients while `vsearch ingest` commits
+into the collection every 10 s (errors counted, generations served).
+
+    python benchmarks/serve.py [--images 100000] [--seconds 20] [--clients 1,8,32] [--commit-seconds 40]
+
+Data: 100k vectors drawn around the real align-lite vectors of the Flickr8k photos
+(benchmarks/index.py's generator, photo vectors cached under ./.cache/index-bench) in a committed
+collection with vector shards (benchmarks/query.py's make_collection), so a real ingest can commit
+over it. Queries: real Flickr8k captions, each used once per measurement (the text cache is on, as
+it is by default, but sees no repeats: every query pays its text encoding). The server is the real
+`vsearch serve` in its own process; the load comes from a minimal asyncio HTTP/1.1 client with
+keep-alive in this process, which shares the machine's cores with the server (the in-process
+figures have no client to feed). Latency is the client's: from sending a request to its last byte.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import csv  # noqa: E402
+import json  # noqa: E402
+import shutil  # noqa: E402
+import socket  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import urllib.request  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from flickr import FLICKR, add_flickr_option  # noqa: E402
+from index import Collection as Around, flickr_vectors  # noqa: E402
+from query import make_collection  # noqa: E402
+
+NAME = "served"
+
+
+def captions(flickr: Path) -> list[str]:
+    with open(flickr / "captions.csv", newline="") as f:
+        texts = [r["caption"].strip() for r in csv.DictReader(f)]
+    rng = np.random.default_rng(7)
+    unique = sorted(set(t for t in texts if t))
+    return [unique[i] for i in rng.permutation(len(unique))]
+
+
+def build(home: Path, n: int) -> None:
+    from vsearch.models import load_model
+
+    data = flickr_vectors()
+    ids, vecs = Around(data["images"], n).all()
+    make_collection(home, n, load_model(), vectors=(ids, vecs), shards=True, name=NAME)
+
+
+# --------------------------------------------------------------------------- load
+def percentile(xs: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(xs), q)) if xs else float("nan")
+
+
+def summary(lat: list[float], errors: int, seconds: float) -> dict:
+    return {"qps": len(lat) / seconds, "p50": percentile(lat, 50), "p99": percentile(lat, 99), "errors": errors,
+            "n": len(lat)}
+
+
+def in_process(col, queries: list[str], clients: int, seconds: float) -> dict:
+    lat: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    nxt = iter(range(len(queries) * 100))
+    deadline = time.perf_counter() + seconds
+
+    def run() -> None:
+        nonlocal errors
+        mine = []
+        while time.perf_counter() < deadline:
+            q = queries[next(nxt) % len(queries)]
+            t = time.perf_counter()
+            try:
+                if len(col.search(q, k=10)) != 10:
+                    raise RuntimeError("short")
+                mine.append((time.perf_counter() - t) * 1000)
+            except Exception:  # noqa: BLE001 - counted
+                with lock:
+                    errors += 1
+        with lock:
+            lat.extend(mine)
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=run) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return summary(lat, errors, time.perf_counter() - start)
+
+
+async def _client(port: int, bodies, deadline: float, lat: list[float], errs: list[str]) -> None:
+    reader = writer = None
+    path = f"/v1/collections/{NAME}/search".encode()
+    while time.perf_counter() < deadline:
+        body = next(bodies)
+        req = (b"POST " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+               b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        t = time.perf_counter()
+        try:
+            if writer is None:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(req)
+            status = int((await reader.readline()).split()[1])
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            payload = await reader.readexactly(length)
+            if status != 200 or payload.count(b'"id":') != 10:
+                errs.append(f"{status} {payload[:200]!r}")
+            else:
+                lat.append((time.perf_counter() - t) * 1000)
+        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as e:
+            errs.append(f"{type(e).__name__}: {e}")
+            if writer is not None:
+                writer.close()
+            reader = writer = None
+
+
+def over_http(port: int, queries: list[str], clients: int, seconds: float) -> tuple[dict, list[str]]:
+    encoded = [json.dumps({"text": q, "k": 10}).encode() for q in queries]
+    counter = iter(range(10**9))
+    bodies = (encoded[next(counter) % len(encoded)] for _ in iter(int, 1))
+    lat: list[float] = []
+    errs: list[str] = []
+
+    async def main() -> float:
+        deadline = time.perf_counter() + seconds
+        start = time.perf_counter()
+        await asyncio.gather(*[_client(port, bodies, deadline, lat, errs) for _ in range(clients)])
+        return time.perf_counter() - start
+
+    elapsed = asyncio.run(main())
+    return summary(lat, len(errs), elapsed), errs
+
+
+# --------------------------------------------------------------------------- server
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(home: Path, port: int, extra: list[str]) -> subprocess.Popen:
+    log = open(home / "serve.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "vsearch.cli", "serve", "--home", str(home), "--port", str(port), *extra],
+                            stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        try:
+            if json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2))["status"] == "ok":
+                return proc
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.5)
+    proc.kill()
+    raise SystemExit(f"vsearch serve did not start:\n{(home / 'serve.log').read_text()[-3000:]}")
+
+
+def healthz(port: int) -> dict:
+    return json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10))
+
+
+def ingest_every(home: Path, flickr: Path, period: float, stop: threading.Event, log: list[dict]) -> None:
+    """A real `vsearch ingest` into the served collection every `period` seconds, each adding a few
+    new Flickr8k photos to a folder of its own (a root beside the synthetic rows)."""
+    folder = home.parent / "incoming"
+    folder.mkdir(exist_ok=True)
+    photos = sorted((flickr / "images").glob("*.jpg"))
+    env = dict(os.environ, VSEARCH_HOME=str(home))
+    round_ = 0
+    while not stop.is_set():
+        started = time.perf_counter()
+        for p in photos[round_ * 4:(round_ + 1) * 4]:
+            shutil.copy(p, folder / p.name)
+        r = subprocess.run([sys.executable, "-m", "vsearch.cli", "ingest", str(folder), "-c", NAME, "--json"], env=env,
+                           capture_output=True, text=True)
+        log.append({"round": round_, "code": r.returncode, "seconds": time.perf_counter() - started,
+                    "error": r.stderr[-300:] if r.returncode else ""})
+        round_ += 1
+        stop.wait(max(0.0, period - (time.perf_counter() - started)))
+
+
+# --------------------------------------------------------------------------- main
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", type=int, default=100_000)
+    ap.add_argument("--seconds", type=float, default=20.0, help="per measurement")
+    ap.add_argument("--clients", default="1,8,32")
+    ap.add_argument("--commit-seconds", type=float, default=40.0, help="length of the run with commits (0: skip)")
+    ap.add_argument("--commit-every", type=float, default=10.0)
+    ap.add_argument("--server-args", default="", help="extra `vsearch serve` options, e.g. '--threads 8'")
+    ap.add_argument("--home", type=Path, help="keep the collection here (built once, reused)")
+    add_flickr_option(ap)
+    args = ap.parse_args()
+
+    import faiss
+
+    import vsearch
+
+    home = args.home or Path(tempfile.mkdtemp(prefix="vsearch-serve-bench-")) / "indexes"
+    if not (home / NAME / "manifest.json").is_file():
+        t = time.perf_counter()
+        build(home, args.images)
+        print(f"built {args.images:,} vectors around Flickr8k in {time.perf_counter() - t:.0f} s under {home}")
+    queries = captions(args.flickr)
+    levels = [int(c) for c in args.clients.split(",")]
+    port = free_port()
+    server = start_server(home, port, args.server_args.split())
+    faiss.omp_set_num_threads(1)  # as the server runs it: one thread per query
+    col = vsearch.open_collection(NAME, home=home, text_cache=1000)
+    col.search("warm up", k=10)
+    info = col.info(disk_usage=False)
+    print(f"collection: {info['counts']['images']:,} images, index {info['index']['type']}; "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    print(f"{'clients':>7} | {'service q/s':>11} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} | "
+          f"{'in-process q/s':>14} {'p50 ms':>7} {'p99 ms':>7} | {'ratio':>5}")
+    try:
+        for i, c in enumerate(levels):
+            part = queries[(i * 7919) % len(queries):] + queries[:(i * 7919) % len(queries)]
+            local = in_process(col, part, c, args.seconds)
+            remote, errs = over_http(port, part, c, args.seconds)
+            print(f"{c:>7} | {remote['qps']:>11.1f} {remote['p50']:>7.1f} {remote['p99']:>7.1f} {remote['errors']:>6} | "
+                  f"{local['qps']:>14.1f} {local['p50']:>7.1f} {local['p99']:>7.1f} | {remote['qps'] / local['qps']:>5.2f}"
+                  + (f"   first error: {errs[0]}" if errs else ""), flush=True)
+        if args.commit_seconds > 0:
+            c = max(levels)
+            before = healthz(port)["collections"][NAME]
+            stop, log = threading.Event(), []
+            writer = threading.Thread(target=ingest_every, args=(home, args.flickr, args.commit_every, stop, log))
+            writer.start()
+            part = queries[len(queries) // 2:]
+            remote, errs = over_http(port, part, c, args.commit_seconds)
+            stop.set()
+            writer.join()
+            after = healthz(port)["collections"][NAME]
+            commits = [x for x in log if x["code"] == 0]
+            print(f"with `vsearch ingest` committing every {args.commit_every:g} s, {c} clients, {args.commit_seconds:g} s: "
+                  f"{remote['qps']:.1f} q/s, p50 {remote['p50']:.1f} ms, p99 {remote['p99']:.1f} ms, "
+                  f"**{remote['errors']} errors** in {remote['n'] + remote['errors']:,} requests; "
+                  f"{len(commits)} ingests committed (median {statistics.median([x['seconds'] for x in commits]) if commits else 0:.1f} s each), "
+                  f"generation {before} -> {after}" + (f"; first error: {errs[0]}" if errs else "")
+                  + "".join(f"; ingest failed: {x['error']}" for x in log if x["code"]))
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        hits = [line for line in metrics.splitlines() if line.startswith("vsearch_text_cache_hits_total")]
+        print(f"text cache: {hits[0].split()[-1] if hits else '?'} hits; load average now {os.getloadavg()[0]:.2f}")
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+if __name__ == "__main__":
+    main()
