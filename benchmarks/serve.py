@@ -1,9 +1,14 @@
 """`vsearch serve` under load: text queries over HTTP in a closed loop with 1, 8 and 32 concurrent
 clients, against the same queries run in-process (Collection.search from as many threads) in the
-same run, so the service's overhead is a ratio; then 32 clients while `vsearch ingest` commits
-into the collection every 10 s (errors counted, generations served).
+same run, so the service's overhead is a ratio; then an open loop (150 queries/s arriving, up to
+32 connections) for the latency at that rate; then 32 clients while `vsearch ingest` commits into
+the collection every 10 s (errors counted, generations served).
 
-    python benchmarks/serve.py [--images 100000] [--seconds 20] [--clients 1,8,32] [--commit-seconds 40]
+    python benchmarks/serve.py [--images 100000] [--seconds 20] [--clients 1,8,32] [--rate 150] [--commit-seconds 40]
+
+In a closed loop with N clients, latency is N / throughput on average (Little's law): 32 clients
+at 150 q/s wait 213 ms per query whatever the server does, so the latency at a given rate is
+measured in the open loop, from each query's arrival (queueing included).
 
 Data: 100k vectors drawn around the real align-lite vectors of the Flickr8k photos
 (benchmarks/index.py's generator, photo vectors cached under ./.cache/index-bench) in a committed
@@ -19,6 +24,7 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("VSEARCH_ORT_THREADS", "1")  # in-process as in the server: one thread per query
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
@@ -103,46 +109,98 @@ def in_process(col, queries: list[str], clients: int, seconds: float) -> dict:
     return summary(lat, errors, time.perf_counter() - start)
 
 
-async def _client(port: int, bodies, deadline: float, lat: list[float], errs: list[str]) -> None:
-    reader = writer = None
-    path = f"/v1/collections/{NAME}/search".encode()
-    while time.perf_counter() < deadline:
-        body = next(bodies)
-        req = (b"POST " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-               b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
-        t = time.perf_counter()
+class Conn:
+    """One keep-alive HTTP/1.1 connection sending search bodies (reconnects after an error)."""
+
+    def __init__(self, port: int):
+        self.port, self.reader, self.writer = port, None, None
+        self.head = (f"POST /v1/collections/{NAME}/search HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     f"Content-Type: application/json\r\nContent-Length: ").encode()
+
+    async def search(self, body: bytes) -> str | None:
+        """None when 10 hits came back, else what went wrong."""
         try:
-            if writer is None:
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(req)
-            status = int((await reader.readline()).split()[1])
+            if self.writer is None:
+                self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+            self.writer.write(self.head + str(len(body)).encode() + b"\r\n\r\n" + body)
+            status = int((await self.reader.readline()).split()[1])
             length = 0
-            while (line := await reader.readline()) not in (b"\r\n", b""):
+            while (line := await self.reader.readline()) not in (b"\r\n", b""):
                 if line.lower().startswith(b"content-length:"):
                     length = int(line.split(b":")[1])
-            payload = await reader.readexactly(length)
+            payload = await self.reader.readexactly(length)
             if status != 200 or payload.count(b'"id":') != 10:
-                errs.append(f"{status} {payload[:200]!r}")
-            else:
-                lat.append((time.perf_counter() - t) * 1000)
+                return f"{status} {payload[:200]!r}"
+            return None
         except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as e:
-            errs.append(f"{type(e).__name__}: {e}")
-            if writer is not None:
-                writer.close()
-            reader = writer = None
+            if self.writer is not None:
+                self.writer.close()
+            self.reader = self.writer = None
+            return f"{type(e).__name__}: {e}"
+
+
+def _bodies(queries: list[str]):
+    encoded = [json.dumps({"text": q, "k": 10}).encode() for q in queries]
+    i = 0
+    while True:
+        yield encoded[i % len(encoded)]
+        i += 1
 
 
 def over_http(port: int, queries: list[str], clients: int, seconds: float) -> tuple[dict, list[str]]:
-    encoded = [json.dumps({"text": q, "k": 10}).encode() for q in queries]
-    counter = iter(range(10**9))
-    bodies = (encoded[next(counter) % len(encoded)] for _ in iter(int, 1))
+    """Closed loop: each client sends its next query when the last one is answered."""
+    bodies = _bodies(queries)
+    lat: list[float] = []
+    errs: list[str] = []
+
+    async def client(deadline: float) -> None:
+        conn = Conn(port)
+        while time.perf_counter() < deadline:
+            t = time.perf_counter()
+            err = await conn.search(next(bodies))
+            if err:
+                errs.append(err)
+            else:
+                lat.append((time.perf_counter() - t) * 1000)
+
+    async def main() -> float:
+        start = time.perf_counter()
+        await asyncio.gather(*[client(start + seconds) for _ in range(clients)])
+        return time.perf_counter() - start
+
+    elapsed = asyncio.run(main())
+    return summary(lat, len(errs), elapsed), errs
+
+
+def open_loop(port: int, queries: list[str], rate: float, seconds: float, connections: int) -> tuple[dict, list[str]]:
+    """Open loop: queries arrive at `rate` per second (Poisson) whatever the answers do, over up to
+    `connections` connections; a query's latency counts from its arrival, queueing included."""
+    bodies = _bodies(queries)
+    rng = np.random.default_rng(3)
     lat: list[float] = []
     errs: list[str] = []
 
     async def main() -> float:
-        deadline = time.perf_counter() + seconds
-        start = time.perf_counter()
-        await asyncio.gather(*[_client(port, bodies, deadline, lat, errs) for _ in range(clients)])
+        arrivals: asyncio.Queue = asyncio.Queue()
+
+        async def worker() -> None:
+            conn = Conn(port)
+            while (due := await arrivals.get()) is not None:
+                err = await conn.search(next(bodies))
+                if err:
+                    errs.append(err)
+                else:
+                    lat.append((time.perf_counter() - due) * 1000)
+
+        workers = [asyncio.create_task(worker()) for _ in range(connections)]
+        start = due = time.perf_counter()
+        while due < start + seconds:
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            arrivals.put_nowait(due)
+            due += rng.exponential(1.0 / rate)
+        for _ in workers:
+            arrivals.put_nowait(None)
+        await asyncio.gather(*workers)
         return time.perf_counter() - start
 
     elapsed = asyncio.run(main())
@@ -206,6 +264,7 @@ def main() -> None:
     ap.add_argument("--clients", default="1,8,32")
     ap.add_argument("--commit-seconds", type=float, default=40.0, help="length of the run with commits (0: skip)")
     ap.add_argument("--commit-every", type=float, default=10.0)
+    ap.add_argument("--rate", type=float, default=150.0, help="arrivals/s of the open-loop run (0: skip)")
     ap.add_argument("--server-args", default="", help="extra `vsearch serve` options, e.g. '--threads 8'")
     ap.add_argument("--home", type=Path, help="keep the collection here (built once, reused)")
     add_flickr_option(ap)
@@ -224,7 +283,7 @@ def main() -> None:
     levels = [int(c) for c in args.clients.split(",")]
     port = free_port()
     server = start_server(home, port, args.server_args.split())
-    faiss.omp_set_num_threads(1)  # as the server runs it: one thread per query
+    faiss.omp_set_num_threads(1)  # as the server runs it: one thread per query (ONNX Runtime: see the top)
     col = vsearch.open_collection(NAME, home=home, text_cache=1000)
     col.search("warm up", k=10)
     info = col.info(disk_usage=False)
@@ -240,6 +299,13 @@ def main() -> None:
             print(f"{c:>7} | {remote['qps']:>11.1f} {remote['p50']:>7.1f} {remote['p99']:>7.1f} {remote['errors']:>6} | "
                   f"{local['qps']:>14.1f} {local['p50']:>7.1f} {local['p99']:>7.1f} | {remote['qps'] / local['qps']:>5.2f}"
                   + (f"   first error: {errs[0]}" if errs else ""), flush=True)
+        if args.rate > 0:
+            c = max(levels)
+            part = queries[len(queries) // 3:]
+            remote, errs = open_loop(port, part, args.rate, args.seconds, c)
+            print(f"open loop, {args.rate:g} queries/s arriving (Poisson) over up to {c} connections: {remote['qps']:.1f} q/s answered, "
+                  f"p50 {remote['p50']:.1f} ms, p99 {remote['p99']:.1f} ms (from arrival), {remote['errors']} errors"
+                  + (f"; first error: {errs[0]}" if errs else ""), flush=True)
         if args.commit_seconds > 0:
             c = max(levels)
             before = healthz(port)["collections"][NAME]

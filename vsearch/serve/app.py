@@ -8,11 +8,14 @@
 FastAPI rather than bare Starlette: the /v1 API's request and response models are the OpenAPI
 schema (published, and fuzzed by the tests), validation is Pydantic's compiled core, and FastAPI
 is Starlette underneath, so the per-request cost is Starlette's plus that validation. Searches
-run on a bounded thread pool (limits.Workers): ONNX Runtime and FAISS release the GIL, so one
+run on a fixed thread pool (limits.Workers): ONNX Runtime and FAISS release the GIL, so one
 process uses every core while sharing one copy of the model, the index and the caches.
 """
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
+import anyio
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
@@ -41,7 +44,13 @@ def create_app(config: ServeConfig, served: Served | None = None) -> FastAPI:
     ctx = Context(config=config, served=served, workers=Workers(config.limits), auth=auth,
                   urls=Urls(auth, config.public_url), metrics=Metrics(served.all), inputs=Inputs(config.limits),
                   examples=_examples(served))
-    app = FastAPI(title="vsearch", version=__version__,
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        ctx.workers.close()
+        served.close()
+
+    app = FastAPI(title="vsearch", version=__version__, lifespan=lifespan,
                   summary="Semantic search over photo collections: vsearch's /v1 API and clip-retrieval's clip-back protocol.")
     app.state.ctx = ctx
     install_errors(app)
@@ -49,14 +58,17 @@ def create_app(config: ServeConfig, served: Served | None = None) -> FastAPI:
     app.include_router(browse_router(ctx))
     app.include_router(clip_back_router(ctx))
 
+    # Off the event loop (a look at a collection may load its newer generation), and off the search
+    # pool (a health check must not queue behind searches).
     @app.get("/healthz", response_model=Health, tags=["service"], summary="Liveness, and the generation of each collection")
     async def healthz() -> dict:
-        return {"status": "ok", "collections": {c.name: c.snapshot().generation for c in served.all()}}
+        generations = await anyio.to_thread.run_sync(lambda: {c.name: c.snapshot().generation for c in served.all()})
+        return {"status": "ok", "collections": generations}
 
     @app.get("/metrics", tags=["service"], summary="Prometheus metrics", response_class=Response,
              responses={200: {"content": {"text/plain": {}}}})
     async def metrics() -> Response:
-        return Response(ctx.metrics.render(), media_type=ctx.metrics.content_type)
+        return Response(await anyio.to_thread.run_sync(ctx.metrics.render), media_type=ctx.metrics.content_type)
 
     app.add_middleware(Guard, auth=auth, metrics=ctx.metrics, max_body=config.limits.max_body,
                        timeout_s=config.limits.timeout_s)
@@ -64,7 +76,6 @@ def create_app(config: ServeConfig, served: Served | None = None) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"],
                            expose_headers=["X-Vsearch-Ignored", "X-Vsearch-Clamped"])
-    app.router.add_event_handler("shutdown", served.close)
     return app
 
 
@@ -75,7 +86,13 @@ def _examples(served: Served) -> tuple[list[str], int | None]:
 
 
 def one_thread_per_search() -> None:
-    """FAISS's OpenMP threads would fight the request threads for the cores: one query, one thread."""
+    """FAISS's OpenMP threads and ONNX Runtime's intra-op threads would fight the request threads for
+    the cores: one query, one thread (set before any model session is made)."""
+    import os
+
     import faiss
 
+    from ..models.onnx_runtime import THREADS_ENV
+
     faiss.omp_set_num_threads(1)
+    os.environ.setdefault(THREADS_ENV, "1")

@@ -1,11 +1,12 @@
 """Bounds that the service itself applies: the body a request may send, and the work it may start
-(searches run on a bounded pool of threads, each under the request's time limit)."""
+(searches run on a fixed pool of threads, each under the request's time limit)."""
 from __future__ import annotations
 
+import asyncio
 import functools
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, TypeVar
 
-import anyio
 from fastapi import HTTPException
 
 from .config import Limits
@@ -49,13 +50,16 @@ def limited(receive: Callable, limit: int) -> Callable:
 
 
 class Workers:
-    """Searches run here: at most `limits.search_threads` at once (the rest wait their turn within
-    their time limit). A request that runs out of time is answered 504 at once; its search finishes
-    in the background, still holding its place, so the pool stays bounded."""
+    """Searches run here: on a fixed pool of `limits.search_threads` threads; the rest wait their
+    turn within their request's time limit. A request that runs out of time is answered 504 at
+    once: its search leaves the queue if it has not started, else finishes on its thread, so the
+    number of threads (and of searches at work) never exceeds the pool's."""
 
     def __init__(self, limits: Limits):
-        self.limiter = anyio.CapacityLimiter(limits.search_threads)
+        self.pool = ThreadPoolExecutor(max_workers=limits.search_threads, thread_name_prefix="vsearch-search")
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=self.limiter,
-                                              abandon_on_cancel=True)
+        return await asyncio.get_running_loop().run_in_executor(self.pool, functools.partial(fn, *args, **kwargs))
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
