@@ -8,8 +8,6 @@ import base64
 import io
 import json
 import os
-import struct
-import zlib
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from PIL import Image
 
 import vsearch
 from serve_fixtures import raw_exchange, served_collection, start_server
+from test_hostile_use import png
 
 MAX_UPLOAD = 300_000   # bytes, as given to the server below (--max-upload-mb)
 
@@ -203,14 +202,6 @@ def test_original_files_are_opt_in(collection, tmp_path):
 
 
 # --- limits: bad input is a 4xx that says why ----------------------------------------------------
-def png(width: int, height: int) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
-
-
 @pytest.mark.parametrize("body, status, says", [
     ({"text": "a dog", "k": 51}, 422, "less than or equal to 50"),
     ({"text": "a dog", "k": 30, "offset": 30}, 422, "at most 50"),

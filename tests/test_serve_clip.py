@@ -20,7 +20,7 @@ import pytest
 
 import vsearch
 from serve_fixtures import served_collection, start_server
-from test_ui_browser import CHROMIUM, DRIVER, ensure_browser
+from test_ui_browser import browser, ensure_browser  # noqa: F401 - browser: the headless Chromium fixture
 from ui_fixtures import free_port
 
 
@@ -183,22 +183,11 @@ def front(front_port):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    ensure_browser()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-              "--disable-background-networking", "--window-size=1400,1000"):
-        opts.add_argument(a)
-    drv = webdriver.Chrome(service=Service(DRIVER), options=opts)
-    yield drv
-    drv.quit()
+def chromium():
+    ensure_browser()   # skips without Debian's chromium and chromium-driver
 
 
-def test_clip_retrieval_front_shows_results_from_vsearch(front, server, browser, col, tmp_path):
+def test_clip_retrieval_front_shows_results_from_vsearch(chromium, front, server, browser, col, tmp_path):
     from selenium.webdriver.support.ui import WebDriverWait
 
     browser.get(f"{front}/?back={server.url}&index=photos&query=a%20dog%20runs%20on%20the%20grass")
