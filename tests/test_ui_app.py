@@ -396,9 +396,9 @@ def test_a_rerun_reads_one_generation_while_other_sessions_reload(ui_home, monke
     monkeypatch.setattr(collection_module.Collection, "__init__", init)
     monkeypatch.setattr(collection_module.Collection, "search", search)
     monkeypatch.setattr(collection_module.Collection, "thumbnail", thumbnail)
-    from streamlit.runtime.caching import cache_resource_api
+    import streamlit as st
 
-    cache_resource_api.get_resource_cache_stats_provider().clear_all()  # open anew, through init()
+    st.cache_resource.clear()  # the app opens its collection anew, through init()
     at.text_input(key="query").input("a dog").run()
     assert not at.exception and len(names(at)) == 20 and shared
     searched = [g for kind, g in read if kind == "search"]
