@@ -48,6 +48,14 @@ def test_a_reachable_address_needs_a_token_or_insecure(collection, args, says):
     assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
+def test_nothing_to_serve_is_one_line(tmp_path):
+    need_serve()
+    r = cli("serve", "--home", str(tmp_path / "empty"))
+    assert r.returncode == 2 and "no collection" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    r = cli("serve", "--home", str(tmp_path / "empty"), "-c", "photos")
+    assert r.returncode == 2 and "no collection 'photos'" in r.stderr, r.stderr
+
+
 def test_insecure_serves_a_wildcard_address_knowingly(collection, tmp_path):
     home, _ = collection
     s = start_server(home, tmp_path, "--host", "0.0.0.0", "--insecure")  # reached here over loopback only
