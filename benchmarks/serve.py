@@ -1,6 +1,6 @@
 """`vsearch serve` under load: text queries over HTTP in a closed loop with 1, 8 and 32 concurrent
 clients, against the same queries run in-process (Collection.search from as many threads) in the
-same run, so the service's overhead is a ratio; then an open loop (150 queries/s arriving, up to
+same run, in alternating rounds, so the service's overhead is a ratio; then an open loop (150 queries/s arriving, up to
 32 connections) for the latency at that rate; then 32 clients while `vsearch ingest` commits into
 the collection every 10 s (errors counted, generations served).
 
@@ -77,15 +77,14 @@ def summary(lat: list[float], errors: int, seconds: float) -> dict:
             "n": len(lat)}
 
 
-def in_process(col, queries: list[str], clients: int, seconds: float) -> dict:
+def in_process(col, queries: list[str], clients: int, seconds: float) -> tuple[list[float], list[str], float]:
     lat: list[float] = []
-    errors = 0
+    errors: list[str] = []
     lock = threading.Lock()
     nxt = iter(range(len(queries) * 100))
     deadline = time.perf_counter() + seconds
 
     def run() -> None:
-        nonlocal errors
         mine = []
         while time.perf_counter() < deadline:
             q = queries[next(nxt) % len(queries)]
@@ -94,9 +93,9 @@ def in_process(col, queries: list[str], clients: int, seconds: float) -> dict:
                 if len(col.search(q, k=10)) != 10:
                     raise RuntimeError("short")
                 mine.append((time.perf_counter() - t) * 1000)
-            except Exception:  # noqa: BLE001 - counted
+            except Exception as e:  # noqa: BLE001 - counted
                 with lock:
-                    errors += 1
+                    errors.append(f"{type(e).__name__}: {e}")
         with lock:
             lat.extend(mine)
 
@@ -106,7 +105,7 @@ def in_process(col, queries: list[str], clients: int, seconds: float) -> dict:
         t.start()
     for t in threads:
         t.join()
-    return summary(lat, errors, time.perf_counter() - start)
+    return lat, errors, time.perf_counter() - start
 
 
 class Conn:
@@ -147,7 +146,7 @@ def _bodies(queries: list[str]):
         i += 1
 
 
-def over_http(port: int, queries: list[str], clients: int, seconds: float) -> tuple[dict, list[str]]:
+def over_http(port: int, queries: list[str], clients: int, seconds: float) -> tuple[list[float], list[str], float]:
     """Closed loop: each client sends its next query when the last one is answered."""
     bodies = _bodies(queries)
     lat: list[float] = []
@@ -168,8 +167,27 @@ def over_http(port: int, queries: list[str], clients: int, seconds: float) -> tu
         await asyncio.gather(*[client(start + seconds) for _ in range(clients)])
         return time.perf_counter() - start
 
-    elapsed = asyncio.run(main())
-    return summary(lat, len(errs), elapsed), errs
+    return lat, errs, asyncio.run(main())
+
+
+def paired(col, port: int, queries: list[str], clients: int, seconds: float, rounds: int) -> tuple[dict, dict, list[str]]:
+    """In-process and over HTTP in turn, `rounds` times each (so that the load others put on a shared
+    machine falls on both alike), each round on queries neither side has seen."""
+    runs: dict[str, list] = {"local": [[], [], 0.0], "remote": [[], [], 0.0]}
+    at = 0
+    for _ in range(rounds):
+        chunk = queries[at:] + queries[:at]
+        used = 0
+        for side, fn in (("local", lambda: in_process(col, chunk, clients, seconds / rounds)),
+                         ("remote", lambda: over_http(port, chunk, clients, seconds / rounds))):
+            lat, errs, elapsed = fn()
+            runs[side][0] += lat
+            runs[side][1] += errs
+            runs[side][2] += elapsed
+            used = max(used, len(lat) + len(errs) + clients)
+        at = (at + used) % len(queries)
+    (llat, lerr, lt), (rlat, rerr, rt) = runs["local"], runs["remote"]
+    return summary(llat, len(lerr), lt), summary(rlat, len(rerr), rt), rerr + lerr
 
 
 def open_loop(port: int, queries: list[str], rate: float, seconds: float, connections: int) -> tuple[dict, list[str]]:
@@ -260,7 +278,8 @@ def ingest_every(home: Path, flickr: Path, period: float, stop: threading.Event,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=100_000)
-    ap.add_argument("--seconds", type=float, default=20.0, help="per measurement")
+    ap.add_argument("--seconds", type=float, default=20.0, help="per measurement (each side)")
+    ap.add_argument("--rounds", type=int, default=4, help="in-process and HTTP alternate this many times")
     ap.add_argument("--clients", default="1,8,32")
     ap.add_argument("--commit-seconds", type=float, default=40.0, help="length of the run with commits (0: skip)")
     ap.add_argument("--commit-every", type=float, default=10.0)
@@ -294,8 +313,7 @@ def main() -> None:
     try:
         for i, c in enumerate(levels):
             part = queries[(i * 7919) % len(queries):] + queries[:(i * 7919) % len(queries)]
-            local = in_process(col, part, c, args.seconds)
-            remote, errs = over_http(port, part, c, args.seconds)
+            local, remote, errs = paired(col, port, part, c, args.seconds, args.rounds)
             print(f"{c:>7} | {remote['qps']:>11.1f} {remote['p50']:>7.1f} {remote['p99']:>7.1f} {remote['errors']:>6} | "
                   f"{local['qps']:>14.1f} {local['p50']:>7.1f} {local['p99']:>7.1f} | {remote['qps'] / local['qps']:>5.2f}"
                   + (f"   first error: {errs[0]}" if errs else ""), flush=True)
@@ -313,7 +331,8 @@ def main() -> None:
             writer = threading.Thread(target=ingest_every, args=(home, args.flickr, args.commit_every, stop, log))
             writer.start()
             part = queries[len(queries) // 2:]
-            remote, errs = over_http(port, part, c, args.commit_seconds)
+            lat, errs, elapsed = over_http(port, part, c, args.commit_seconds)
+            remote = summary(lat, len(errs), elapsed)
             stop.set()
             writer.join()
             after = healthz(port)["collections"][NAME]
