@@ -164,11 +164,11 @@ def test_settling_a_copy_that_comes_back_before_its_original():
             return self.d
 
     copy = Decoded("d", 7)  # hashed only: another worker claimed id 7
-    original = Decoded("d", 7, pixels=np.zeros((2, 2, 3), np.uint8), width=2)
+    original = Decoded("d", 7, pixels=np.zeros((2, 2, 3), np.uint8), meta={"width": 2})
     other = Decoded("e", 8, pixels=np.ones((2, 2, 3), np.uint8))
     c = Copies(stored=frozenset({99}))
     first = c.settle(copy, [Done(other), Done(original)])
-    assert first.pixels is not None and first.width == 2  # the copy first in order carries the pixels
+    assert first.pixels is not None and first.meta["width"] == 2  # the copy first in order carries the pixels
     assert c.settle(other).pixels is not None
     assert c.settle(original).pixels is None  # ... and the original none
     assert c.settle(Decoded("s", 99)).pixels is None and c.settle(Decoded("", 0, error="unreadable")).error

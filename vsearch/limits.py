@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import os
 from numbers import Integral
-from typing import TYPE_CHECKING
 
 from .errors import InvalidOptionError, QueryError
-
-if TYPE_CHECKING:
-    import numpy as np
 
 MAX_RESULTS = 100_000      # results one query may ask for (a page is 20-100; `vsearch serve --max-k` goes up to this)
 MAX_RERANK_DEPTH = 1_000   # hits a cross-encoder may reorder (each costs a forward pass)
@@ -44,21 +40,6 @@ def result_count(k: object, available: int, what: str = "k") -> int:
     """The number of results to compute for a query asking for `k`: a whole number from 1 to
     MAX_RESULTS (else a QueryError), cut to the `available` items (never below 1)."""
     return min(whole_number(k, what, 1, MAX_RESULTS, QueryError), max(1, int(available)))
-
-
-def query_vector(vector: object, dim: int) -> "np.ndarray":
-    """A query vector as float32 of the collection's width, every value finite (else a QueryError)."""
-    import numpy as np
-
-    try:
-        q = np.asarray(vector, dtype=np.float32)
-    except (TypeError, ValueError) as e:
-        raise QueryError(f"a query vector is a list of {dim} numbers ({e})") from e
-    if q.ndim == 2 and q.shape[0] == 1:
-        q = q[0]
-    if q.shape != (dim,) or not np.isfinite(q).all():
-        raise QueryError(f"a query vector is {dim} finite numbers (got shape {q.shape})")
-    return q
 
 
 def rerank_depth(k: object, available: int, what: str = "rerank_k") -> int:

@@ -10,8 +10,8 @@ import multiprocessing as mp
 import os
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from typing import Any
 from itertools import islice
 from pathlib import Path
 
@@ -19,10 +19,11 @@ import numpy as np
 import xxhash
 
 from ..errors import ImageError, InvalidOptionError
-from ..imaging import decode_image_bytes, read_file_bytes
+from ..imaging import DecodedImage, decode_image_bytes, read_file_bytes
 from ..interrupt import quiet_worker
 from ..limits import max_workers, whole_number
 from ..models.preprocess import Preprocess
+from ..store.tables import CONTENT_META
 from ..times import CLAMPED, clamp_date
 from .copies import Claims, Copies
 
@@ -38,13 +39,15 @@ class Decoded:
     digest: str
     id: int
     pixels: np.ndarray | None = None  # None when the vector is already known
-    width: int | None = None
-    height: int | None = None
-    taken_at: datetime | None = None
-    camera: str | None = None
-    orientation: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict)  # the content metadata (store/tables.py CONTENT_META)
     error: str | None = None
     note: str | None = None           # something to record about an ingested file (a clamped EXIF date)
+
+
+def content_meta(d: DecodedImage) -> dict[str, Any]:
+    """The content metadata of a decoded image, by the schema's names: the image's own fields
+    (its stored size), else its EXIF's (store/tables.py META_FIELDS)."""
+    return {f: getattr(d, f) if f in DecodedImage._fields else getattr(d.meta, f) for f in CONTENT_META}
 
 
 def decode_file(path: Path, preprocess: Preprocess, known: frozenset | set = frozenset()) -> Decoded:
@@ -62,10 +65,11 @@ def decode_file(path: Path, preprocess: Preprocess, known: frozenset | set = fro
         return Decoded(digest, cid, error=e.reason)
     except MemoryError:  # one huge file must not end the run
         return Decoded(digest, cid, error="out of memory while decoding")
-    m = d.meta
-    taken_at, clamped = clamp_date(m.taken_at)
-    note = f"EXIF capture date {m.taken_at:%Y-%m-%d}: {CLAMPED}" if clamped else None
-    return Decoded(digest, cid, pixels, d.width, d.height, taken_at, m.camera, m.orientation, note=note)
+    meta = content_meta(d)
+    taken_at = meta.get("taken_at")
+    meta["taken_at"], clamped = clamp_date(taken_at)
+    note = f"EXIF capture date {taken_at:%Y-%m-%d}: {CLAMPED}" if clamped else None
+    return Decoded(digest, cid, pixels, meta, note=note)
 
 
 def default_workers() -> int:
@@ -169,14 +173,3 @@ def _decode_in_worker(path: Path) -> Decoded | None:
     if _stop is not None and _stop.value:
         return None
     return decode_file(path, *_worker)
-
-
-def decode_pixels(paths: list[Path], preprocess, workers: int | None = None) -> Iterator[np.ndarray]:
-    """Decoded pixels of every file, in order; a file that cannot be decoded is an error
-    (training and benchmark data must be complete, unlike an ingested folder)."""
-    from ..errors import VsearchError
-
-    for path, d in zip(paths, decode_files(paths, preprocess, workers)):
-        if d.pixels is None:
-            raise VsearchError(f"{path} could not be decoded: {d.error}")
-        yield d.pixels

@@ -17,15 +17,17 @@ import json
 import os
 import re
 import shutil
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import pyarrow.parquet as pq
 
 from ..errors import ManifestDamagedError, VsearchError
+from ..models.identity import ModelRecord
 from .collection import DAMAGED
-from .manifest import Manifest, read_manifest_file, write_manifest
+from .manifest import IndexRecord, Manifest, read_manifest_file, write_manifest
 from .manifest_check import is_plain_name
 from .names import shown
 from .storage import writing
@@ -68,7 +70,7 @@ def _copies(folder: Path) -> list[Manifest]:
     return found
 
 
-def rebuilt_manifest(folder: Path, model_record: Callable[[], dict[str, Any]] | None = None) -> tuple[Manifest, str]:
+def rebuilt_manifest(folder: Path, model_record: Callable[[], ModelRecord] | None = None) -> tuple[Manifest, str]:
     """(the manifest of the newest complete generation, where it came from); see the module docstring."""
     copies = _copies(folder)
     newest: tuple[int, dict[str, str]] | None = None
@@ -87,7 +89,7 @@ def rebuilt_manifest(folder: Path, model_record: Callable[[], dict[str, Any]] | 
             raise ManifestDamagedError(
                 f"collection {folder.name!r} was written before vsearch kept copies of its manifest: name the model it "
                 f"was built with, `vsearch reindex --collection {folder.name} --model NAME`, to rebuild it")
-        base = Manifest(model=dict(model_record()), index={"type": "auto", "params": {}})
+        base = Manifest(model=model_record(), index=IndexRecord(type="auto"))
     if newest is not None and (not usable or newest[0] > usable[0].generation):
         gen, files = newest
         source = f"the files of generation {gen}" + (f" and the copy of generation {base.generation}'s manifest"
@@ -95,7 +97,7 @@ def rebuilt_manifest(folder: Path, model_record: Callable[[], dict[str, Any]] | 
     else:
         gen, files = usable[0].generation, dict(usable[0].files)
         source = f"the copy of generation {gen}'s manifest"
-    m = Manifest(model=base.model, index=dict(base.index), generation=gen, roots=list(base.roots), files=files,
+    m = Manifest(model=base.model, index=replace(base.index), generation=gen, roots=list(base.roots), files=files,
                  counts=dict(base.counts), last_ingest=dict(base.last_ingest), created=base.created,
                  updated=base.updated)
     for key, count in _TABLE_COUNTS.items():
@@ -120,7 +122,7 @@ def _roots(images: Path) -> set[str]:
     return {r for r in roots if isinstance(r, str) and r.startswith("/") and "\0" not in r}
 
 
-def repair_manifest(store, model_record: Callable[[], dict[str, Any]] | None = None) -> list[str]:
+def repair_manifest(store, model_record: Callable[[], ModelRecord] | None = None) -> list[str]:
     """Under the writer lock of `store` (a CollectionStore): when manifest.json is damaged, keep it
     in damaged/ and write the rebuilt one; the lines that say so (none when it was sound)."""
     try:
