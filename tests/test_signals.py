@@ -64,7 +64,12 @@ def interrupt(photos: Path, home: Path, sig: int, group: bool) -> tuple[int, str
         time.sleep(0.02)
     assert p.poll() is None, p.communicate()
     (os.killpg if group else os.kill)(p.pid, sig)
-    out, err = p.communicate(timeout=30)  # quick: a hang fails here
+    try:
+        out, err = p.communicate(timeout=30)  # quick: a hang fails here
+    except subprocess.TimeoutExpired:
+        for pid in session_alive(p.pid):  # leave nothing running behind a failed test
+            os.kill(int(pid), signal.SIGKILL)
+        raise
     deadline = time.time() + 10
     while session_alive(p.pid) and time.time() < deadline:
         time.sleep(0.05)
