@@ -7,7 +7,10 @@ from typing import Any
 
 from ..errors import InvalidOptionError
 from ..index import KINDS
+from ..limits import MAX_BATCH, max_workers, whole_number
 from ..models.precision import DEFAULT_PRECISION, check_precision_name
+from ..store.home import check_collection_name
+from .ignore import check_patterns
 
 INDEX_TYPES = ("auto", *sorted(KINDS))
 
@@ -37,13 +40,18 @@ class IngestConfig:
     rerank_tokens: bool = True        # store the reranker's image tokens (~8 KB/image) for fast --rerank
     reranker: Path | None = None      # an ITM checkpoint whose tokens to store (default: the model's shipped one)
     precision: str | None = None      # image encoder: fp32 | int8; None: fp32 for a new collection, an existing one keeps its own
+    exclude: tuple[str, ...] = ()     # gitignore-style patterns left out of the scan (pipeline/ignore.py), this run
 
     def __post_init__(self) -> None:
+        if self.collection is not None:
+            check_collection_name(self.collection)
+        object.__setattr__(self, "exclude", tuple(self.exclude or ()))
+        check_patterns(self.exclude)
         check_index_options(self.index_type, self.max_index_memory)
-        if self.batch_size is not None and self.batch_size < 1:
-            raise InvalidOptionError(f"--batch-size must be at least 1 (got {self.batch_size})")
-        if self.workers is not None and self.workers < 0:
-            raise InvalidOptionError(f"--workers must be 0 or more (got {self.workers})")
+        if self.batch_size is not None:
+            whole_number(self.batch_size, "--batch-size", 1, MAX_BATCH)
+        if self.workers is not None:
+            whole_number(self.workers, "--workers", 0, max_workers())
         if self.backend not in BACKENDS:
             raise InvalidOptionError(f"unknown encoder backend {self.backend!r}; known: {', '.join(BACKENDS)}")
         if self.precision is not None:
@@ -60,6 +68,7 @@ class IngestSummary:
     new: int = 0
     changed: int = 0
     unchanged: int = 0
+    touched: int = 0        # read again for a new date, the same content (counted apart from unchanged)
     moved: int = 0
     removed: int = 0
     duplicates: int = 0
@@ -74,6 +83,9 @@ class IngestSummary:
     # imports (process start-up until the ingest begins).
     timings: dict[str, float] = field(default_factory=dict)
     error_samples: list[dict[str, str]] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)  # files and folders the scan left out, by reason (pipeline/ignore.py)
+    noted: int = 0          # files ingested with something to say (a date clamped to what the format holds)
+    notes: list[dict[str, str]] = field(default_factory=list)  # the first of them: path, note
     repaired: list[str] = field(default_factory=list)  # what a repair of damaged metadata did (pipeline/repair.py)
 
     @property

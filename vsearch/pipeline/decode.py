@@ -20,8 +20,12 @@ import xxhash
 
 from ..errors import ImageError, InvalidOptionError
 from ..imaging import DecodedImage, decode_image_bytes, read_file_bytes
+from ..interrupt import quiet_worker
+from ..limits import max_workers, whole_number
 from ..models.preprocess import Preprocess
 from ..store.tables import CONTENT_META
+from ..times import CLAMPED, clamp_date
+from .copies import Claims, Copies
 
 
 def content_id(data: bytes) -> tuple[str, int]:
@@ -37,6 +41,7 @@ class Decoded:
     pixels: np.ndarray | None = None  # None when the vector is already known
     meta: dict[str, Any] = field(default_factory=dict)  # the content metadata (store/tables.py CONTENT_META)
     error: str | None = None
+    note: str | None = None           # something to record about an ingested file (a clamped EXIF date)
 
 
 def content_meta(d: DecodedImage) -> dict[str, Any]:
@@ -60,7 +65,11 @@ def decode_file(path: Path, preprocess: Preprocess, known: frozenset | set = fro
         return Decoded(digest, cid, error=e.reason)
     except MemoryError:  # one huge file must not end the run
         return Decoded(digest, cid, error="out of memory while decoding")
-    return Decoded(digest, cid, pixels, content_meta(d))
+    meta = content_meta(d)
+    taken_at = meta.get("taken_at")
+    meta["taken_at"], clamped = clamp_date(taken_at)
+    note = f"EXIF capture date {taken_at:%Y-%m-%d}: {CLAMPED}" if clamped else None
+    return Decoded(digest, cid, pixels, meta, note=note)
 
 
 def default_workers() -> int:
@@ -73,20 +82,30 @@ DEFAULT_AHEAD = 128  # files decoded ahead of the consumer: ~22 MB of 240-px pix
 def decode_files(paths: list[Path], preprocess, workers: int | None = None, known: set | None = None,
                  ahead: int | None = None) -> Iterator[Decoded]:
     """Read and decode files in order, in worker processes (overlapping with whatever the
-    caller does with each result). Files whose content id is in `known` are hashed only.
+    caller does with each result). Files whose content id is in `known` are hashed only, and so
+    are, when `known` is given, copies of content met earlier in this run (pipeline/copies.py):
+    the first file of each content in order carries its pixels, its copies none.
 
     At most `ahead` files (default DEFAULT_AHEAD) are submitted and not yet taken by the caller:
     a new file is submitted as each result is taken, so the workers keep decoding while the
     caller encodes, and a slow consumer holds a bounded number of decoded images, however many
     files there are. To hide decoding fully, `ahead` should exceed the caller's batch."""
-    workers = default_workers() if workers is None else workers
+    workers = default_workers() if workers is None else whole_number(workers, "workers", 0, max_workers())
     ahead = DEFAULT_AHEAD if ahead is None else ahead
     if ahead < 1:
         raise InvalidOptionError(f"decode-ahead must be at least 1 file (got {ahead})")
-    known = frozenset() if known is None else known
+    stored = frozenset() if known is None else known
+    copies = Copies(stored) if known is not None else None
+
+    def settled(d: Decoded, path: Path, later=()) -> Decoded:
+        if copies is None:
+            return d
+        return copies.settle(d, later, lambda: decode_file(path, preprocess, stored))
+
     if workers <= 0 or len(paths) < 8:
+        claims = Claims(stored, len(paths)) if known is not None else stored
         for path in paths:
-            yield decode_file(path, preprocess, known)
+            yield settled(decode_file(path, preprocess, claims), path)
         return
     ctx = mp.get_context("fork")  # workers never touch torch
     # Garbage the parent has not collected yet (say a Collection caught in an exception's reference
@@ -95,25 +114,62 @@ def decode_files(paths: list[Path], preprocess, workers: int | None = None, know
     gc.collect()
     # Under fork, initargs reach the workers by inheritance, never pickled: `known` (every id of a
     # large collection) is shared for free, and each task carries one path.
-    with ctx.Pool(workers, initializer=_start_worker, initargs=(preprocess, known)) as pool:
-        todo = iter(paths)
-        submitted: deque = deque(pool.apply_async(_decode_in_worker, (p,)) for p in islice(todo, ahead))
-        while submitted:
-            result = submitted.popleft().get()
-            nxt = next(todo, None)
-            if nxt is not None:  # submitted before the caller gets this result: workers stay busy meanwhile
-                submitted.append(pool.apply_async(_decode_in_worker, (nxt,)))
-            yield result
+    claims = Claims(stored, len(paths), ctx) if known is not None else stored
+    stop = ctx.RawValue("b", 0)
+    with ctx.Pool(workers, initializer=_start_worker, initargs=(preprocess, claims, stop)) as pool:
+        _RUNNING.add(pool)
+        submitted: deque = deque()
+        try:
+            todo = iter(paths)
+            submitted.extend((p, pool.apply_async(_decode_in_worker, (p,))) for p in islice(todo, ahead))
+            while submitted:
+                path, future = submitted.popleft()
+                result = future.get()
+                nxt = next(todo, None)
+                if nxt is not None:  # submitted before the caller gets this result: workers stay busy meanwhile
+                    submitted.append((nxt, pool.apply_async(_decode_in_worker, (nxt,))))
+                yield settled(result, path, (f for _, f in submitted))
+        except BaseException:  # interrupted, or closed early (GeneratorExit): stop the workers safely
+            _wind_down(stop, [f for _, f in submitted])
+            raise
+        finally:
+            _RUNNING.discard(pool)
+
+
+def _wind_down(stop, in_flight: list, timeout: float = 10.0) -> None:
+    """Let every submitted file come back before the pool is terminated. Pool.terminate() with a
+    worker still sending a decoded picture (larger than a pipe holds) waits forever for a pipe no
+    one reads any more; with `stop` set, the files not started come back at once as None, so this
+    waits for at most the one file each worker is decoding."""
+    import time
+
+    stop.value = 1
+    deadline = time.monotonic() + timeout
+    for future in in_flight:
+        future.wait(max(0.0, deadline - time.monotonic()))
+
+
+# Pools whose generator is still open. A caller interrupted mid-way (Ctrl-C) may leave the generator
+# in a reference cycle with the exception's frames; the garbage collector then closes it, and the
+# pool must still be whole then: in the same collection the pool's queues would otherwise be
+# finalised in any order (closing the pipe its result thread reads). Held here, they are not garbage.
+_RUNNING: set = set()
 
 
 _worker: tuple[Preprocess, frozenset | set] | None = None
 
 
-def _start_worker(preprocess: Preprocess, known: frozenset | set) -> None:
-    global _worker
-    _worker = (preprocess, known)
+_stop = None  # a shared flag: set when the caller stops early (decode nothing more)
 
 
-def _decode_in_worker(path: Path) -> Decoded:
+def _start_worker(preprocess: Preprocess, known: frozenset | set, stop=None) -> None:
+    global _worker, _stop
+    _worker, _stop = (preprocess, known), stop
+    quiet_worker()
+
+
+def _decode_in_worker(path: Path) -> Decoded | None:
     assert _worker is not None
+    if _stop is not None and _stop.value:
+        return None
     return decode_file(path, *_worker)

@@ -10,6 +10,7 @@ is not valid UTF-8 (store/names.py), so such a file is recognised as unchanged l
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,7 @@ class Plan:
     other_roots: pa.Table                    # rows of the collection's other roots, untouched
     known: set[int] = field(default_factory=set)  # content ids whose vectors are stored
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) found while scanning
+    skipped: Counter = field(default_factory=Counter)  # entries the scan left out, by reason (pipeline/ignore.py)
 
     @property
     def root_s(self) -> str:
@@ -43,8 +45,10 @@ class Plan:
         return shown(str(self.root))
 
 
-def make_plan(root: Path, previous_images: pa.Table, known_ids: np.ndarray, skip: set[Path]) -> Plan:
-    entries, problems = scan(root, skip=skip)
+def make_plan(root: Path, previous_images: pa.Table, known_ids: np.ndarray, skip: set[Path],
+              exclude: tuple[str, ...] = ()) -> Plan:
+    skipped: Counter = Counter()
+    entries, problems = scan(root, skip=skip, exclude=exclude, skipped=skipped)
     if len(previous_images):
         mine = pc.equal(previous_images["root"], shown(str(root)))
         previous = {on_disk(r): r for r in previous_images.filter(mine).to_pylist()}
@@ -59,4 +63,4 @@ def make_plan(root: Path, previous_images: pa.Table, known_ids: np.ndarray, skip
             unchanged.append(p)
         else:
             todo.append(e)
-    return Plan(root, entries, todo, unchanged, previous, other_roots, known, problems)
+    return Plan(root, entries, todo, unchanged, previous, other_roots, known, problems, skipped)

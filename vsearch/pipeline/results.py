@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from ..store.names import shown, stored
+from ..times import CLAMPED
 from .config import IngestSummary
 from .decode import Decoded
 from .plan import Plan
@@ -26,6 +27,8 @@ class Results:
     errors: list[dict] = field(default_factory=list)    # one per file that could not be ingested
     new_ids: list[int] = field(default_factory=list)    # content at paths the last generation did not have
     changed: int = 0
+    touched: int = 0                                    # read again (new date or size), same content
+    notes: list[dict] = field(default_factory=list)     # ingested files with something to say (path, note)
 
     def __post_init__(self) -> None:
         root = self.plan.root_key
@@ -45,6 +48,11 @@ class Results:
             self.new_ids.append(d.id)
         elif prev["id"] != d.id:
             self.changed += 1
+        else:
+            self.touched += 1
+        for note in (CLAMPED if entry.clamped else None, getattr(d, "note", None)):
+            if note:
+                self.notes.append({"path": shown(entry.path), "note": note})
         path, raw = stored(entry.path)
         self.rows.append({"id": d.id, "path": path, "raw_path": raw, "root": root, "folder": path.rpartition("/")[0],
                           "digest": d.digest, "bytes": entry.size, "mtime": _utc(entry.mtime_ns), "mtime_ns": entry.mtime_ns})
@@ -63,6 +71,10 @@ class Results:
         summary.scanned = len(self.plan.entries)
         summary.unchanged = len(self.plan.unchanged)
         summary.changed = self.changed
+        summary.touched = self.touched
+        summary.skipped = dict(sorted(self.plan.skipped.items()))
+        summary.noted = len(self.notes)
+        summary.notes = self.notes[:20]
         summary.moved = moved
         summary.new = len(self.new_ids) - moved
         summary.removed = len(gone) - moved

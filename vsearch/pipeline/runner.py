@@ -18,10 +18,11 @@ import numpy as np
 from ..errors import NothingIngestedError
 from ..progress import Reporter
 from ..store.collection import CollectionStore, now_iso
-from ..store.home import index_home
+from ..store.home import collection_folder, index_home
 from ..store.tables import int64_column
 from .commit import errors_table, images_table
 from .config import IngestConfig, IngestSummary
+from .ignore import describe
 from .opening import Opened, open_for_ingest
 from .plan import Plan, make_plan
 from .results import Results
@@ -54,7 +55,8 @@ class IngestRun:
             errors = results.errors
             raise NothingIngestedError(
                 f"no image could be ingested from {plan.root} ({len(plan.entries)} image files found, {len(errors)} errors"
-                + (f"; first: {errors[0]['path']}: {errors[0]['reason']}" if errors else "") + ")")
+                + (f"; first: {errors[0]['path']}: {errors[0]['reason']}" if errors else "")
+                + (f"; not ingested: {describe(plan.skipped)}" if any(plan.skipped.values()) else "") + ")")
         errors = errors_table(results, tx.previous_errors)
         tx.lap("commit")
         manifest = tx.manifest
@@ -80,13 +82,14 @@ def ingest_run(cfg: IngestConfig, *, model=None, reranker=None, device: str | No
     if not root.is_dir():
         raise NothingIngestedError(f"{root} is not a folder")
     home = index_home(cfg.home)
-    store = CollectionStore((home.expanduser().resolve() if absolute_home else home) / (cfg.collection or root.name))
+    store = CollectionStore(collection_folder(home.expanduser().resolve() if absolute_home else home,
+                                              cfg.collection or root.name))
     summary = IngestSummary(store.name, 0)
     with transaction(store, Clock(summary.timings, t0)) as tx:
         opened = open_for_ingest(tx, cfg, summary, model, reranker, device, progress)
         tx.lap("startup")
         known = opened.vectors.known_ids()
-        plan = make_plan(root, tx.previous, known, skip={store.folder.parent})
+        plan = make_plan(root, tx.previous, known, skip={store.folder.parent}, exclude=cfg.exclude)
         tx.lap("scan")
         yield IngestRun(tx, cfg, opened, plan, known, Results(plan), summary, progress)
     summary.elapsed_s = tx.clock.elapsed()

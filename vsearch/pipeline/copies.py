@@ -1,0 +1,88 @@
+"""Copies met in one ingest are decoded once: hash first, decode only content no one has yet.
+
+A folder may hold the same photo many times (exports, backups, a NAS's "duplicates" folder). The
+decode workers hash each file and then ask `Claims` whether its content is stored already or was
+claimed by another worker in this run: the first to ask decodes it, every other file with the same
+bytes is hashed only. Workers finish in any order, but files come back in path order, so a copy can
+come back before the file whose worker decodes its content: `Copies.settle` then gives the copy the
+decoded pixels (looking ahead among the files in flight) and the later original none. Either way
+the first file of each content in path order carries its pixels (or its error, which every copy
+shares: the bytes are the same), exactly as when each file was decoded on its own.
+"""
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+
+import numpy as np
+
+_EMPTY = -1  # content ids are non-negative (the low 63 bits of a hash)
+
+
+class Claims:
+    """`id in claims`: True when the content is stored (`stored`) or already claimed in this run;
+    otherwise the caller claims it (and must decode it). Shared by forked workers: an open-addressing
+    table in shared memory, sized for `capacity` files, under one lock."""
+
+    def __init__(self, stored, capacity: int, ctx=None):
+        self.stored = stored
+        size = 1 << max(4, (2 * max(1, capacity)).bit_length())  # at most half full
+        if ctx is None:
+            self._local: set[int] | None = set()
+            return
+        self._local = None
+        self._lock = ctx.Lock()
+        self._raw = ctx.RawArray(ctypes.c_int64, size)
+        np.frombuffer(self._raw, dtype=np.int64).fill(_EMPTY)
+        self._mask = size - 1
+
+    def __len__(self) -> int:
+        return len(self.stored)
+
+    def __contains__(self, cid: int) -> bool:
+        if cid in self.stored:
+            return True
+        if self._local is not None:
+            if cid in self._local:
+                return True
+            self._local.add(cid)
+            return False
+        table = np.frombuffer(self._raw, dtype=np.int64)
+        slot = cid & self._mask  # ids are hash bits already
+        with self._lock:
+            while True:
+                held = table[slot]
+                if held == cid:
+                    return True
+                if held == _EMPTY:
+                    table[slot] = cid
+                    return False
+                slot = (slot + 1) & self._mask
+
+
+class Copies:
+    """Settles, in path order, what the workers returned for copies (see the module docstring)."""
+
+    def __init__(self, stored):
+        self.stored = stored
+        self.outcome: dict[int, str | None] = {}  # content id -> None (decoded) or its error
+
+    def settle(self, d, later: Iterable = (), decode_here: Callable | None = None):
+        """The result to hand on for `d`: `later` are the results still in flight (objects with
+        .get()), in order; `decode_here()` decodes the file in this process if need be."""
+        if not d.digest or d.id in self.stored:
+            return d  # unreadable, or stored already: as it came
+        if d.id in self.outcome:
+            return replace(d, pixels=None, error=self.outcome[d.id])
+        if d.pixels is not None or d.error:
+            self.outcome[d.id] = d.error
+            return d
+        for future in later:  # a copy whose content a file later in order is decoding
+            x = future.get()
+            if x.id == d.id and (x.pixels is not None or x.error):
+                self.outcome[d.id] = x.error
+                return replace(x, digest=d.digest)
+        found = decode_here() if decode_here is not None else d
+        self.outcome[d.id] = found.error
+        return found
