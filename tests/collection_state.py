@@ -104,3 +104,24 @@ def as_single_file_index(folder: Path) -> None:
     m["format_version"] = min(m["format_version"], 2)
     m["index"] = {"type": "flat", "params": {}, "requested": "auto"}
     (folder / "manifest.json").write_text(json.dumps(m))
+
+
+def as_version_3(folder: Path) -> None:
+    """Rewrite a collection as vsearch wrote format 3: no words in the shards or the images table,
+    no sidecar column, no keyword index."""
+    import shutil
+
+    from vsearch.store.tables import WORD_META
+
+    m = json.loads((folder / "manifest.json").read_text())
+    m["format_version"] = 3
+    keywords = m["files"].pop("keywords", None)
+    if keywords:
+        shutil.rmtree(folder / keywords)
+    images = folder / m["files"]["images"]
+    t = pq.read_table(images)
+    pq.write_table(t.drop_columns([c for c in (*WORD_META, "sidecar") if c in t.column_names]), images)
+    for shard in (folder / "vectors").glob("shard-*.parquet"):
+        t = pq.read_table(shard)
+        pq.write_table(t.drop_columns([c for c in WORD_META if c in t.column_names]), shard)
+    (folder / "manifest.json").write_text(json.dumps(m))

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterator
+
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..imaging.names import path_words
+from ..imaging.words import from_fields, merge, photo_words
 from .analysis import FIELDS, documents
 from .index import KeywordIndex
 
 _KEY = "_words_key"
+CHUNK_ROWS = 65_536  # images rows turned into documents at a time (bounded Python objects at any size)
 
 
 def _keys(table: pa.Table) -> pa.Table:
@@ -48,19 +52,33 @@ class KeywordPart:
         and `before`: the last generation's index folder and words table (None: build anew)."""
         self.previous = previous if previous is not None and before is not None else None
         changed, self.gone = changed_ids(before if self.previous is not None else None, words)
-        rows = words.filter(pc.is_in(words.column("id"), value_set=pa.array(sorted(changed), pa.int64())))
-        self.docs = documents(rows.to_pylist())
+        self.rows = words.filter(pc.is_in(words.column("id"), value_set=pa.array(sorted(changed), pa.int64()))) \
+            .sort_by("id")
 
     @property
     def unchanged(self) -> bool:
-        return self.previous is not None and not self.docs and not self.gone
+        return self.previous is not None and not len(self.rows) and not self.gone
+
+    @property
+    def docs(self) -> dict[int, dict[str, str]]:
+        return dict(self._docs())
+
+    def _docs(self) -> Iterator[tuple[int, dict[str, str]]]:
+        """The documents to add, a chunk of rows at a time (rows of one id stay in one chunk)."""
+        ids = self.rows.column("id").to_numpy()
+        start = 0
+        while start < len(ids):
+            end = min(len(ids), start + CHUNK_ROWS)
+            end = int(np.searchsorted(ids, ids[end - 1], "right"))  # the last id's rows all in this chunk
+            yield from documents(self.rows.slice(start, end - start).to_pylist()).items()
+            start = end
 
     def save(self, folder: str | Path) -> None:
         folder = Path(folder)
         if self.previous is None:
-            KeywordIndex.build(folder, self.docs.items())
+            KeywordIndex.build(folder, self._docs())
         else:
-            KeywordIndex.update(self.previous, folder, self.docs.items(), self.gone)
+            KeywordIndex.update(self.previous, folder, self._docs(), self.gone)
         _fsync_all(folder)
 
 
@@ -74,16 +92,24 @@ def _fsync_all(folder: Path) -> None:
                 os.close(fd)
 
 
-def names_row(row: dict) -> dict:
-    """The keyword fields of one images row (`id`, `path`): its folder and file-name words."""
-    folder, filename = path_words(row["path"])
-    return {"id": row["id"], "folder": folder, "filename": filename}
+WORD_COLUMNS = ("id", "path", "title", "description", "keywords", "people", "places", "ocr", "sidecar")
 
 
-def names_words(images: pa.Table) -> pa.Table:
-    """id + the keyword fields of each images row (`id`, `path`): its folder and file-name words."""
-    rows = [names_row(r) for r in images.select(["id", "path"]).to_pylist()]
-    cols = {f: pa.nulls(len(rows), pa.string()) for f in FIELDS}
-    cols["folder"] = pa.array([r["folder"] for r in rows], pa.string())
-    cols["filename"] = pa.array([r["filename"] for r in rows], pa.string())
-    return pa.table({"id": images.column("id"), **cols})
+def words_row(row: dict) -> dict:
+    """The keyword fields of one images row (`id`, `path` and the word columns, any of them absent):
+    its content's words with its sidecar's merged in (the sidecar's title and description win),
+    its OCR text, its folder and file-name words."""
+    own = merge(from_fields(row.get("sidecar")), from_fields(row))
+    return {"id": row["id"], **photo_words(own, row["path"], row.get("ocr") or "")}
+
+
+def words_table(images: pa.Table) -> pa.Table:
+    """id + the keyword fields (strings, "" when none) of each images row; built a chunk at a time."""
+    images = images.select([c for c in WORD_COLUMNS if c in images.column_names])
+    parts = []
+    for start in range(0, len(images), CHUNK_ROWS):
+        rows = [words_row(r) for r in images.slice(start, CHUNK_ROWS).to_pylist()]
+        parts.append(pa.table({"id": pa.array([r["id"] for r in rows], pa.int64()),
+                               **{f: pa.array([r[f] for r in rows], pa.string()) for f in FIELDS}}))
+    empty = pa.schema([("id", pa.int64()), *[(f, pa.string()) for f in FIELDS]]).empty_table()
+    return pa.concat_tables([empty, *parts])

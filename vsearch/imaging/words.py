@@ -73,7 +73,22 @@ def merge(*sources: XmpWords) -> XmpWords:
         places=_bounded([k for s in sources for k in s.places]))
 
 
-LIST_SEPARATOR = "; "   # keywords, people and places are stored as one string ("New York; beach")
+LIST_SEPARATOR = "; "   # keywords, people and places are indexed as one string ("New York; beach")
+LISTS = ("keywords", "people", "places")
+
+
+def word_fields(words: XmpWords) -> dict:
+    """The stored form of a record (store/tables.py WORD_FIELDS, but `ocr`): title and description
+    (None when absent), keywords, people and places as lists (empty when none: read, nothing found)."""
+    return {"title": words.title, "description": words.description,
+            **{f: list(getattr(words, f)) for f in LISTS}}
+
+
+def from_fields(row: dict | None) -> XmpWords:
+    """A record from its stored form (None, or lists stored as null: nothing)."""
+    row = row or {}
+    return XmpWords(title=row.get("title"), description=row.get("description"),
+                    **{f: list(row.get(f) or []) for f in LISTS})
 
 
 def photo_words(words: XmpWords, relpath: str, ocr: str = "") -> dict[str, str]:
@@ -85,4 +100,4 @@ def photo_words(words: XmpWords, relpath: str, ocr: str = "") -> dict[str, str]:
             "places": LIST_SEPARATOR.join(words.places), "folder": folder, "filename": filename, "ocr": ocr or ""}
 
 
-__all__ = ["photo_words", "LIST_SEPARATOR", "XmpWords", "embedded_words", "sidecar_words", "sidecar_paths", "merge", "parse_xmp", "MAX_CHARS"]
+__all__ = ["photo_words", "word_fields", "from_fields", "LISTS", "LIST_SEPARATOR", "XmpWords", "embedded_words", "sidecar_words", "sidecar_paths", "merge", "parse_xmp", "MAX_CHARS"]

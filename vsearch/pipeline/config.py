@@ -41,6 +41,7 @@ class IngestConfig:
     reranker: Path | None = None      # an ITM checkpoint whose tokens to store (default: the model's shipped one)
     precision: str | None = None      # image encoder: fp32 | int8; None: fp32 for a new collection, an existing one keeps its own
     exclude: tuple[str, ...] = ()     # gitignore-style patterns left out of the scan (pipeline/ignore.py), this run
+    ocr: bool = False                 # read the text in pictures the OCR gate picks (vsearch/ocr; the ocr extra)
 
     def __post_init__(self) -> None:
         if self.collection is not None:
@@ -54,6 +55,11 @@ class IngestConfig:
             whole_number(self.workers, "--workers", 0, max_workers())
         if self.backend not in BACKENDS:
             raise InvalidOptionError(f"unknown encoder backend {self.backend!r}; known: {', '.join(BACKENDS)}")
+        if self.ocr:
+            from ..ocr import ocr_available
+
+            if not ocr_available():
+                raise InvalidOptionError('--ocr needs the OCR engine: pip install "vsearch[ocr]"')
         if self.precision is not None:
             check_precision_name(self.precision)
             if self.precision != DEFAULT_PRECISION and self.backend == "torch":
@@ -87,6 +93,9 @@ class IngestSummary:
     noted: int = 0          # files ingested with something to say (a date clamped to what the format holds)
     notes: list[dict[str, str]] = field(default_factory=list)  # the first of them: path, note
     repaired: list[str] = field(default_factory=list)  # what a repair of damaged metadata did (pipeline/repair.py)
+    read_again: int = 0     # stored contents read for their words (or text) only: an older format's, an import's
+    ocr_looked: int = 0     # with --ocr: contents the OCR gate looked at
+    ocr_read: int = 0       # ... and the OCR engine read (the share that costs)
 
     @property
     def images_per_s(self) -> float:

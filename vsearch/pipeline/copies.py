@@ -75,14 +75,19 @@ class Copies:
             return d  # unreadable, or stored already: as it came
         if d.id in self.outcome:
             return replace(d, pixels=None, error=self.outcome[d.id])
-        if d.pixels is not None or d.error:
+        if _carries(d):
             self.outcome[d.id] = d.error
             return d
         for future in later:  # a copy whose content a file later in order is decoding
             x = future.get()
-            if x.id == d.id and (x.pixels is not None or x.error):
+            if x.id == d.id and _carries(x):
                 self.outcome[d.id] = x.error
                 return replace(x, digest=d.digest)
         found = decode_here() if decode_here is not None else d
         self.outcome[d.id] = found.error
         return found
+
+
+def _carries(d) -> bool:
+    """Whether a result is its content's (pixels, an error, or words read again), not a copy's."""
+    return d.pixels is not None or bool(d.error) or bool(d.meta)

@@ -18,7 +18,7 @@ from ..models.handle import ModelHandle
 from ..models.image_encoder import encoder_for
 from ..progress import Reporter, report
 from .config import IngestConfig, IngestSummary
-from .decode import decode_files
+from .decode import Reading, decode_files
 from .runner import IngestRun, ingest_run
 from .write import ShardWriter, content_row
 
@@ -89,7 +89,9 @@ def _read_encode_write(run: IngestRun, writer: ShardWriter) -> dict[int, dict]:
     report(progress, task, 0, len(plan.todo), "img")
     paths = [plan.root / e.path for e in plan.todo]
     pending: set[int] = set()
-    decoded = decode_files(paths, preprocess, cfg.workers, plan.known, ahead=2 * batch_size)  # a batch in hand, one ahead
+    reading = Reading(cfg.ocr, plan.unread, plan.unlooked)
+    decoded = decode_files(paths, preprocess, cfg.workers, plan.known, ahead=2 * batch_size,  # a batch in hand, one ahead
+                           reading=reading)
     for i, (entry, d) in enumerate(zip(plan.todo, decoded)):
         run.tx.lap("decode")
         if results.add(entry, d) and d.id not in plan.known and d.id not in pending:

@@ -48,6 +48,8 @@ class IngestRun:
         tx, plan, results, summary = self.tx, self.plan, self.results, self.summary
         results.settle(summary)
         tx.lap("commit")
+        # the shards first: a crash before the commit leaves words the next ingest reads again
+        self.opened.vectors.update_content(results.updates)
         table = images_table(results, self.opened.vectors, encoded, tx.previous)
         summary.images = len(table)
         summary.duplicates = summary.images - len(np.unique(int64_column(table, "id")))
@@ -89,7 +91,7 @@ def ingest_run(cfg: IngestConfig, *, model=None, reranker=None, device: str | No
         opened = open_for_ingest(tx, cfg, summary, model, reranker, device, progress)
         tx.lap("startup")
         known = opened.vectors.known_ids()
-        plan = make_plan(root, tx.previous, known, skip={store.folder.parent}, exclude=cfg.exclude)
+        plan = make_plan(root, tx.previous, known, skip={store.folder.parent}, exclude=cfg.exclude, ocr=cfg.ocr)
         tx.lap("scan")
         yield IngestRun(tx, cfg, opened, plan, known, Results(plan), summary, progress)
     summary.elapsed_s = tx.clock.elapsed()

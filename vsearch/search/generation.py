@@ -26,6 +26,7 @@ from ..store.manifest import Manifest
 from ..store.metadata_filter import MetadataFilter
 from ..store.names import shown
 from ..store.tables import int64_column
+from ..store.words import merged_words
 from .browse import Browser
 from .hits import Hit, hit_from_rows
 from .hybrid import WordsSearch
@@ -98,7 +99,8 @@ class Generation:
         return self._part("row_positions", lambda: self.index().lookup(int64_column(self.images, "id")))
 
     def filter(self) -> MetadataFilter:
-        return self._part("filter", lambda: MetadataFilter(self.images))
+        """`--where` over the images table, its words merged with their sidecars' (store/words.py)."""
+        return self._part("filter", lambda: MetadataFilter(merged_words(self.images)))
 
     def texts(self) -> tuple[pa.Table, Any]:
         return self._part("texts", lambda: (self.store.texts(), self.store.texts_index()))

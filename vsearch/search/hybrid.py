@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import CollectionFormatError
-from ..fulltext.part import names_row
+from ..fulltext.part import WORD_COLUMNS, words_row
 from ..store.collection import repair_hint
 from ..fulltext import FIELDS, KeywordIndex, ParsedQuery, coverage, documents, is_described, matched, parse_query
 from ..store.tables import int64_column
@@ -89,7 +89,8 @@ class WordsSearch:
                 index = KeywordIndex(self._store.folder / name) if name else None
             except CollectionFormatError as e:
                 raise CollectionFormatError(f"{e}; {repair_hint(self._store.name)}") from e
-            self._view = WordsView(self._images.select(["id", "path"]), index, derive=names_row)
+            columns = [c for c in WORD_COLUMNS if c in self._images.column_names]
+            self._view = WordsView(self._images.select(columns), index, derive=words_row)
         return self._view
 
     def rerank(self, mode: str, text: str, hits: list[Hit], allowed: set[int] | None) -> list[Hit]:

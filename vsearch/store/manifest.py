@@ -17,7 +17,7 @@ from ..errors import CollectionFormatError, ManifestDamagedError
 from ..models.identity import ModelRecord
 from .manifest_check import MAX_MANIFEST, manifest_problem
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 
 def _v1_to_v2(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
@@ -37,8 +37,19 @@ def _v2_to_v3(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
     return raw
 
 
+def _v3_to_v4(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """Version 4 stores the words of each photo (issue 26): what its file embeds and the text OCR
+    read in it as content columns of the vector shards and the images table (store/tables.py
+    WORD_FIELDS), its `.xmp` sidecar's in the images table (`sidecar`), and a keyword index
+    (`keywords-<gen>/`). Nothing is rewritten: version-3 shards and images tables read with those
+    columns null (never read), which the next ingest of each folder reads from the files' headers
+    and sidecars without encoding anything; the keyword index is built by the next commit."""
+    return raw
+
+
 # version N -> function(raw manifest dict, collection folder) -> raw manifest dict of version N+1
-MIGRATIONS: dict[int, Callable[[dict[str, Any], Path], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[dict[str, Any], Path], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3,
+                                                                          3: _v3_to_v4}
 
 
 @dataclass

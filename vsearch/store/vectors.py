@@ -16,7 +16,10 @@ import pyarrow.parquet as pq
 
 from ..atomic import atomic_write
 from .parts import PartStore
-from .tables import CONTENT_FIELDS, META_FIELDS, int64_column
+from .tables import CONTENT_FIELDS, META_FIELDS, WORD_META, conform, int64_column
+
+# Columns a shard written by an older format lacks: read as nulls (the content's words never read).
+LATER_COLUMNS = frozenset(WORD_META)  # format 4
 
 
 def shard_schema(dim: int) -> pa.Schema:
@@ -40,11 +43,15 @@ class VectorStore(PartStore):
         return self.write_part(np.array([r["id"] for r in rows], dtype=np.int64), (rows, vectors))
 
     def _write_files(self, stem: str, ids: np.ndarray, payload) -> None:
-        rows, vectors = payload
-        cols = {name: [r.get(name) for r in rows] for name in CONTENT_FIELDS}
-        vec16 = np.ascontiguousarray(vectors, dtype=np.float16)
-        cols["vector"] = pa.FixedSizeBinaryArray.from_buffers(pa.binary(self.dim * 2), len(vec16), [None, pa.py_buffer(vec16.tobytes())])
-        table = pa.table(cols, schema=shard_schema(self.dim))
+        if isinstance(payload, pa.Table):  # rows of shards already written (update_content)
+            table = payload
+        else:
+            rows, vectors = payload
+            cols = {name: [r.get(name) for r in rows] for name in CONTENT_FIELDS}
+            vec16 = np.ascontiguousarray(vectors, dtype=np.float16)
+            cols["vector"] = pa.FixedSizeBinaryArray.from_buffers(pa.binary(self.dim * 2), len(vec16),
+                                                                  [None, pa.py_buffer(vec16.tobytes())])
+            table = pa.table(cols, schema=shard_schema(self.dim))
         atomic_write(self.folder / f"{stem}{self.marker}", lambda tmp: pq.write_table(table, tmp, compression="zstd"),
                      point="shard")
 
@@ -63,7 +70,7 @@ class VectorStore(PartStore):
         t = self._read_shard(marker)
         t.validate(full=True)
         want = shard_schema(self.dim)
-        if (t.schema.names != want.names or not t.schema.field("vector").type.equals(want.field("vector").type)
+        if (not set(want.names) - LATER_COLUMNS <= set(t.schema.names) <= set(want.names) or not t.schema.field("vector").type.equals(want.field("vector").type)
                 or not t.schema.field("id").type.equals(pa.int64()) or t.column("id").null_count
                 or t.column("vector").null_count):
             raise ValueError("its columns are not those of a vector shard")
@@ -76,7 +83,42 @@ class VectorStore(PartStore):
         return meta.to_pylist(), vecs
 
     def _read_shard(self, path: Path, columns: list[str] | None = None) -> pa.Table:
-        return pq.ParquetFile(path).read(columns=columns)
+        """A shard's rows (or `columns` of them); one of an older format with the columns it lacks as nulls."""
+        f = pq.ParquetFile(path)
+        have = f.schema_arrow.names
+        want = shard_schema(self.dim)
+        if columns is None and have == want.names:
+            return f.read()
+        t = f.read(columns=[c for c in (columns or want.names) if c in have])
+        return conform(t, want if columns is None else pa.schema([want.field(c) for c in columns]))
+
+    def update_content(self, content: dict[int, dict]) -> int:
+        """Store new content fields of stored ids (`content`: id -> {field: value}, e.g. the words
+        read for content an older format stored without them): every shard holding one of them is
+        written anew with those fields changed, then the old one removed (a crash in between leaves
+        both, which `load` reads as one). Returns the shards rewritten."""
+        if not content:
+            return 0
+        wanted = np.fromiter(content, dtype=np.int64, count=len(content))
+        rewritten = 0
+        for marker in self.shards():
+            with self.reading(marker):
+                ids = self._read_ids(marker)
+                if not np.isin(ids, wanted).any():
+                    continue
+                t = self._read_shard(marker)
+            fields = sorted({k for i in ids.tolist() if i in content for k in content[i]})
+            for name in fields:
+                values = [content[i][name] if i in content and name in content[i] else old
+                          for i, old in zip(ids.tolist(), t.column(name).to_pylist())]
+                t = t.set_column(t.schema.get_field_index(name), t.schema.field(name),
+                                 pa.array(values, t.schema.field(name).type))
+            self.write_part(ids, t)
+            for f in self._files(marker):
+                f.unlink(missing_ok=True)
+            rewritten += 1
+        self._changed()
+        return rewritten
 
     def tables(self, columns: list[str] | None = None) -> Iterator[pa.Table]:
         """Each shard's rows (or `columns` of them), one shard at a time."""
