@@ -74,6 +74,8 @@ def test_embedded_iptc_and_sidecar_words_are_found_by_keyword_hybrid_and_where(t
         assert where("len(keywords) = 0") == ["IMG_0004.png"] and where("ocr IS NULL") == sorted(by_path(col))
     out = cli_json("query", "beach", "--mode", "keyword", "-k", "2")
     assert out[0]["relpath"] == "2019 Lisbon/IMG_0002.jpg" and {m["field"] for m in out[0]["matched"]} == {"description", "keywords"}
+    words = cli_json("info")["words"]
+    assert words == {"described": 3, "sidecars": 1, "unread": 0, "ocr_looked": 0, "with_text": 0, "keyword_index": True}
     again = vsearch.ingest(root)
     assert again.unchanged == 4 and again.encoded == 0 and again.touched == 0
 
@@ -121,6 +123,7 @@ def test_a_version_3_collection_reads_and_gets_its_words_at_its_next_ingest(tmp_
     with vsearch.open_collection() as col:
         before = [h.id for h in col.search("a red square", k=4)]
     as_version_3(folder)
+    assert cli_json("info")["words"]["unread"] == 4 and "not read yet" in cli("info").stdout
     store = CollectionStore(folder)
     assert store.vectors().damaged(thorough=True) == []        # old shards conform: none set aside
     with vsearch.open_collection() as col:

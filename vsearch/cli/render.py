@@ -61,6 +61,11 @@ def info_table(i: dict[str, Any]) -> Table:
         t.add_row(key, value)
     t.add_row("hubness", "stored (text queries corrected)" if i["hubness_correction"]
               else "none (plain cosine; `vsearch reindex` adds it if the model has one)")
+    w = i.get("words") or {}
+    if w.get("keyword_index") or w.get("unread"):
+        t.add_row("words", f"{w.get('described', 0)} described ({w.get('sidecars', 0)} with a sidecar), "
+                  f"{w.get('with_text', 0)} with text read by OCR of {w.get('ocr_looked', 0)} looked at"
+                  + (f"; {w['unread']} not read yet (the next `vsearch ingest` reads them)" if w.get("unread") else ""))
     t.add_row("roots", "\n".join(for_terminal(r) for r in i["roots"]))
     t.add_row("updated", f"{i['updated']} (generation {i['generation']})")
     t.add_row("disk", human_bytes(i["disk_bytes"]))

@@ -1,62 +1,53 @@
-"""Running the words benchmark over a built library and its ingested collection: read each file's
-words back (and OCR the gated ones), rank every query in each mode, score Recall@K and the
-relevance cut. Shared by benchmarks/words.py and tests/test_words_bench.py."""
+"""Running the words benchmark over a built library and the collection a real `vsearch ingest`
+(with `--ocr`) made of it: the words each photo got at ingest, the ranking of every query in each
+mode through `Collection.search(mode=…)`, Recall@K and the relevance cut; and, for tuning the
+fusion, each query's ranked lists (the collection's own keyword index and stored words). Shared by
+benchmarks/words.py and tests/test_words_bench.py."""
 from __future__ import annotations
 
-import io
-import time
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 from ..fulltext import KeywordIndex, coverage, documents, is_described, parse_query
-from ..imaging import read_file_bytes
-from ..imaging.decode import decode_image_bytes
-from ..imaging.words import embedded_words, merge, photo_words, sidecar_words
+from ..fulltext.part import words_table
 from ..search.fusion import DEPTH, MODES, fuse, relative_cut, rrf
 from .words_library import Library
 
 
+def stored_docs(col) -> dict[int, dict[str, str]]:
+    """{content id: its words} as the collection stored them at ingest (the keyword index's documents)."""
+    return documents(words_table(col.images).to_pylist())
 
-def keyword_docs(col, lib: Library, ocr: bool = True) -> tuple[dict[int, dict[str, str]], dict[str, float], dict]:
-    """{content id: words} read back from the library's files as ingest reads them (one record per
-    content: the words of its files joined), seconds spent reading words / gating / OCR, and what
-    the gate passed."""
-    gate = engine = None
-    if ocr:
-        from ..ocr import OcrEngine, TextGate
 
-        gate, engine = TextGate(), OcrEngine()
-    timing = {"words": 0.0, "gate": 0.0, "ocr": 0.0, "decode_cpu": 0.0}
-    passed, read_names = set(), 0
+def stored_index(col) -> KeywordIndex:
+    """The keyword index the collection's last commit derived."""
+    return KeywordIndex(col.store.folder / col.store.manifest.files["keywords"])
+
+
+def gate_report(col, lib: Library) -> dict:
+    """What OCR read at ingest: the files whose stored text holds a rendered name, and the files
+    with no rendered text that got some text anyway."""
     names = {p.relpath: p.sign for p in lib.photos if p.sign} | {d["relpath"]: d["name"] for d in lib.documents}
-    rows = []
-    for row in col.images.select(["id", "path"]).to_pylist():
-        path = lib.root / row["path"]
-        data = read_file_bytes(path)
-        t = time.perf_counter()
-        img = Image.open(io.BytesIO(data))
-        words = merge(sidecar_words(path), embedded_words(img))
-        timing["words"] += time.perf_counter() - t
-        text = ""
-        if gate is not None:
-            c = time.process_time()
-            small = decode_image_bytes(data, 224).image  # what ingest has decoded anyway: not counted
-            timing["decode_cpu"] += time.process_time() - c
-            t = time.perf_counter()
-            look = gate.look(small)
-            likely = look.share >= gate.threshold
-            timing["gate"] += time.perf_counter() - t
-            if likely:
-                passed.add(row["path"])
-                t = time.perf_counter()
-                text = engine.read(decode_image_bytes(data, 960).image, look)
-                timing["ocr"] += time.perf_counter() - t
-                wanted = names.get(row["path"])
-                read_names += bool(wanted and wanted.lower() in text.lower())
-        rows.append({"id": row["id"], **photo_words(words, row["path"], text)})
-    return documents(rows), timing, ({"passed": passed, "read": read_names} if gate is not None else {})
+    read, other = 0, 0
+    for row in col.images.select(["path", "ocr"]).to_pylist():
+        text = (row["ocr"] or "").lower()
+        if row["path"] in names:
+            read += names[row["path"]].lower() in text
+        elif text:
+            other += 1
+    return {"with_text": len(names), "read": read, "other_with_text": other}
+
+
+def search_ranks(col, queries: list[tuple[str, str]], mode: str, k: int = 10) -> np.ndarray:
+    """The 1-based rank of each query's own photo in `Collection.search(mode=…)`'s top k (np.inf
+    beyond): what the CLI, the UI and the service return."""
+    ids = {r["path"]: r["id"] for r in col.images.select(["id", "path"]).to_pylist()}
+    out = []
+    for text, relpath in queries:
+        got = [h.id for h in col.search(text, k=k, mode=mode)]
+        out.append(got.index(ids[relpath]) + 1 if ids[relpath] in got else np.inf)
+    return np.asarray(out, dtype=np.float64)
 
 
 @dataclass
@@ -71,11 +62,12 @@ class QueryLists:
 def _semantic(col, text: str, most: int = 2_000) -> list[tuple[int, float]]:
     """The photos ranked for a text query by the vectors alone (all of them, up to `most`): quotes are
     taken out, since `Collection.search` would apply the phrases with the collection's own words."""
-    return [(h.id, h.score) for h in col.search(text.replace('"', " "), k=min(len(col.images), most))]
+    return [(h.id, h.score) for h in col.search(text.replace('"', " "), k=min(len(col.images), most), mode="semantic")]
 
 
 def query_lists(col, index: KeywordIndex, docs: dict[int, dict[str, str]], queries: list[tuple[str, str]],
                 depth: int = DEPTH) -> list[QueryLists]:
+    """Each query's ranked lists, for fusion settings other than the shipped one (`ranks`)."""
     ids = {r["path"]: r["id"] for r in col.images.select(["id", "path"]).to_pylist()}
     out = []
     for text, relpath in queries:
@@ -109,6 +101,16 @@ def ranks(lists: list[QueryLists], mode: str, described: set[int] = frozenset(),
 
 def recall(r: np.ndarray, k: int) -> float:
     return float(np.mean(r <= k) * 100) if len(r) else float("nan")
+
+
+def search_rows(col, sets: dict[str, list[tuple[str, str]]], modes=MODES) -> list[list]:
+    """[query set, n, mode, R@1, R@10] through `Collection.search` (the shipped ranking)."""
+    rows = []
+    for name, queries in sets.items():
+        for mode in modes:
+            r = search_ranks(col, queries, mode)
+            rows.append([name, len(queries), mode, round(recall(r, 1), 1), round(recall(r, 10), 1)])
+    return rows
 
 
 def recall_rows(sets: dict[str, list[QueryLists]], modes=MODES, described: set[int] = frozenset(),

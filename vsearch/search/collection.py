@@ -25,7 +25,7 @@ from ..store.collection import CollectionStore
 from ..store.home import index_home, pick_collection
 from ..store.names import shown
 from .dedupe import near_duplicates
-from .fusion import CUT_MARGIN, DEPTH, check_mode, cut_and_sort
+from .fusion import CUT_MARGIN, DEFAULT_MODE, DEPTH, check_mode, cut_and_sort
 from .generation import HUBNESS_POOL, Generation
 from .hits import Hit, TextHit
 from .query_encoder import QueryEncoder
@@ -202,13 +202,15 @@ class Collection:
     def info(self, disk_usage: bool = True) -> dict[str, Any]:
         """Model, index, counts, roots and generation; `disk_usage` also sums the folder's size
         (a directory walk: leave it off in interactive loops)."""
-        store = self._current().store
+        g = self._current()
+        store = g.store
         m = store.manifest
         return {"name": self.name, "folder": str(store.folder), "model": m.model.name,
                 "fingerprint": m.model.fingerprint, "dim": m.model.embed_dim, "precision": precision_of(m.model), "index": m.index.to_json(),
                 "counts": m.counts, "roots": [shown(r) for r in m.roots], "generation": m.generation, "format_version": m.format_version,
                 "created": m.created, "updated": m.updated, "last_ingest": {k: shown(v) if k == "root" else v for k, v in m.last_ingest.items()},
                 "hubness_correction": bool(m.files.get("image_bias")), "legacy_index": store.index_is_legacy(),
+                "words": {**g.word_counts(), "keyword_index": bool(m.files.get("keywords"))},
                 "disk_bytes": store.disk_bytes() if disk_usage else None}
 
     # --- browsing (search/browse.py) -----------------------------------------------------------
@@ -248,11 +250,11 @@ class Collection:
     def search(self, text: str | None = None, *, image: str | Path | Image.Image | None = None,
                like: str | int | None = None, k: int = 10, where: "str | Filter | None" = None,
                vector: np.ndarray | None = None, rerank: bool = False, rerank_k: int | None = None,
-               hubness: bool = True, dedupe: float | None = None, mode: str = "semantic",
+               hubness: bool = True, dedupe: float | None = None, mode: str | None = None,
                sort: str = "relevance", descending: bool | None = None, cutoff: float = CUT_MARGIN) -> list[Hit]:
         """Top-k images for a text, an image, an ingested image (`like`) or a raw vector.
         `mode` (text queries): semantic (the vectors), keyword (the words' BM25) or hybrid (both:
-        search/fusion.py); a quoted phrase must match in every mode. `sort` other than relevance
+        search/fusion.py; None: DEFAULT_MODE); a quoted phrase must match in every mode. `sort` other than relevance
         (taken_at, mtime, name, size; `descending`) orders the hits within `cutoff` of the best.
         With `rerank` (text queries), the ITM cross-encoder reorders the dual encoder's top
         `rerank_k`; nothing outside them is ever returned in their place. Text queries are ranked
@@ -279,7 +281,7 @@ class Collection:
             q = g.index().reconstruct(exclude)
         else:
             q = _query_vector(vector, g.manifest.model.embed_dim)
-        check_mode(mode)
+        mode = check_mode(DEFAULT_MODE if mode is None else mode)
         worded = text is not None and (mode != "semantic" or '"' in text)
         wide = min(DEPTH, len(g.images)) if worded or sort != "relevance" else 0
         hits = g.search_vector(q, max(k, depth, wide), where, exclude, hubness and text is not None)

@@ -31,6 +31,7 @@ import numpy as np
 from ..errors import QueryError
 
 MODES = ("semantic", "keyword", "hybrid")
+DEFAULT_MODE = "semantic"
 SORTS = ("relevance", "taken_at", "mtime", "name", "size")
 DEPTH = 100      # vector hits that hybrid ranking re-scores
 BONUS = 0.5

@@ -26,7 +26,7 @@ from ..store.manifest import Manifest
 from ..store.metadata_filter import MetadataFilter
 from ..store.names import shown
 from ..store.tables import int64_column
-from ..store.words import merged_words
+from ..store.words import merged_words, word_counts
 from .browse import Browser
 from .hits import Hit, hit_from_rows
 from .hybrid import WordsSearch
@@ -110,6 +110,10 @@ class Generation:
         rows = self.rows  # not self.hit: a part holding the generation would keep it (and its pin) alive
         return self._part("words", lambda: WordsSearch(self.store, self.images,
                                                         lambda id_, score: hit_from_rows(id_, score, rows.of(id_))))
+
+    def word_counts(self) -> dict[str, int]:
+        """How many files have words (store/words.py), counted once per generation."""
+        return self._part("word_counts", lambda: word_counts(self.images))
 
     def allowed_ids(self, where: "str | Filter | None") -> set[int] | None:
         """The content ids a `--where` filter keeps (None: no filter)."""

@@ -47,6 +47,24 @@ def _union(a: pa.Array, b: pa.Array) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(offsets), values.take(pa.array(order)), type=a.type, mask=missing)
 
 
+def merged_row(row: dict) -> dict:
+    """One images row (a dict) as `merged_words` makes it: its words merged with its sidecar's, and
+    `sidecar` saying whether it has one."""
+    side = row.get(SIDECAR)
+    out = {k: v for k, v in row.items() if k != SIDECAR}
+    if side:
+        for name in MERGED:
+            mine, theirs = row.get(name), side.get(name)
+            if isinstance(theirs, list):
+                seen = {v.casefold() for v in mine or []}
+                out[name] = list(mine or []) + [v for v in theirs if v.casefold() not in seen]
+            elif theirs:
+                out[name] = theirs
+    if SIDECAR in row:
+        out[SIDECAR] = bool(side)
+    return out
+
+
 def words_key(images: pa.Table) -> pa.Array:
     """One string per row holding every word field (merged) and `ocr`: equal keys, equal words."""
     merged = merged_words(images)
@@ -61,3 +79,20 @@ def words_key(images: pa.Table) -> pa.Array:
     if not cols:
         return pa.array([""] * len(images), pa.string())
     return pc.binary_join_element_wise(*cols, "\x1e").combine_chunks() if len(cols) > 1 else cols[0].combine_chunks()
+
+
+def word_counts(images: pa.Table) -> dict[str, int]:
+    """How many files have words (`vsearch info`): described by their owner (a title, description
+    or keywords, their sidecar's included), with a sidecar, never read (stored before format 4 or
+    imported: the next ingest reads them), looked at by OCR, and with text found."""
+    if "keywords" not in images.column_names or not len(images):
+        return {}
+    m = merged_words(images)
+    described = pc.or_kleene(pc.or_kleene(pc.is_valid(m["title"]), pc.is_valid(m["description"])),
+                              pc.greater(pc.fill_null(pc.list_value_length(m["keywords"]), 0), 0))
+    ocr = images["ocr"]
+    return {"described": int(pc.sum(pc.fill_null(described, False)).as_py() or 0),
+            "sidecars": len(images) - images[SIDECAR].null_count,
+            "unread": images["keywords"].null_count,
+            "ocr_looked": len(images) - ocr.null_count,
+            "with_text": int(pc.sum(pc.greater(pc.fill_null(pc.utf8_length(ocr), 0), 0)).as_py() or 0)}

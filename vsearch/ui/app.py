@@ -26,6 +26,7 @@ import streamlit as st
 
 import vsearch
 from vsearch.escape import for_markdown, for_terminal, valid_utf8
+from vsearch.search.fusion import DEFAULT_MODE, MODES
 
 GRID_COLUMNS = 5
 THUMB = 320
@@ -187,7 +188,8 @@ def show_detail(col: "vsearch.Collection") -> None:
             r = rows[0]
             shown = [(k, v) for k, v in r.items() if k not in ("mtime_ns", "digest", "root", "path")]
             st.table({"field": [k for k, _ in shown],
-                      "value": [for_markdown(str(v)) if v is not None else "—" for _, v in shown]})
+                      "value": [for_markdown("; ".join(v) if isinstance(v, list) else str(v)) if v not in (None, [])
+                                else "—" for _, v in shown]})
             if len(rows) > 1:
                 st.caption("Same content also at: " + ", ".join(for_markdown(f"{x['root']}/{x['path']}") for x in rows[1:]))
             c1, c2 = st.columns(2)
@@ -203,9 +205,10 @@ def search_page(col: "vsearch.Collection", flt: "vsearch.Filter", rerank: bool, 
     upload = right.file_uploader("…or search by an example image", key="upload",
                                  type=["jpg", "jpeg", "png", "webp", "heic", "tif", "tiff", "bmp"])
     k = st.sidebar.select_slider("Results", [10, 20, 30, 50, 100], value=20, key="k")
-    mode = st.sidebar.radio("Text search by", ["semantic", "keyword", "hybrid"], key="mode", horizontal=True,
-                            help="semantic: what the photo shows; keyword: its words (folder and file names); "
-                                 "hybrid: both. A \"quoted phrase\" must match in every mode.")
+    mode = st.sidebar.radio("Text search by", MODES, index=MODES.index(DEFAULT_MODE), key="mode", horizontal=True,
+                            help="semantic: what the photo shows; keyword: its words (title, description, keywords, "
+                                 "people, places, the text read in it, folder and file names); hybrid: both. "
+                                 "A \"quoted phrase\" must match in every mode.")
     sort = st.sidebar.selectbox("Order", ["relevance", "taken_at", "mtime", "name", "size"], key="sort",
                                 help="Other than relevance: the relevant photos (close to the best match) in that order.")
     like = st.session_state.get("like")
