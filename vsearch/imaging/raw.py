@@ -33,7 +33,9 @@ try:  # the `raw` extra: without it RAW files are counted as seen and not ingest
 except ImportError:  # pragma: no cover - exercised by the scan's counting, with rawpy hidden
     rawpy = None
 
-RAW_EXTENSIONS = frozenset({".dng", ".cr2", ".cr3", ".nef", ".nrw", ".arw", ".raf", ".orf", ".rw2", ".pef", ".srw"})
+RAW_EXTENSIONS = frozenset({".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf",
+                            ".rw2", ".rwl", ".pef", ".srw", ".x3f", ".3fr", ".iiq", ".erf", ".kdc", ".dcr", ".mrw",
+                            ".mos", ".raw"})  # what LibRaw reads; a file it does not recognise is tried as a photo
 MISSING = "raw: rawpy not installed"  # the reason a RAW file is seen and not read (pip install 'vsearch[raw]')
 
 # LibRaw's `flip` (0 none, 3 180 deg, 5 90 deg counter-clockwise, 6 90 deg clockwise, 1/2/4/7 mirrored) as EXIF orientation

@@ -47,7 +47,7 @@ except ImportError:  # pragma: no cover - exercised by the scan's counting, with
     av = None
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".3gp", ".3g2", ".mkv", ".webm", ".avi", ".mts", ".m2ts",
-                              ".mpg", ".mpeg", ".wmv", ".asf", ".flv", ".ogv"})
+                              ".mpg", ".mpeg", ".wmv", ".asf", ".flv", ".ogv", ".insv", ".lrv"})
 MISSING = "video: PyAV not installed"
 # The demuxers of the extensions above; any other (hls, concat, image sequences…) is never probed.
 DEMUXERS = "mov,mp4,matroska,webm,avi,mpegts,mpeg,asf,flv,ogg"
