@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidOptionError
+from ..imaging.video import Sampling
 from ..index import KINDS
 from ..models.precision import DEFAULT_PRECISION, check_precision_name
 
@@ -37,6 +38,9 @@ class IngestConfig:
     rerank_tokens: bool = True        # store the reranker's image tokens (~8 KB/image) for fast --rerank
     reranker: Path | None = None      # an ITM checkpoint whose tokens to store (default: the model's shipped one)
     precision: str | None = None      # image encoder: fp32 | int8; None: fp32 for a new collection, an existing one keeps its own
+    videos: bool = False              # read videos (frames by scene change; recorded: later ingests read them too)
+    video_every: float | None = None  # a video frame every N seconds instead of at scene changes (implies videos)
+    video_max_frames: int | None = None  # frames per video at most (implies videos; default: Sampling's)
 
     def __post_init__(self) -> None:
         check_index_options(self.index_type, self.max_index_memory)
@@ -46,10 +50,29 @@ class IngestConfig:
             raise InvalidOptionError(f"--workers must be 0 or more (got {self.workers})")
         if self.backend not in BACKENDS:
             raise InvalidOptionError(f"unknown encoder backend {self.backend!r}; known: {', '.join(BACKENDS)}")
+        if self.video_every is not None or self.video_max_frames is not None:
+            Sampling(every_s=self.video_every, max_frames=self.video_max_frames or Sampling.max_frames)  # refuses bad values
         if self.precision is not None:
             check_precision_name(self.precision)
             if self.precision != DEFAULT_PRECISION and self.backend == "torch":
                 raise InvalidOptionError(f"--precision {self.precision} runs through ONNX Runtime: it cannot use the torch backend")
+
+
+def video_sampling(cfg: IngestConfig, recorded: dict[str, Any]) -> Sampling | None:
+    """How this ingest samples videos: the collection's recorded settings (an earlier --videos run),
+    else this run's options; None when videos are not read. Other settings than the recorded ones
+    are refused: the stored frames would mix two samplings."""
+    asked = {"every_s": cfg.video_every, "max_frames": cfg.video_max_frames}
+    if recorded:
+        for key, value in asked.items():
+            if value is not None and recorded.get(key) != value:
+                raise InvalidOptionError(
+                    f"this collection samples videos with {key.replace('_', ' ')} {recorded.get(key)}; it cannot change "
+                    f"(its stored frames would mix two samplings). Ingest into a new collection to sample otherwise.")
+        return Sampling(**{k: v for k, v in recorded.items() if k in Sampling.__dataclass_fields__})
+    if not (cfg.videos or any(v is not None for v in asked.values())):
+        return None
+    return Sampling(**{k: v for k, v in asked.items() if v is not None})
 
 
 @dataclass
@@ -65,7 +88,10 @@ class IngestSummary:
     duplicates: int = 0
     errors: int = 0
     encoded: int = 0
-    images: int = 0
+    images: int = 0         # rows of the images table: a photo each, a video one per sampled frame
+    videos: int = 0         # video files (their frames are rows of `images`)
+    companions: int = 0     # files recorded under their still's picture: a RAW beside its JPEG, a Live Photo's video
+    skipped: dict[str, int] = field(default_factory=dict)  # files seen and not ingested, by reason (plan.py)
     elapsed_s: float = 0.0
     # Where the time went, in seconds, in the order the phases ran; they add up to elapsed_s:
     # startup (collection, model record, encoder session), scan, export (a first run: PyTorch and

@@ -1,4 +1,6 @@
-"""Scan stage: every image file under a root, with its size and mtime (no file is opened).
+"""Scan stage: every photo, RAW and video file under a root, with its size and mtime (no file is
+opened). Which of them are read is the plan's to decide (pipeline/plan.py: RAWs need rawpy, videos
+--videos, and a file paired with another is its companion).
 
 Names are what os.walk gives: a name that is not valid UTF-8 arrives surrogate-escaped and is kept
 that way until it is stored (store/names.py), so the file can always be opened again.
@@ -22,14 +24,24 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..imaging.raw import RAW_EXTENSIONS
+from ..imaging.video import VIDEO_EXTENSIONS
+
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif",
                               ".avif", ".mpo"})  # every photo format the reader (vsearch.imaging) decodes
+SCANNED_EXTENSIONS = IMAGE_EXTENSIONS | RAW_EXTENSIONS | VIDEO_EXTENSIONS
 
 FOLDER_LINK_INSIDE = "folder symlink not followed: its photos are ingested where it points, inside this folder"
 FOLDER_LINK_OUTSIDE = "folder symlink not followed: it points outside this folder; ingest its target on its own"
 FILE_LINK_OUTSIDE = "symlink to a file outside this folder: not ingested, it could never be shown"
 _STAT_REASONS = {errno.ELOOP: "symlink loop", errno.ENOENT: "broken link: its target does not exist",
                  errno.EACCES: "unreadable: permission denied", errno.ENAMETOOLONG: "unreadable: name too long"}
+
+
+def media_of(path: str) -> str:
+    """What a file is by its extension: "raw", "video" or "photo" (store/tables.py MEDIA)."""
+    ext = os.path.splitext(path)[1].lower()
+    return "raw" if ext in RAW_EXTENSIONS else "video" if ext in VIDEO_EXTENSIONS else "photo"
 
 
 @dataclass(frozen=True)
@@ -44,7 +56,8 @@ def _inside(target: str, root: str) -> bool:
 
 
 def scan(root: Path, skip: set[Path] | None = None) -> tuple[list[FileEntry], list[tuple[str, str]]]:
-    """(image files sorted by path, [(path, reason)] for entries that are not ingested and say why).
+    """(photo, RAW and video files sorted by path, [(path, reason)] for entries that are not ingested
+    and say why).
     Hidden files and folders, and any folder in `skip` (e.g. the index home), are left out."""
     root = Path(root)
     real_root = os.path.realpath(root)
@@ -71,7 +84,7 @@ def scan(root: Path, skip: set[Path] | None = None) -> tuple[list[FileEntry], li
             keep.append(d)
         dirnames[:] = keep
         for name in filenames:
-            if name.startswith(".") or os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
+            if name.startswith(".") or os.path.splitext(name)[1].lower() not in SCANNED_EXTENSIONS:
                 continue
             full = os.path.join(dirpath, name)
             try:

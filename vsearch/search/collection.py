@@ -29,6 +29,7 @@ from ..store.names import on_disk, shown
 from ..store.tables import int64_column
 from .browse import Browser
 from .hits import Hit, TextHit, hit_from_rows
+from .moments import MAX_MOMENTS, VideoFrames, best_moments
 from .query_encoder import QueryEncoder
 from .rerank import Reranking
 
@@ -70,6 +71,7 @@ class Collection:
         self._texts = None
         self._texts_index = None
         self._filter = None
+        self._frames = None
         self._bias: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
         # Hits are built from this view: converting the tz-aware `mtime` would import pandas.
         self._rows_view = self._images.drop_columns([c for c in ("mtime",) if c in self._images.column_names])
@@ -126,6 +128,13 @@ class Collection:
     @property
     def images(self) -> pa.Table:
         return self._images
+
+    @property
+    def frames(self) -> VideoFrames:
+        """Which ids are frames of which video (read once per generation)."""
+        if self._frames is None:
+            self._frames = VideoFrames(self._images)
+        return self._frames
 
     def info(self, disk_usage: bool = True) -> dict[str, Any]:
         """Model, index, counts, roots and generation; `disk_usage` also sums the folder's size
@@ -196,8 +205,10 @@ class Collection:
     def search(self, text: str | None = None, *, image: str | Path | Image.Image | None = None,
                like: str | int | None = None, k: int = 10, where: "str | Filter | None" = None,
                vector: np.ndarray | None = None, rerank: bool = False, rerank_k: int | None = None,
-               hubness: bool = True) -> list[Hit]:
-        """Top-k images for a text, an image, an ingested image (`like`) or a raw vector.
+               hubness: bool = True, every_moment: bool = False) -> list[Hit]:
+        """Top-k images for a text, an image, an ingested image (`like`) or a raw vector. A video is
+        one hit at its best moment (`moment_s`, its other matching moments in `moments`), or with
+        `every_moment` one hit per sampled frame.
         With `rerank` (text queries), the ITM cross-encoder reorders the dual encoder's top
         `rerank_k`; nothing outside them is ever returned in their place. Text queries are ranked
         with the model's hubness correction when the collection stores one (`hubness=False`:
@@ -221,7 +232,8 @@ class Collection:
             q = self.index.reconstruct(exclude)
         else:
             q = np.asarray(vector, dtype=np.float32)
-        hits = self.search_vector(q, k=max(k, depth), where=where, exclude=exclude, hubness=hubness and text is not None)
+        hits = self.search_vector(q, k=max(k, depth), where=where, exclude=exclude, hubness=hubness and text is not None,
+                                  every_moment=every_moment)
         if depth > 0:
             hits = self.reranking.rerank_hits(hits, depth, text, self.browse.image)
         return hits[:k]
@@ -233,10 +245,11 @@ class Collection:
         return self._bias[key]
 
     def search_vector(self, q: np.ndarray, k: int = 10, where: "str | Filter | None" = None,
-                      exclude: int | None = None, hubness: bool = False) -> list[Hit]:
+                      exclude: int | None = None, hubness: bool = False, every_moment: bool = False) -> list[Hit]:
         """Top-k for a query vector; `where` is a `--where` filter expression or a `Filter`. With
         `hubness` (a text vector), each image's stored correction is added to its cosine: the
-        top `k + HUBNESS_POOL` by cosine are re-ranked that way."""
+        top `k + HUBNESS_POOL` by cosine are re-ranked that way. A video is one hit, at its best
+        moment (search/moments.py), unless `every_moment`: then each sampled frame is a hit."""
         _check_k(k)
         if isinstance(where, Filter) and where.is_empty():
             where = None
@@ -250,13 +263,25 @@ class Collection:
             if self._row_positions is None:  # once per generation: a filter is then O(matching rows)
                 self._row_positions = self.index.lookup(int64_column(self._images, "id"))
             allowed = self.index.select(positions=self._row_positions[np.asarray(rows, dtype=np.int64)])
-        kk = k + (1 if exclude is not None else 0)
         bias = self._stored_bias("image_bias") if hubness else None
-        scores, ids = self.index.search(q[None], kk + (HUBNESS_POOL if bias else 0), allowed)
-        if bias:
-            scores, ids = _corrected(scores, ids, *bias)
-        keep = [(float(s), int(i)) for s, i in zip(scores[0], ids[0]) if i >= 0 and i != exclude][:k]
-        return [self._hit(i, s, rows) for s, i in keep]
+        frames = self.frames
+        video = frames.video_of(exclude) if exclude is not None else None  # more like a video: not that video
+
+        def fetch(n: int) -> tuple[list[tuple[float, int]], bool]:
+            want = n + (1 if exclude is not None else 0) + (HUBNESS_POOL if bias else 0)
+            scores, ids = self.index.search(q[None], want, allowed)
+            more = bool((ids[0] >= 0).sum() >= want)
+            if bias:
+                scores, ids = _corrected(scores, ids, *bias)
+            return [(float(s), int(i)) for s, i in zip(scores[0], ids[0])
+                    if i >= 0 and i != exclude and (video is None or frames.video_of(i) != video)], more
+
+        hits = []
+        for c in best_moments(fetch, k, frames, every_moment):
+            hit = self._hit(c.id, c.score, rows)
+            hit.moments = [[frames.seconds(i), s] for i, s in c.moments[:MAX_MOMENTS]]
+            hits.append(hit)
+        return hits
 
     def _hit(self, id_: int, score: float, matching: np.ndarray | None = None) -> Hit:
         """`matching`: the filter's sorted row numbers; a file that satisfies it is shown first."""

@@ -10,6 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Hashable, Iterable
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..store.tables import int64_column
+
+MAX_MOMENTS = 10  # other moments listed on a video's hit
+
 
 @dataclass
 class Collapsed:
@@ -38,3 +45,47 @@ def collapse(candidates: Iterable[tuple[float, int]], video_of: Callable[[int], 
             videos[video] = best = Collapsed(score, id_)
             out.append(best)
     return out
+
+
+class VideoFrames:
+    """Which ids are frames of which video (by the video's digest) and at what time, read once per
+    generation from the images table (only its video rows)."""
+
+    def __init__(self, images: pa.Table):
+        if "media" in images.column_names and len(images):
+            mask = pc.and_(pc.fill_null(pc.equal(images["media"], "video"), False),
+                           pc.fill_null(pc.invert(images["companion"]), True))
+            frames = images.filter(mask).select(["id", "digest", "frame_ms"])
+        else:
+            frames = pa.table({"id": pa.array([], pa.int64()), "digest": pa.array([], pa.string()),
+                               "frame_ms": pa.array([], pa.int64())})
+        ids = int64_column(frames, "id")
+        self._video = dict(zip(ids.tolist(), frames.column("digest").to_pylist()))
+        self._ms = dict(zip(ids.tolist(), frames.column("frame_ms").to_pylist()))
+
+    def __bool__(self) -> bool:
+        return bool(self._video)
+
+    def video_of(self, id_: int) -> str | None:
+        return self._video.get(int(id_))
+
+    def seconds(self, id_: int) -> float | None:
+        ms = self._ms.get(int(id_))
+        return None if ms is None else ms / 1000
+
+
+def best_moments(fetch: Callable[[int], tuple[list[tuple[float, int]], bool]], k: int, frames: VideoFrames,
+                 every_moment: bool = False) -> list[Collapsed]:
+    """The top `k` results of a query whose candidates `fetch(n)` gives ((score, id) best first, up to
+    n, and whether the index holds more): each video once, at its best moment, unless
+    `every_moment`. Candidates are fetched 4x beyond k, then 4x more until k videos and photos are
+    found or the index runs out."""
+    n = k if every_moment or not frames else 4 * k
+    while True:
+        candidates, more = fetch(n)
+        if every_moment or not frames:
+            return [Collapsed(s, i) for s, i in candidates[:k]]
+        out = collapse(candidates, frames.video_of, k)
+        if len(out) >= k or not more:
+            return out
+        n *= 4
