@@ -154,7 +154,7 @@ def media(flickr: Path, n: int, videos: int, video_seconds: float, repeats: int,
 
     from vsearch.models.handle import ModelHandle
     from vsearch.pipeline.decode import default_workers
-    from vsearch.pipeline.encode import ImageEncoder
+    from vsearch.models.image_encoder import ImageEncoder
 
     workdir = workdir or Path(tempfile.mkdtemp(prefix="vsearch-media-"))
     t = time.perf_counter()

@@ -49,7 +49,7 @@ def test_scene_changes_give_one_frame_per_photo_at_its_time(slideshow, pictures)
 def test_the_third_photos_content_is_found_at_the_third_photos_time(slideshow, pictures, model):
     """What a query by the third photo's content meets in the index: the frames' vectors; its best
     match is the frame at 4 s, where the third photo is shown."""
-    from vsearch.pipeline.encode import ImageEncoder
+    from vsearch.models.image_encoder import ImageEncoder
 
     encoder = ImageEncoder(model)
     frames = read_video(slideshow, model.preprocess.size).frames
@@ -117,7 +117,7 @@ def test_broken_and_hostile_videos_are_refused_with_their_reasons(slideshow, tmp
             read_video(tmp_path / name, TARGET)
         assert e.value.path == str(tmp_path / name)
     with pytest.raises(NoVideoStreamError, match=r"no video stream \(audio only\)"):
-        read_video(make_audio_only(tmp_path / "voice.m4a"), TARGET)
+        read_video(make_audio_only(tmp_path / "voice.mp4"), TARGET)
     os.mkfifo(tmp_path / "fifo.mp4")
     with pytest.raises(NotRegularFileError, match="fifo"):
         read_video(tmp_path / "fifo.mp4", TARGET)

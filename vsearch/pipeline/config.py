@@ -66,8 +66,9 @@ def video_sampling(cfg: IngestConfig, recorded: dict[str, Any]) -> Sampling | No
     if recorded:
         for key, value in asked.items():
             if value is not None and recorded.get(key) != value:
+                option = {"every_s": "--video-every", "max_frames": "--video-max-frames"}[key]
                 raise InvalidOptionError(
-                    f"this collection samples videos with {key.replace('_', ' ')} {recorded.get(key)}; it cannot change "
+                    f"this collection samples videos with {option} {recorded.get(key)}, not {value}: it cannot change "
                     f"(its stored frames would mix two samplings). Ingest into a new collection to sample otherwise.")
         return Sampling(**{k: v for k, v in recorded.items() if k in Sampling.__dataclass_fields__})
     if not (cfg.videos or any(v is not None for v in asked.values())):

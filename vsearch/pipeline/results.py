@@ -15,6 +15,11 @@ from .plan import Plan
 from .scan import FileEntry, media_of
 
 
+def _key(row: dict):
+    """What a file's content is known by: a video's digest (its frames share it), else its id."""
+    return row["digest"] if row.get("media") == "video" else row["id"]
+
+
 def _utc(ns: int) -> datetime:
     return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
 
@@ -24,7 +29,7 @@ class Results:
     plan: Plan
     rows: list[dict] = field(default_factory=list)      # one per readable file of the root
     errors: list[dict] = field(default_factory=list)    # one per file that could not be ingested
-    new_ids: list[int] = field(default_factory=list)    # content at paths the last generation did not have
+    new_ids: list = field(default_factory=list)         # content at paths the last generation did not have (ids, video digests)
     changed: int = 0
     companions: int = 0                                 # files recorded under their still's picture
 
@@ -42,9 +47,10 @@ class Results:
                                 "mtime_ns": entry.mtime_ns})
             return []
         prev = self.plan.previous.get(entry.path)
+        key = d.digest if d.frames is not None else d.id  # a video is known by its digest, a photo by its id
         if not prev or prev[0].get("companion"):
-            self.new_ids.append(d.id)
-        elif prev[0]["id"] != d.id:
+            self.new_ids.append(key)
+        elif _key(prev[0]) != key:
             self.changed += 1
         items = d.frames if d.frames is not None else [d]
         for item in items:
@@ -78,8 +84,7 @@ class Results:
     def settle(self, summary: IngestSummary) -> None:
         """Counts that need every file read: moves, removals, errors."""
         scanned = {e.path for e in self.plan.entries}
-        gone = [rows[0]["id"] for p, rows in self.plan.previous.items()
-                if p not in scanned and not rows[0].get("companion")]
+        gone = [_key(rows[0]) for p, rows in self.plan.previous.items() if p not in scanned and not rows[0].get("companion")]
         gone_left = Counter(gone)
         moved = 0
         for i in self.new_ids:
