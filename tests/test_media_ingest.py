@@ -207,3 +207,24 @@ def test_video_sampling_is_the_collections_and_cannot_change(pictures, model, tm
         vsearch.ingest(root, home=tmp_path / "i", model=model, video_every=2.0)
     with pytest.raises(InvalidOptionError, match="local engine"):
         vsearch.ingest(root, home=tmp_path / "j", engine="ray", videos=True)
+
+
+def test_the_cli_ingests_videos_and_says_what_it_did_not_ingest(pictures, tmp_path):
+    from conftest import cli, cli_json
+
+    root = tmp_path / "lib"
+    root.mkdir()
+    make_video(root / "clip.mp4", pictures[4:9])
+    pictures[0].save(root / "photo.jpg")
+    r = cli("ingest", root, home=tmp_path / "i")
+    assert "seen, not ingested: 1 file(s), video: run with --videos" in r.stderr
+    s = cli_json("ingest", root, "--videos", home=tmp_path / "i")
+    assert (s["videos"], s["images"], s["skipped"]) == (1, 6, {})
+    hits = cli_json("query", "--image", root / "photo.jpg", "-k", "3", home=tmp_path / "i")
+    assert [h["relpath"] for h in hits] == ["photo.jpg", "clip.mp4"]  # k=3, but the video is one result
+    pictures[6].save(tmp_path / "third.jpg")
+    hits = cli_json("query", "--image", tmp_path / "third.jpg", "-k", "1", home=tmp_path / "i")
+    assert (hits[0]["relpath"], hits[0]["media"], hits[0]["moment_s"]) == ("clip.mp4", "video", 4.0)
+    assert "clip.mp4 @ 0:04" in cli("query", "--image", tmp_path / "third.jpg", "-k", "1", home=tmp_path / "i").stdout
+    every = cli_json("query", "--image", tmp_path / "third.jpg", "-k", "6", "--every-moment", home=tmp_path / "i")
+    assert sorted(h["moment_s"] for h in every if h["media"] == "video") == [0.0, 2.0, 4.0, 6.0, 8.0]

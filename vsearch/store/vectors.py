@@ -76,14 +76,16 @@ class VectorStore(PartStore):
         return meta.to_pylist(), vecs
 
     def _read_shard(self, path: Path, columns: list[str] | None = None) -> pa.Table:
-        """A shard's rows (or `columns` of them); content columns a shard of an older format lacks
-        read as nulls (format 4 added lens, frame_ms, duration_ms)."""
+        """A shard's rows (or `columns` of them) in this format's schema: content columns a shard of an
+        older format lacks read as nulls (format 4 added lens, frame_ms, duration_ms), and a column
+        stored in other units (a timestamp rewritten in ms) is cast."""
         f = pq.ParquetFile(path)
         have = set(f.schema_arrow.names)
         wanted = shard_schema(self.dim) if columns is None else pa.schema([shard_schema(self.dim).field(c) for c in columns])
-        if all(c in have for c in wanted.names):
-            return f.read(columns=columns)
-        return conform(f.read(columns=[c for c in wanted.names if c in have]), wanted)
+        t = f.read(columns=[c for c in wanted.names if c in have])
+        if t.schema.equals(wanted):
+            return t
+        return conform(t.cast(pa.schema([wanted.field(c) for c in t.schema.names])), wanted)
 
     def tables(self, columns: list[str] | None = None) -> Iterator[pa.Table]:
         """Each shard's rows (or `columns` of them), one shard at a time."""
