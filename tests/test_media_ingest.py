@@ -228,3 +228,21 @@ def test_the_cli_ingests_videos_and_says_what_it_did_not_ingest(pictures, tmp_pa
     assert "clip.mp4 @ 0:04" in cli("query", "--image", tmp_path / "third.jpg", "-k", "1", home=tmp_path / "i").stdout
     every = cli_json("query", "--image", tmp_path / "third.jpg", "-k", "6", "--every-moment", home=tmp_path / "i")
     assert sorted(h["moment_s"] for h in every if h["media"] == "video") == [0.0, 2.0, 4.0, 6.0, 8.0]
+
+
+def test_the_service_returns_a_video_at_its_moment(library, third_caption):
+    for module in ("fastapi", "uvicorn", "multipart", "prometheus_client"):
+        pytest.importorskip(module)
+    from fastapi.testclient import TestClient
+
+    from vsearch.serve.app import create_app
+    from vsearch.serve.config import ServeConfig
+
+    root, home, _ = library
+    with TestClient(create_app(ServeConfig(home=home))) as client:
+        one = client.post("/v1/collections/library/search", json={"text": third_caption, "k": 5}).json()["hits"]
+        every = client.post("/v1/collections/library/search",
+                            json={"text": third_caption, "k": 20, "every_moment": True}).json()["hits"]
+    video = [h for h in one if h["media"] == "video" and not h["companions"]]
+    assert len(video) == 1 and (video[0]["relpath"], video[0]["moment_s"]) == ("videos/slideshow.mp4", 4.0)
+    assert sorted(h["moment_s"] for h in every if h["relpath"] == "videos/slideshow.mp4") == [0.0, 2.0, 4.0, 6.0, 8.0]
