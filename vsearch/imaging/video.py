@@ -29,12 +29,14 @@ import math
 import os
 from dataclasses import dataclass
 from datetime import datetime
+from numbers import Real
 from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
 
 from ..errors import InvalidOptionError
+from ..limits import MAX_VIDEO_FRAMES, whole_number
 from .errors import (CorruptImageError, ImageBombError, ImageError, ImageMemoryError, NoVideoStreamError,
                      UnsupportedImageError, clean_text)
 from .exif import apply_orientation, camera_name
@@ -68,10 +70,11 @@ class Sampling:
     scene_threshold: float = 0.12  # mean absolute difference (0-1) of 16x16 thumbnails that is a new scene
 
     def __post_init__(self) -> None:
-        if self.every_s is not None and not (self.every_s > 0 and math.isfinite(self.every_s)):
-            raise InvalidOptionError(f"a video frame every {self.every_s} seconds cannot work: give a positive number")
-        if self.max_frames < 1:
-            raise InvalidOptionError(f"frames per video must be at least 1 (got {self.max_frames})")
+        every = self.every_s
+        if every is not None and (isinstance(every, bool) or not isinstance(every, Real)
+                                  or not (every > 0 and math.isfinite(every))):
+            raise InvalidOptionError(f"a video frame every {str(every)[:40]} seconds cannot work: give a positive number")
+        whole_number(self.max_frames, "frames per video", 1, MAX_VIDEO_FRAMES)
 
 
 @dataclass(frozen=True)

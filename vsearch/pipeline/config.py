@@ -8,7 +8,10 @@ from typing import Any
 from ..errors import InvalidOptionError
 from ..imaging.video import Sampling
 from ..index import KINDS
+from ..limits import MAX_BATCH, MAX_VIDEO_FRAMES, max_workers, whole_number
 from ..models.precision import DEFAULT_PRECISION, check_precision_name
+from ..store.home import check_collection_name
+from .ignore import check_patterns
 
 INDEX_TYPES = ("auto", *sorted(KINDS))
 
@@ -41,17 +44,24 @@ class IngestConfig:
     videos: bool = False              # read videos (frames by scene change; recorded: later ingests read them too)
     video_every: float | None = None  # a video frame every N seconds instead of at scene changes (implies videos)
     video_max_frames: int | None = None  # frames per video at most (implies videos; default: Sampling's)
+    exclude: tuple[str, ...] = ()     # gitignore-style patterns left out of the scan (pipeline/ignore.py), this run
 
     def __post_init__(self) -> None:
+        if self.collection is not None:
+            check_collection_name(self.collection)
+        object.__setattr__(self, "exclude", tuple(self.exclude or ()))
+        check_patterns(self.exclude)
         check_index_options(self.index_type, self.max_index_memory)
-        if self.batch_size is not None and self.batch_size < 1:
-            raise InvalidOptionError(f"--batch-size must be at least 1 (got {self.batch_size})")
-        if self.workers is not None and self.workers < 0:
-            raise InvalidOptionError(f"--workers must be 0 or more (got {self.workers})")
+        if self.batch_size is not None:
+            whole_number(self.batch_size, "--batch-size", 1, MAX_BATCH)
+        if self.workers is not None:
+            whole_number(self.workers, "--workers", 0, max_workers())
         if self.backend not in BACKENDS:
             raise InvalidOptionError(f"unknown encoder backend {self.backend!r}; known: {', '.join(BACKENDS)}")
-        if self.video_every is not None or self.video_max_frames is not None:
-            Sampling(every_s=self.video_every, max_frames=self.video_max_frames or Sampling.max_frames)  # refuses bad values
+        if self.video_max_frames is not None:
+            whole_number(self.video_max_frames, "--video-max-frames", 1, MAX_VIDEO_FRAMES)
+        if self.video_every is not None:
+            Sampling(every_s=self.video_every)  # refuses what cannot work
         if self.precision is not None:
             check_precision_name(self.precision)
             if self.precision != DEFAULT_PRECISION and self.backend == "torch":
@@ -84,6 +94,7 @@ class IngestSummary:
     new: int = 0
     changed: int = 0
     unchanged: int = 0
+    touched: int = 0        # read again for a new date, the same content (counted apart from unchanged)
     moved: int = 0
     removed: int = 0
     duplicates: int = 0
@@ -92,7 +103,9 @@ class IngestSummary:
     images: int = 0         # rows of the images table: a photo each, a video one per sampled frame
     videos: int = 0         # video files (their frames are rows of `images`)
     companions: int = 0     # files recorded under their still's picture: a RAW beside its JPEG, a Live Photo's video
-    skipped: dict[str, int] = field(default_factory=dict)  # files seen and not ingested, by reason (plan.py)
+    # files and folders seen and not ingested, by reason (pipeline/ignore.py REASONS words each): what the
+    # scan's ignore rules left out and the files the plan does not read (a RAW without rawpy, a video without --videos)
+    skipped: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
     # Where the time went, in seconds, in the order the phases ran; they add up to elapsed_s:
     # startup (collection, model record, encoder session), scan, export (a first run: PyTorch and
@@ -101,6 +114,8 @@ class IngestSummary:
     # imports (process start-up until the ingest begins).
     timings: dict[str, float] = field(default_factory=dict)
     error_samples: list[dict[str, str]] = field(default_factory=list)
+    noted: int = 0          # files ingested with something to say (a date clamped to what the format holds)
+    notes: list[dict[str, str]] = field(default_factory=list)  # the first of them: path, note
     repaired: list[str] = field(default_factory=list)  # what a repair of damaged metadata did (pipeline/repair.py)
 
     @property

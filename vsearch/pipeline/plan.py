@@ -5,9 +5,10 @@ Every file found under the root is one of:
   a photo's one, a video's frames): its rows are carried over without the file being opened;
 - a companion (pipeline/pairs.py: a RAW beside its JPEG, a Live Photo's video): recorded under
   the picture of the still it belongs to once that is read (Results.add_companions), never read;
-- seen and not ingested, counted by reason in `skipped`: a RAW without rawpy ("raw: rawpy not
-  installed"), a video without --videos ("video: run with --videos") or without PyAV; a file
-  skipped so whose rows are in the last generation keeps them while its size and mtime hold;
+- seen and not ingested (`not_read`), counted by reason in `skipped` beside what the scan left out
+  (pipeline/ignore.py): a RAW without rawpy ("raw: rawpy not installed"), a video without
+  --videos ("video: run with --videos") or without PyAV; a file skipped so whose rows are in the
+  last generation keeps them while its size and mtime hold;
 - to read (`todo`).
 Files of other roots are left as they are. Moves, deletions and duplicates are settled after
 reading, when content ids are known (pipeline/results.py).
@@ -30,10 +31,9 @@ from ..imaging.raw import raw_available
 from ..imaging.video import MISSING as VIDEO_MISSING
 from ..imaging.video import video_available
 from ..store.names import on_disk, shown
+from .ignore import VIDEOS_NOT_ASKED
 from .pairs import Sized, companions
 from .scan import FileEntry, media_of, scan
-
-VIDEOS_NOT_ASKED = "video: run with --videos"
 
 
 @dataclass
@@ -47,7 +47,8 @@ class Plan:
     known: set[int] = field(default_factory=set)  # content ids whose vectors are stored
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) found while scanning
     companions: list[tuple[FileEntry, str]] = field(default_factory=list)  # (companion, the path of its still)
-    skipped: Counter = field(default_factory=Counter)  # files seen and not ingested, by reason
+    # files and folders seen and not ingested, by reason: the scan's (pipeline/ignore.py) and not_read's
+    skipped: Counter = field(default_factory=Counter)
     videos: bool = False                     # videos are read (--videos, or the collection's record)
     known_videos: dict[str, list[dict]] = field(default_factory=dict)  # video digest -> its frames' content rows
 
@@ -75,8 +76,9 @@ class Plan:
 
 
 def make_plan(root: Path, previous_images: pa.Table, known_ids: np.ndarray, skip: set[Path],
-              videos: bool = False) -> Plan:
-    entries, problems = scan(root, skip=skip)
+              videos: bool = False, exclude: tuple[str, ...] = ()) -> Plan:
+    skipped: Counter = Counter()
+    entries, problems = scan(root, skip=skip, exclude=exclude, skipped=skipped)
     if len(previous_images):
         mine = pc.equal(previous_images["root"], shown(str(root)))
         previous: dict[str, list[dict]] = defaultdict(list)
@@ -86,7 +88,7 @@ def make_plan(root: Path, previous_images: pa.Table, known_ids: np.ndarray, skip
         other_roots = previous_images.filter(pc.invert(mine))
     else:
         previous, other_roots = {}, previous_images
-    plan = Plan(root, entries, [], [], previous, other_roots, set(known_ids.tolist()), problems, videos=videos)
+    plan = Plan(root, entries, [], [], previous, other_roots, set(known_ids.tolist()), problems, skipped=skipped, videos=videos)
     paired = companions([Sized(e.path, e.size) for e in entries])
     for e in entries:
         rows = previous.get(e.path, [])

@@ -42,7 +42,7 @@ from ..store.collection import CARRY, DROP, SCHEMAS, CollectionStore
 from ..store.names import shown
 from ..store.tables import ERRORS_SCHEMA, IMAGES_SCHEMA, int64_column
 from ..store.tokens import TokenStore
-from .decode import Decoded, content_id, hash_file
+from .decode import Decoded, content_id, hash_file, video_id
 from .scan import media_of
 from .derived import STEPS
 from .plan import make_plan
@@ -176,7 +176,6 @@ def _rebuild_images(store: CollectionStore, known: np.ndarray, unreadable: set[t
                     frames = _frames_by_digest(store.vectors(), known_set) if frames is None else frames
                     d.frames = frames.get(d.digest)
                     if d.frames:
-                        d.id = d.frames[0].id
                         results.add(entry, d)
                         found.update(f.id for f in d.frames)
                     else:
@@ -198,7 +197,8 @@ def _content(path: Path) -> Decoded | None:
     """A file's content id (a video: its digest, its frames to be found in the shards)."""
     try:
         if media_of(path.name) == "video":
-            return Decoded(hash_file(path), 0, frames=[])
+            digest = hash_file(path)
+            return Decoded(digest, video_id(digest), frames=[])
         return Decoded(*content_id(read_file_bytes(path)))
     except (ImageError, MemoryError, OSError):
         return None

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from ..store.names import shown, stored
+from ..times import CLAMPED
 from .config import IngestSummary
 from .decode import Decoded
 from .plan import Plan
@@ -32,6 +33,8 @@ class Results:
     new_ids: list = field(default_factory=list)         # content at paths the last generation did not have (ids, video digests)
     changed: int = 0
     companions: int = 0                                 # files recorded under their still's picture
+    touched: int = 0                                    # read again (new date or size), same content
+    notes: list[dict] = field(default_factory=list)     # ingested files with something to say (path, note)
 
     def __post_init__(self) -> None:
         root = self.plan.root_key
@@ -52,10 +55,19 @@ class Results:
             self.new_ids.append(key)
         elif _key(prev[0]) != key:
             self.changed += 1
+        else:
+            self.touched += 1
+        self._note(entry, d.note)
         items = d.frames if d.frames is not None else [d]
         for item in items:
             self.rows.append(self._row(entry, item.id, item.digest, media_of(entry.path), False))
         return [item for item in items if item.pixels is not None]
+
+    def _note(self, entry: FileEntry, note: str | None = None) -> None:
+        """Record what there is to say of an ingested file: a date clamped at the scan, the decoder's note."""
+        for n in (CLAMPED if entry.clamped else None, note):
+            if n:
+                self.notes.append({"path": shown(entry.path), "note": n})
 
     def _row(self, entry: FileEntry, id_: int, digest: str | None, media: str, companion: bool) -> dict:
         path, raw = stored(entry.path)
@@ -78,11 +90,12 @@ class Results:
                 orphans.append(entry)
             else:
                 self.rows.append(self._row(entry, id_, None, media_of(entry.path), True))
+                self._note(entry)
         self.companions = len(self.plan.companions) - len(orphans)
         return orphans
 
     def settle(self, summary: IngestSummary) -> None:
-        """Counts that need every file read: moves, removals, errors."""
+        """Counts that need every file read: moves, removals, errors, skips and notes."""
         scanned = {e.path for e in self.plan.entries}
         gone = [_key(rows[0]) for p, rows in self.plan.previous.items() if p not in scanned and not rows[0].get("companion")]
         gone_left = Counter(gone)
@@ -94,10 +107,13 @@ class Results:
         summary.scanned = len(self.plan.entries)
         summary.unchanged = len({r["path"] for r in self.plan.unchanged})
         summary.changed = self.changed
+        summary.touched = self.touched
+        summary.skipped = dict(sorted(self.plan.skipped.items()))
+        summary.noted = len(self.notes)
+        summary.notes = self.notes[:20]
         summary.moved = moved
         summary.new = len(self.new_ids) - moved
         summary.removed = len(gone) - moved
         summary.errors = len(self.errors)
         summary.error_samples = [{"path": e["path"], "reason": e["reason"]} for e in self.errors[:20]]
         summary.companions = self.companions
-        summary.skipped = dict(sorted(self.plan.skipped.items()))

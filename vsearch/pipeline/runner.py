@@ -20,10 +20,11 @@ import pyarrow.compute as pc
 from ..errors import NothingIngestedError
 from ..progress import Reporter
 from ..store.collection import CollectionStore, now_iso
-from ..store.home import index_home
-from .commit import errors_table, images_table
 from ..imaging.video import Sampling
+from ..store.home import collection_folder, index_home
+from .commit import errors_table, images_table
 from .config import IngestConfig, IngestSummary, video_sampling
+from .ignore import describe
 from .opening import Opened, open_for_ingest
 from .plan import Plan, make_plan
 from .results import Results
@@ -67,10 +68,10 @@ class IngestRun:
         summary.videos, summary.duplicates = counts(table)
         if summary.images == 0:
             errors = results.errors
-            seen = "".join(f"; {n} seen and not ingested ({why})" for why, n in summary.skipped.items())
             raise NothingIngestedError(
                 f"no image could be ingested from {plan.root} ({len(plan.entries)} files found, {len(errors)} errors"
-                + (f"; first: {errors[0]['path']}: {errors[0]['reason']}" if errors else "") + seen + ")")
+                + (f"; first: {errors[0]['path']}: {errors[0]['reason']}" if errors else "")
+                + (f"; not ingested: {describe(summary.skipped)}" if any(summary.skipped.values()) else "") + ")")
         errors = errors_table(results, tx.previous_errors)
         tx.lap("commit")
         manifest = tx.manifest
@@ -112,14 +113,16 @@ def ingest_run(cfg: IngestConfig, *, model=None, reranker=None, device: str | No
     if not root.is_dir():
         raise NothingIngestedError(f"{root} is not a folder")
     home = index_home(cfg.home)
-    store = CollectionStore((home.expanduser().resolve() if absolute_home else home) / (cfg.collection or root.name))
+    store = CollectionStore(collection_folder(home.expanduser().resolve() if absolute_home else home,
+                                              cfg.collection or root.name))
     summary = IngestSummary(store.name, 0)
     with transaction(store, Clock(summary.timings, t0)) as tx:
         opened = open_for_ingest(tx, cfg, summary, model, reranker, device, progress)
         tx.lap("startup")
         sampling = video_sampling(cfg, tx.manifest.video)
         known = opened.vectors.known_ids()
-        plan = make_plan(root, tx.previous, known, skip={store.folder.parent}, videos=sampling is not None)
+        plan = make_plan(root, tx.previous, known, skip={store.folder.parent}, videos=sampling is not None,
+                         exclude=cfg.exclude)
         tx.lap("scan")
         yield IngestRun(tx, cfg, opened, plan, known, Results(plan), summary, progress, sampling)
     summary.elapsed_s = tx.clock.elapsed()

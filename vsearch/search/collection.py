@@ -17,6 +17,7 @@ from PIL import Image
 
 from ..errors import ModelMismatchError, QueryError, VsearchError
 from ..filters import Filter
+from ..limits import result_count
 from ..models.identity import check_model
 from ..models.precision import precision_of
 from ..models.registry import resolve
@@ -260,14 +261,14 @@ class Collection:
         with the model's hubness correction when the collection stores one (`hubness=False`:
         plain cosine). `dedupe` (a cosine, e.g. 0.94) drops every hit whose stored vector is that
         close to a better one (so fewer than k may come back)."""
-        _check_k(k)
+        g = self._current()
+        k = _check_k(k, len(g.images))
         given = [x is not None for x in (text, image, like, vector)]
         if sum(given) != 1:
             raise QueryError("give exactly one of: text, image, like, vector")
         if rerank and text is None:
             raise QueryError("--rerank applies to text queries (text -> image) and to --texts")
-        g = self._current()
-        depth = self.reranking.depth(rerank_k) if rerank else 0
+        depth = self.reranking.depth(rerank_k, len(g.images)) if rerank else 0
         exclude = None
         if text is not None:
             if not text.strip():
@@ -292,8 +293,8 @@ class Collection:
         `hubness` (a text vector), each image's stored correction is added to its cosine: the
         top `k + HUBNESS_POOL` by cosine are re-ranked that way. A video is one hit, at its best
         moment, unless `every_moment`: then each sampled frame is a hit."""
-        _check_k(k)
         g = self._current()
+        k = _check_k(k, len(g.images))
         return g.search_vector(_query_vector(q, g.manifest.model.embed_dim), k, where, exclude, hubness, every_moment)
 
     def _deduplicated(self, g: Generation, hits: list[Hit], threshold: float) -> list[Hit]:
@@ -311,16 +312,17 @@ class Collection:
         """The corpus texts that best describe an image (a file, a PIL image, an ingested image
         `like`, or an image's query `vector`), ranked with the model's hubness correction unless
         `hubness=False`."""
-        _check_k(k)
+        g = self._current()
+        corpus = g.manifest.counts.get("texts", 0)
+        k = _check_k(k, corpus)
         if sum(x is not None for x in (image, like, vector)) != 1:
             raise QueryError("give exactly one of: image, like, vector")
         if rerank and vector is not None:
             raise QueryError("rerank needs the image itself (image or like), not its vector")
-        g = self._current()
-        if g.manifest.counts.get("texts", 0) == 0:
+        if corpus == 0:
             raise QueryError(f"collection {self.name!r} has no text corpus; add one with `vsearch texts add FILE`")
         like_id = g.resolve(like, self.name) if like is not None else None
-        depth = self.reranking.depth(rerank_k) if rerank else 0
+        depth = self.reranking.depth(rerank_k, corpus) if rerank else 0
         if vector is not None:
             q = _query_vector(vector, g.manifest.model.embed_dim)
         else:
@@ -369,9 +371,11 @@ def _query_vector(vector, dim: int) -> np.ndarray:
     return q / norm
 
 
-def _check_k(k: int) -> None:
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise QueryError(f"k must be a whole number of at least 1 (got {k!r})")
+def _check_k(k: int, available: int) -> int:
+    """k as the number of results to compute: refused unless a whole number from 1 to
+    limits.MAX_RESULTS, then cut to the `available` items (vsearch/limits.py: the HTTP service
+    bounds its pages with the same function)."""
+    return result_count(k, available)
 
 
 def open_collection(name: str | None = None, home: str | Path | None = None, model=None,

@@ -75,6 +75,8 @@ def pick_collection(home: str | None, wanted: str | None, reranker: str | None) 
         st.title("vsearch")
         st.info("No collection yet. Index a folder of photos first:\n\n    vsearch ingest ./photos")
         return None
+    if wanted is not None and wanted not in names:  # a name is never a path (store/home.py)
+        st.sidebar.warning(for_markdown(f"no collection {wanted!r}: showing {names[0]!r}"))
     default = names.index(wanted) if wanted in names else 0
     name = st.sidebar.selectbox("Collection", names, index=default, key="collection", format_func=valid_utf8)
     try:
