@@ -198,6 +198,11 @@ class Collection:
     def browse(self):
         return self._current().browse
 
+    @property
+    def frames(self):
+        """Which ids are frames of which video (search/moments.py VideoFrames), once per generation."""
+        return self._current().frames()
+
     def info(self, disk_usage: bool = True) -> dict[str, Any]:
         """Model, index, counts, roots and generation; `disk_usage` also sums the folder's size
         (a directory walk: leave it off in interactive loops)."""
@@ -247,8 +252,10 @@ class Collection:
     def search(self, text: str | None = None, *, image: str | Path | Image.Image | None = None,
                like: str | int | None = None, k: int = 10, where: "str | Filter | None" = None,
                vector: np.ndarray | None = None, rerank: bool = False, rerank_k: int | None = None,
-               hubness: bool = True, dedupe: float | None = None) -> list[Hit]:
-        """Top-k images for a text, an image, an ingested image (`like`) or a raw vector.
+               hubness: bool = True, dedupe: float | None = None, every_moment: bool = False) -> list[Hit]:
+        """Top-k images for a text, an image, an ingested image (`like`) or a raw vector. A video is
+        one hit at its best moment (`moment_s`, its other matching moments in `moments`), or with
+        `every_moment` one hit per sampled frame (search/moments.py).
         With `rerank` (text queries), the ITM cross-encoder reorders the dual encoder's top
         `rerank_k`; nothing outside them is ever returned in their place. Text queries are ranked
         with the model's hubness correction when the collection stores one (`hubness=False`:
@@ -274,20 +281,21 @@ class Collection:
             q = g.index().reconstruct(exclude)
         else:
             q = _query_vector(vector, g.manifest.model.embed_dim)
-        hits = g.search_vector(q, max(k, depth), where, exclude, hubness and text is not None)
+        hits = g.search_vector(q, max(k, depth), where, exclude, hubness and text is not None, every_moment)
         if depth > 0:
             hits = self.reranking.rerank_hits(hits, depth, text, g.browse.image)
         hits = hits[:k]
         return self._deduplicated(g, hits, dedupe) if dedupe is not None else hits
 
     def search_vector(self, q: np.ndarray, k: int = 10, where: "str | Filter | None" = None,
-                      exclude: int | None = None, hubness: bool = False) -> list[Hit]:
+                      exclude: int | None = None, hubness: bool = False, every_moment: bool = False) -> list[Hit]:
         """Top-k for a query vector; `where` is a `--where` filter expression or a `Filter`. With
         `hubness` (a text vector), each image's stored correction is added to its cosine: the
-        top `k + HUBNESS_POOL` by cosine are re-ranked that way."""
+        top `k + HUBNESS_POOL` by cosine are re-ranked that way. A video is one hit, at its best
+        moment, unless `every_moment`: then each sampled frame is a hit."""
         g = self._current()
         k = _check_k(k, len(g.images))
-        return g.search_vector(_query_vector(q, g.manifest.model.embed_dim), k, where, exclude, hubness)
+        return g.search_vector(_query_vector(q, g.manifest.model.embed_dim), k, where, exclude, hubness, every_moment)
 
     def _deduplicated(self, g: Generation, hits: list[Hit], threshold: float) -> list[Hit]:
         if not 0.0 < threshold <= 1.0:

@@ -85,6 +85,7 @@ class Inputs:
             hubness: bool = Field(True, description="rank text queries with the model's hubness correction")
             dedupe: Optional[float] = Field(None, gt=0.0, le=1.0,
                                             description="drop hits this close (cosine) to a better one, e.g. 0.94")
+            every_moment: bool = Field(False, description="videos: every matching frame a hit (default: each video once)")
 
         class TextSearchIn(BaseModel):
             """Image -> text over the collection's text corpus: exactly one of image, like, vector."""
@@ -115,8 +116,14 @@ class HitOut(BaseModel):
     taken_at: Optional[str] = None
     mtime: Optional[str] = None
     camera: Optional[str] = None
+    lens: Optional[str] = None
     duplicates: list[str] = []
     rerank_score: Optional[float] = None
+    media: str = "photo"
+    moment_s: Optional[float] = Field(None, description="a video's: the time of the frame that matched")
+    duration_s: Optional[float] = None
+    moments: list[list[float]] = Field([], description="a video's other matching frames: [seconds, score], best first")
+    companions: list[str] = Field([], description="the photo's other files: its RAW, its Live Photo video")
     thumbnail: str
 
 

@@ -47,7 +47,8 @@ def router(ctx: Context) -> APIRouter:
         data = b64_bytes(body.image, limits.max_upload) if body.image is not None else None
         return await image_search(request, name, data, k=body.k, offset=body.offset, text=body.text,
                                   like=body.like, vector=body.vector, where=where_of(body.where, body.filter),
-                                  rerank=body.rerank, rerank_k=body.rerank_k, hubness=body.hubness, dedupe=body.dedupe)
+                                  rerank=body.rerank, rerank_k=body.rerank_k, hubness=body.hubness, dedupe=body.dedupe,
+                                  every_moment=body.every_moment)
 
     @r.post("/search/upload", response_model=SearchOut, summary="Images like an uploaded image (multipart)")
     async def search_upload(request: Request, name: Name, file: UploadFile = File(..., description="the image"),

@@ -17,7 +17,7 @@ from ..errors import CollectionFormatError, ManifestDamagedError
 from ..models.identity import ModelRecord
 from .manifest_check import MAX_MANIFEST, manifest_problem
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 
 def _v1_to_v2(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
@@ -37,8 +37,19 @@ def _v2_to_v3(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
     return raw
 
 
+def _v3_to_v4(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """Version 4 holds RAW files and videos: the images table is one row per (file, vector) (a video
+    has a row per sampled frame) with `media` and `companion` columns, the content metadata gains
+    `lens`, `frame_ms` and `duration_ms`, and the manifest records how videos are sampled (`video`).
+    Nothing of a version-3 collection needs rewriting: its tables and shards read with the new
+    columns null (a photo, not a companion), which is what they hold; it has no `video` record until
+    an ingest with --videos writes one. Version 4 is a bump because a reader of version 3 would show
+    each frame of a video as a photo it cannot decode."""
+    return raw
+
+
 # version N -> function(raw manifest dict, collection folder) -> raw manifest dict of version N+1
-MIGRATIONS: dict[int, Callable[[dict[str, Any], Path], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[dict[str, Any], Path], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 @dataclass
@@ -74,6 +85,7 @@ class Manifest:
     files: dict[str, Any] = field(default_factory=dict)   # each part's file: images, errors, index, texts, ...
     counts: dict[str, int] = field(default_factory=dict)
     last_ingest: dict[str, Any] = field(default_factory=dict)
+    video: dict[str, Any] = field(default_factory=dict)   # how videos are sampled (imaging/video.py Sampling), once set
     created: str = ""
     updated: str = ""
 

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from ..atomic import atomic_write
 from .parts import PartStore
-from .tables import CONTENT_FIELDS, META_FIELDS, int64_column
+from .tables import CONTENT_FIELDS, META_FIELDS, conform, int64_column
 
 
 def shard_schema(dim: int) -> pa.Schema:
@@ -76,7 +76,16 @@ class VectorStore(PartStore):
         return meta.to_pylist(), vecs
 
     def _read_shard(self, path: Path, columns: list[str] | None = None) -> pa.Table:
-        return pq.ParquetFile(path).read(columns=columns)
+        """A shard's rows (or `columns` of them) in this format's schema: content columns a shard of an
+        older format lacks read as nulls (format 4 added lens, frame_ms, duration_ms), and a column
+        stored in other units (a timestamp rewritten in ms) is cast."""
+        f = pq.ParquetFile(path)
+        have = set(f.schema_arrow.names)
+        wanted = shard_schema(self.dim) if columns is None else pa.schema([shard_schema(self.dim).field(c) for c in columns])
+        t = f.read(columns=[c for c in wanted.names if c in have])
+        if t.schema.equals(wanted):
+            return t
+        return conform(t.cast(pa.schema([wanted.field(c) for c in t.schema.names])), wanted)
 
     def tables(self, columns: list[str] | None = None) -> Iterator[pa.Table]:
         """Each shard's rows (or `columns` of them), one shard at a time."""
