@@ -51,6 +51,14 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.table(cols, schema=schema)
 
 
+def images_table(columns: dict) -> pa.Table:
+    """An images table from the given columns in IMAGES_SCHEMA's types; every column not given is
+    null (so code that builds rows names only what it knows, whatever the format adds later)."""
+    n = len(next(iter(columns.values())))
+    return pa.table([pa.array(columns[f.name], f.type) if f.name in columns else pa.nulls(n, f.type)
+                     for f in IMAGES_SCHEMA], schema=IMAGES_SCHEMA)
+
+
 class DamagedTable(Exception):
     """Why a table file cannot be used."""
 
