@@ -1,0 +1,79 @@
+"""Near pairs: two stored photos (content ids) close enough that they may be the same photo, with
+what each signal says about them. The groups are made from them at any threshold, so the pairs
+are what a collection keeps (pipeline/derived), and what an ingest updates.
+
+A pair is kept when either signal finds it: the vectors (cosine >= PAIR_FLOOR, among each photo's
+K nearest) or the perceptual hashes (at most HASH_BITS bits apart). For each kept pair:
+`similarity` (the cosine of the two vectors), `hash_bits` (how many of the 64 pHash bits differ;
+-1 when a photo has no pixel signature) and `window` (the best NCC of one thumbnail as a window of
+the other, duplicates/pixels.py; NaN where no signal needed it: the hashes already agree, the
+cosine is under CROP_GATE, or a photo has no thumbnail).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+K = 32              # a photo's nearest vectors looked at: more near-copies than this of one photo are found in part
+PAIR_FLOOR = 0.70   # the lowest cosine a pair is kept at, and so the lowest threshold a query may ask for
+HASH_BITS = 8       # pHashes this close say "the same picture" (re-saved, resized, re-toned, blurred)
+HASH_GATE = 0.30    # ... when the vectors do not disagree outright (two flat pictures hash alike)
+CROP_GATE = 0.70    # a window match is looked for from this cosine up
+CROP_MATCH = 0.87   # a window match this good says "a crop of the same picture"
+
+
+@dataclass
+class Pairs:
+    a: np.ndarray            # int64 content ids, a < b
+    b: np.ndarray
+    similarity: np.ndarray   # float32 cosine
+    hash_bits: np.ndarray    # int16, -1: unknown
+    window: np.ndarray       # float32, NaN: not measured
+
+    @classmethod
+    def empty(cls) -> "Pairs":
+        return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32),
+                   np.zeros(0, np.int16), np.zeros(0, np.float32))
+
+    @classmethod
+    def of(cls, a, b, similarity, hash_bits=None, window=None) -> "Pairs":
+        """Pairs in either order, each once (the first of repeats is kept), sorted by (a, b)."""
+        a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        n = len(lo)
+        bits = np.full(n, -1, np.int16) if hash_bits is None else np.asarray(hash_bits, np.int16)
+        win = np.full(n, np.nan, np.float32) if window is None else np.asarray(window, np.float32)
+        keep = lo != hi
+        out = cls(lo[keep], hi[keep], np.asarray(similarity, np.float32)[keep], bits[keep], win[keep])
+        return out._unique()
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    def _unique(self) -> "Pairs":
+        order = np.lexsort((self.b, self.a))
+        a, b = self.a[order], self.b[order]
+        first = np.ones(len(a), bool)
+        first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+        return self.take(order[first])
+
+    def take(self, rows: np.ndarray) -> "Pairs":
+        return Pairs(self.a[rows], self.b[rows], self.similarity[rows], self.hash_bits[rows], self.window[rows])
+
+    def concat(self, other: "Pairs") -> "Pairs":
+        """Both sets, a pair in both once (this one's values kept)."""
+        return Pairs.of(*(np.concatenate([getattr(self, f), getattr(other, f)]) for f in FIELDS))
+
+    def without(self, ids: np.ndarray) -> "Pairs":
+        """The pairs whose photos are both absent from `ids`."""
+        if not len(ids) or not len(self):
+            return self
+        ids = np.asarray(ids, np.int64)
+        return self.take(np.flatnonzero(~(np.isin(self.a, ids) | np.isin(self.b, ids))))
+
+    def ids(self) -> np.ndarray:
+        return np.unique(np.concatenate([self.a, self.b]))
+
+
+FIELDS = ("a", "b", "similarity", "hash_bits", "window")
