@@ -17,10 +17,12 @@ from __future__ import annotations
 import io
 import os
 import random
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
 ORIGINAL_TIME = 1_420_070_400  # 2015-01-01: originals' file time; edits are later
@@ -201,6 +203,30 @@ def build(images: Path, names: list[str], root: Path, sources: int, bursts: int 
 
 def items_json(items: list[Item]) -> list[dict]:
     return [asdict(i) for i in items]
+
+
+def collection_pairs(home: Path, root: Path, collection: str = "bench", signatures: bool = True):
+    """(images table, near pairs, seconds the search took) of the library ingested into `home`'s
+    `collection`; without `signatures`, found from the vectors alone (no pixel signals)."""
+    from vsearch.duplicates import Batch, find_pairs
+    from vsearch.imaging import read_image_file
+    from vsearch.imaging.signature import thumbnail
+    from vsearch.store.collection import CollectionStore
+    from vsearch.store.tables import int64_column
+
+    store = CollectionStore(home / collection)
+    images = store.images()
+    ids = np.unique(int64_column(images, "id"))
+    vids, vecs, _ = store.vectors(store.manifest.model["embed_dim"]).load(ids)
+    first = dict(zip(reversed(int64_column(images, "id").tolist()), reversed(images.column("path").to_pylist())))
+    thumbs = shapes = None
+    if signatures:
+        decoded = [read_image_file(root / first[i], 224).image for i in vids.tolist()]
+        thumbs = np.stack([thumbnail(im) for im in decoded])
+        shapes = np.array([im.size for im in decoded], np.float32)
+    t = time.perf_counter()
+    pairs = find_pairs([Batch(vids, vecs, thumbs, shapes)], len(vids), vecs.shape[1])
+    return images, pairs, time.perf_counter() - t
 
 
 # ------------------------------------------------------------------------------ scoring

@@ -3,11 +3,13 @@ count as the same are put together without chaining different photos into one gr
 
 The rule: a pair is the same photo when
 - "vectors":  their cosine is at least the threshold (the default chosen on Flickr8k dev photos,
-              benchmarks/duplicates.py), or
+              benchmarks/duplicates.py) and their thumbnails are alike (a window match of at least
+              ALIKE: a burst, a turned or re-framed copy; two different shots of one kind of scene,
+              which the vectors alone cannot tell apart, are not), or
 - "pixels":   their pHashes are at most HASH_BITS bits apart and their cosine at least HASH_GATE
               (re-saved, resized, re-toned, blurred: the meaning vector drifts, the picture does not), or
 - "crop":     one thumbnail matches a window of the other at least CROP_MATCH well and their
-              cosine is at least CROP_GATE (a crop moves every pixel, but not the scene).
+              cosine is at least PAIR_FLOOR (a crop moves every pixel, but not the scene).
 
 The grouping: each group is a star around its keeper. Within a connected set of same-photo pairs,
 the photo the keeper rule prefers most is the centre of a group, and every photo still free that
@@ -24,9 +26,10 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ..errors import InvalidOptionError
-from .pairs import CROP_GATE, CROP_MATCH, HASH_BITS, HASH_GATE, PAIR_FLOOR, Pairs
+from .pairs import CROP_MATCH, HASH_BITS, HASH_GATE, KEEP_WINDOW, PAIR_FLOOR, Pairs
 
-THRESHOLD = 0.88    # the default: the cosine from which the vectors alone say "the same photo"
+THRESHOLD = 0.86    # the default: the cosine from which the vectors say "the same photo"
+ALIKE = 0.75        # ... when the thumbnails are at least this alike (both chosen on dev and train photos)
 HOW = ("vectors", "pixels", "crop")
 
 
@@ -34,21 +37,24 @@ HOW = ("vectors", "pixels", "crop")
 class Rule:
     threshold: float = THRESHOLD     # the vectors' route (`vsearch duplicates --threshold`)
     crop_match: float = CROP_MATCH   # the crop route's window match
+    alike: float = ALIKE             # the window match the vectors' route asks for, where both photos have thumbnails
 
     def __post_init__(self) -> None:
         if not PAIR_FLOOR <= self.threshold <= 1.0:
             raise InvalidOptionError(f"a threshold must be between {PAIR_FLOOR} and 1 (pairs are kept from "
                                      f"cosine {PAIR_FLOOR} up), not {self.threshold}")
+        if min(self.alike, self.crop_match) < KEEP_WINDOW:
+            raise InvalidOptionError(f"window matches under {KEEP_WINDOW} are not kept")
 
     def how(self, pairs: Pairs) -> np.ndarray:
         """int8 per pair: the first route (index into HOW) by which it is the same photo, -1: not."""
         s = pairs.similarity
         out = np.full(len(pairs), -1, np.int8)
-        crop = (s >= CROP_GATE) & (np.nan_to_num(pairs.window, nan=-1.0) >= self.crop_match)
+        crop = (s >= PAIR_FLOOR) & (np.nan_to_num(pairs.window, nan=-1.0) >= self.crop_match)
         pixels = (s >= HASH_GATE) & (pairs.hash_bits >= 0) & (pairs.hash_bits <= HASH_BITS)
         out[crop] = 2
         out[pixels] = 1
-        out[s >= self.threshold] = 0
+        out[(s >= self.threshold) & ~(pairs.window < self.alike)] = 0  # NaN: not measured (no thumbnail, or no need)
         return out
 
 

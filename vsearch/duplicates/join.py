@@ -5,12 +5,13 @@ Asking the collection's index for each photo's neighbours costs a search per pho
 minutes with HNSW, hours with compressed IVF lists). Near-copies are each other's nearest
 neighbours by far, so a coarser structure finds them: the vectors are clustered (spherical k-means
 on a sample, sqrt(PROBES * n) lists), each photo is filed under its nearest list and looked up in
-its PROBES nearest, and each list is joined with the photos looking it up by one exact
-matrix product (BLAS). The work is PROBES * n * (n / lists) * d, about 2 n^1.5 d: 1M photos of 256
-dimensions in a minute or so on 2 cores (benchmarks/duplicates.py measures it); memory holds one
-list's vectors at a time besides the small per-photo arrays (rows.py). A pair is missed only when
-neither photo looks up the other's list: measured against an exact join, none of the near-copies
-of the benchmark are (pairs of distant photos are, a few in a thousand).
+its PROBES nearest, and each list is joined with the photos looking it up by one exact matrix
+product (BLAS). The work is PROBES * n * (n / lists) * d, about 2 n^1.5 d: 1M photos of 256
+dimensions in about a minute on 2 cores (benchmarks/duplicates_scale.py measures it). Memory holds
+one list's vectors at a time besides each photo's k best neighbours so far (8 bytes each) and the
+small per-photo arrays (rows.py). A pair is missed only when neither photo looks up the other's
+list, which near copies, each other's nearest by far, hardly ever are (tests/test_duplicates_core.py
+checks the join against brute force).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from .rows import Rows
 PROBES = 2            # lists each photo is looked up in
 EXACT_UP_TO = 20_000  # up to this many photos, one list: the exact join
 TRAIN_PER_LIST = 40   # k-means sample: photos per list
+QUERY_BLOCK = 16_384  # photos looking a list up at a time: bounds the block's results
 SEED = 0
 
 
@@ -36,19 +38,38 @@ def vector_candidates(rows: Rows, floor: float, k: int) -> tuple[np.ndarray, np.
         probes = np.zeros((n, 1), np.int64)
     else:
         probes = _assign(rows, _train(rows, int(math.sqrt(PROBES * n))))
-    found_q, found_d, found_s = [], [], []
+    best = _Best(n, k)
     for q, d, s in _join_lists(rows, probes, floor, k):
-        found_q.append(q), found_d.append(d), found_s.append(s)
-    if not found_q:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
-    q, d, s = np.concatenate(found_q), np.concatenate(found_d), np.concatenate(found_s)
-    q, d, s = _best_per_query(q, d, s, k)
-    lo, hi = np.minimum(q, d), np.maximum(q, d)
+        best.merge(q, d, s)
+    q, d, s = best.pairs(floor)
+    lo, hi = np.minimum(q, d).astype(np.int64), np.maximum(q, d).astype(np.int64)
     order = np.lexsort((hi, lo))
     lo, hi, s = lo[order], hi[order], s[order]
     first = np.ones(len(lo), bool)
     first[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
     return lo[first], hi[first], s[first]
+
+
+class _Best:
+    """Each photo's k best neighbours so far, whatever the lists hold. A neighbour is a member of
+    exactly one list (its home), so it is never offered twice."""
+
+    def __init__(self, n: int, k: int):
+        self.sims = np.full((n, k), -np.inf, np.float32)
+        self.ids = np.full((n, k), -1, np.int32)
+
+    def merge(self, q: np.ndarray, d: np.ndarray, s: np.ndarray) -> None:
+        """q [m]: photos (each once); d, s [m, kk]: their neighbours in one list (-inf: none)."""
+        k = self.sims.shape[1]
+        sims = np.concatenate([self.sims[q], s], axis=1)
+        ids = np.concatenate([self.ids[q], d], axis=1)
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        self.sims[q] = np.take_along_axis(sims, top, 1)
+        self.ids[q] = np.take_along_axis(ids, top, 1)
+
+    def pairs(self, floor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        q, slot = np.nonzero(self.sims >= floor)
+        return q, self.ids[q, slot], self.sims[q, slot]
 
 
 def _train(rows: Rows, nlist: int) -> faiss.Index:
@@ -69,7 +90,8 @@ def _assign(rows: Rows, quantizer: faiss.Index, chunk: int = 65_536) -> np.ndarr
 
 
 def _join_lists(rows: Rows, probes: np.ndarray, floor: float, k: int):
-    """For each list: its photos' (home) vectors against those of every photo looking it up."""
+    """For each list: its members' (home) vectors against those of every photo looking it up;
+    yields (photos, their neighbours' positions [m, kk], cosines [m, kk]: -inf where none)."""
     home = probes[:, 0]
     by_home = np.argsort(home, kind="stable")
     home_bounds = np.searchsorted(home[by_home], np.arange(probes.max() + 2))
@@ -86,26 +108,9 @@ def _join_lists(rows: Rows, probes: np.ndarray, floor: float, k: int):
             continue
         base = rows.vectors(members)
         kk = min(k + 1, len(members))
-        for start in range(0, len(queries), 16_384):  # bounds the query block and its results
-            qpos = queries[start:start + 16_384]
+        for start in range(0, len(queries), QUERY_BLOCK):
+            qpos = queries[start:start + QUERY_BLOCK]
             sims, idx = faiss.knn(rows.vectors(qpos), base, kk, metric=faiss.METRIC_INNER_PRODUCT)
-            dpos = members[idx]
-            keep = (sims >= floor) & (dpos != qpos[:, None]) & (idx >= 0)
-            if keep.any():
-                qq = np.broadcast_to(qpos[:, None], dpos.shape)
-                yield qq[keep], dpos[keep], sims[keep]
-
-
-def _best_per_query(q: np.ndarray, d: np.ndarray, s: np.ndarray, k: int):
-    """Each query's k best distinct neighbours (a neighbour seen from two lists counts once)."""
-    order = np.lexsort((-s, d, q))
-    q, d, s = q[order], d[order], s[order]
-    first = np.ones(len(q), bool)
-    first[1:] = (q[1:] != q[:-1]) | (d[1:] != d[:-1])
-    q, d, s = q[first], d[first], s[first]
-    order = np.lexsort((-s, q))
-    q, d, s = q[order], d[order], s[order]
-    starts = np.flatnonzero(np.r_[True, q[1:] != q[:-1]])
-    rank = np.arange(len(q)) - np.repeat(starts, np.diff(np.r_[starts, len(q)]))
-    keep = rank < k
-    return q[keep], d[keep], s[keep]
+            dpos = members[np.maximum(idx, 0)]
+            sims[(dpos == qpos[:, None]) | (idx < 0) | (sims < floor)] = -np.inf
+            yield qpos, dpos.astype(np.int32), sims

@@ -3,11 +3,17 @@ what each signal says about them. The groups are made from them at any threshold
 are what a collection keeps (pipeline/derived), and what an ingest updates.
 
 A pair is kept when either signal finds it: the vectors (cosine >= PAIR_FLOOR, among each photo's
-K nearest) or the perceptual hashes (at most HASH_BITS bits apart). For each kept pair:
+K nearest) or the perceptual hashes (at most HASH_BITS bits apart). The values below were chosen on
+Flickr8k dev and train photos (benchmarks/duplicates.py); test photos only report them. For each kept pair:
 `similarity` (the cosine of the two vectors), `hash_bits` (how many of the 64 pHash bits differ;
 -1 when a photo has no pixel signature) and `window` (the best NCC of one thumbnail as a window of
-the other, duplicates/pixels.py; NaN where no signal needed it: the hashes already agree, the
-cosine is under CROP_GATE, or a photo has no thumbnail).
+the other, duplicates/pixels.py; NaN where no rule needs it: the hashes already agree, the cosine
+is under PAIR_FLOOR, or a photo has no thumbnail; NOT_MEASURED where it was needed but the pair is
+not among either photo's WINDOW_NEIGHBOURS nearest such pairs, which bounds the matching to a few
+a photo however crowded its neighbourhood: such a pair is not the same photo unless its hashes
+agree). Pairs that no rule can call the same photo are not kept: a window match under
+KEEP_WINDOW (or not measured) with hashes that do not agree; so what a collection stores grows with
+its near copies, not with how crowded its photos' neighbourhoods are.
 """
 from __future__ import annotations
 
@@ -15,12 +21,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-K = 32              # a photo's nearest vectors looked at: more near-copies than this of one photo are found in part
-PAIR_FLOOR = 0.70   # the lowest cosine a pair is kept at, and so the lowest threshold a query may ask for
+K = 16              # a photo's nearest vectors looked at: more near copies than this of one photo are found in part
+PAIR_FLOOR = 0.75   # the lowest cosine a pair is kept at (the lowest threshold one may ask for) and a crop looked for at
 HASH_BITS = 8       # pHashes this close say "the same picture" (re-saved, resized, re-toned, blurred)
 HASH_GATE = 0.30    # ... when the vectors do not disagree outright (two flat pictures hash alike)
-CROP_GATE = 0.70    # a window match is looked for from this cosine up
-CROP_MATCH = 0.87   # a window match this good says "a crop of the same picture"
+CROP_MATCH = 0.89   # a window match this good (and a cosine of PAIR_FLOOR) says "a crop of the same picture"
+WINDOW_NEIGHBOURS = 4   # window matches a photo asks for at most: with its nearest photos that need one
+NOT_MEASURED = -1.0
+KEEP_WINDOW = 0.60  # the lowest window match any rule may ask for (groups.Rule's alike and crop_match)
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Vectors (fp16) and thumbnails live in memory-mapped temporary files, filled chunk by chunk, so a
 search over millions of photos holds in memory only its small per-photo arrays (ids, hashes,
-shapes: 21 bytes a photo) and the rows it is working on; the page cache holds the rest.
+shapes: 25 bytes a photo) and the rows it is working on; the page cache holds the rest.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class Batch:
     ids: np.ndarray                     # int64 [n]
     vectors: np.ndarray                 # float [n, d], L2-normalised
     thumbs: np.ndarray | None = None    # uint8 [n, SIDE, SIDE] (imaging/signature.py); None: none known
-    aspects: np.ndarray | None = None   # float [n]: width / height as seen
+    shapes: np.ndarray | None = None    # float [n, 2]: (width, height) as seen (pixels.seen_shapes)
     has_thumb: np.ndarray | None = None  # bool [n]: which rows of `thumbs` are real (default: all)
 
     def thumb_mask(self) -> np.ndarray:
@@ -43,7 +43,7 @@ class Rows:
         self.ids = np.zeros(n, np.int64)
         self.hashes = np.zeros(n, np.int64)
         self.has_thumb = np.zeros(n, bool)
-        self.aspects = np.ones(n, np.float32)
+        self.shapes = np.ones((n, 2), np.float32)
         self._vecs = np.lib.format.open_memmap(folder / "vectors.npy", "w+", np.float16, (max(n, 1), dim))
         self._thumbs = np.lib.format.open_memmap(folder / "thumbs.npy", "w+", np.uint8, (max(n, 1), THUMB))
 
@@ -70,7 +70,7 @@ class Rows:
             thumbs = np.asarray(batch.thumbs, np.uint8).reshape(m, THUMB)
             self._thumbs[s] = thumbs
             self.hashes[s] = np.where(has, phash(thumbs.reshape(m, SIDE, SIDE)), 0)
-            self.aspects[s] = np.where(has, np.asarray(batch.aspects, np.float32), 1.0)
+            self.shapes[s] = np.where(has[:, None], np.asarray(batch.shapes, np.float32), 1.0)
         self.filled += m
 
     def vectors(self, positions: np.ndarray | slice) -> np.ndarray:

@@ -37,15 +37,18 @@ _DCT = _dct_matrix(SIDE)[:HASH_SIDE]  # only the rows of the low frequencies are
 _BITS = (np.uint64(1) << np.arange(HASH_SIDE * HASH_SIDE, dtype=np.uint64)[::-1])
 
 
-def phash(thumbs: np.ndarray) -> np.ndarray:
+def phash(thumbs: np.ndarray, chunk: int = 16_384) -> np.ndarray:
     """int64 [n]: the pHash of each uint8 [n, SIDE, SIDE] thumbnail (or one [SIDE, SIDE]: a 0-d array),
     the first coefficient in the highest bit. The int64 holds the 64 bits as they are (sign included)."""
-    t = np.asarray(thumbs, dtype=np.float64)
-    single = t.ndim == 2
-    t = t[None] if single else t
-    low = (_DCT @ t @ _DCT.T).reshape(len(t), -1)
-    bits = low > np.median(low, axis=1, keepdims=True)
-    out = (bits.astype(np.uint64) * _BITS).sum(axis=1, dtype=np.uint64).view(np.int64)
+    thumbs = np.asarray(thumbs)
+    single = thumbs.ndim == 2
+    thumbs = thumbs[None] if single else thumbs
+    out = np.empty(len(thumbs), np.int64)
+    for s in range(0, len(thumbs), chunk):  # a float copy of a chunk at a time
+        t = thumbs[s:s + chunk].astype(np.float64)
+        low = (_DCT @ t @ _DCT.T).reshape(len(t), -1)
+        bits = low > np.median(low, axis=1, keepdims=True)
+        out[s:s + chunk] = (bits.astype(np.uint64) * _BITS).sum(axis=1, dtype=np.uint64).view(np.int64)
     return out[0] if single else out
 
 
