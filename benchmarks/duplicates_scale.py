@@ -10,7 +10,7 @@ draws them (its helpers); `--copies` of them (default 2 %) are near copies of an
 vector plus noise, cosine 0.85-0.99, its thumbnail re-toned, half of them made smaller; the copied
 photo is in the same chunk), the rest have their own random thumbnail and one of three picture
 sizes (CAMERAS), so both searches and the window matches really run. Photos are handed over in
-chunks of 500k, as a collection streams its shards. Memory: the peak resident set of this process above
+chunks of 65,536, as a collection streams its shards. Memory: the peak resident set of this process above
 what it held before the search (`peak MB`, which counts the pages of the search's memory-mapped
 temporary files as they are touched) and the peak of its private memory (`anon MB`), sampled
 every 50 ms. The update: the 1,000 new photos (2 % copies of stored ones) are searched in an IVF
@@ -32,7 +32,9 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from index import CHUNK, Collection, flickr_vectors  # noqa: E402
+from index import Collection, flickr_vectors  # noqa: E402
+
+CHUNK = 65_536  # photos handed over at a time, as a collection streams its shards
 
 # Picture sizes of the photos (width, height as seen) and how many have each: landscape and portrait
 # photos of one camera, and exports for screens.
@@ -72,8 +74,8 @@ class Peak:
 
 class Library:
     """Collection's vectors, a share of them near copies of another photo of their chunk, each with
-    a thumbnail. Every chunk is also written to files (fp16 vectors, thumbnails) for the update's
-    look-ups: written, not mapped, so that they are not in this process's resident set."""
+    a thumbnail, drawn once into files (fp16 vectors, as shards hold them; thumbnails; shapes) and
+    read back chunk by chunk, as a collection streams its shards."""
 
     def __init__(self, n: int, copies: float, folder: Path, seed: int = 0):
         self.col = Collection(flickr_vectors()["images"], n, seed)
@@ -99,12 +101,20 @@ class Library:
         np.save(self.folder / f"vecs-{start}.npy", vecs.astype(np.float16))
         np.save(self.folder / f"thumbs-{start}.npy", thumbs)
         np.save(self.folder / f"shapes-{start}.npy", shapes)
+        np.save(self.folder / f"ids-{start}.npy", ids)
         self.ids[start:start + size] = ids
         return Batch(ids, vecs, thumbs, shapes)
 
-    def batches(self):
+    def draw(self) -> None:
         for start in range(0, self.n, CHUNK):
-            yield self.chunk(start, min(CHUNK, self.n - start))
+            self.chunk(start, min(CHUNK, self.n - start))
+
+    def batches(self):
+        from vsearch.duplicates import Batch
+
+        for start in range(0, self.n, CHUNK):
+            part = {w: np.load(self.folder / f"{w}-{start}.npy") for w in ("ids", "vecs", "thumbs", "shapes")}
+            yield Batch(part["ids"], part["vecs"].astype(np.float32), part["thumbs"], part["shapes"])
 
     def rows(self, what: str, positions: np.ndarray) -> np.ndarray:
         starts = sorted({min(int(p) // CHUNK * CHUNK, self.n) for p in positions})
@@ -158,14 +168,17 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (the machine may be shared)")
     with tempfile.TemporaryDirectory(prefix="dup-scale-") as tmp:
         lib = Library(args.n, args.copies, Path(tmp))
+        t = time.perf_counter()
+        lib.draw()
+        print(f"drawn {args.n:,} photos in {time.perf_counter() - t:.0f} s")
         timings: dict[str, float] = {}
         t = time.perf_counter()
         with Peak() as peak:
             pairs = find_pairs(lib.batches(), args.n, lib.col.photos.shape[1], workdir=tmp, timings=timings)
         total = time.perf_counter() - t
         print(f"\n{args.n:,} photos ({args.copies:.0%} near copies): {len(pairs):,} near pairs in {total:.0f} s "
-              f"(drawing the photos {timings['read']:.0f} s, vectors {timings['vectors']:.0f} s, hashes {timings['hashes']:.0f} s, "
-              f"measuring {timings['score']:.0f} s; windows matched: {int((pairs.window >= 0).sum()):,}, left unmatched: {int((pairs.window < 0).sum()):,}); "
+              f"(reading them {timings['read']:.0f} s, vectors {timings['vectors']:.0f} s, hashes {timings['hashes']:.0f} s, "
+              f"measuring {timings['score']:.0f} s, of which {timings['windows']:,.0f} window matches); "
               f"peak {peak.rss / 1024:.0f} MB, anon {peak.anon / 1024:.0f} MB")
         table = images_table(lib.ids[:args.n])
         t = time.perf_counter()

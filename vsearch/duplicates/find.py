@@ -33,7 +33,8 @@ Search = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 def find_pairs(batches: Iterable[Batch], n: int, dim: int, k: int = K, workdir: str | Path | None = None,
                timings: dict[str, float] | None = None) -> Pairs:
     """Every near pair among `n` photos handed over in batches (streamed: see rows.py). `timings`,
-    if given, gets the seconds of each phase: read, vectors, hashes, score."""
+    if given, gets the seconds of each phase (read, vectors, hashes, score) and the number of
+    window matches made (windows)."""
     clock = _Clock(timings)
     with Rows(n, dim, workdir) as rows:
         for batch in batches:
@@ -43,7 +44,7 @@ def find_pairs(batches: Iterable[Batch], n: int, dim: int, k: int = K, workdir: 
         clock.lap("vectors")
         ha, hb, _ = hash_candidates(rows.hashes, rows.has_thumb, HASH_BITS)
         clock.lap("hashes")
-        pairs = score(rows, np.concatenate([va, ha]), np.concatenate([vb, hb]))
+        pairs = score(rows, np.concatenate([va, ha]), np.concatenate([vb, hb]), counts=timings)
         clock.lap("score")
         return pairs
 
@@ -93,7 +94,8 @@ def find_new_pairs(new: Batch, search: Search, all_ids: np.ndarray, all_hashes: 
         return score(rows, pos(a), pos(b), context)
 
 
-def score(rows: Rows, pa: np.ndarray, pb: np.ndarray, stored: Pairs | None = None, chunk: int = 65_536) -> Pairs:
+def score(rows: Rows, pa: np.ndarray, pb: np.ndarray, stored: Pairs | None = None, chunk: int = 65_536,
+          counts: dict | None = None) -> Pairs:
     """The candidates (positions, either order, repeats allowed) measured by every signal; those
     that neither signal keeps (a hash candidate whose bits are too far apart is not) are dropped.
     `stored`: pairs already kept of the same photos (an update), which count towards each photo's
@@ -114,6 +116,8 @@ def score(rows: Rows, pa: np.ndarray, pb: np.ndarray, stored: Pairs | None = Non
     need = both & (sim >= PAIR_FLOOR) & (bits > HASH_BITS)
     measure = need & _nearest(rows.ids[lo], rows.ids[hi], sim, need, stored)
     window[need & ~measure] = NOT_MEASURED
+    if counts is not None:
+        counts["windows"] = counts.get("windows", 0) + int(measure.sum())
     if measure.any():
         i, j = lo[measure], hi[measure]
         window[measure] = window_matches(lambda r: rows.thumbs(i[r]), rows.shapes[i], lambda r: rows.thumbs(j[r]), rows.shapes[j])

@@ -37,7 +37,7 @@ _DCT = _dct_matrix(SIDE)[:HASH_SIDE]  # only the rows of the low frequencies are
 _BITS = (np.uint64(1) << np.arange(HASH_SIDE * HASH_SIDE, dtype=np.uint64)[::-1])
 
 
-def phash(thumbs: np.ndarray, chunk: int = 16_384) -> np.ndarray:
+def phash(thumbs: np.ndarray, chunk: int = 2_048) -> np.ndarray:
     """int64 [n]: the pHash of each uint8 [n, SIDE, SIDE] thumbnail (or one [SIDE, SIDE]: a 0-d array),
     the first coefficient in the highest bit. The int64 holds the 64 bits as they are (sign included)."""
     thumbs = np.asarray(thumbs)
