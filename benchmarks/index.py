@@ -60,7 +60,7 @@ def flickr_vectors(model_name: str = "align-lite") -> dict[str, np.ndarray]:
         with np.load(path) as z:
             return {k: z[k] for k in z.files}
     from vsearch.models import load_model
-    from vsearch.pipeline.encode import encode_image_files, encode_texts
+    from vsearch.evaluation.encoding import encode_image_files, encode_texts
 
     names = sorted(p.name for p in (FLICKR / "images").iterdir() if p.suffix.lower() == ".jpg")
     test = set((FLICKR / "splits" / "test.txt").read_text().split())

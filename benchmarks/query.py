@@ -29,10 +29,9 @@ def make_collection(home: Path, n: int, model, root: str = "/photos") -> str:
     from datetime import datetime, timezone
 
     from vsearch.models.identity import model_record
-    from vsearch.pipeline.biases import bias_table
-    from vsearch.store.collection import IMAGES_SCHEMA, CollectionStore
+    from vsearch.store.collection import BIAS_SCHEMA, IMAGES_SCHEMA, CollectionStore
     from vsearch.index import choose_and_build
-    from vsearch.store.manifest import Manifest
+    from vsearch.store.manifest import IndexRecord, Manifest
 
     rng = np.random.default_rng(0)
     d = model.embed_dim
@@ -50,10 +49,13 @@ def make_collection(home: Path, n: int, model, root: str = "/photos") -> str:
     name = f"synthetic{n}"
     store = CollectionStore(home / name)
     index, record = choose_and_build(ids, vecs, "auto", text_queries=model.hubness.texts, image_queries=model.hubness.images)
-    m = Manifest(model=model_record(model), index={**record, "type": index.kind, "params": index.params, "requested": "auto"},
+    m = Manifest(model=model_record(model), index=IndexRecord.from_json({**record, "type": index.kind, "params": index.params,
+                                                                         "requested": "auto"}),
                  counts={"images": n, "vectors": n, "errors": 0, "texts": 0}, roots=[root])
     # As ingest does: each image's hubness correction, so text queries pay for re-ranking k + 200.
-    store.commit(m, images=images, errors=None, index=index, image_bias=bias_table(store, "image_bias", model.hubness, ids, vecs))
+    bias = pa.table({"id": ids, "bias": model.hubness.image_bias(vecs)},
+                    schema=BIAS_SCHEMA.with_metadata({"hubness": model.hubness.signature}))
+    store.commit(m, images=images, index=index, image_bias=bias)
     return name
 
 

@@ -19,6 +19,7 @@ from ..errors import ModelMismatchError, QueryError
 from ..filters import Filter
 from ..models.hubness import lookup
 from ..models.identity import check_model
+from ..models.precision import precision_of
 from ..models.registry import resolve
 from ..store.collection import CollectionStore
 from ..store.metadata_filter import MetadataFilter
@@ -50,16 +51,16 @@ class Collection:
         if isinstance(model, str):
             spec = resolve(model)
             wanted = self.store.manifest.model
-            if spec.name != wanted["name"] and spec.kind != "checkpoint":
+            if spec.name != wanted.name and spec.kind != "checkpoint":
                 raise ModelMismatchError(
-                    f"collection {self.name!r} was built with model {wanted['name']!r}; it cannot be searched with "
+                    f"collection {self.name!r} was built with model {wanted.name!r}; it cannot be searched with "
                     f"{model!r}. Omit --model, or ingest into a new collection with --model {model}.")
             self._model_name = model
         if self._model is not None:
             check_model(self.store.manifest.model, self._model, self.name)
         self._encoder = QueryEncoder(self.store.manifest.model, lambda: self.model,
                                      torch_free=self._model is None and self._model_name is None, device=self._device)
-        self.reranking = Reranking(self.store.folder, self.store.manifest.model["name"], reranker)
+        self.reranking = Reranking(self.store.folder, self.store.manifest.model.name, reranker)
         self._load_tables()
 
     def _load_tables(self) -> None:
@@ -100,7 +101,7 @@ class Collection:
         if self._model is None:
             from ..models import load_model
 
-            m = load_model(self._model_name or self.store.manifest.model["name"], self._device)
+            m = load_model(self._model_name or self.store.manifest.model.name, self._device)
             check_model(self.store.manifest.model, m, self.name)
             self._model = m
         return self._model
@@ -130,8 +131,8 @@ class Collection:
         """Model, index, counts, roots and generation; `disk_usage` also sums the folder's size
         (a directory walk: leave it off in interactive loops)."""
         m = self.store.manifest
-        return {"name": self.name, "folder": str(self.store.folder), "model": m.model["name"],
-                "fingerprint": m.model["fingerprint"], "dim": m.model["embed_dim"], "precision": m.model.get("precision", "fp32"), "index": m.index,
+        return {"name": self.name, "folder": str(self.store.folder), "model": m.model.name,
+                "fingerprint": m.model.fingerprint, "dim": m.model.embed_dim, "precision": precision_of(m.model), "index": m.index.to_json(),
                 "counts": m.counts, "roots": [shown(r) for r in m.roots], "generation": m.generation, "format_version": m.format_version,
                 "created": m.created, "updated": m.updated, "last_ingest": {k: shown(v) if k == "root" else v for k, v in m.last_ingest.items()},
                 "hubness_correction": bool(m.files.get("image_bias")), "legacy_index": self.store.index_is_legacy(),

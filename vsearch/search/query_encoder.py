@@ -15,12 +15,13 @@ from typing import Any, Callable
 import numpy as np
 from PIL import Image
 
+from ..models.identity import ModelRecord
 from ..models.precision import DEFAULT_PRECISION
 from .query_image import read_image
 
 
 class QueryEncoder:
-    def __init__(self, model_record: dict[str, Any], model: Callable[[], Any], torch_free: bool = True,
+    def __init__(self, model_record: ModelRecord, model: Callable[[], Any], torch_free: bool = True,
                  device: str | None = None):
         self._record = model_record
         self._model = model              # loads the collection's model on first call
@@ -34,7 +35,7 @@ class QueryEncoder:
         if self._handle is None:
             from ..models.handle import ModelHandle
 
-            self._handle = ModelHandle.for_record(self._record, self._model, self._device)
+            self._handle = ModelHandle.open(record=self._record, load=self._model, device=self._device)
         return self._handle
 
     def text(self, text: str) -> np.ndarray:

@@ -8,6 +8,7 @@ decoding again.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -15,7 +16,7 @@ import pyarrow.parquet as pq
 
 from ..atomic import atomic_write
 from .parts import PartStore
-from .tables import META_FIELDS, int64_column
+from .tables import CONTENT_FIELDS, META_FIELDS, int64_column
 
 
 def shard_schema(dim: int) -> pa.Schema:
@@ -40,7 +41,7 @@ class VectorStore(PartStore):
 
     def _write_files(self, stem: str, ids: np.ndarray, payload) -> None:
         rows, vectors = payload
-        cols = {name: [r.get(name) for r in rows] for name in ["id", "digest"] + [f for f, _ in META_FIELDS]}
+        cols = {name: [r.get(name) for r in rows] for name in CONTENT_FIELDS}
         vec16 = np.ascontiguousarray(vectors, dtype=np.float16)
         cols["vector"] = pa.FixedSizeBinaryArray.from_buffers(pa.binary(self.dim * 2), len(vec16), [None, pa.py_buffer(vec16.tobytes())])
         table = pa.table(cols, schema=shard_schema(self.dim))
@@ -77,15 +78,17 @@ class VectorStore(PartStore):
     def _read_shard(self, path: Path, columns: list[str] | None = None) -> pa.Table:
         return pq.ParquetFile(path).read(columns=columns)
 
-    def read(self, columns: list[str] | None = None) -> pa.Table:
-        shards = self.shards()
-        if not shards:
-            return shard_schema(self.dim).empty_table()
-        tables = []
-        for s in shards:
+    def tables(self, columns: list[str] | None = None) -> Iterator[pa.Table]:
+        """Each shard's rows (or `columns` of them), one shard at a time."""
+        for s in self.shards():
             with self.reading(s):
-                tables.append(self._read_shard(s, columns))
-        with self.reading(shards[0]):
+                yield self._read_shard(s, columns)
+
+    def read(self, columns: list[str] | None = None) -> pa.Table:
+        tables = list(self.tables(columns))
+        if not tables:
+            return shard_schema(self.dim).empty_table()
+        with self.reading(self.shards()[0]):
             return pa.concat_tables(tables)
 
     def load(self, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, pa.Table]:
@@ -96,7 +99,10 @@ class VectorStore(PartStore):
         if ids is not None:
             first = first[np.isin(all_ids[first], ids)]
         t = t.take(pa.array(first))
+        return int64_column(t, "id"), self.vectors_of(t), t.drop_columns(["vector"])
+
+    def vectors_of(self, t: pa.Table) -> np.ndarray:
+        """A shard table's `vector` column as float32 [rows, dim]."""
         vec = t.column("vector").combine_chunks()
         raw = np.frombuffer(vec.buffers()[1], dtype=np.float16, count=(len(vec) + vec.offset) * self.dim)
-        vecs = raw[vec.offset * self.dim:].reshape(len(t), self.dim).astype(np.float32)
-        return int64_column(t, "id"), vecs, t.drop_columns(["vector"])
+        return raw[vec.offset * self.dim:].reshape(len(t), self.dim).astype(np.float32)
