@@ -75,5 +75,5 @@ def test_a_format_2_single_file_index_is_read_then_rewritten(ingested_copy):
     assert cli_json("info")["legacy_index"] is True and "format-2 file" in cli("info").stdout
     cli("ingest", photos)  # the next commit writes a folder and the record
     m = CollectionStore(folder).manifest
-    assert (folder / m.files["index"]).is_dir() and m.format_version == 3 and "recall_at_10" in m.index.measured
+    assert (folder / m.files["index"]).is_dir() and m.format_version == 4 and "recall_at_10" in m.index.measured
     assert [h["id"] for h in cli_json("query", "a red square", "-k", 8)] == before

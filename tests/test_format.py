@@ -34,7 +34,7 @@ def as_version_1(folder: Path) -> None:
 
 
 def test_the_ladder_reaches_this_version():
-    assert FORMAT_VERSION == 3 and sorted(MIGRATIONS) == list(range(1, FORMAT_VERSION))
+    assert FORMAT_VERSION == 4 and sorted(MIGRATIONS) == list(range(1, FORMAT_VERSION))
 
 
 def test_a_version_1_collection_opens_keeps_working_and_is_written_as_this_version(ingested_copy):

@@ -25,6 +25,7 @@ def query(
     rerank_k: Optional[int] = typer.Option(None, "--rerank-k", min=0, help="How many top hits the reranker reorders (default: the model's, chosen on dev)."),
     reranker: Optional[Path] = typer.Option(None, "--reranker", help="ITM checkpoint from `vsearch train-itm` (default: the model's shipped one)."),
     hubness: bool = typer.Option(True, "--hubness/--no-hubness", help="Rank text queries (and --texts) with the model's hubness correction: items that match almost everything are pushed down."),
+    collapse: bool = typer.Option(False, "--collapse-duplicates", help="Show each group of near duplicates once, as its keeper (see `vsearch duplicates`); the others are listed on the hit (--json: near_duplicates)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Search a collection by text, by example image, or more-like-this."""
@@ -41,7 +42,8 @@ def query(
     if texts:
         hits = col.search_texts(image, like=like, k=k, rerank=rerank, rerank_k=rerank_k, hubness=hubness)
     else:
-        hits = col.search(text, image=image, like=like, k=k, where=where, rerank=rerank, rerank_k=rerank_k, hubness=hubness)
+        hits = col.search(text, image=image, like=like, k=k, where=where, rerank=rerank, rerank_k=rerank_k, hubness=hubness,
+                          collapse_duplicates=collapse)
     if as_json:
         print_json([h.to_dict() for h in hits])
     elif not hits:

@@ -6,12 +6,22 @@ or moved: vsearch only lists the groups.
     find_pairs(batches, n, dim) -> Pairs         every near pair of a collection (streamed)
     find_new_pairs(new, search, ...) -> Pairs    those of the photos an ingest adds
     duplicate_groups(pairs, images, Rule(t))     the groups, as rows of the images table
-"""
-from .find import find_new_pairs, find_pairs
-from .groups import HOW, THRESHOLD, Rule, group_ids
-from .listing import Group, duplicate_groups
-from .pairs import PAIR_FLOOR, Pairs
-from .rows import Batch
 
-__all__ = ["Batch", "Group", "HOW", "PAIR_FLOOR", "Pairs", "Rule", "THRESHOLD", "duplicate_groups",
-           "find_new_pairs", "find_pairs", "group_ids"]
+Names are imported on first use: reading groups (a query that collapses them) needs neither FAISS
+nor OpenCV.
+"""
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {"find_new_pairs": ".find", "find_pairs": ".find", "HOW": ".groups", "THRESHOLD": ".groups", "Rule": ".groups",
+         "group_ids": ".groups", "Group": ".listing", "duplicate_groups": ".listing", "PAIR_FLOOR": ".pairs",
+         "Pairs": ".pairs", "Batch": ".rows"}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(name)

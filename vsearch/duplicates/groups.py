@@ -22,9 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
-
 from ..errors import InvalidOptionError
 from .pairs import CROP_MATCH, HASH_BITS, HASH_GATE, KEEP_WINDOW, PAIR_FLOOR, Pairs
 
@@ -72,6 +69,9 @@ def group_ids(pairs: Pairs, rule: Rule, rank_ids: np.ndarray | None = None,
               rank_values: np.ndarray | None = None) -> IdGroups:
     """Stars around the best-ranked photos (lower rank: preferred by the keeper rule). The rank
     comes as `rank_ids` (sorted) with `rank_values`; ids missing from it rank last, by id."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     how = rule.how(pairs)
     same = pairs.take(np.flatnonzero(how >= 0))
     how = how[how >= 0]

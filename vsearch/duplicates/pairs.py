@@ -20,6 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..store.tables import DUPLICATES_SCHEMA, numpy_column
 
 K = 16              # a photo's nearest vectors looked at: more near copies than this of one photo are found in part
 PAIR_FLOOR = 0.75   # the lowest cosine a pair is kept at (the lowest threshold one may ask for) and a crop looked for at
@@ -85,3 +89,17 @@ class Pairs:
 
 
 FIELDS = ("a", "b", "similarity", "hash_bits", "window")
+
+
+def to_table(pairs: Pairs) -> pa.Table:
+    """The stored form (store/tables.py DUPLICATES_SCHEMA): a pair's ids as `id` and `other`, a
+    window match that no rule needed as null."""
+    cols = [getattr(pairs, f) for f in FIELDS]
+    cols[-1] = pa.array(pairs.window, mask=np.isnan(pairs.window))
+    return pa.table(cols, schema=DUPLICATES_SCHEMA)
+
+
+def from_table(table: pa.Table) -> Pairs:
+    cols = [numpy_column(table, f.name, f.type.to_pandas_dtype()) for f in list(DUPLICATES_SCHEMA)[:-1]]
+    window = pa.table({"w": pc.fill_null(table.column("window"), np.nan)})
+    return Pairs(*cols, numpy_column(window, "w", np.float32))

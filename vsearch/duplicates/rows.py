@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import TMP_PREFIX
 from ..imaging.signature import SIDE, phash
 
 THUMB = SIDE * SIDE
@@ -38,7 +39,8 @@ class Rows:
 
     def __init__(self, n: int, dim: int, workdir: str | Path | None = None):
         self.n, self.dim, self.filled = n, dim, 0
-        self._tmp = tempfile.TemporaryDirectory(prefix="vsearch-pairs-", dir=workdir)
+        # A killed writer's leftovers in a collection folder are cleared by the next one (atomic.py).
+        self._tmp = tempfile.TemporaryDirectory(prefix=TMP_PREFIX + "pairs-", dir=workdir)
         folder = Path(self._tmp.name)
         self.ids = np.zeros(n, np.int64)
         self.hashes = np.zeros(n, np.int64)

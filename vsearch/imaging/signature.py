@@ -21,6 +21,13 @@ SIDE = 32          # the thumbnail's side in pixels (the whole frame, squashed)
 HASH_SIDE = 8      # 8 x 8 DCT coefficients -> 64 bits
 
 
+def signature(img: Image.Image) -> dict[str, object]:
+    """What a collection stores of a picture beside its vector (store/tables.py): its thumbnail's
+    bytes (`thumb`) and pHash (`phash`, an int64)."""
+    thumb = thumbnail(img)
+    return {"thumb": thumb.tobytes(), "phash": int(phash(thumb))}
+
+
 def thumbnail(img: Image.Image) -> np.ndarray:
     """uint8 [SIDE, SIDE]: the upright picture in grey, every pixel the mean of its area."""
     return np.asarray(img.convert("L").resize((SIDE, SIDE), Image.Resampling.BOX, reducing_gap=2.0), dtype=np.uint8)

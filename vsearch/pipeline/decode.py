@@ -20,8 +20,9 @@ import xxhash
 
 from ..errors import ImageError, InvalidOptionError
 from ..imaging import DecodedImage, decode_image_bytes, read_file_bytes
+from ..imaging.signature import signature
 from ..models.preprocess import Preprocess
-from ..store.tables import CONTENT_META
+from ..store.tables import CONTENT_FIELDS
 
 
 def content_id(data: bytes) -> tuple[str, int]:
@@ -35,14 +36,17 @@ class Decoded:
     digest: str
     id: int
     pixels: np.ndarray | None = None  # None when the vector is already known
-    meta: dict[str, Any] = field(default_factory=dict)  # the content metadata (store/tables.py CONTENT_META)
+    meta: dict[str, Any] = field(default_factory=dict)  # the content row beside the id (store/tables.py CONTENT_FIELDS)
     error: str | None = None
 
 
 def content_meta(d: DecodedImage) -> dict[str, Any]:
     """The content metadata of a decoded image, by the schema's names: the image's own fields
-    (its stored size), else its EXIF's (store/tables.py META_FIELDS)."""
-    return {f: getattr(d, f) if f in DecodedImage._fields else getattr(d.meta, f) for f in CONTENT_META}
+    (its stored size), its pixel signature (imaging/signature.py), else its EXIF's (store/tables.py
+    META_FIELDS, SIGNATURE_FIELDS)."""
+    sig = signature(d.image)
+    return {f: sig[f] if f in sig else getattr(d, f) if f in DecodedImage._fields else getattr(d.meta, f)
+            for f in CONTENT_FIELDS[2:]}
 
 
 def decode_file(path: Path, preprocess: Preprocess, known: frozenset | set = frozenset()) -> Decoded:

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from ..errors import InvalidOptionError, VsearchError
 from ..models.precision import DEFAULT_PRECISION
 from ..progress import Reporter, report
-from ..store.tables import CONTENT_FIELDS
+from ..store.tables import CONTENT_META
 from .config import IngestConfig, IngestSummary
 from .decode import default_workers
 from .runner import IngestRun, ingest_run
@@ -81,7 +81,7 @@ def ingest(cfg: IngestConfig, options: RayOptions = RayOptions(), progress: Repo
 
             for entry, row in zip(run.plan.todo, rows):
                 run.results.add(entry, decoded_of(row))
-            encoded = {row["id"]: {k: row[k] for k in CONTENT_FIELDS} for row in rows if row["encoded"]}
+            encoded = {row["id"]: {k: row[k] for k in ("id", "digest", *CONTENT_META)} for row in rows if row["encoded"]}
         run.commit(encoded, len(run.known) + run.summary.encoded)
         run.tx.export_text()
     return run.summary

@@ -28,6 +28,7 @@ from ..store.home import index_home, pick_collection
 from ..store.names import on_disk, shown
 from ..store.tables import int64_column
 from .browse import Browser
+from .duplicates import DuplicateGroup, DuplicateView
 from .hits import Hit, TextHit, hit_from_rows
 from .query_encoder import QueryEncoder
 from .rerank import Reranking
@@ -77,6 +78,7 @@ class Collection:
         order = np.argsort(ids, kind="stable")
         self._sorted_ids, self._order = ids[order], order
         self.browse = Browser(self.store.folder, self.name, self.store.manifest.roots, self._images, self._rows_of)
+        self.duplicate_view = DuplicateView(self.store, self._images)
 
     def reload(self) -> bool:
         """Pick up a newer committed generation (and let the old one go); True if there was one."""
@@ -136,6 +138,7 @@ class Collection:
                 "counts": m.counts, "roots": [shown(r) for r in m.roots], "generation": m.generation, "format_version": m.format_version,
                 "created": m.created, "updated": m.updated, "last_ingest": {k: shown(v) if k == "root" else v for k, v in m.last_ingest.items()},
                 "hubness_correction": bool(m.files.get("image_bias")), "legacy_index": self.store.index_is_legacy(),
+                "duplicate_pairs": bool(m.files.get("duplicates")),
                 "disk_bytes": self.store.disk_bytes() if disk_usage else None}
 
     # --- browsing (search/browse.py) -----------------------------------------------------------
@@ -196,12 +199,13 @@ class Collection:
     def search(self, text: str | None = None, *, image: str | Path | Image.Image | None = None,
                like: str | int | None = None, k: int = 10, where: "str | Filter | None" = None,
                vector: np.ndarray | None = None, rerank: bool = False, rerank_k: int | None = None,
-               hubness: bool = True) -> list[Hit]:
+               hubness: bool = True, collapse_duplicates: bool = False) -> list[Hit]:
         """Top-k images for a text, an image, an ingested image (`like`) or a raw vector.
         With `rerank` (text queries), the ITM cross-encoder reorders the dual encoder's top
         `rerank_k`; nothing outside them is ever returned in their place. Text queries are ranked
         with the model's hubness correction when the collection stores one (`hubness=False`:
-        plain cosine)."""
+        plain cosine). `collapse_duplicates`: each near-duplicate group once, as its keeper, the
+        group's other files on the hit (`near_duplicates`)."""
         _check_k(k)
         given = [x is not None for x in (text, image, like, vector)]
         if sum(given) != 1:
@@ -221,7 +225,13 @@ class Collection:
             q = self.index.reconstruct(exclude)
         else:
             q = np.asarray(vector, dtype=np.float32)
-        hits = self.search_vector(q, k=max(k, depth), where=where, exclude=exclude, hubness=hubness and text is not None)
+        def top(n: int) -> list[Hit]:
+            return self.search_vector(q, k=n, where=where, exclude=exclude, hubness=hubness and text is not None)
+
+        if collapse_duplicates:
+            hits = self.duplicate_view.collapse(top, max(k, depth), lambda i, score: self._keeper_hit(i, score, where))
+        else:
+            hits = top(max(k, depth))
         if depth > 0:
             hits = self.reranking.rerank_hits(hits, depth, text, self.browse.image)
         return hits[:k]
@@ -266,6 +276,21 @@ class Collection:
             inside = (at < len(matching)) & (matching[np.minimum(at, len(matching) - 1)] == row_numbers)
             row_numbers = [n for n, i in zip(row_numbers, inside) if i] + [n for n, i in zip(row_numbers, inside) if not i]
         return hit_from_rows(id_, score, [self._rows_view.slice(n, 1).to_pylist()[0] for n in row_numbers])
+
+    def _keeper_hit(self, id_: int, score: float, where) -> Hit | None:
+        """A group's keeper as a hit at `score`; None when the filter leaves all its files out."""
+        rows = self._filter.rows(where) if where else None
+        if rows is not None and not np.isin(self._row_numbers(id_), rows).any():
+            return None
+        return self._hit(id_, score, rows)
+
+    # --- near duplicates (search/duplicates.py) --------------------------------------------------
+    def duplicates(self, threshold: float | None = None) -> list[DuplicateGroup]:
+        """The near-duplicate groups, the largest first: each member's path, size, resolution,
+        date and similarity to the keeper, the keeper first with the rule that chose it. At the
+        default rule, or at another `threshold` (the cosine the vectors alone must reach, from
+        duplicates.PAIR_FLOOR). Nothing is ever deleted or moved."""
+        return self.duplicate_view.groups(threshold)
 
     # --- image -> text -------------------------------------------------------------------------
     def search_texts(self, image: str | Path | Image.Image | None = None, *, like: str | int | None = None,

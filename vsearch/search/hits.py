@@ -20,8 +20,9 @@ class Hit:
     taken_at: str | None = None   # EXIF capture time, ISO 8601
     mtime: str | None = None      # the file's modification time, ISO 8601 (UTC)
     camera: str | None = None
-    duplicates: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)       # identical files (the same bytes)
     rerank_score: float | None = None   # set when the ITM reranker reordered this hit
+    near_duplicates: list[str] = field(default_factory=list)  # the rest of its near-duplicate group (collapsed search)
 
     @property
     def date(self) -> str | None:

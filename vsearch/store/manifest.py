@@ -16,7 +16,7 @@ from ..atomic import atomic_write
 from ..errors import CollectionFormatError
 from ..models.identity import ModelRecord
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 
 def _v1_to_v2(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
@@ -36,8 +36,16 @@ def _v2_to_v3(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
     return raw
 
 
+def _v3_to_v4(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """Version 4 stores each photo's pixel signature (a 32 x 32 grey thumbnail in the shards, its
+    pHash beside the size and date) and the near-duplicate pairs (`duplicates-<gen>.parquet`).
+    Nothing is rewritten: shards of version 3 read with null signatures (those photos are grouped
+    by their vectors alone), and the next commit finds the pairs."""
+    return raw
+
+
 # version N -> function(raw manifest dict, collection folder) -> raw manifest dict of version N+1
-MIGRATIONS: dict[int, Callable[[dict[str, Any], Path], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[dict[str, Any], Path], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 @dataclass

@@ -1,0 +1,134 @@
+"""A collection's near-duplicate groups as its readers see them: made from the stored pairs
+(pipeline/derived/duplicates.py) and the images table when first asked, per generation, at the
+default rule or any threshold; and search results collapsed to one hit per group.
+
+Nothing here deletes or moves a file: a group names its keeper and the rule that chose it.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import pyarrow as pa
+
+from ..duplicates import THRESHOLD, Group, Pairs, Rule, duplicate_groups
+from ..duplicates.pairs import from_table
+from ..errors import CollectionFormatError
+from ..store.collection import CollectionStore
+from ..store.tables import DUPLICATES_SCHEMA, int64_column
+from .hits import Hit
+
+MAX_FETCH = 16_384  # hits looked at, at most, to fill k collapsed ones
+DUPLICATE_THRESHOLD = THRESHOLD  # the default rule's (`vsearch duplicates --threshold`)
+
+
+@dataclass
+class Member:
+    id: int                    # content id
+    path: str                  # absolute
+    relpath: str               # relative to its ingested folder
+    root: str                  # the ingested folder
+    bytes: int | None
+    width: int | None
+    height: int | None
+    date: str | None           # EXIF capture time, else the file's time (ISO 8601)
+    similarity: float          # cosine to the keeper's vector (1.0: the keeper, an identical file)
+    how: str                   # "keeper", "identical", or what matched the keeper: "vectors", "pixels", "crop"
+
+    @property
+    def keeper(self) -> bool:
+        return self.how == "keeper"
+
+
+@dataclass
+class DuplicateGroup:
+    members: list[Member]      # the keeper first
+    rule: str                  # the keeper rule that decided (duplicates/keeper.py RULES)
+    compared: str              # the values it compared, keeper first
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def keeper(self) -> Member:
+        return self.members[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"keeper": self.keeper.path, "rule": self.rule, "compared": self.compared,
+                "members": [{**asdict(m), "keeper": m.keeper} for m in self.members]}
+
+
+class DuplicateView:
+    """The groups of one generation (`images`: its images table)."""
+
+    def __init__(self, store: CollectionStore, images: pa.Table):
+        self.store, self.images = store, images
+        self._pairs: Pairs | None = None
+        self._default: list[Group] | None = None
+        self._group_of: dict[int, int] | None = None
+
+    def pairs(self) -> Pairs:
+        if self._pairs is None:
+            if not self.store.manifest.files.get("duplicates"):
+                raise CollectionFormatError(f"collection {self.store.name!r} has no near-duplicate pairs yet (made before "
+                                            f"vsearch found them); `vsearch reindex --collection {self.store.name}` finds them")
+            self._pairs = from_table(self.store.read_table("duplicates", DUPLICATES_SCHEMA))
+        return self._pairs
+
+    def raw_groups(self, threshold: float | None = None) -> list[Group]:
+        if threshold is None:
+            if self._default is None:
+                self._default = duplicate_groups(self.pairs(), self.images, Rule())
+            return self._default
+        return duplicate_groups(self.pairs(), self.images, Rule(threshold))
+
+    def groups(self, threshold: float | None = None) -> list[DuplicateGroup]:
+        rows = self.images.drop_columns([c for c in ("mtime",) if c in self.images.column_names])  # no pandas
+        return [DuplicateGroup([_member(rows.slice(r, 1).to_pylist()[0], s, h) for r, s, h in zip(g.rows, g.similarity, g.how)],
+                               g.rule, g.compared) for g in self.raw_groups(threshold)]
+
+    def group_of(self) -> dict[int, int]:
+        """content id -> its group at the default rule (an index into raw_groups())."""
+        if self._group_of is None:
+            ids = int64_column(self.images, "id")
+            self._group_of = {int(ids[r]): i for i, g in enumerate(self.raw_groups()) for r in g.rows}
+        return self._group_of
+
+    def collapse(self, search: Callable[[int], list[Hit]], k: int, hit_of: Callable[[int, float], Hit | None]) -> list[Hit]:
+        """The top k hits with each group once, at its best hit's place, shown as its keeper
+        (`hit_of(id, score)`: the keeper's hit, None when a filter leaves it out: the best hit is
+        shown then), the group's other files listed on it. `search(n)`: the top n hits."""
+        group_of, groups = self.group_of(), self.raw_groups()
+        paths = self.images.column("path").to_pylist()
+        roots = self.images.column("root").to_pylist()
+        ids = int64_column(self.images, "id")
+        n = 2 * k
+        while True:
+            hits = search(n)
+            out, seen = [], set()
+            for h in hits:
+                g = group_of.get(h.id)
+                if g is None:
+                    out.append(h)
+                elif g not in seen:
+                    seen.add(g)
+                    keeper = groups[g].keeper
+                    shown = hit_of(int(ids[keeper]), h.score) if int(ids[keeper]) != h.id else h
+                    shown = shown or h
+                    files = [str(Path(roots[r]) / paths[r]) for r in groups[g].rows]
+                    shown.near_duplicates = [f for f in files if f != shown.path and f not in shown.duplicates]
+                    out.append(shown)
+                if len(out) == k:
+                    return out
+            if len(hits) < n or n >= MAX_FETCH:
+                return out
+            n *= 4
+
+
+def _member(row: dict, similarity: float, how: str) -> Member:
+    taken, mtime_ns = row.get("taken_at"), row.get("mtime_ns")
+    date = taken.isoformat() if taken else (
+        datetime.fromtimestamp(mtime_ns / 1e9, tz=timezone.utc).isoformat(timespec="seconds") if mtime_ns is not None else None)
+    return Member(id=int(row["id"]), path=str(Path(row["root"]) / row["path"]), relpath=row["path"], root=row["root"],
+                  bytes=row.get("bytes"), width=row.get("width"),
+                  height=row.get("height"), date=date, similarity=round(min(float(similarity), 1.0), 4), how=how)
