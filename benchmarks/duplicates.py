@@ -42,7 +42,9 @@ def library(split: str, photos: int, sources: int, bursts: int, seed: int) -> tu
     """(library root, index home, items) of one split, built and ingested once."""
     import vsearch
 
-    folder = CACHE / f"{split}-{photos}-{sources}-{bursts}-{seed}"
+    from vsearch.store.manifest import FORMAT_VERSION
+
+    folder = CACHE / f"{split}-{photos}-{sources}-{bursts}-{seed}-format{FORMAT_VERSION}"
     done = folder / "items.json"
     if done.is_file():
         return folder / "library", folder / "home", [Item(**d) for d in json.loads(done.read_text())]
@@ -94,42 +96,44 @@ def print_report(title: str, s, n_photos: int) -> None:
     print(f"  {'burst frames':<14} {s.bursts:>7.3f} {'(outside)':>9} {'':>6}  two windows 15 % of the width apart")
 
 
-def update_check(home: Path, root: Path, images, pairs, share: float = 0.2) -> None:
+def update_check(home: Path, images, pairs, items, share: float = 0.2) -> None:
     """Pairs of the library without a fifth of its photos, then those the fifth adds (searched in
-    a flat index over everything), against the pairs of everything."""
+    a flat index over everything), against the pairs the ingest stored: the same groups?"""
     from vsearch.duplicates import Batch, duplicate_groups, find_new_pairs, find_pairs
-    from vsearch.imaging import read_image_file
-    from vsearch.imaging.signature import phash, thumbnail
+    from vsearch.pipeline.derived.duplicates import SIGNATURE_COLUMNS, as_batch
+    from vsearch.pipeline.derived.sources import ShardVectors
     from vsearch.store.collection import CollectionStore
     from vsearch.store.tables import int64_column
 
     store = CollectionStore(home / "bench")
     ids = np.unique(int64_column(images, "id"))
-    vids, vecs, _ = store.vectors(store.manifest.model["embed_dim"]).load(ids)
-    first = dict(zip(reversed(int64_column(images, "id").tolist()), reversed(images.column("path").to_pylist())))
-    pics = [read_image_file(root / first[i], 224).image for i in vids.tolist()]
-    thumbs, shapes = np.stack([thumbnail(p) for p in pics]), np.array([p.size for p in pics], np.float32)
-    added = np.random.default_rng(0).random(len(vids)) < share
-    part = lambda m: Batch(vids[m], vecs[m], thumbs[m], shapes[m])  # noqa: E731
+    (whole,) = [as_batch(i, v, c) for i, v, c in ShardVectors(store.vectors(), ids, store.name).rows(SIGNATURE_COLUMNS, size=len(ids))]
+    added = np.random.default_rng(0).random(len(ids)) < share
+    part = lambda m: Batch(whole.ids[m], whole.vectors[m], whole.thumbs[m], whole.shapes[m], whole.has_thumb[m])  # noqa: E731
     t = time.perf_counter()
-    old = find_pairs([part(~added)], int((~added).sum()), vecs.shape[1])
+    old = find_pairs([part(~added)], int((~added).sum()), whole.vectors.shape[1])
     rebuild_s = time.perf_counter() - t
 
     def search(q, k):
-        s = q @ vecs.T
+        s = q @ whole.vectors.T
         top = np.argsort(-s, axis=1)[:, :k]
-        return np.take_along_axis(s, top, 1), vids[top]
+        return np.take_along_axis(s, top, 1), whole.ids[top]
 
-    pos = lambda x: np.searchsorted(vids, x)  # noqa: E731
+    from vsearch.imaging.signature import phash
+
     t = time.perf_counter()
-    new = find_new_pairs(part(added), search, vids, phash(thumbs), np.ones(len(vids), bool), lambda x: part(pos(x)), stored=old)
+    new = find_new_pairs(part(added), search, whole.ids, phash(whole.thumbs), whole.has_thumb,
+                         lambda x: part(np.searchsorted(whole.ids, x)), stored=old)
     update_s = time.perf_counter() - t
     updated = old.concat(new)
     got, want = set(zip(updated.a.tolist(), updated.b.tolist())), set(zip(pairs.a.tolist(), pairs.b.tolist()))
     groups = [{frozenset(g.rows) for g in duplicate_groups(p, images)} for p in (updated, pairs)]
+    paths = images.column("path").to_pylist()
+    score = score_groups(duplicate_groups(updated, images), items, paths)
     print(f"\nupdate: {int(added.sum()):,} photos added to {int((~added).sum()):,}: {len(new):,} new pairs in {update_s:.1f} s "
-          f"(the rest: {rebuild_s:.1f} s); pairs that differ from a rebuild's: {len(got ^ want)} of {len(want):,}; "
-          f"groups that differ: {len(groups[0] ^ groups[1])} of {len(groups[1]):,}")
+          f"(the rest: {rebuild_s:.1f} s); pairs that differ from the ingest's: {len(got ^ want)} of {len(want):,}; "
+          f"groups that differ: {len(groups[0] ^ groups[1])} of {len(groups[1]):,}; updated pairs' groups: precision "
+          f"{score.precision:.4f}, recall {score.recall:.4f}")
 
 
 def main() -> None:
@@ -175,7 +179,7 @@ def main() -> None:
     _, vec_only, _ = collection_pairs(home, root, signatures=False)
     for t in sorted({THRESHOLD, 0.80}):
         print_report(f"test, vectors alone at threshold {t}", score_groups(duplicate_groups(vec_only, images, Rule(t)), items, paths), n)
-    update_check(home, root, images, pairs)
+    update_check(home, images, pairs, items)
     print(f"\n(all kinds: {', '.join(ALL_EDITS)})")
 
 

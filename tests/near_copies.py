@@ -206,27 +206,32 @@ def items_json(items: list[Item]) -> list[dict]:
 
 
 def collection_pairs(home: Path, root: Path, collection: str = "bench", signatures: bool = True):
-    """(images table, near pairs, seconds the search took) of the library ingested into `home`'s
-    `collection`; without `signatures`, found from the vectors alone (no pixel signals)."""
+    """(images table, near pairs, seconds a search for them took) of the library ingested into
+    `home`'s `collection`. The pairs are those its ingest stored; the seconds, those of finding
+    them all again from the shards (what `vsearch reindex` does). Without `signatures`: the pairs
+    the vectors alone find (no pixel signals)."""
     from vsearch.duplicates import Batch, find_pairs
-    from vsearch.imaging import read_image_file
-    from vsearch.imaging.signature import thumbnail
+    from vsearch.duplicates.pairs import from_table
+    from vsearch.pipeline.derived.duplicates import SIGNATURE_COLUMNS, as_batch
+    from vsearch.pipeline.derived.sources import ShardVectors
     from vsearch.store.collection import CollectionStore
-    from vsearch.store.tables import int64_column
+    from vsearch.store.tables import DUPLICATES_SCHEMA, int64_column
 
     store = CollectionStore(home / collection)
     images = store.images()
     ids = np.unique(int64_column(images, "id"))
-    vids, vecs, _ = store.vectors(store.manifest.model["embed_dim"]).load(ids)
-    first = dict(zip(reversed(int64_column(images, "id").tolist()), reversed(images.column("path").to_pylist())))
-    thumbs = shapes = None
+    dim = store.manifest.model.embed_dim
+    shards = ShardVectors(store.vectors(dim), ids, store.name)
     if signatures:
-        decoded = [read_image_file(root / first[i], 224).image for i in vids.tolist()]
-        thumbs = np.stack([thumbnail(im) for im in decoded])
-        shapes = np.array([im.size for im in decoded], np.float32)
+        batches = [as_batch(i, v, c) for i, v, c in shards.rows(SIGNATURE_COLUMNS)]
+    else:
+        batches = [Batch(i, v) for i, v in shards.chunks()]
     t = time.perf_counter()
-    pairs = find_pairs([Batch(vids, vecs, thumbs, shapes)], len(vids), vecs.shape[1])
-    return images, pairs, time.perf_counter() - t
+    pairs = find_pairs(batches, len(ids), dim)
+    took = time.perf_counter() - t
+    if signatures:
+        pairs = from_table(store.read_table("duplicates", DUPLICATES_SCHEMA))
+    return images, pairs, took
 
 
 # ------------------------------------------------------------------------------ scoring

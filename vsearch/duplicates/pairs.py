@@ -30,7 +30,7 @@ PAIR_FLOOR = 0.75   # the lowest cosine a pair is kept at (the lowest threshold 
 HASH_BITS = 8       # pHashes this close say "the same picture" (re-saved, resized, re-toned, blurred)
 HASH_GATE = 0.30    # ... when the vectors do not disagree outright (two flat pictures hash alike)
 CROP_MATCH = 0.89   # a window match this good (and a cosine of PAIR_FLOOR) says "a crop of the same picture"
-WINDOW_NEIGHBOURS = 2   # window matches a photo asks for at most: with its nearest photos that need one
+WINDOW_NEIGHBOURS = 4   # window matches a photo asks for at most: with its nearest photos that need one
 NOT_MEASURED = -1.0
 KEEP_WINDOW = 0.60  # the lowest window match any rule may ask for (groups.Rule's alike and crop_match)
 

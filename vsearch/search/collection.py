@@ -229,7 +229,7 @@ class Collection:
             return self.search_vector(q, k=n, where=where, exclude=exclude, hubness=hubness and text is not None)
 
         if collapse_duplicates:
-            hits = self.duplicate_view.collapse(top, max(k, depth), lambda i, score: self._keeper_hit(i, score, where))
+            hits = self.duplicate_view.collapse(top, max(k, depth), lambda i, score: self._keeper_hit(i, score, where, exclude))
         else:
             hits = top(max(k, depth))
         if depth > 0:
@@ -248,11 +248,7 @@ class Collection:
         `hubness` (a text vector), each image's stored correction is added to its cosine: the
         top `k + HUBNESS_POOL` by cosine are re-ranked that way."""
         _check_k(k)
-        if isinstance(where, Filter) and where.is_empty():
-            where = None
-        if where and self._filter is None:
-            self._filter = MetadataFilter(self._images)
-        rows = self._filter.rows(where) if where else None  # sorted row numbers
+        rows = self._matching_rows(where)  # sorted row numbers
         allowed = None
         if rows is not None:
             if not len(rows):
@@ -277,10 +273,19 @@ class Collection:
             row_numbers = [n for n, i in zip(row_numbers, inside) if i] + [n for n, i in zip(row_numbers, inside) if not i]
         return hit_from_rows(id_, score, [self._rows_view.slice(n, 1).to_pylist()[0] for n in row_numbers])
 
-    def _keeper_hit(self, id_: int, score: float, where) -> Hit | None:
-        """A group's keeper as a hit at `score`; None when the filter leaves all its files out."""
-        rows = self._filter.rows(where) if where else None
-        if rows is not None and not np.isin(self._row_numbers(id_), rows).any():
+    def _matching_rows(self, where: "str | Filter | None") -> np.ndarray | None:
+        """The images table's rows a filter keeps (sorted), None without one."""
+        if isinstance(where, Filter) and where.is_empty():
+            where = None
+        if where and self._filter is None:
+            self._filter = MetadataFilter(self._images)
+        return self._filter.rows(where) if where else None
+
+    def _keeper_hit(self, id_: int, score: float, where, exclude: int | None) -> Hit | None:
+        """A group's keeper as a hit at `score`; None when it is the query itself (more like this)
+        or the filter leaves all its files out."""
+        rows = self._matching_rows(where)
+        if id_ == exclude or (rows is not None and not np.isin(self._row_numbers(id_), rows).any()):
             return None
         return self._hit(id_, score, rows)
 
