@@ -140,16 +140,15 @@ def images_table(ids: np.ndarray):
     """A minimal images table: one file per photo, equal in every keeper rule but the path."""
     import pyarrow as pa
 
-    from vsearch.store.tables import IMAGES_SCHEMA
+    from vsearch.store.tables import IMAGES_SCHEMA, conform
 
     n = len(ids)
     cols = {"id": pa.array(ids), "path": pa.array([f"f{i % 1000}/{i}.jpg" for i in range(n)]), "root": pa.array(["/lib"] * n),
             "folder": pa.array([f"f{i % 1000}" for i in range(n)]), "digest": pa.array([""] * n),
             "bytes": pa.array(np.full(n, 2_000_000)), "mtime": pa.nulls(n, pa.timestamp("us", tz="UTC")),
             "mtime_ns": pa.array(np.full(n, 10**18)), "width": pa.array(np.full(n, 4000, np.int32)),
-            "height": pa.array(np.full(n, 3000, np.int32)), "taken_at": pa.nulls(n, pa.timestamp("s")),
-            "camera": pa.nulls(n, pa.string()), "orientation": pa.nulls(n, pa.int16()), "raw_path": pa.nulls(n, pa.binary())}
-    return pa.table(cols, schema=IMAGES_SCHEMA)
+            "height": pa.array(np.full(n, 3000, np.int32))}
+    return conform(pa.table(cols), IMAGES_SCHEMA)  # the rest (phash, ...) null
 
 
 def main() -> None:

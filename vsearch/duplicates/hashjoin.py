@@ -6,7 +6,7 @@ of some block (pigeonhole), so looking every photo up, block by block, under its
 and the 16 values one bit away finds every such pair; pairs 8 bits apart are found when some
 block holds at most one of their differences, as it mostly does. Each lookup lands in a bucket of
 about n / 65,536 photos (measured on Flickr8k, real pHash blocks collide 1.5-3.3 times as often as
-uniform ones), so the work is about 70 n^2 / 65,536 comparisons: 1M photos in seconds. A block
+uniform ones), so the work is about 70 n^2 / 65,536 comparisons: 1M photos in about 15 s. A block
 value shared by more than MAX_BUCKET photos (blank or black frames, which all hash alike) is not
 looked up: it says nothing about which of them are copies.
 

@@ -8,8 +8,9 @@ keeps its pixels or is made smaller, never larger, so it covers at least its own
 larger one's width, less SHIFT (the camera of a burst moves): two pictures of one size, most
 pairs of different photos (one camera), are compared at three scales only. The best zero-mean normalised cross-correlation (NCC,
 OpenCV's TM_CCOEFF_NORMED) over every place and scale is the answer: 1 for the same pixels,
-unchanged by brightness and contrast, about 0.5 for two photos of one kind of scene, rarely above
-0.87 for two different photos (measured: benchmarks/duplicates.py).
+unchanged by brightness and contrast, about 0.5 for two photos of one kind of scene, 0.9 and more
+for a crop of a photo; two different photos of one layout (snow slopes under a blue sky) reach 0.9
+too, which is why a crop also needs the vectors to agree (benchmarks/duplicates.py).
 """
 from __future__ import annotations
 
