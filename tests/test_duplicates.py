@@ -7,8 +7,8 @@ import json
 import shutil
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
+from collection_state import as_version_3
 from conftest import cli
 from near_copies import build
 
@@ -124,14 +124,7 @@ def test_a_collection_of_format_3_reads_and_reindex_finds_its_pairs(library, tmp
     `vsearch duplicates` names the fix, and reindex groups the photos by their vectors alone."""
     home = copy_of(library, tmp_path)
     folder = home / "dups"
-    m = json.loads((folder / "manifest.json").read_text())
-    for shard in (folder / "vectors").glob("shard-*.parquet"):
-        pq.write_table(pq.read_table(shard).drop_columns(["phash", "thumb"]), shard)
-    images = folder / m["files"]["images"]
-    pq.write_table(pq.read_table(images).drop_columns(["phash"]), images)
-    (folder / m["files"].pop("duplicates")).unlink()
-    m["format_version"] = 3
-    (folder / "manifest.json").write_text(json.dumps(m))
+    as_version_3(folder)
     assert json.loads(cli("query", "a photo", "--json", home=home).stdout)
     said = cli("duplicates", home=home, code=2, one_line=True).output
     assert "vsearch reindex" in said
@@ -141,6 +134,7 @@ def test_a_collection_of_format_3_reads_and_reindex_finds_its_pairs(library, tmp
     groups = json.loads(cli("duplicates", "--json", home=home).stdout)
     assert groups and all("/originals/" in g["keeper"] for g in groups)
     assert json.loads((folder / "manifest.json").read_text())["format_version"] == 4
+    assert not (folder / "damaged").exists()  # shards without signatures are old, not damaged
 
 
 def test_ui_duplicates_page_shows_groups_side_by_side(library, monkeypatch):
@@ -159,3 +153,27 @@ def test_ui_duplicates_page_shows_groups_side_by_side(library, monkeypatch):
     assert at.sidebar.toggle(key="collapse").value  # collapsed by default in the UI
     at.text_input(key="query").input("a photo").run()
     assert any("near duplicates" in c.value for c in at.main.caption)
+
+
+def test_the_service_lists_groups_and_collapses_a_search(library, tmp_path):
+    pytest.importorskip("fastapi")
+    from serve_fixtures import start_server
+
+    home = library[0]
+    col = vsearch.open_collection("dups", home=home)
+    server = start_server(home, tmp_path, "--max-k", "50")
+    try:
+        listed = server.json("GET", "/v1/collections/dups/duplicates")
+        assert [[m["path"] for m in g["members"]] for g in listed["groups"]] == [[m.path for m in g.members]
+                                                                               for g in col.duplicates()]
+        assert listed["next_offset"] is None and all(m["thumbnail"] for g in listed["groups"] for m in g["members"])
+        first = server.json("GET", "/v1/collections/dups/duplicates?k=1")
+        second = server.json("GET", "/v1/collections/dups/duplicates?k=1&offset=1")
+        assert first["next_offset"] == 1 and first["groups"] + second["groups"] == listed["groups"]
+        server.json("GET", "/v1/collections/dups/duplicates?threshold=0.5", expect=422)
+        body = {"text": "a photo", "k": 40, "collapse_duplicates": True}
+        hits = server.json("POST", "/v1/collections/dups/search", body)["hits"]
+        collapsed = col.search("a photo", k=40, collapse_duplicates=True)
+        assert [(h["path"], h["near_duplicates"]) for h in hits] == [(h.path, h.near_duplicates) for h in collapsed]
+    finally:
+        server.stop()

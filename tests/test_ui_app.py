@@ -1,6 +1,7 @@
 """The Streamlit app's logic, driven with Streamlit's AppTest over a real ingested collection."""
 from __future__ import annotations
 
+import csv
 import os
 from datetime import date
 from pathlib import Path
@@ -361,6 +362,30 @@ def test_uploads_are_decoded_bounded_and_only_their_vectors_cached(ui_home):
     assert isinstance(vec, np.ndarray) and vec.shape == (col.info()["dim"],)
     # the same ranking as searching by the file itself
     assert [h.id for h in col.search(vector=vec, k=5)] == [h.id for h in col.search(image=photo, k=5)]
+
+
+def test_a_video_shows_once_at_its_moment_and_plays_from_it(tmp_path, monkeypatch, flickr):
+    pytest.importorskip("av")
+    from media_inputs import flickr_pictures, make_video
+
+    pictures = flickr_pictures(flickr, 9, (320, 240))
+    root = tmp_path / "clips"
+    root.mkdir()
+    make_video(root / "slideshow.mp4", pictures[4:9])  # the third photo at 4-6 s
+    pictures[0].save(root / "photo.jpg")
+    vsearch.ingest(root, home=tmp_path / "home", videos=True)
+    caption = next(r["caption"] for r in csv.DictReader(open(flickr / "captions.csv"))
+                   if r["image"] == sorted(p.name for p in (flickr / "images").iterdir())[6])
+    at = started(tmp_path / "home", monkeypatch)
+    at.text_input(key="query").input(caption).run()
+    assert not at.exception and not at.error
+    videos = [c for c in captions(at) if "slideshow" in c]
+    assert len(videos) == 1 and "▶ 0:04" in videos[0]
+    hit = vsearch.open_collection(home=tmp_path / "home").search(caption, k=1)[0]
+    at.button(key=f"view-{hit.id}").click().run()
+    assert not at.exception and len(at.get("video")) == 1
+    at.sidebar.toggle(key="every_moment").set_value(True).run()
+    assert len([c for c in captions(at) if "slideshow" in c]) == 5
 
 
 def test_a_rerun_reads_one_generation_while_other_sessions_reload(ui_home, monkeypatch):

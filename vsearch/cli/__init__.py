@@ -42,11 +42,17 @@ AS_PROGRAM = False  # True when `main` runs (the `vsearch` program), not when te
 def main() -> None:
     global AS_PROGRAM
     AS_PROGRAM = True
+    from ..interrupt import exit_code, install
+
+    install()  # Ctrl-C, SIGTERM, SIGHUP: one line and 130/143/129, every worker stopped
     try:
         app()
         code = 0
     except SystemExit as e:
         code = e.code
+    except KeyboardInterrupt as e:  # outside a command (parsing, exit)
+        sys.stderr.write("interrupted\n")
+        code = exit_code(e)
     if "torch" in sys.modules and (code is None or isinstance(code, int)):
         # Tearing PyTorch down at exit costs ~1.5 s here (timm imports its compiler stack). Every
         # file a command writes is committed and closed before it returns: only output is pending.

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..imaging.signature import hamming
 from .hashjoin import hash_candidates, new_hash_candidates
-from .join import vector_candidates
+from .join import own_moments, vector_candidates
 from .pairs import HASH_BITS, K, KEEP_WINDOW, NOT_MEASURED, PAIR_FLOOR, WINDOW_NEIGHBOURS, Pairs
 from .pixels import window_matches
 from .rows import Batch, Rows
@@ -72,8 +72,13 @@ def find_new_pairs(new: Batch, search: Search, all_ids: np.ndarray, all_hashes: 
     new_ids = np.asarray(new.ids, np.int64)
     if not len(new_ids):
         return Pairs.empty()
-    sims, hits = search(np.asarray(new.vectors, np.float32), k + 1)
-    keep = (hits >= 0) & (hits != new_ids[:, None]) & (sims >= PAIR_FLOOR - SLACK)
+    sources = new.sources()
+    sims, hits = search(np.asarray(new.vectors, np.float32), k + 1 + own_moments(sources))  # room for its video's moments
+    by_id = np.argsort(new_ids)
+    at = np.clip(np.searchsorted(new_ids, hits, sorter=by_id), 0, len(new_ids) - 1)
+    own = (new_ids[by_id[at]] == hits) & (sources[by_id[at]] == sources[:, None])  # itself, or a moment of its video
+    keep = (hits >= 0) & ~own & (sims >= PAIR_FLOOR - SLACK)
+    keep &= np.cumsum(keep, axis=1) <= k  # its k nearest others, as the self-join keeps
     va = np.broadcast_to(new_ids[:, None], hits.shape)[keep]
     vb = hits[keep]
     order = np.argsort(all_ids)
@@ -104,7 +109,8 @@ def score(rows: Rows, pa: np.ndarray, pb: np.ndarray, stored: Pairs | None = Non
     if len(lo):
         uniq = np.unique(np.stack([lo, hi], axis=1), axis=0)
         lo, hi = uniq[:, 0], uniq[:, 1]
-    lo, hi = lo[lo != hi], hi[lo != hi]
+    apart = rows.source[lo] != rows.source[hi]  # not itself, nor two moments of one video
+    lo, hi = lo[apart], hi[apart]
     sim = np.empty(len(lo), np.float32)
     for s in range(0, len(lo), chunk):
         sim[s:s + chunk] = np.einsum("ij,ij->i", rows.vectors(lo[s:s + chunk]), rows.vectors(hi[s:s + chunk]))

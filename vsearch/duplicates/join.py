@@ -26,6 +26,7 @@ PROBES = 2            # lists each photo is looked up in
 EXACT_UP_TO = 20_000  # up to this many photos, one list: the exact join
 TRAIN_PER_LIST = 40   # k-means sample: photos per list
 QUERY_BLOCK = 16_384  # photos looking a list up at a time: bounds the block's results
+MAX_OWN = 256         # a video's own moments a frame's search makes room for (they are not its pairs)
 SEED = 0
 
 
@@ -39,7 +40,7 @@ def vector_candidates(rows: Rows, floor: float, k: int) -> tuple[np.ndarray, np.
     else:
         probes = _assign(rows, _train(rows, int(math.sqrt(PROBES * n))))
     best = _Best(n, k)
-    for q, d, s in _join_lists(rows, probes, floor, k):
+    for q, d, s in _join_lists(rows, probes, floor, k, own_moments(rows.source[:n])):
         best.merge(q, d, s)
     q, d, s = best.pairs(floor)
     lo, hi = np.minimum(q, d).astype(np.int64), np.maximum(q, d).astype(np.int64)
@@ -89,9 +90,19 @@ def _assign(rows: Rows, quantizer: faiss.Index, chunk: int = 65_536) -> np.ndarr
     return out
 
 
-def _join_lists(rows: Rows, probes: np.ndarray, floor: float, k: int):
+def own_moments(source: np.ndarray) -> int:
+    """The most other moments of one video among these photos (0: no video has two), at most
+    MAX_OWN: the search for each photo's k nearest others takes that many more."""
+    if not len(source):
+        return 0
+    _, counts = np.unique(source, return_counts=True)
+    return min(int(counts.max()) - 1, MAX_OWN)
+
+
+def _join_lists(rows: Rows, probes: np.ndarray, floor: float, k: int, own: int = 0):
     """For each list: its members' (home) vectors against those of every photo looking it up;
-    yields (photos, their neighbours' positions [m, kk], cosines [m, kk]: -inf where none)."""
+    yields (photos, their neighbours' positions [m, kk], cosines [m, kk]: -inf where none: itself
+    and its video's other moments, `own` at most, are no neighbours)."""
     home = probes[:, 0]
     by_home = np.argsort(home, kind="stable")
     home_bounds = np.searchsorted(home[by_home], np.arange(probes.max() + 2))
@@ -107,10 +118,11 @@ def _join_lists(rows: Rows, probes: np.ndarray, floor: float, k: int):
         if len(queries) < 2 and len(members) < 2:
             continue
         base = rows.vectors(members)
-        kk = min(k + 1, len(members))
+        kk = min(k + 1 + own, len(members))
         for start in range(0, len(queries), QUERY_BLOCK):
             qpos = queries[start:start + QUERY_BLOCK]
             sims, idx = faiss.knn(rows.vectors(qpos), base, kk, metric=faiss.METRIC_INNER_PRODUCT)
             dpos = members[np.maximum(idx, 0)]
-            sims[(dpos == qpos[:, None]) | (idx < 0) | (sims < floor)] = -np.inf
+            same = rows.source[dpos] == rows.source[qpos][:, None]  # itself, or a moment of its own video
+            sims[same | (idx < 0) | (sims < floor)] = -np.inf
             yield qpos, dpos.astype(np.int32), sims

@@ -50,22 +50,27 @@ def duplicate_groups(pairs: Pairs, images: pa.Table, rule: Rule | None = None) -
         if cid not in grouped:
             members[cid] = [(cid, 1.0, -1)]
 
+    paths = images.column("path").to_pylist()
+    roots = images.column("root").to_pylist()
     out = []
     for centre, contents in members.items():
         keeper = best(centre)
         rows, sims, hows = [keeper], [1.0], ["keeper"]
+        listed = {(roots[keeper], paths[keeper])}
         for cid, s, h in sorted(contents, key=lambda m: (m[0] != centre, -m[1], m[0])):
             for r in sorted(file_rows(cid).tolist(), key=lambda r: r != best(cid)):
-                if r == keeper:
+                if (roots[r], paths[r]) in listed:  # a file once: a video whose two moments match the keeper
                     continue
+                listed.add((roots[r], paths[r]))
                 rows.append(r)
                 sims.append(1.0 if cid == centre else s)
                 hows.append("identical" if cid == centre else HOW[h])
+        if len(rows) < 2:  # nothing left beside the keeper's own file
+            continue
         others = [cid for cid, _, _ in contents if cid != centre]  # the runner-up: the next content the rule prefers
         runner = best(min(others, key=lambda cid: ranks[_at(ids_sorted, cid)])) if others else rows[1]
         decided, compared = deciding_rule(images, keeper, runner)
         out.append(Group(rows, sims, hows, decided, compared))
-    paths = images.column("path").to_pylist()
     out.sort(key=lambda grp: (-len(grp.rows), paths[grp.keeper]))
     return out
 

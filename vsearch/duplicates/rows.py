@@ -1,8 +1,12 @@
 """The photos a search for near pairs looks at, by position: ids, vectors and pixel signatures.
 
 Vectors (fp16) and thumbnails live in memory-mapped temporary files, filled chunk by chunk, so a
-search over millions of photos holds in memory only its small per-photo arrays (ids, hashes,
-shapes: 25 bytes a photo) and the rows it is working on; the page cache holds the rest.
+search over millions of photos holds in memory only its small per-photo arrays (ids, sources,
+hashes, shapes: 33 bytes a photo) and the rows it is working on; the page cache holds the rest.
+
+A photo's `source` says what it was read from: the frames of one video share one (the video's), and
+are never a pair of each other (a video's moments are not near duplicates of one another); every
+other photo is its own source.
 """
 from __future__ import annotations
 
@@ -26,11 +30,15 @@ class Batch:
     thumbs: np.ndarray | None = None    # uint8 [n, SIDE, SIDE] (imaging/signature.py); None: none known
     shapes: np.ndarray | None = None    # float [n, 2]: (width, height) as seen (pixels.seen_shapes)
     has_thumb: np.ndarray | None = None  # bool [n]: which rows of `thumbs` are real (default: all)
+    source: np.ndarray | None = None    # int64 [n]: the frames of one video share one; None: each its own (its id)
 
     def thumb_mask(self) -> np.ndarray:
         if self.thumbs is None:
             return np.zeros(len(self.ids), bool)
         return np.ones(len(self.ids), bool) if self.has_thumb is None else np.asarray(self.has_thumb, bool)
+
+    def sources(self) -> np.ndarray:
+        return np.asarray(self.ids if self.source is None else self.source, np.int64)
 
 
 class Rows:
@@ -43,6 +51,7 @@ class Rows:
         self._tmp = tempfile.TemporaryDirectory(prefix=TMP_PREFIX + "pairs-", dir=workdir)
         folder = Path(self._tmp.name)
         self.ids = np.zeros(n, np.int64)
+        self.source = np.zeros(n, np.int64)
         self.hashes = np.zeros(n, np.int64)
         self.has_thumb = np.zeros(n, bool)
         self.shapes = np.ones((n, 2), np.float32)
@@ -65,6 +74,7 @@ class Rows:
             raise ValueError(f"more photos than the {self.n} announced")
         s = slice(self.filled, self.filled + m)
         self.ids[s] = batch.ids
+        self.source[s] = batch.sources()
         self._vecs[s] = np.asarray(batch.vectors, np.float16)
         has = batch.thumb_mask()
         self.has_thumb[s] = has

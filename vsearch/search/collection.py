@@ -17,6 +17,7 @@ from PIL import Image
 
 from ..errors import ModelMismatchError, QueryError, VsearchError
 from ..filters import Filter
+from ..limits import result_count
 from ..models.identity import check_model
 from ..models.precision import precision_of
 from ..models.registry import resolve
@@ -198,6 +199,11 @@ class Collection:
     def browse(self):
         return self._current().browse
 
+    @property
+    def frames(self):
+        """Which ids are frames of which video (search/moments.py VideoFrames), once per generation."""
+        return self._current().frames()
+
     def info(self, disk_usage: bool = True) -> dict[str, Any]:
         """Model, index, counts, roots and generation; `disk_usage` also sums the folder's size
         (a directory walk: leave it off in interactive loops)."""
@@ -247,23 +253,27 @@ class Collection:
     def search(self, text: str | None = None, *, image: str | Path | Image.Image | None = None,
                like: str | int | None = None, k: int = 10, where: "str | Filter | None" = None,
                vector: np.ndarray | None = None, rerank: bool = False, rerank_k: int | None = None,
-               hubness: bool = True, dedupe: float | None = None, collapse_duplicates: bool = False) -> list[Hit]:
-        """Top-k images for a text, an image, an ingested image (`like`) or a raw vector.
+               hubness: bool = True, dedupe: float | None = None, every_moment: bool = False,
+               collapse_duplicates: bool = False) -> list[Hit]:
+        """Top-k images for a text, an image, an ingested image (`like`) or a raw vector. A video is
+        one hit at its best moment (`moment_s`, its other matching moments in `moments`), or with
+        `every_moment` one hit per sampled frame (search/moments.py).
         With `rerank` (text queries), the ITM cross-encoder reorders the dual encoder's top
         `rerank_k`; nothing outside them is ever returned in their place. Text queries are ranked
         with the model's hubness correction when the collection stores one (`hubness=False`:
         plain cosine). `dedupe` (a cosine, e.g. 0.94) drops every hit whose stored vector is that
         close to a better one (so fewer than k may come back). `collapse_duplicates`: each group of
         near duplicates (`duplicates()`) once, at its best hit's place, as its keeper, the group's
-        other files on the hit (`near_duplicates`)."""
-        _check_k(k)
+        other files on the hit (`near_duplicates`); videos are collapsed to their best moment first
+        (search/duplicates.py)."""
+        g = self._current()
+        k = result_count(k, len(g.images))
         given = [x is not None for x in (text, image, like, vector)]
         if sum(given) != 1:
             raise QueryError("give exactly one of: text, image, like, vector")
         if rerank and text is None:
             raise QueryError("--rerank applies to text queries (text -> image) and to --texts")
-        g = self._current()
-        depth = self.reranking.depth(rerank_k) if rerank else 0
+        depth = self.reranking.depth(rerank_k, len(g.images)) if rerank else 0
         exclude = None
         if text is not None:
             if not text.strip():
@@ -276,26 +286,25 @@ class Collection:
             q = g.index().reconstruct(exclude)
         else:
             q = _query_vector(vector, g.manifest.model.embed_dim)
-        def top(n: int) -> list[Hit]:
-            return g.search_vector(q, n, where, exclude, hubness and text is not None)
-
-        if collapse_duplicates:
-            hits = g.duplicates().collapse(top, max(k, depth), lambda i, score: _keeper_hit(g, i, score, where, exclude))
-        else:
-            hits = top(max(k, depth))
+        hits = g.search_vector(q, max(k, depth), where, exclude, hubness and text is not None, every_moment,
+                               collapse_duplicates)
         if depth > 0:
             hits = self.reranking.rerank_hits(hits, depth, text, g.browse.image)
         hits = hits[:k]
         return self._deduplicated(g, hits, dedupe) if dedupe is not None else hits
 
     def search_vector(self, q: np.ndarray, k: int = 10, where: "str | Filter | None" = None,
-                      exclude: int | None = None, hubness: bool = False) -> list[Hit]:
+                      exclude: int | None = None, hubness: bool = False, every_moment: bool = False,
+                      collapse_duplicates: bool = False) -> list[Hit]:
         """Top-k for a query vector; `where` is a `--where` filter expression or a `Filter`. With
         `hubness` (a text vector), each image's stored correction is added to its cosine: the
-        top `k + HUBNESS_POOL` by cosine are re-ranked that way."""
-        _check_k(k)
+        top `k + HUBNESS_POOL` by cosine are re-ranked that way. A video is one hit, at its best
+        moment, unless `every_moment`: then each sampled frame is a hit. `collapse_duplicates`: as
+        in `search`."""
         g = self._current()
-        return g.search_vector(_query_vector(q, g.manifest.model.embed_dim), k, where, exclude, hubness)
+        k = result_count(k, len(g.images))
+        return g.search_vector(_query_vector(q, g.manifest.model.embed_dim), k, where, exclude, hubness, every_moment,
+                               collapse_duplicates)
 
     def _deduplicated(self, g: Generation, hits: list[Hit], threshold: float) -> list[Hit]:
         if not 0.0 < threshold <= 1.0:
@@ -306,12 +315,12 @@ class Collection:
         return [h for n, h in enumerate(hits) if n not in drop]
 
     # --- near duplicates (search/duplicates.py) --------------------------------------------------
-    def duplicates(self, threshold: float | None = None) -> list[DuplicateGroup]:
-        """The near-duplicate groups, the largest first: each member's path, size, resolution,
-        date and similarity to the keeper, the keeper first with the rule that chose it. At the
-        default rule, or at another `threshold` (the cosine the vectors must reach, from 0.75).
-        Nothing is ever deleted or moved."""
-        return self._current().duplicates().groups(threshold)
+    def duplicates(self, threshold: float | None = None, offset: int = 0, limit: int | None = None) -> list[DuplicateGroup]:
+        """The near-duplicate groups, the largest first (`limit` of them from `offset`): each member's path,
+        size, resolution, date and similarity to the keeper, the keeper first with the rule that chose it. At
+        the default rule, or another `threshold` (the cosine the vectors must reach, from 0.75). Nothing is
+        ever deleted or moved."""
+        return self._current().duplicates().groups(threshold, offset, limit)
 
     # --- image -> text -------------------------------------------------------------------------
     def search_texts(self, image: str | Path | Image.Image | None = None, *, like: str | int | None = None,
@@ -320,16 +329,17 @@ class Collection:
         """The corpus texts that best describe an image (a file, a PIL image, an ingested image
         `like`, or an image's query `vector`), ranked with the model's hubness correction unless
         `hubness=False`."""
-        _check_k(k)
+        g = self._current()
+        corpus = g.manifest.counts.get("texts", 0)
+        k = result_count(k, corpus)
         if sum(x is not None for x in (image, like, vector)) != 1:
             raise QueryError("give exactly one of: image, like, vector")
         if rerank and vector is not None:
             raise QueryError("rerank needs the image itself (image or like), not its vector")
-        g = self._current()
-        if g.manifest.counts.get("texts", 0) == 0:
+        if corpus == 0:
             raise QueryError(f"collection {self.name!r} has no text corpus; add one with `vsearch texts add FILE`")
         like_id = g.resolve(like, self.name) if like is not None else None
-        depth = self.reranking.depth(rerank_k) if rerank else 0
+        depth = self.reranking.depth(rerank_k, corpus) if rerank else 0
         if vector is not None:
             q = _query_vector(vector, g.manifest.model.embed_dim)
         else:
@@ -361,17 +371,6 @@ class Collection:
         return memory
 
 
-def _keeper_hit(g: Generation, id_: int, score: float, where, exclude: int | None) -> Hit | None:
-    """A group's keeper as a hit at `score`; None when it is the query itself (more like this) or
-    the filter leaves all its files out."""
-    if isinstance(where, Filter) and where.is_empty():
-        where = None
-    rows = g.filter().rows(where) if where else None
-    if id_ == exclude or (rows is not None and not np.isin(g.rows.numbers(id_), rows).any()):
-        return None
-    return g.hit(id_, score, rows)
-
-
 def _query_vector(vector, dim: int) -> np.ndarray:
     """A caller's query vector, checked: `dim` finite numbers, not all zero; normalised (every
     stored vector is, and similarity is their inner product)."""
@@ -387,11 +386,6 @@ def _query_vector(vector, dim: int) -> np.ndarray:
     if norm == 0.0 or not np.isfinite(norm):
         raise QueryError("a query vector must not be all zeros")
     return q / norm
-
-
-def _check_k(k: int) -> None:
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise QueryError(f"k must be a whole number of at least 1 (got {k!r})")
 
 
 def open_collection(name: str | None = None, home: str | Path | None = None, model=None,

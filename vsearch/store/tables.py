@@ -16,7 +16,10 @@ META_FIELDS = [
     ("taken_at", pa.timestamp("s")),
     ("camera", pa.string()),
     ("orientation", pa.int16()),
-    ("phash", pa.int64()),         # the picture's 64-bit perceptual hash (imaging/signature.py), format 4
+    ("lens", pa.string()),            # format 4: EXIF LensModel (photos, RAWs)
+    ("frame_ms", pa.int64()),         # format 4: a video frame's time from the start of the video
+    ("duration_ms", pa.int64()),      # format 4: a video's duration
+    ("phash", pa.int64()),            # format 4: the picture's 64-bit perceptual hash (imaging/signature.py)
 ]
 CONTENT_META = tuple(name for name, _ in META_FIELDS)
 # Stored with each vector but not joined onto file rows: the picture's 32 x 32 grey thumbnail
@@ -25,12 +28,17 @@ SIGNATURE_FIELDS = [("thumb", pa.binary(1024))]
 CONTENT_FIELDS = ("id", "digest", *CONTENT_META, *(name for name, _ in SIGNATURE_FIELDS))  # a shard's row beside its vector
 
 # `path`, `root` and `folder` are always valid UTF-8 (store/names.py); `raw_path` holds a path's
-# bytes where they are not (format version 2; null otherwise).
+# bytes where they are not (format version 2; null otherwise). One row per (file, vector): a video
+# has a row per sampled frame; `media` says what the file is (photo, raw, video; null: photo) and
+# `companion` marks a file recorded under another file's picture (a RAW beside its JPEG, a Live
+# Photo's video; format version 4, docs/FORMAT.md).
 IMAGES_SCHEMA = pa.schema([
     ("id", pa.int64()), ("path", pa.string()), ("root", pa.string()), ("folder", pa.string()),
     ("digest", pa.string()), ("bytes", pa.int64()), ("mtime", pa.timestamp("us", tz="UTC")),
-    ("mtime_ns", pa.int64()), *META_FIELDS, ("raw_path", pa.binary()),
+    ("mtime_ns", pa.int64()), *META_FIELDS, ("raw_path", pa.binary()), ("media", pa.string()),
+    ("companion", pa.bool_()),
 ])
+MEDIA = ("photo", "raw", "video")
 ERRORS_SCHEMA = pa.schema([("path", pa.string()), ("root", pa.string()), ("reason", pa.string()),
                            ("bytes", pa.int64()), ("mtime_ns", pa.int64())])
 TEXTS_SCHEMA = pa.schema([("id", pa.int64()), ("text", pa.string()), ("source", pa.string())])

@@ -17,10 +17,7 @@ import pyarrow.parquet as pq
 
 from ..atomic import atomic_write
 from .parts import PartStore
-from .tables import CONTENT_FIELDS, META_FIELDS, SIGNATURE_FIELDS, int64_column
-
-# Columns a shard written before format 4 lacks (read as nulls: its photos have no pixel signature).
-ADDED_IN_4 = ("phash", *(name for name, _ in SIGNATURE_FIELDS))
+from .tables import CONTENT_FIELDS, META_FIELDS, SIGNATURE_FIELDS, conform, int64_column
 
 
 def shard_schema(dim: int) -> pa.Schema:
@@ -68,7 +65,7 @@ class VectorStore(PartStore):
         t = self._read_shard(marker)
         t.validate(full=True)
         want = shard_schema(self.dim)
-        if (t.schema.names not in (want.names, [n for n in want.names if n not in ADDED_IN_4]) or not t.schema.field("vector").type.equals(want.field("vector").type)
+        if (t.schema.names != want.names or not t.schema.field("vector").type.equals(want.field("vector").type)
                 or not t.schema.field("id").type.equals(pa.int64()) or t.column("id").null_count
                 or t.column("vector").null_count):
             raise ValueError("its columns are not those of a vector shard")
@@ -81,16 +78,17 @@ class VectorStore(PartStore):
         return meta.to_pylist(), vecs
 
     def _read_shard(self, path: Path, columns: list[str] | None = None) -> pa.Table:
-        """The shard's rows (`columns` of them), those an older shard lacks as nulls."""
+        """A shard's rows (or `columns` of them) in this format's schema: content columns a shard of an
+        older format lacks read as nulls (format 4 added lens, frame_ms, duration_ms, phash and thumb:
+        a version-3 shard's photos have no pixel signature), and a column stored in other units (a
+        timestamp rewritten in ms) is cast."""
         f = pq.ParquetFile(path)
-        have = f.schema_arrow.names
-        want = shard_schema(self.dim)
-        columns = list(columns) if columns is not None else want.names
-        t = f.read(columns=[c for c in columns if c in have])
-        if t.num_columns == len(columns):
+        have = set(f.schema_arrow.names)
+        wanted = shard_schema(self.dim) if columns is None else pa.schema([shard_schema(self.dim).field(c) for c in columns])
+        t = f.read(columns=[c for c in wanted.names if c in have])
+        if t.schema.equals(wanted):
             return t
-        return pa.table([t.column(c) if c in have else pa.nulls(len(t), want.field(c).type) for c in columns],
-                        schema=pa.schema([want.field(c) for c in columns]))
+        return conform(t.cast(pa.schema([wanted.field(c) for c in t.schema.names])), wanted)
 
     def tables(self, columns: list[str] | None = None) -> Iterator[pa.Table]:
         """Each shard's rows (or `columns` of them), one shard at a time."""

@@ -19,11 +19,12 @@ from ...duplicates.pairs import from_table, to_table
 from ...duplicates.pixels import seen_shapes
 from ...imaging.signature import SIDE
 from ...store.tables import DUPLICATES_SCHEMA, int64_column, numpy_column
+from ..decode import video_id
 from .index import ImageIndex
 from .sources import ShardVectors
 from .step import CARRY, Change, DerivedStep
 
-SIGNATURE_COLUMNS = ("thumb", "width", "height", "orientation")
+SIGNATURE_COLUMNS = ("thumb", "width", "height", "orientation", "digest", "frame_ms")
 REBUILD_SHARE = 0.5  # more new photos than this share of the collection: all pairs are found anew
 
 
@@ -66,7 +67,19 @@ def as_batch(ids: np.ndarray, vecs: np.ndarray, cols: pa.Table) -> Batch:
     thumbs = raw[thumb.offset * SIDE * SIDE:].reshape(len(thumb), SIDE, SIDE)
     size = {c: numpy_column(pa.table({"x": pc.fill_null(cols.column(c).cast(pa.float64()), 0.0)}), "x", np.float64)
             for c in ("width", "height", "orientation")}
-    return Batch(ids, vecs, thumbs, seen_shapes(size["width"], size["height"], size["orientation"]), has)
+    return Batch(ids, vecs, thumbs, seen_shapes(size["width"], size["height"], size["orientation"]), has,
+                 _sources(ids, cols))
+
+
+def _sources(ids: np.ndarray, cols: pa.Table) -> np.ndarray:
+    """Each row's source (duplicates/rows.py): a video's frame (it has a time) that of its video,
+    by the digest all its frames share; any other picture its own id."""
+    source = np.asarray(ids, np.int64).copy()
+    frames = np.flatnonzero(pc.is_valid(cols.column("frame_ms")).to_numpy(zero_copy_only=False))
+    if len(frames):
+        digests = cols.column("digest").take(pa.array(frames)).to_pylist()
+        source[frames] = [video_id(d) for d in digests]
+    return source
 
 
 def _stored(change: Change, vectors, ids: np.ndarray) -> Batch:
