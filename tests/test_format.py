@@ -1,7 +1,8 @@
 """The migration ladder: a version-1 collection (before names that are not UTF-8, reader locks,
-damaged/) and a version-3 one (before RAW files and videos: no media, companion, lens, frame_ms,
-duration_ms columns) open and keep working, their next commit writes this version, and a version
-newer than this vsearch is refused with a message."""
+damaged/) and a version-3 one (before RAW files, videos and pixel signatures: no media, companion,
+lens, frame_ms, duration_ms, phash, thumb columns, no near-duplicate pairs) open and keep working,
+their next commit writes this version, and a version newer than this vsearch is refused with a
+message."""
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from collection_state import as_single_file_index
+from collection_state import as_single_file_index, as_version_3
 from conftest import make_image
 from typer.testing import CliRunner
 
@@ -20,23 +21,6 @@ from vsearch.store.collection import CollectionStore
 from vsearch.store.manifest import FORMAT_VERSION, MIGRATIONS
 
 runner = CliRunner()
-
-
-V4_IMAGES = ["media", "companion", "lens", "frame_ms", "duration_ms"]
-V4_SHARDS = ["lens", "frame_ms", "duration_ms"]
-
-
-def as_version_3(folder: Path) -> None:
-    """Rewrite a collection as vsearch wrote version 3: images and shards without the columns of
-    RAW files and videos, no `video` record."""
-    m = json.loads((folder / "manifest.json").read_text())
-    m["format_version"] = 3
-    m.pop("video", None)
-    images = folder / m["files"]["images"]
-    pq.write_table(pq.read_table(images).drop_columns(V4_IMAGES), images)
-    for shard in (folder / "vectors").glob("shard-*.parquet"):
-        pq.write_table(pq.read_table(shard).drop_columns(V4_SHARDS), shard)
-    (folder / "manifest.json").write_text(json.dumps(m))
 
 
 def as_version_1(folder: Path) -> None:
@@ -54,6 +38,10 @@ def as_version_1(folder: Path) -> None:
 
 def test_the_ladder_reaches_this_version():
     assert FORMAT_VERSION == 4 and sorted(MIGRATIONS) == list(range(1, FORMAT_VERSION))
+
+
+def written_files(folder: Path) -> dict:
+    return json.loads((folder / "manifest.json").read_text())["files"]
 
 
 def test_a_version_1_collection_opens_keeps_working_and_is_written_as_this_version(ingested_copy):
@@ -94,8 +82,10 @@ def test_a_version_3_collection_opens_and_its_next_ingest_writes_this_version(in
     images = CollectionStore(folder).images()
     media = dict(zip(images.column("path").to_pylist(), images.column("media").to_pylist()))
     assert media["new.png"] == "photo" and media["red_square.jpg"] is None  # carried over as version 3 held it
-    shards = CollectionStore(folder).vectors().read(columns=["id", "lens", "frame_ms"])  # old shards read with nulls
+    shards = CollectionStore(folder).vectors().read(columns=["id", "lens", "frame_ms", "thumb"])  # old shards read with nulls
     assert shards.column("frame_ms").null_count == len(shards)
+    assert 0 < shards.column("thumb").null_count < len(shards)  # the new photo's shard has its signature
+    assert written_files(folder)["duplicates"] and not (folder / "damaged").exists()  # pairs found, nothing set aside
 
 
 def test_a_newer_version_is_refused_with_a_message(ingested_copy):

@@ -26,6 +26,7 @@ def query(
     reranker: Optional[Path] = typer.Option(None, "--reranker", help="ITM checkpoint from `vsearch train-itm` (default: the model's shipped one)."),
     hubness: bool = typer.Option(True, "--hubness/--no-hubness", help="Rank text queries (and --texts) with the model's hubness correction: items that match almost everything are pushed down."),
     every_moment: bool = typer.Option(False, "--every-moment", help="Videos: every matching moment is a result of its own (default: each video once, at its best moment, shown as `clip.mp4 @ 0:04`)."),
+    collapse: bool = typer.Option(False, "--collapse-duplicates", help="Show each group of near duplicates once, as its keeper (see `vsearch duplicates`); the others are listed on the hit (--json: near_duplicates). Applied after a video is collapsed to its best moment."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Search a collection by text, by example image, or more-like-this."""
@@ -43,7 +44,7 @@ def query(
         hits = col.search_texts(image, like=like, k=k, rerank=rerank, rerank_k=rerank_k, hubness=hubness)
     else:
         hits = col.search(text, image=image, like=like, k=k, where=where, rerank=rerank, rerank_k=rerank_k, hubness=hubness,
-                          every_moment=every_moment)
+                          every_moment=every_moment, collapse_duplicates=collapse)
     if as_json:
         print_json([h.to_dict() for h in hits])
     elif not hits:

@@ -46,9 +46,30 @@ def hits_table(hits: list, roots: list[str]) -> Table:
         date, from_file = shown_date(h)
         any_file_date |= from_file
         score = f"{h.score:.3f}" + (f" ({h.rerank_score:+.2f})" if h.rerank_score is not None else "")
-        table.add_row(score, for_terminal(shown_file(h, roots)), dims + human_bytes(h.bytes), date + ("*" if from_file else ""))
+        path = shown_file(h, roots) + (f"  (+{len(h.near_duplicates)} near duplicates)" if getattr(h, "near_duplicates", None) else "")
+        table.add_row(score, for_terminal(path), dims + human_bytes(h.bytes), date + ("*" if from_file else ""))
     if any_file_date:
         table.caption = "* the file's date (no EXIF capture date)"
+    return table
+
+
+HOW = {"keeper": "keeper", "identical": "identical file", "vectors": "looks the same", "pixels": "same picture",
+       "crop": "crop of it"}
+
+
+def duplicates_table(groups: list, roots: list[str]) -> Table:
+    """One block of rows per near-duplicate group (search/duplicates.py), the keeper first."""
+    table = Table(show_header=True, header_style="bold")
+    for c in ("group", "path", "size", "date", "similarity", "why"):
+        table.add_column(c, overflow="fold")
+    for n, g in enumerate(groups, 1):
+        for m in g.members:
+            path = shown_path(m, roots)
+            dims = f"{m.width}x{m.height} " if m.width else ""
+            why = f"keeper: {g.rule}" + (f" ({g.compared})" if g.compared else "") if m.keeper else HOW.get(m.how, m.how)
+            table.add_row(str(n) if m.keeper else "", for_terminal(path), dims + human_bytes(m.bytes), (m.date or "")[:10],
+                          "" if m.keeper else f"{m.similarity:.3f}", for_terminal(why))
+        table.add_section()
     return table
 
 

@@ -28,11 +28,12 @@ from ..errors import ImageError, InvalidOptionError
 from ..imaging import DecodedImage, decode_image_bytes, read_file_bytes
 from ..imaging.files import open_regular
 from ..imaging.raw import is_raw_name
+from ..imaging.signature import signature
 from ..imaging.video import MAX_VIDEO_BYTES, Sampling, is_video_name, read_video
 from ..interrupt import quiet_worker
 from ..limits import max_workers, whole_number
 from ..models.preprocess import Preprocess
-from ..store.tables import CONTENT_META
+from ..store.tables import CONTENT_FIELDS, CONTENT_META
 from ..times import CLAMPED, clamp_date
 from .copies import Claims, Copies
 
@@ -62,7 +63,7 @@ class Decoded:
     digest: str
     id: int                           # a video's: video_id(digest) (its frames have their own)
     pixels: np.ndarray | None = None  # None when the vector is already known
-    meta: dict[str, Any] = field(default_factory=dict)  # the content metadata (store/tables.py CONTENT_META)
+    meta: dict[str, Any] = field(default_factory=dict)  # the content row beside the id (store/tables.py CONTENT_FIELDS)
     error: str | None = None
     media: str = "photo"              # photo | raw | video (store/tables.py MEDIA)
     frames: list["Decoded"] | None = None  # a video's sampled frames
@@ -71,8 +72,11 @@ class Decoded:
 
 def content_meta(d: DecodedImage) -> dict[str, Any]:
     """The content metadata of a decoded image, by the schema's names: the image's own fields
-    (its stored size), else its EXIF's (store/tables.py META_FIELDS); a video's fields are None."""
-    return {f: getattr(d, f) if f in DecodedImage._fields else getattr(d.meta, f, None) for f in CONTENT_META}
+    (its stored size), its pixel signature (imaging/signature.py), else its EXIF's (store/tables.py
+    META_FIELDS, SIGNATURE_FIELDS); a video's fields are None."""
+    sig = signature(d.image)
+    return {f: sig[f] if f in sig else getattr(d, f) if f in DecodedImage._fields else getattr(d.meta, f, None)
+            for f in CONTENT_FIELDS[2:]}
 
 
 def decode_file(path: Path, preprocess: Preprocess, known: frozenset | set = frozenset(),
@@ -152,8 +156,9 @@ def decode_video(path: Path, preprocess: Preprocess, known: frozenset | set, sam
         for f in v.frames:
             fid = frame_id(digest, f.ms)
             pixels = None if fid in stored else preprocess.to_pixels(f.image)
-            frames.append(Decoded(digest, fid, pixels, {**{k: None for k in CONTENT_META}, **common, "frame_ms": f.ms},
-                                  media="video"))
+            sig = signature(f.image) if pixels is not None else {}  # a frame's pixel signature, as a photo's
+            frames.append(Decoded(digest, fid, pixels, {**{k: None for k in CONTENT_FIELDS[2:]}, **common, **sig,
+                                                        "frame_ms": f.ms}, media="video"))
     except ImageError as e:
         return Decoded(digest, vid, error=e.reason, media="video")
     except MemoryError:

@@ -20,7 +20,7 @@ from ..progress import Reporter, report
 from .config import IngestConfig, IngestSummary
 from .decode import decode_files
 from .runner import IngestRun, ingest_run
-from .write import ShardWriter, content_row
+from .write import ShardWriter, content_row, without_signature
 
 __all__ = ["ingest"]
 
@@ -79,7 +79,7 @@ def _read_encode_write(run: IngestRun, writer: ShardWriter) -> dict[int, dict]:
         run.tx.lap("encode")
         writer.write(rows, vecs, tok)
         plan.known.update(r["id"] for r in rows)
-        encoded.update((r["id"], r) for r in rows)
+        encoded.update((r["id"], without_signature(r)) for r in rows)  # the shard holds it; the images table does not
         summary.encoded += len(rows)
         rows.clear()
         pixels.clear()

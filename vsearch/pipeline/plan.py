@@ -112,10 +112,10 @@ def _frames_by_video(images: pa.Table) -> dict[str, list[dict]]:
     """digest -> the content rows of its frames (each id once, in time order), of every root."""
     if not len(images):
         return {}
-    from ..store.tables import CONTENT_FIELDS
+    from ..store.tables import CONTENT_META
 
     frames = images.filter(pc.fill_null(pc.equal(images["media"], "video"), False))
-    frames = frames.filter(pc.fill_null(pc.invert(frames["companion"]), True)).select(list(CONTENT_FIELDS))
+    frames = frames.filter(pc.fill_null(pc.invert(frames["companion"]), True)).select(["id", "digest", *CONTENT_META])
     out: dict[str, dict[int, dict]] = defaultdict(dict)
     for r in frames.to_pylist():
         out[r["digest"]].setdefault(r["id"], r)

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from ..errors import InvalidOptionError, VsearchError
 from ..models.precision import DEFAULT_PRECISION
 from ..progress import Reporter, report
-from ..store.tables import CONTENT_FIELDS
+from ..store.tables import CONTENT_META
 from .config import IngestConfig, IngestSummary
 from .decode import Decoded, default_workers
 from .runner import IngestRun, ingest_run
@@ -84,7 +84,7 @@ def ingest(cfg: IngestConfig, options: RayOptions = RayOptions(), progress: Repo
 
             for entry, row in zip(run.plan.todo, rows):
                 run.results.add(entry, decoded_of(row))
-            encoded = {row["id"]: {k: row[k] for k in CONTENT_FIELDS} for row in rows if row["encoded"]}
+            encoded = {row["id"]: {k: row[k] for k in ("id", "digest", *CONTENT_META)} for row in rows if row["encoded"]}
         for entry in run.orphans():  # a companion whose still could not be read: the local engine reads it alone
             run.results.add(entry, Decoded("", 0, error="its still could not be read; the local engine reads it on its "
                                                          "own (vsearch ingest without --engine ray)"))

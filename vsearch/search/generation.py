@@ -27,6 +27,7 @@ from ..store.metadata_filter import MetadataFilter
 from ..store.names import shown
 from ..store.tables import int64_column
 from .browse import Browser
+from .duplicates import DuplicateView
 from .hits import Hit, hit_from_rows
 from .moments import MAX_MOMENTS, VideoFrames, best_moments
 
@@ -103,6 +104,10 @@ class Generation:
     def texts(self) -> tuple[pa.Table, Any]:
         return self._part("texts", lambda: (self.store.texts(), self.store.texts_index()))
 
+    def duplicates(self) -> DuplicateView:
+        """The near-duplicate groups of this generation (made from its pairs when first asked)."""
+        return self._part("duplicates", lambda: DuplicateView(self.store, self.images))
+
     def bias(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
         """`image_bias` / `text_bias` of this generation, read once."""
         return self._part(key, lambda: self.store.bias_arrays(key))
@@ -145,11 +150,15 @@ class Generation:
         return self._part("frames", lambda: VideoFrames(self.images))
 
     def search_vector(self, q: np.ndarray, k: int, where: "str | Filter | None" = None, exclude: int | None = None,
-                      hubness: bool = False, every_moment: bool = False) -> list[Hit]:
-        """Top-k for a (checked) query vector; see Collection.search_vector."""
+                      hubness: bool = False, every_moment: bool = False, collapse_duplicates: bool = False) -> list[Hit]:
+        """Top-k for a (checked) query vector; see Collection.search_vector. Videos are collapsed to
+        their best moment first (unless `every_moment`), then near-duplicate groups to their keeper."""
         if isinstance(where, Filter) and where.is_empty():
             where = None
         rows = self.filter().rows(where) if where else None  # sorted row numbers
+        if collapse_duplicates:
+            return self.duplicates().collapse(lambda n: self.search_vector(q, n, where, exclude, hubness, every_moment), k,
+                                              lambda i, score: self._keeper_hit(i, score, rows, exclude), every_moment)
         allowed = None
         if rows is not None:
             if not len(rows):
@@ -175,6 +184,16 @@ class Generation:
             hit.moments = [[frames.seconds(i), s] for i, s in c.moments[:MAX_MOMENTS]]
             hits.append(hit)
         return hits
+
+    def _keeper_hit(self, id_: int, score: float, matching: np.ndarray | None, exclude: int | None) -> Hit | None:
+        """A group's keeper as a hit at `score`; None when it is the query itself or a moment of the
+        query's video (more like this), or the filter leaves all its files out."""
+        video = self.frames().video_of(exclude) if exclude is not None else None
+        if id_ == exclude or (video is not None and self.frames().video_of(id_) == video):
+            return None
+        if matching is not None and not np.isin(self.rows.numbers(id_), matching).any():
+            return None
+        return self.hit(id_, score, matching)
 
     def hit(self, id_: int, score: float, matching: np.ndarray | None = None) -> Hit:
         """`matching`: the filter's sorted row numbers; a file that satisfies it is shown first."""

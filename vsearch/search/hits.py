@@ -21,13 +21,14 @@ class Hit:
     mtime: str | None = None      # the file's modification time, ISO 8601 (UTC)
     camera: str | None = None
     lens: str | None = None
-    duplicates: list[str] = field(default_factory=list)   # the same content at other paths
+    duplicates: list[str] = field(default_factory=list)   # the same content at other paths (identical files)
     rerank_score: float | None = None   # set when the ITM reranker reordered this hit
     media: str = "photo"                # photo | raw | video
     moment_s: float | None = None       # a video's: the time of the frame that matched (its best moment)
     duration_s: float | None = None     # a video's duration
     moments: list[list[float]] = field(default_factory=list)  # a video's other matching frames: [seconds, score], best first
     companions: list[str] = field(default_factory=list)  # the photo's other files: its RAW, its Live Photo video
+    near_duplicates: list[str] = field(default_factory=list)  # the rest of its near-duplicate group (collapsed search)
 
     @property
     def date(self) -> str | None:
@@ -37,7 +38,7 @@ class Hit:
     def to_dict(self) -> dict[str, Any]:
         # Not dataclasses.asdict: its deep copy cost 20 us a hit (a served page of 1,000 hits: 20 ms).
         return {**self.__dict__, "duplicates": list(self.duplicates), "companions": list(self.companions),
-                "moments": [list(m) for m in self.moments]}
+                "moments": [list(m) for m in self.moments], "near_duplicates": list(self.near_duplicates)}
 
 
 def clock(seconds: float) -> str:

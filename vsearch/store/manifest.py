@@ -38,13 +38,17 @@ def _v2_to_v3(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
 
 
 def _v3_to_v4(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
-    """Version 4 holds RAW files and videos: the images table is one row per (file, vector) (a video
-    has a row per sampled frame) with `media` and `companion` columns, the content metadata gains
-    `lens`, `frame_ms` and `duration_ms`, and the manifest records how videos are sampled (`video`).
+    """Version 4 holds RAW files, videos and each picture's pixel signature (one version 4 for both):
+    - the images table is one row per (file, vector) (a video has a row per sampled frame) with
+      `media` and `companion` columns; the manifest records how videos are sampled (`video`);
+    - the content metadata gains `lens`, `frame_ms`, `duration_ms` and `phash` (the picture's 64-bit
+      perceptual hash), and the vector shards a 32 x 32 grey thumbnail (`thumb`, imaging/signature.py);
+    - the near-duplicate pairs are a derived part (`duplicates-<gen>.parquet`).
     Nothing of a version-3 collection needs rewriting: its tables and shards read with the new
-    columns null (a photo, not a companion), which is what they hold; it has no `video` record until
-    an ingest with --videos writes one. Version 4 is a bump because a reader of version 3 would show
-    each frame of a video as a photo it cannot decode."""
+    columns null (a photo, not a companion, without a pixel signature: grouped by its vectors alone),
+    which is what they hold; it has no `video` record until an ingest with --videos writes one, and
+    the next commit finds its near-duplicate pairs. Version 4 is a bump because a reader of version 3
+    would show each frame of a video as a photo it cannot decode."""
     return raw
 
 

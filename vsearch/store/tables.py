@@ -19,9 +19,13 @@ META_FIELDS = [
     ("lens", pa.string()),            # format 4: EXIF LensModel (photos, RAWs)
     ("frame_ms", pa.int64()),         # format 4: a video frame's time from the start of the video
     ("duration_ms", pa.int64()),      # format 4: a video's duration
+    ("phash", pa.int64()),            # format 4: the picture's 64-bit perceptual hash (imaging/signature.py)
 ]
 CONTENT_META = tuple(name for name, _ in META_FIELDS)
-CONTENT_FIELDS = ("id", "digest", *CONTENT_META)  # a vector shard's row beside its vector
+# Stored with each vector but not joined onto file rows: the picture's 32 x 32 grey thumbnail
+# (imaging/signature.py), 1 KB a photo, which only the near-duplicate pairs read. Format 4.
+SIGNATURE_FIELDS = [("thumb", pa.binary(1024))]
+CONTENT_FIELDS = ("id", "digest", *CONTENT_META, *(name for name, _ in SIGNATURE_FIELDS))  # a shard's row beside its vector
 
 # `path`, `root` and `folder` are always valid UTF-8 (store/names.py); `raw_path` holds a path's
 # bytes where they are not (format version 2; null otherwise). One row per (file, vector): a video
@@ -40,6 +44,10 @@ ERRORS_SCHEMA = pa.schema([("path", pa.string()), ("root", pa.string()), ("reaso
 TEXTS_SCHEMA = pa.schema([("id", pa.int64()), ("text", pa.string()), ("source", pa.string())])
 # Per-item hubness correction (models/hubness.py), added to cosine scores of cross-modal queries.
 BIAS_SCHEMA = pa.schema([("id", pa.int64()), ("bias", pa.float32())])
+# Near pairs of contents (vsearch/duplicates/pairs.py): id < other, their cosine, pHash bits apart
+# (-1: unknown), window match (null: not needed; -1: not measured). The groups are made from them.
+DUPLICATES_SCHEMA = pa.schema([("id", pa.int64()), ("other", pa.int64()), ("similarity", pa.float32()),
+                               ("hash_bits", pa.int16()), ("window", pa.float32())])
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -12,15 +12,17 @@ from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..atomic import atomic_write
 from .parts import PartStore
-from .tables import CONTENT_FIELDS, META_FIELDS, conform, int64_column
+from .tables import CONTENT_FIELDS, META_FIELDS, SIGNATURE_FIELDS, conform, int64_column
 
 
 def shard_schema(dim: int) -> pa.Schema:
-    return pa.schema([("id", pa.int64()), ("digest", pa.string()), *META_FIELDS, ("vector", pa.binary(dim * 2))])
+    return pa.schema([("id", pa.int64()), ("digest", pa.string()), *META_FIELDS, *SIGNATURE_FIELDS,
+                      ("vector", pa.binary(dim * 2))])
 
 
 class VectorStore(PartStore):
@@ -77,8 +79,9 @@ class VectorStore(PartStore):
 
     def _read_shard(self, path: Path, columns: list[str] | None = None) -> pa.Table:
         """A shard's rows (or `columns` of them) in this format's schema: content columns a shard of an
-        older format lacks read as nulls (format 4 added lens, frame_ms, duration_ms), and a column
-        stored in other units (a timestamp rewritten in ms) is cast."""
+        older format lacks read as nulls (format 4 added lens, frame_ms, duration_ms, phash and thumb:
+        a version-3 shard's photos have no pixel signature), and a column stored in other units (a
+        timestamp rewritten in ms) is cast."""
         f = pq.ParquetFile(path)
         have = set(f.schema_arrow.names)
         wanted = shard_schema(self.dim) if columns is None else pa.schema([shard_schema(self.dim).field(c) for c in columns])
@@ -100,15 +103,31 @@ class VectorStore(PartStore):
         with self.reading(self.shards()[0]):
             return pa.concat_tables(tables)
 
-    def load(self, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, pa.Table]:
-        """(ids, float32 vectors, metadata table) — unique by id, optionally only `ids`, in id order."""
-        t = self.read()
+    def load(self, ids: np.ndarray | None = None, signatures: bool = True) -> tuple[np.ndarray, np.ndarray, pa.Table]:
+        """(ids, float32 vectors, metadata table) — unique by id, optionally only `ids`, in id order;
+        without `signatures`, the metadata leaves out the thumbnails (1 KB a photo)."""
+        t = self.read(None if signatures else [n for n in shard_schema(self.dim).names if n not in dict(SIGNATURE_FIELDS)])
         all_ids = int64_column(t, "id")
         _, first = np.unique(all_ids, return_index=True)
         if ids is not None:
             first = first[np.isin(all_ids[first], ids)]
         t = t.take(pa.array(first))
         return int64_column(t, "id"), self.vectors_of(t), t.drop_columns(["vector"])
+
+    def select(self, ids: np.ndarray, columns: list[str]) -> pa.Table:
+        """`columns` of the rows of `ids` (each once, in no set order), reading only the shards that
+        hold some of them (their id column first): a few photos' thumbnails cost a few shards."""
+        wanted = np.unique(np.asarray(ids, np.int64))
+        found = [shard_schema(self.dim).empty_table().select(["id", *columns])]
+        for s in self.shards():
+            with self.reading(s):
+                if not np.isin(self._read_ids(s), wanted).any():
+                    continue
+                t = self._read_shard(s, ["id", *columns])
+            found.append(t.filter(pc.is_in(t["id"], value_set=pa.array(wanted))))
+        t = pa.concat_tables(found)
+        _, first = np.unique(int64_column(t, "id"), return_index=True)
+        return t.take(pa.array(first))
 
     def vectors_of(self, t: pa.Table) -> np.ndarray:
         """A shard table's `vector` column as float32 [rows, dim]."""

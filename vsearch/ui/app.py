@@ -162,7 +162,8 @@ def show_grid(col: "vsearch.Collection", hits: list) -> None:
                 when = f" · {h.taken_at[:10]}" if h.taken_at else ""
                 moment = f" ▶ {clock(h.moment_s)}" if h.moment_s is not None else ""
                 also = "".join(f" + {for_markdown(Path(c).suffix)}" for c in h.companions)
-                st.caption(f"**{for_markdown(h.relpath.rsplit('/', 1)[-1])}**{moment}{also}  \n{score}{when}")
+                more = f" · +{len(h.near_duplicates)} near duplicates" if h.near_duplicates else ""
+                st.caption(f"**{for_markdown(h.relpath.rsplit('/', 1)[-1])}**{moment}{also}  \n{score}{when}{more}")
                 a, b = st.columns(2)
                 a.button("View", key=f"view-{h.id}", on_click=_select, args=(h.id,), width="stretch")
                 b.button("Similar", key=f"like-{h.id}", on_click=_like, args=(h.id,), width="stretch",
@@ -205,6 +206,10 @@ def show_detail(col: "vsearch.Collection") -> None:
 # --- pages -----------------------------------------------------------------------------------
 def search_page(col: "vsearch.Collection", flt: "vsearch.Filter", rerank: bool, rerank_k: int | None) -> None:
     st.title("Search photos")
+    pairs = bool(col.info(disk_usage=False).get("duplicate_pairs"))
+    collapse = st.sidebar.toggle("One photo per group of near duplicates", value=pairs, key="collapse", disabled=not pairs,
+                                 help="Each group of copies and edits of one photo is shown once, as its keeper "
+                                      "(see the Duplicates page).") and pairs
     left, right = st.columns([3, 2], vertical_alignment="bottom")
     q = left.text_input("Describe a photo", key="query", placeholder="a dog running on the beach")
     upload = right.file_uploader("…or search by an example image", key="upload",
@@ -220,14 +225,15 @@ def search_page(col: "vsearch.Collection", flt: "vsearch.Filter", rerank: bool, 
                 st.image(str(col.thumbnail(like, THUMB)), width=96)
                 st.markdown("**More like this photo**")
                 st.button("Clear", key="clear-like", on_click=_like, args=(None,))
-            hits = col.search(like=like, k=k, where=flt, every_moment=every)
+            hits = col.search(like=like, k=k, where=flt, every_moment=every, collapse_duplicates=collapse)
         elif upload is not None:
             with st.spinner("Encoding the image (the first time loads the image model)…"):
                 vector = upload_vector(col, col.info(disk_usage=False)["fingerprint"], upload.getvalue())
-            hits = col.search(vector=vector, k=k, where=flt, every_moment=every)
+            hits = col.search(vector=vector, k=k, where=flt, every_moment=every, collapse_duplicates=collapse)
         elif q.strip():
             with st.spinner("Reranking…" if rerank else "Searching…", show_time=rerank):
-                hits = col.search(q, k=k, where=flt, rerank=rerank, rerank_k=rerank_k, every_moment=every)
+                hits = col.search(q, k=k, where=flt, rerank=rerank, rerank_k=rerank_k, every_moment=every,
+                                  collapse_duplicates=collapse)
         else:
             st.caption("Type a description, drop an image, or press **Similar** on any photo.")
             return
@@ -319,13 +325,18 @@ def render() -> None:
     from vsearch.store.home import index_home
 
     home = str(index_home(args.home).resolve())  # the cache key names the folder, not "whatever --home defaulted to"
-    page = st.sidebar.radio("Page", ["Search", "Image → text", "Evaluation"], key="page", horizontal=True,
+    page = st.sidebar.radio("Page", ["Search", "Image → text", "Duplicates", "Evaluation"], key="page", horizontal=True,
                             label_visibility="collapsed")
     if page == "Evaluation":
         eval_page(home)
         return
     col = pick_collection(home, args.collection, args.reranker)
     if col is None:
+        return
+    if page == "Duplicates":
+        from vsearch.ui.duplicates_page import duplicates_page
+
+        duplicates_page(col, vsearch.DUPLICATE_THRESHOLD)
         return
     rerank, rerank_k = rerank_widgets(col)
     if page == "Search":
