@@ -56,7 +56,7 @@ def test_clip_retrieval_folder_answers_queries_like_the_ingested_vectors(ingeste
     assert s["root"] == str(photos.resolve()) and s["reachable"] == len(paths) and s["warnings"] == []
     assert s["check"]["sample"] == 8 and s["check"]["mean_cosine"] > 0.99
     # the writer transaction's phases, named as an ingest names them, adding up to the elapsed time
-    assert list(s["timings"])[-3:] == ["index", "commit", "export"]
+    assert list(s["timings"])[-4:] == ["index", "commit", "duplicates", "export"]
     assert sum(s["timings"].values()) == pytest.approx(s["elapsed_s"], abs=0.02)
     for query in (["a red square"], ["--image", photos / "blue_circle.png"]):
         assert query_paths(h2, *query) == query_paths(home, *query)

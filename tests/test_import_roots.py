@@ -163,7 +163,7 @@ def test_the_ui_grid_renders_the_other_results_around_an_absurd_path(ingested_co
     home, _ = ingested_copy
     col = vsearch.open_collection(home=home)
     ids = col.images.column("id").to_pylist()
-    hits = col.search("a red square", k=20)
+    hits = col.search("a red square", k=20, collapse_duplicates=True)  # as the UI shows them by default
     victim = next(h for h in hits if ids.count(h.id) == 1)
     store = CollectionStore(home / "photos")
     path = store.folder / store.manifest.files["images"]

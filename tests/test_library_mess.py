@@ -57,12 +57,18 @@ def paths(home: Path) -> list[str]:
     return sorted(vsearch.open_collection(home=home).images.column("path").to_pylist())
 
 
-def test_nas_and_os_leftovers_are_left_out_and_counted(library, tmp_path):
+def test_nas_and_os_leftovers_are_left_out_and_counted(library, tmp_path, monkeypatch):
     s = ingest_json(library, tmp_path / "home")
     assert paths(tmp_path / "home") == ["drafts/blue.png", "red.jpg", "trips/green.webp", "trips/yellow.png"]
-    assert s["skipped"] == {"other": 1, "raw": 8, "system": 16, "video": 3}
+    # the ignore rules' reasons and the plan's not-read ones in one count; the RAWs are read (rawpy
+    # is installed) and, being garbage, are errors, not skipped
+    assert s["skipped"] == {"other": 1, "system": 16, "video: run with --videos": 3} and s["errors"] == 8
+    import vsearch.pipeline.plan as plan
+
+    monkeypatch.setattr(plan, "raw_available", lambda: False)
     r = runner.invoke(app, ["ingest", str(library), "--home", str(tmp_path / "home2")])
-    assert "8 RAW photos" in r.stdout and "3 videos" in r.stdout and "16 system folders" in r.stdout
+    assert "8 RAW photos (rawpy not installed" in r.stdout and "3 videos (run with --videos" in r.stdout
+    assert "16 system folders" in r.stdout
 
 
 def test_exclude_patterns_and_a_vsearchignore_file(library, tmp_path):
@@ -80,13 +86,19 @@ def test_a_bad_pattern_is_refused_before_any_work(library, tmp_path):
     assert r.exit_code == 2 and "not a pattern" in r.output and not (tmp_path / "h").exists()
 
 
-def test_a_folder_of_raws_and_videos_says_what_it_saw(library, tmp_path):
+def test_a_folder_of_raws_and_videos_says_what_it_saw(library, tmp_path, monkeypatch):
     raws = library / "raw"
     shutil.copy(library / "trips" / "clip.mp4", raws / "clip.mp4")
-    with pytest.raises(NothingIngestedError, match="8 RAW photos, 1 videos"):
+    with pytest.raises(NothingIngestedError, match=r"9 files found, 8 errors; .*not ingested: 1 videos \(run with"):
+        vsearch.ingest(raws, home=tmp_path / "home")
+    import vsearch.pipeline.plan as plan
+
+    monkeypatch.setattr(plan, "raw_available", lambda: False)
+    with pytest.raises(NothingIngestedError, match=r"9 files found, 0 errors; not ingested: 8 RAW photos \(rawpy not "
+                                                   r"installed: .*\), 1 videos"):
         vsearch.ingest(raws, home=tmp_path / "home")
     out = ingest_json(raws, tmp_path / "home", code=2)["output"]
-    assert "0 image files found" in out and "8 RAW photos" in out and out.count("\n") == 1
+    assert "9 files found" in out and "8 RAW photos" in out and out.count("\n") == 1
 
 
 def test_touched_files_are_counted(library, tmp_path):

@@ -17,6 +17,7 @@ MAX_RESULTS = 100_000      # results one query may ask for (a page is 20-100; `v
 MAX_RERANK_DEPTH = 1_000   # hits a cross-encoder may reorder (each costs a forward pass)
 MAX_BATCH = 4_096          # images per encoder batch (256 is the GPU default)
 MAX_THUMBNAIL = 4_096      # pixels of a thumbnail's longer side
+MAX_VIDEO_FRAMES = 1_000   # frames sampled per video (each picture is held until its video is read)
 
 
 def max_workers() -> int:

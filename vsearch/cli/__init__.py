@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from . import collections, evaluate, importing, ingest, models, query, serve, train, ui
+from . import collections, duplicates, evaluate, importing, ingest, models, query, serve, train, ui
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Search a folder of photos by describing them.\n\n"
@@ -21,6 +21,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 app.command()(ingest.ingest)
 app.command("import")(importing.import_)
 app.command()(query.query)
+app.command()(duplicates.duplicates)
 app.command()(collections.info)
 app.command()(collections.reindex)
 app.command("list")(collections.list_)

@@ -8,6 +8,10 @@ come back before the file whose worker decodes its content: `Copies.settle` then
 decoded pixels (looking ahead among the files in flight) and the later original none. Either way
 the first file of each content in path order carries its pixels (or its error, which every copy
 shares: the bytes are the same), exactly as when each file was decoded on its own.
+
+A video is claimed as a whole, by its own id (pipeline/decode.py video_id): a copy is hashed only
+and comes back without frames; settling gives it the original's frames (their ids and times), the
+pixels going with the first in path order like a photo's. Its frames are never claimed one by one.
 """
 from __future__ import annotations
 
@@ -66,7 +70,7 @@ class Copies:
 
     def __init__(self, stored):
         self.stored = stored
-        self.outcome: dict[int, str | None] = {}  # content id -> None (decoded) or its error
+        self.outcome: dict[int, object] = {}  # content id -> the first result of it, without pixels
 
     def settle(self, d, later: Iterable = (), decode_here: Callable | None = None):
         """The result to hand on for `d`: `later` are the results still in flight (objects with
@@ -74,20 +78,27 @@ class Copies:
         if not d.digest or d.id in self.stored:
             return d  # unreadable, or stored already: as it came
         if d.id in self.outcome:
-            return replace(d, pixels=None, error=self.outcome[d.id])
+            first = self.outcome[d.id]
+            return replace(d, pixels=None, error=first.error, frames=first.frames)
         if _carries(d):
-            self.outcome[d.id] = d.error
+            self.outcome[d.id] = _without_pixels(d)
             return d
         for future in later:  # a copy whose content a file later in order is decoding
             x = future.get()
-            if x.id == d.id and _carries(x):
-                self.outcome[d.id] = x.error
+            if x is not None and x.id == d.id and _carries(x):
+                self.outcome[d.id] = _without_pixels(x)
                 return replace(x, digest=d.digest)
         found = decode_here() if decode_here is not None else d
-        self.outcome[d.id] = found.error
+        self.outcome[d.id] = _without_pixels(found)
         return found
 
 
 def _carries(d) -> bool:
-    """Whether a result is its content's (pixels, an error, or words read again), not a copy's."""
-    return d.pixels is not None or bool(d.error) or bool(d.meta)
+    """Whether a result holds what its content decoded to: pixels, an error, a video's frames, or
+    words read again (not a copy's)."""
+    return d.pixels is not None or bool(d.error) or d.frames is not None or bool(d.meta)
+
+
+def _without_pixels(d):
+    frames = None if d.frames is None else [replace(f, pixels=None) for f in d.frames]
+    return replace(d, pixels=None, frames=frames)

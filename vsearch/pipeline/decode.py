@@ -1,14 +1,17 @@
 """Read + decode stage: file -> content hash, model-ready uint8 pixels and metadata, or a reason
 it failed. Runs in worker processes (`decode_files`). Reading and decoding are vsearch.imaging's:
-bounded by what the file really is, JPEGs decoded at reduced size (DCT scaling), HEICs from their
-embedded preview when it is large enough, EXIF orientation applied.
+bounded by what the file really is, JPEGs decoded at reduced size (DCT scaling), HEICs and RAWs
+from their embedded preview when it is large enough, EXIF orientation applied.
 
-The words a file embeds (XMP, IPTC) are read with its header, beside the decode. With `--ocr`
-(`Reading.ocr`) the OCR gate looks at the decoded picture and, when it likely holds text, the OCR
-engine reads it (vsearch/ocr/reader.py): in the same worker, so OCR runs as parallel as decoding.
-Stored content whose words were never read (an older format's, an import's) or, with `--ocr`, not
-looked at for text, is read for just that (`Reading.unread` / `unlooked`): its header, and its
-picture for the gate, never encoded again.
+A video (with `sampling`, i.e. --videos) is hashed as it streams and read as its sampled frames,
+each a Decoded of its own in `frames`, whose content id derives from the video's digest and the
+frame's time (`frame_id`). A video whose digest the collection already holds frames of
+(`known_videos`) is hashed only: its frames are those rows.
+
+The words a file embeds (XMP, IPTC) are read with its header, beside the decode, and with `--ocr`
+its text (pipeline/reading.py); stored content whose words or text were never read is read for
+just that (`Reading`), never encoded again. A video's frames carry no words of their own: its
+`.xmp` sidecar's are its words (pipeline/results.py).
 """
 from __future__ import annotations
 
@@ -18,66 +21,88 @@ import os
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xxhash
 
 from ..errors import ImageError, InvalidOptionError
 from ..imaging import DecodedImage, decode_image_bytes, read_file_bytes
-from ..imaging.decode import read_words
-from ..imaging.words import word_fields
+from ..imaging.files import open_regular
+from ..imaging.raw import is_raw_name
+from ..imaging.signature import signature
+from ..imaging.video import MAX_VIDEO_BYTES, Sampling, is_video_name, read_video
+from ..imaging.words import XmpWords, word_fields
 from ..interrupt import quiet_worker
 from ..limits import max_workers, whole_number
 from ..models.preprocess import Preprocess
-from ..store.tables import CONTENT_META, WORD_META
+from ..store.tables import CONTENT_FIELDS, CONTENT_META
 from ..times import CLAMPED, clamp_date
 from .copies import Claims, Copies
+from .reading import Reading, picture_text, read_again, stored_but_read_again
+
+
+_ID_BITS = 0x7FFF_FFFF_FFFF_FFFF
 
 
 def content_id(data: bytes) -> tuple[str, int]:
     """(hex digest, stable positive int64 id) of a file's bytes."""
     h = xxhash.xxh3_128(data)
-    return h.hexdigest(), h.intdigest() & 0x7FFF_FFFF_FFFF_FFFF
+    return h.hexdigest(), h.intdigest() & _ID_BITS
+
+
+def video_id(digest: str) -> int:
+    """A video's own id, from its digest as content_id derives a photo's (what copies of it are
+    claimed by in one run, pipeline/copies.py; its frames are stored under frame ids)."""
+    return int(digest, 16) & _ID_BITS
+
+
+def frame_id(digest: str, ms: int) -> int:
+    """The content id of a video's frame: from the video's digest and the frame's time."""
+    return xxhash.xxh3_128(f"{digest}@{ms}".encode()).intdigest() & _ID_BITS
 
 
 @dataclass
 class Decoded:
     digest: str
-    id: int
+    id: int                           # a video's: video_id(digest) (its frames have their own)
     pixels: np.ndarray | None = None  # None when the vector is already known
-    meta: dict[str, Any] = field(default_factory=dict)  # the content metadata (store/tables.py CONTENT_META)
+    meta: dict[str, Any] = field(default_factory=dict)  # the content row beside the id (store/tables.py CONTENT_FIELDS)
     error: str | None = None
-    note: str | None = None           # something to record about an ingested file (a clamped EXIF date)
+    media: str = "photo"              # photo | raw | video (store/tables.py MEDIA)
+    frames: list["Decoded"] | None = None  # a video's sampled frames
+    note: str | None = None           # something to record about an ingested file (a clamped capture date)
     gated: bool = False               # the OCR gate passed it to the OCR engine
-
-
-@dataclass(frozen=True)
-class Reading:
-    """What decoding reads beside the pixels (the words are always read)."""
-    ocr: bool = False                 # run the OCR gate (and OCR) on each new content
-    unread: Any = frozenset()         # stored content ids whose words were never read (anything with `in`)
-    unlooked: Any = frozenset()       # ... and, with ocr, those not looked at for text yet
-
-    def again(self, cid: int) -> bool:
-        return cid in self.unread or cid in self.unlooked
 
 
 def content_meta(d: DecodedImage) -> dict[str, Any]:
     """The content metadata of a decoded image, by the schema's names: the image's own fields
-    (its stored size), else its EXIF's (store/tables.py META_FIELDS), and its words (`ocr` None:
-    not looked at)."""
-    meta = {f: getattr(d, f) if f in DecodedImage._fields else getattr(d.meta, f)
-            for f in CONTENT_META if f not in WORD_META}
+    (its stored size), its pixel signature (imaging/signature.py), else its EXIF's (store/tables.py
+    META_FIELDS, SIGNATURE_FIELDS), and its words (`ocr` None: not looked at); a video's fields are None."""
+    sig = signature(d.image)
+    meta = {f: sig[f] if f in sig else getattr(d, f) if f in DecodedImage._fields else getattr(d.meta, f, None)
+            for f in CONTENT_FIELDS[2:]}
     return {**meta, **word_fields(d.words), "ocr": None}
 
 
 def decode_file(path: Path, preprocess: Preprocess, known: frozenset | set = frozenset(),
+                sampling: Sampling | None = None, known_videos: dict[str, list[dict]] | None = None,
                 reading: Reading = Reading()) -> Decoded:
-    """`known`: content ids that need nothing (hashed only); `reading`: what else to read
-    (content in `reading.unread` / `unlooked` is read for its words / text only)."""
+    """One file: a photo or RAW, or (with `sampling`) a video. `known`: content ids that need
+    nothing (hashed only); `reading`: what else to read (content in `reading.unread` / `unlooked`
+    is read for its words / text only)."""
+    if sampling is not None and is_video_name(path):
+        return decode_video(path, preprocess, known, sampling, known_videos or {})
+    media = "raw" if is_raw_name(path) else "photo"
+    d = _decode_photo(path, preprocess, known, reading)
+    d.media = media
+    return d
+
+
+def _decode_photo(path: Path, preprocess: Preprocess, known: frozenset | set, reading: Reading) -> Decoded:
     try:
         data = read_file_bytes(path)
     except ImageError as e:
@@ -86,56 +111,80 @@ def decode_file(path: Path, preprocess: Preprocess, known: frozenset | set = fro
     if cid in known:
         return Decoded(digest, cid)
     if reading.again(cid):
-        meta, gated = _read_again(data, cid, reading)
+        meta, gated = read_again(data, cid, reading)
         return Decoded(digest, cid, meta=meta, gated=gated)
     try:
-        d = decode_image_bytes(data, preprocess.size)
+        d = decode_image_bytes(data, preprocess.size, name=path)
         pixels = preprocess.to_pixels(d.image)
     except ImageError as e:
         return Decoded(digest, cid, error=e.reason)
     except MemoryError:  # one huge file must not end the run
         return Decoded(digest, cid, error="out of memory while decoding")
     meta = content_meta(d)
-    taken_at = meta.get("taken_at")
-    meta["taken_at"], clamped = clamp_date(taken_at)
-    note = f"EXIF capture date {taken_at:%Y-%m-%d}: {CLAMPED}" if clamped else None
+    meta["taken_at"], note = clamped_date(meta.get("taken_at"), "EXIF capture date")
     gated = False
     if reading.ocr:
-        meta["ocr"], gated = _text(d.image, data)
+        meta["ocr"], gated = picture_text(d.image, data)
     return Decoded(digest, cid, pixels, meta, note=note, gated=gated)
 
 
-def _text(picture, data: bytes) -> tuple[str, bool]:
-    """(the picture's text, whether the gate passed it): "" when the OCR cannot read it (looked
-    at, so that the next ingest does not try again)."""
-    from ..ocr import text_reader
+def clamped_date(when: datetime | None, what: str) -> tuple[datetime | None, str | None]:
+    """(a capture date held to what the format stores, the note that says so or None): a photo's
+    or RAW's EXIF date, a video's creation date (vsearch/times.py)."""
+    held, clamped = clamp_date(when)
+    return held, (f"{what} {when:%Y-%m-%d}: {CLAMPED}" if clamped else None)
 
+
+def hash_file(path: Path) -> str:
+    """The xxh3-128 of a file read as it streams (a video is never held in memory)."""
+    h = xxhash.xxh3_128()
+    with open_regular(path, MAX_VIDEO_BYTES) as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def decode_video(path: Path, preprocess: Preprocess, known: frozenset | set, sampling: Sampling,
+                 known_videos: dict[str, list[dict]]) -> Decoded:
+    """A video's frames. `known` may be this run's Claims (pipeline/copies.py): a video is claimed
+    as a whole, by video_id, so a copy of one another file of this run reads is hashed only (no
+    frames: Copies.settle gives it the original's); its frames are checked against the stored ids,
+    never claimed."""
     try:
-        return text_reader().read(picture, lambda side: decode_image_bytes(data, side).image)
-    except (ImageError, MemoryError):
-        return "", True
-    except Exception:  # noqa: BLE001 - an ONNX model failing on one picture must not end the run
-        return "", True
+        digest = hash_file(path)
+    except ImageError as e:
+        return Decoded("", 0, error=e.reason, media="video")
+    except OSError as e:
+        return Decoded("", 0, error=f"unreadable: {(e.strerror or type(e).__name__).lower()}", media="video")
+    vid = video_id(digest)
+    rows = known_videos.get(digest)
+    if rows:  # already read (a moved or copied video): its frames as stored
+        frames = [Decoded(digest, r["id"], meta={f: r.get(f) for f in CONTENT_META}, media="video") for r in rows]
+        return Decoded(digest, vid, media="video", frames=frames)
+    if vid in known:  # claimed: another file of this run holds the same video
+        return Decoded(digest, vid, media="video")
+    stored = getattr(known, "stored", known)
+    try:
+        v = read_video(path, preprocess.size, sampling)
+        m = v.meta
+        taken_at, note = clamped_date(m.taken_at, "video creation date")
+        common = {"width": m.width, "height": m.height, "taken_at": taken_at, "camera": m.camera,
+                  "orientation": m.orientation, "duration_ms": m.duration_ms}
+        frames = []
+        for f in v.frames:
+            fid = frame_id(digest, f.ms)
+            pixels = None if fid in stored else preprocess.to_pixels(f.image)
+            sig = signature(f.image) if pixels is not None else {}  # a frame's pixel signature, as a photo's
+            frames.append(Decoded(digest, fid, pixels, {**{k: None for k in CONTENT_FIELDS[2:]}, **common, **sig,
+                                                        **_NO_WORDS, "frame_ms": f.ms}, media="video"))
+    except ImageError as e:
+        return Decoded(digest, vid, error=e.reason, media="video")
+    except MemoryError:
+        return Decoded(digest, vid, error="out of memory while decoding", media="video")
+    return Decoded(digest, vid, media="video", frames=frames, note=note)
 
 
-def _read_again(data: bytes, cid: int, reading: Reading) -> tuple[dict[str, Any], bool]:
-    """The fields of stored content read now (its words from the header, its text with the gate's
-    picture decoded for it: the bytes decoded before, so a failure now is text not found), and
-    whether the OCR gate passed it."""
-    meta: dict[str, Any] = {}
-    gated = False
-    if cid in reading.unread:
-        meta.update(word_fields(read_words(data)))
-    if cid in reading.unlooked:
-        from ..ocr.gate import PAGE_SIDE
-
-        try:
-            picture = decode_image_bytes(data, PAGE_SIDE).image
-        except (ImageError, MemoryError):
-            meta["ocr"] = ""
-        else:
-            meta["ocr"], gated = _text(picture, data)
-    return meta, gated
+_NO_WORDS = word_fields(XmpWords())  # a frame's: read, none (the video's sidecar holds its words)
 
 
 def default_workers() -> int:
@@ -146,7 +195,8 @@ DEFAULT_AHEAD = 128  # files decoded ahead of the consumer: ~22 MB of 240-px pix
 
 
 def decode_files(paths: list[Path], preprocess, workers: int | None = None, known: set | None = None,
-                 ahead: int | None = None, reading: Reading = Reading()) -> Iterator[Decoded]:
+                 ahead: int | None = None, sampling: Sampling | None = None,
+                 known_videos: dict[str, list[dict]] | None = None, reading: Reading = Reading()) -> Iterator[Decoded]:
     """Read and decode files in order, in worker processes (overlapping with whatever the
     caller does with each result). Files whose content id is in `known` are hashed only, and so
     are, when `known` is given, copies of content met earlier in this run (pipeline/copies.py):
@@ -171,12 +221,12 @@ def decode_files(paths: list[Path], preprocess, workers: int | None = None, know
     def settled(d: Decoded, path: Path, later=()) -> Decoded:
         if copies is None:
             return d
-        return copies.settle(d, later, lambda: decode_file(path, preprocess, stored, reading))
+        return copies.settle(d, later, lambda: decode_file(path, preprocess, stored, sampling, known_videos, reading))
 
     if workers <= 0 or len(paths) < 8:
         claims = Claims(stored, len(paths)) if known is not None else stored
         for path in paths:
-            yield settled(decode_file(path, preprocess, claims, reading), path)
+            yield settled(decode_file(path, preprocess, claims, sampling, known_videos, reading), path)
         return
     ctx = mp.get_context("fork")  # workers never touch torch
     # Garbage the parent has not collected yet (say a Collection caught in an exception's reference
@@ -187,7 +237,8 @@ def decode_files(paths: list[Path], preprocess, workers: int | None = None, know
     # large collection) is shared for free, and each task carries one path.
     claims = Claims(stored, len(paths), ctx) if known is not None else stored
     stop = ctx.RawValue("b", 0)
-    with ctx.Pool(workers, initializer=_start_worker, initargs=(preprocess, claims, reading, stop)) as pool:
+    with ctx.Pool(workers, initializer=_start_worker,
+                  initargs=(preprocess, claims, sampling, known_videos, reading, stop)) as pool:
         _RUNNING.add(pool)
         submitted: deque = deque()
         try:
@@ -205,24 +256,6 @@ def decode_files(paths: list[Path], preprocess, workers: int | None = None, know
             raise
         finally:
             _RUNNING.discard(pool)
-
-
-def stored_but_read_again(known, reading: Reading):
-    """`known` without the ids `reading` reads again (a view, not a copy of a large set)."""
-    return _Stored(known, reading) if reading.unread or reading.unlooked else known
-
-
-class _Stored:
-    """Known ids but those read again."""
-
-    def __init__(self, known, reading: Reading):
-        self.known, self.reading = known, reading
-
-    def __contains__(self, cid: int) -> bool:
-        return cid in self.known and not self.reading.again(cid)
-
-    def __len__(self) -> int:
-        return len(self.known)
 
 
 def _wind_down(stop, in_flight: list, timeout: float = 10.0) -> None:
@@ -245,15 +278,17 @@ def _wind_down(stop, in_flight: list, timeout: float = 10.0) -> None:
 _RUNNING: set = set()
 
 
-_worker: tuple[Preprocess, frozenset | set, Reading] | None = None
+_worker: tuple | None = None
 
 
 _stop = None  # a shared flag: set when the caller stops early (decode nothing more)
 
 
-def _start_worker(preprocess: Preprocess, known: frozenset | set, reading: Reading, stop=None) -> None:
+def _start_worker(preprocess: Preprocess, known: frozenset | set, sampling: Sampling | None = None,
+                  known_videos: dict[str, list[dict]] | None = None, reading: Reading = Reading(),
+                  stop=None) -> None:
     global _worker, _stop
-    _worker, _stop = (preprocess, known, reading), stop
+    _worker, _stop = (preprocess, known, sampling, known_videos, reading), stop
     quiet_worker()
 
 

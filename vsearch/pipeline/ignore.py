@@ -1,4 +1,4 @@
-"""What a scan leaves out, and why, besides the image files it ingests.
+"""What a scan leaves out, and why, besides the photo, RAW and video files it finds.
 
 - Hidden names (a leading '.'): never scanned.
 - What photo systems and operating systems leave beside photos (SYSTEM_IGNORED, matched without
@@ -7,10 +7,14 @@
   in `@eaDir/`: ingested, they would crowd every photo's more-like-this results.
 - The user's patterns: `--exclude PATTERN` (this run) and a `.vsearchignore` file at the root
   (every run), both in gitignore syntax (matched by pathspec), relative to the root.
-- Files that are not images vsearch reads: RAW photos and videos are counted apart, so that a folder
-  of them never reads as "0 image files found".
+- Files that are no photo, RAW or video (OTHER). RAW and video files are scanned like photos (their
+  extensions are imaging/raw.py's and imaging/video.py's); whether they are read is the plan's
+  (pipeline/plan.py `not_read`: a RAW without rawpy, a video without --videos or PyAV), and the
+  files it does not read are counted in the same `skipped`, so that a folder of them never reads as
+  "0 files found" alone.
 
-`Skipped` counts each reason; a folder left out counts once (its files are not walked).
+`Skipped` counts each reason; a folder left out counts once (its files are not walked). `REASONS`
+words every reason of the summary's `skipped`, this module's and the plan's, once.
 """
 from __future__ import annotations
 
@@ -22,6 +26,8 @@ from pathlib import Path
 from pathspec import GitIgnoreSpec
 
 from ..errors import InvalidOptionError
+from ..imaging.raw import MISSING as RAW_MISSING
+from ..imaging.video import MISSING as VIDEO_MISSING
 
 IGNORE_FILE = ".vsearchignore"
 MAX_IGNORE_FILE = 1 << 20   # bytes of .vsearchignore read
@@ -36,15 +42,15 @@ SYSTEM_IGNORED = (
     ".AppleDouble/", "._*", ".DS_Store", ".Spotlight-V100/", ".fseventsd/",  # macOS
     ".thumbnails/", ".picasaoriginals/", "SYNOPHOTO_THUMB_*",                 # thumbnail caches
 )
-RAW_EXTENSIONS = frozenset({".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf",
-                            ".rw2", ".rwl", ".pef", ".srw", ".x3f", ".3fr", ".iiq", ".erf", ".kdc", ".dcr", ".mrw",
-                            ".mos", ".raw"})
-VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".m4v", ".avi", ".mkv", ".mts", ".m2ts", ".3gp", ".wmv", ".webm",
-                              ".mpg", ".mpeg", ".flv", ".insv", ".lrv"})
-# reason -> how the summary says it
-REASONS = {"raw": "RAW photos", "video": "videos", "other": "other files", "hidden": "hidden",
+OTHER = "other"                              # a file that is no photo, RAW or video
+VIDEOS_NOT_ASKED = "video: run with --videos"  # the plan's (pipeline/plan.py not_read), like RAW_MISSING, VIDEO_MISSING
+# reason (a key of the summary's `skipped`) -> how the summary says it
+REASONS = {OTHER: "other files", "hidden": "hidden",
            "system": "system folders and files (NAS thumbnails, recycle bins, trash)",
-           "excluded": "excluded (--exclude, .vsearchignore)"}
+           "excluded": "excluded (--exclude, .vsearchignore)",
+           RAW_MISSING: "RAW photos (rawpy not installed: pip install 'vsearch[raw]')",
+           VIDEOS_NOT_ASKED: "videos (run with --videos to ingest them)",
+           VIDEO_MISSING: "videos (PyAV not installed: pip install 'vsearch[video]')"}
 
 # Every system pattern names one folder or file: matched against the name alone (lower-cased), a
 # folder's only where it is met (the scan never enters an ignored one).
@@ -79,7 +85,7 @@ class Ignore:
 
     def file(self, rel: str, name: str) -> str | None:
         """Why the file `name` at `rel` is left out by a rule of this module, or None (whether its
-        extension is an image's is the scan's to check)."""
+        extension is one vsearch reads is the scan's to check)."""
         return self._reason(rel, name, _SYSTEM_FILES)
 
     def _reason(self, rel: str, name: str, system: GitIgnoreSpec) -> str | None:
@@ -90,12 +96,6 @@ class Ignore:
         if self._user is not None and self._user.match_file(rel):
             return "excluded"
         return None
-
-
-def kind_of_other(name: str) -> str:
-    """The skip reason of a file whose extension is not an image vsearch reads."""
-    ext = name[name.rfind("."):].lower() if "." in name else ""
-    return "raw" if ext in RAW_EXTENSIONS else "video" if ext in VIDEO_EXTENSIONS else "other"
 
 
 def _ignore_file(path: Path) -> list[str]:
@@ -110,7 +110,8 @@ def _ignore_file(path: Path) -> list[str]:
 
 
 def describe(skipped: dict[str, int]) -> str:
-    """'3 RAW photos, 1 videos, …' for a summary line ('' when nothing was skipped)."""
+    """'16 system folders and files (…), 3 videos (run with --videos …)' for a summary line ('' when
+    nothing was skipped)."""
     return ", ".join(f"{n} {REASONS.get(k, k)}" for k, n in skipped.items() if n)
 
 

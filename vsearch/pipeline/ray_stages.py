@@ -19,7 +19,7 @@ from ..errors import ModelMismatchError, StorageError
 from ..models.identity import ModelRecord
 from ..models.preprocess import Preprocess
 from ..store.collection import CollectionStore
-from ..store.tables import CONTENT_FIELDS, CONTENT_META, META_FIELDS
+from ..store.tables import CONTENT_FIELDS, CONTENT_META, META_FIELDS, SIGNATURE_FIELDS
 from ..store.tokens import TokenStore
 from .decode import Decoded, Reading, decode_file, stored_but_read_again
 from .write import ShardWriter
@@ -27,7 +27,9 @@ from .write import ShardWriter
 # One row per planned file; `idx` is its place in the plan's todo list (Ray does not keep order).
 RESULT_SCHEMA = pa.schema([("idx", pa.int64()), ("id", pa.int64()), ("digest", pa.string()), *META_FIELDS,
                            ("error", pa.string())])
-DECODED_SCHEMA = RESULT_SCHEMA.append(pa.field("pixels", pa.large_binary()))  # null: nothing to encode
+# What a decode task hands the encoder: the pixels (null: nothing to encode) and the signature the
+# shard stores, which does not travel back to the driver.
+DECODED_SCHEMA = pa.schema([*RESULT_SCHEMA, *SIGNATURE_FIELDS, ("pixels", pa.large_binary())])
 
 
 class SortedIds:
@@ -74,7 +76,7 @@ def decode_block(block: pa.Table, root: str, preprocess: Preprocess, known_ref, 
     known = stored_but_read_again(known, reading)
     rows = []
     for idx, path in zip(block.column("idx").to_pylist(), block.column("path").to_pylist()):
-        d = decode_file(Path(os.fsdecode(path)), preprocess, known, reading)  # bytes: any name the filesystem allows
+        d = decode_file(Path(os.fsdecode(path)), preprocess, known, reading=reading)  # bytes: any name the filesystem allows
         rows.append({"idx": idx, "id": d.id, "digest": d.digest, **d.meta, "error": d.error,
                      "pixels": None if d.pixels is None else d.pixels.tobytes()})
     return pa.Table.from_pylist(rows, schema=DECODED_SCHEMA)
@@ -129,7 +131,8 @@ class EncodeWriter:
         if rows:
             vecs, tokens = self.encoder.encode(arrays)
             self.writer.write(rows, vecs, tokens)
-        return batch.drop_columns(["pixels"]).append_column("encoded", pa.array(encoded, pa.bool_()))
+        signature = [name for name, _ in SIGNATURE_FIELDS]
+        return batch.drop_columns(["pixels", *signature]).append_column("encoded", pa.array(encoded, pa.bool_()))
 
 
 def decoded_of(row: dict) -> Decoded:

@@ -18,7 +18,12 @@ from ..times import CLAMPED
 from .config import IngestSummary
 from .decode import Decoded
 from .plan import Plan
-from .scan import FileEntry
+from .scan import FileEntry, media_of
+
+
+def _key(row: dict):
+    """What a file's content is known by: a video's digest (its frames share it), else its id."""
+    return row["digest"] if row.get("media") == "video" else row["id"]
 
 
 def _utc(ns: int) -> datetime:
@@ -30,8 +35,9 @@ class Results:
     plan: Plan
     rows: list[dict] = field(default_factory=list)      # one per readable file of the root
     errors: list[dict] = field(default_factory=list)    # one per file that could not be ingested
-    new_ids: list[int] = field(default_factory=list)    # content at paths the last generation did not have
+    new_ids: list = field(default_factory=list)         # content at paths the last generation did not have (ids, video digests)
     changed: int = 0
+    companions: int = 0                                 # files recorded under their still's picture
     touched: int = 0                                    # read again (new date or size), same content
     notes: list[dict] = field(default_factory=list)     # ingested files with something to say (path, note)
     updates: dict[int, dict] = field(default_factory=dict)  # stored content id -> its fields read again
@@ -44,33 +50,80 @@ class Results:
         self.errors = [{"path": shown(p), "root": root, "reason": r, "bytes": None, "mtime_ns": None}
                        for p, r in self.plan.problems]
 
-    def add(self, entry: FileEntry, d: Decoded) -> bool:
-        """Record one read file; True when its content still needs encoding."""
+    def add(self, entry: FileEntry, d: Decoded) -> list[Decoded]:
+        """Record one read file (a video: a row per frame); returns what of it still needs encoding."""
         root = self.plan.root_key
         if d.error:
             self.errors.append({"path": shown(entry.path), "root": root, "reason": d.error, "bytes": entry.size,
                                 "mtime_ns": entry.mtime_ns})
-            return False
+            return []
         prev = self.plan.previous.get(entry.path)
-        if prev is None:
-            self.new_ids.append(d.id)
-        elif prev["id"] != d.id:
+        key = d.digest if d.frames is not None else d.id  # a video is known by its digest, a photo by its id
+        if not prev or prev[0].get("companion"):
+            self.new_ids.append(key)
+        elif _key(prev[0]) != key:
             self.changed += 1
         else:
             self.touched += 1
-        for note in (CLAMPED if entry.clamped else None, getattr(d, "note", None)):
-            if note:
-                self.notes.append({"path": shown(entry.path), "note": note})
+        self._note(entry, d.note)
+        items = d.frames if d.frames is not None else [d]
+        sidecar = self._sidecar(entry)
+        for item in items:
+            self.rows.append(self._row(entry, item.id, item.digest, media_of(entry.path), False, sidecar))
+        if d.frames is None:
+            if d.pixels is None and d.meta:
+                self._read_again(d)
+            if d.meta.get("ocr") is not None:
+                self.looked += 1
+                self.gated += d.gated
+        return [item for item in items if item.pixels is not None]
+
+    def _note(self, entry: FileEntry, note: str | None = None) -> None:
+        """Record what there is to say of an ingested file: a date clamped at the scan, the decoder's note."""
+        for n in (CLAMPED if entry.clamped else None, note):
+            if n:
+                self.notes.append({"path": shown(entry.path), "note": n})
+
+    def _row(self, entry: FileEntry, id_: int, digest: str | None, media: str, companion: bool,
+             sidecar: dict | None) -> dict:
         path, raw = stored(entry.path)
-        self.rows.append({"id": d.id, "path": path, "raw_path": raw, "root": root, "folder": path.rpartition("/")[0],
-                          "digest": d.digest, "bytes": entry.size, "mtime": _utc(entry.mtime_ns), "mtime_ns": entry.mtime_ns,
-                          "sidecar": self._sidecar(entry)})
-        if d.pixels is None and d.meta:
-            self._read_again(d)
-        if d.meta.get("ocr") is not None:
-            self.looked += 1
-            self.gated += bool(getattr(d, "gated", False))
-        return d.pixels is not None
+        return {"id": id_, "path": path, "raw_path": raw, "root": self.plan.root_key, "folder": path.rpartition("/")[0],
+                "digest": digest, "bytes": entry.size, "mtime": _utc(entry.mtime_ns), "mtime_ns": entry.mtime_ns,
+                "media": media, "companion": companion, "sidecar": sidecar}
+
+    def add_companions(self) -> list[FileEntry]:
+        """Record each companion under its still's picture (its id; its own size and time; no digest:
+        it is never read). Returns the companions whose still could not be read: they are read on
+        their own (or counted as not ingested, plan.not_read)."""
+        id_of: dict[str, int] = {}
+        for r in self.rows:
+            if not r.get("companion"):
+                id_of.setdefault(r["path"], r["id"])
+        orphans = []
+        for entry, still in self.plan.companions:
+            id_ = id_of.get(stored(still)[0])
+            if id_ is None:
+                orphans.append(entry)
+            else:
+                self.rows.append(self._row(entry, id_, None, media_of(entry.path), True, self._sidecar(entry)))
+                self._note(entry)
+        self.companions = len(self.plan.companions) - len(orphans)
+        return orphans
+
+    def _read_again(self, d: Decoded) -> None:
+        """Keep the fields read again for stored content (a copy's result, hashed only, has none)."""
+        fields = {}
+        if d.id in self.plan.unread and d.meta.get("keywords") is not None:
+            fields.update({f: d.meta.get(f) for f in WORD_META if f != "ocr"})
+        if d.id in self.plan.unlooked and d.meta.get("ocr") is not None:
+            fields["ocr"] = d.meta["ocr"]
+        if fields:
+            self.updates.setdefault(d.id, {}).update(fields)
+
+    def _sidecar(self, entry: FileEntry) -> dict | None:
+        if entry.sidecar_ns is None:
+            return None
+        return {"mtime_ns": entry.sidecar_ns, **word_fields(sidecar_words(self.plan.root / entry.path))}
 
     def _read_again(self, d: Decoded) -> None:
         """Keep the fields read again for stored content (a copy's result, hashed only, has none)."""
@@ -88,9 +141,9 @@ class Results:
         return {"mtime_ns": entry.sidecar_ns, **word_fields(sidecar_words(self.plan.root / entry.path))}
 
     def settle(self, summary: IngestSummary) -> None:
-        """Counts that need every file read: moves, removals, errors."""
+        """Counts that need every file read: moves, removals, errors, skips and notes."""
         scanned = {e.path for e in self.plan.entries}
-        gone = [r["id"] for p, r in self.plan.previous.items() if p not in scanned]
+        gone = [_key(rows[0]) for p, rows in self.plan.previous.items() if p not in scanned and not rows[0].get("companion")]
         gone_left = Counter(gone)
         moved = 0
         for i in self.new_ids:
@@ -98,7 +151,7 @@ class Results:
                 gone_left[i] -= 1
                 moved += 1
         summary.scanned = len(self.plan.entries)
-        summary.unchanged = len(self.plan.unchanged)
+        summary.unchanged = len({r["path"] for r in self.plan.unchanged})
         summary.changed = self.changed
         summary.touched = self.touched
         summary.skipped = dict(sorted(self.plan.skipped.items()))
@@ -111,3 +164,4 @@ class Results:
         summary.ocr_looked, summary.ocr_read = self.looked, self.gated
         summary.errors = len(self.errors)
         summary.error_samples = [{"path": e["path"], "reason": e["reason"]} for e in self.errors[:20]]
+        summary.companions = self.companions

@@ -1,4 +1,6 @@
-"""Scan stage: every image file under a root, with its size and mtime (no file is opened).
+"""Scan stage: every photo, RAW and video file under a root, with its size and mtime (no file is
+opened). Which of them are read is the plan's to decide (pipeline/plan.py: RAWs need rawpy, videos
+--videos, and a file paired with another is its companion).
 
 Names are what os.walk gives: a name that is not valid UTF-8 arrives surrogate-escaped and is kept
 that way until it is stored (store/names.py), so the file can always be opened again.
@@ -13,14 +15,14 @@ files that resolve inside a root):
 - a broken link or a symlink loop is recorded with its reason.
 Special files (FIFOs, devices, sockets) named like images are left to the reader, which refuses
 them without opening them (vsearch.imaging). What else is left out (hidden names, NAS and OS
-folders, --exclude and .vsearchignore, RAW and video files) is pipeline/ignore.py's, counted by
-reason in `skipped`. A modification time the format cannot hold is clamped (vsearch/times.py) and
-the entry marked.
+folders, --exclude and .vsearchignore, files that are no photo, RAW or video) is
+pipeline/ignore.py's, counted by reason in `skipped`. A modification time the format cannot hold
+is clamped (vsearch/times.py) and the entry marked.
 
-A photo's `.xmp` sidecars (imaging/words.py sidecar_paths: `photo.xmp`, `photo.jpg.xmp`) are
-found in its folder's listing (one stat for each sidecar present, none for a photo without):
-`sidecar_ns` is their newest mtime, so that an edited sidecar makes its photo read again. The
-sidecars themselves are not counted as skipped files: they are read with their photos.
+A file's `.xmp` sidecars (imaging/words.py sidecar_paths: `photo.xmp`, `photo.jpg.xmp`; a RAW's or
+a video's alike) are found in its folder's listing (one stat for each sidecar present, none for a
+file without): `sidecar_ns` is their newest mtime, so that an edited sidecar makes its file read
+again. The sidecars themselves are not counted as skipped files: they are read with their files.
 """
 from __future__ import annotations
 
@@ -32,17 +34,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..imaging.words import SIDECAR_SUFFIXES, sidecar_paths
+from ..imaging.raw import RAW_EXTENSIONS
+from ..imaging.video import VIDEO_EXTENSIONS
 from ..times import clamp_ns
-from .ignore import Ignore, kind_of_other
+from .ignore import OTHER, Ignore
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif",
                               ".avif", ".mpo"})  # every photo format the reader (vsearch.imaging) decodes
+SCANNED_EXTENSIONS = IMAGE_EXTENSIONS | RAW_EXTENSIONS | VIDEO_EXTENSIONS
 
 FOLDER_LINK_INSIDE = "folder symlink not followed: its photos are ingested where it points, inside this folder"
 FOLDER_LINK_OUTSIDE = "folder symlink not followed: it points outside this folder; ingest its target on its own"
 FILE_LINK_OUTSIDE = "symlink to a file outside this folder: not ingested, it could never be shown"
 _STAT_REASONS = {errno.ELOOP: "symlink loop", errno.ENOENT: "broken link: its target does not exist",
                  errno.EACCES: "unreadable: permission denied", errno.ENAMETOOLONG: "unreadable: name too long"}
+
+
+def media_of(path: str) -> str:
+    """What a file is by its extension: "raw", "video" or "photo" (store/tables.py MEDIA)."""
+    ext = os.path.splitext(path)[1].lower()
+    return "raw" if ext in RAW_EXTENSIONS else "video" if ext in VIDEO_EXTENSIONS else "photo"
 
 
 @dataclass(frozen=True)
@@ -73,9 +84,10 @@ def _inside(target: str, root: str) -> bool:
 
 def scan(root: Path, skip: set[Path] | None = None, exclude: tuple[str, ...] = (),
          skipped: Counter | None = None) -> tuple[list[FileEntry], list[tuple[str, str]]]:
-    """(image files sorted by path, [(path, reason)] for entries that are not ingested and say why).
-    Any folder in `skip` (e.g. the index home) is left out, and so is what pipeline/ignore.py
-    leaves out (`exclude`: this run's --exclude patterns), counted by reason into `skipped`."""
+    """(photo, RAW and video files sorted by path, [(path, reason)] for entries that are not ingested
+    and say why). Any folder in `skip` (e.g. the index home) is left out, and so is what
+    pipeline/ignore.py leaves out (`exclude`: this run's --exclude patterns), counted by reason into
+    `skipped`, as is every file that is not a photo, RAW or video (OTHER)."""
     root = Path(root)
     rules = Ignore(root, exclude)
     skipped = Counter() if skipped is None else skipped
@@ -111,10 +123,10 @@ def scan(root: Path, skip: set[Path] | None = None, exclude: tuple[str, ...] = (
         sidecars = {n for n in filenames if n.endswith(SIDECAR_SUFFIXES)}
         for name in filenames:
             full = os.path.join(dirpath, name)
-            ext = os.path.splitext(name)[1].lower()
             if name in sidecars:  # read with its photo
                 continue
-            why = rules.file(prefix + name, name) or (None if ext in IMAGE_EXTENSIONS else kind_of_other(name))
+            why = rules.file(prefix + name, name) or (None if os.path.splitext(name)[1].lower() in SCANNED_EXTENSIONS
+                                                      else OTHER)
             if why:
                 skipped[why] += 1
                 continue

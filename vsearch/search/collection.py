@@ -24,7 +24,7 @@ from ..models.registry import resolve
 from ..store.collection import CollectionStore
 from ..store.home import index_home, pick_collection
 from ..store.names import shown
-from .dedupe import near_duplicates
+from .duplicates import DuplicateGroup
 from .fusion import CUT_MARGIN, DEFAULT_MODE, DEPTH, check_mode, cut_and_sort
 from .generation import HUBNESS_POOL, Generation
 from .hits import Hit, TextHit
@@ -199,19 +199,23 @@ class Collection:
     def browse(self):
         return self._current().browse
 
+    @property
+    def frames(self):
+        """Which ids are frames of which video (search/moments.py VideoFrames), once per generation."""
+        return self._current().frames()
+
     def info(self, disk_usage: bool = True) -> dict[str, Any]:
         """Model, index, counts, roots and generation; `disk_usage` also sums the folder's size
         (a directory walk: leave it off in interactive loops)."""
         g = self._current()
-        store = g.store
-        m = store.manifest
+        store, m = g.store, g.store.manifest
         return {"name": self.name, "folder": str(store.folder), "model": m.model.name,
                 "fingerprint": m.model.fingerprint, "dim": m.model.embed_dim, "precision": precision_of(m.model), "index": m.index.to_json(),
                 "counts": m.counts, "roots": [shown(r) for r in m.roots], "generation": m.generation, "format_version": m.format_version,
                 "created": m.created, "updated": m.updated, "last_ingest": {k: shown(v) if k == "root" else v for k, v in m.last_ingest.items()},
                 "hubness_correction": bool(m.files.get("image_bias")), "legacy_index": store.index_is_legacy(),
                 "words": {**g.word_counts(), "keyword_index": bool(m.files.get("keywords"))},
-                "disk_bytes": store.disk_bytes() if disk_usage else None}
+                "duplicate_pairs": bool(m.files.get("duplicates")), "disk_bytes": store.disk_bytes() if disk_usage else None}
 
     # --- browsing (search/browse.py) -----------------------------------------------------------
     def file_path(self, id_: int) -> Path:
@@ -250,19 +254,23 @@ class Collection:
     def search(self, text: str | None = None, *, image: str | Path | Image.Image | None = None,
                like: str | int | None = None, k: int = 10, where: "str | Filter | None" = None,
                vector: np.ndarray | None = None, rerank: bool = False, rerank_k: int | None = None,
-               hubness: bool = True, dedupe: float | None = None, mode: str | None = None,
-               sort: str = "relevance", descending: bool | None = None, cutoff: float = CUT_MARGIN) -> list[Hit]:
-        """Top-k images for a text, an image, an ingested image (`like`) or a raw vector.
-        `mode` (text queries): semantic (the vectors), keyword (the words' BM25) or hybrid (both:
-        search/fusion.py; None: DEFAULT_MODE); a quoted phrase must match in every mode. `sort` other than relevance
-        (taken_at, mtime, name, size; `descending`) orders the hits within `cutoff` of the best.
-        With `rerank` (text queries), the ITM cross-encoder reorders the dual encoder's top
+               hubness: bool = True, dedupe: float | None = None, every_moment: bool = False,
+               collapse_duplicates: bool = False, mode: str | None = None, sort: str = "relevance",
+               descending: bool | None = None, cutoff: float = CUT_MARGIN) -> list[Hit]:
+        """Top-k images for a text, an image, an ingested image (`like`) or a raw vector. A video is
+        one hit at its best moment (`moment_s`, its other matching moments in `moments`), or with
+        `every_moment` one hit per sampled frame (search/moments.py). `mode` (text queries): semantic,
+        keyword or hybrid (search/fusion.py; None: DEFAULT_MODE); a quoted phrase must match in every
+        mode. `sort` (taken_at, mtime, name, size; `descending`) orders the hits within `cutoff`. With `rerank` (text queries), the ITM cross-encoder reorders the dual encoder's top
         `rerank_k`; nothing outside them is ever returned in their place. Text queries are ranked
         with the model's hubness correction when the collection stores one (`hubness=False`:
         plain cosine). `dedupe` (a cosine, e.g. 0.94) drops every hit whose stored vector is that
-        close to a better one (so fewer than k may come back)."""
+        close to a better one (so fewer than k may come back). `collapse_duplicates`: each group of
+        near duplicates (`duplicates()`) once, at its best hit's place, as its keeper, the group's
+        other files on the hit (`near_duplicates`); videos are collapsed to their best moment first
+        (search/duplicates.py)."""
         g = self._current()
-        k = _check_k(k, len(g.images))
+        k = result_count(k, len(g.images))
         given = [x is not None for x in (text, image, like, vector)]
         if sum(given) != 1:
             raise QueryError("give exactly one of: text, image, like, vector")
@@ -284,30 +292,35 @@ class Collection:
         mode = check_mode(DEFAULT_MODE if mode is None else mode)
         worded = text is not None and (mode != "semantic" or '"' in text)
         wide = min(DEPTH, len(g.images)) if worded or sort != "relevance" else 0
-        hits = g.search_vector(q, max(k, depth, wide), where, exclude, hubness and text is not None)
+        hits = g.search_vector(q, max(k, depth, wide), where, exclude, hubness and text is not None, every_moment,
+                               collapse_duplicates)
         if depth > 0:
             hits = self.reranking.rerank_hits(hits, depth, text, g.browse.image)
         if worded:
-            hits = g.words().rerank(mode, text, hits, g.allowed_ids(where))
+            hits = g.words().rerank(mode, text, hits, g.allowed_ids(where), one_per_video=not every_moment)
         hits = cut_and_sort(hits, mode, sort, descending, cutoff)[:k]
-        return self._deduplicated(g, hits, dedupe) if dedupe is not None else hits
+        return g.deduplicated(hits, dedupe) if dedupe is not None else hits
 
     def search_vector(self, q: np.ndarray, k: int = 10, where: "str | Filter | None" = None,
-                      exclude: int | None = None, hubness: bool = False) -> list[Hit]:
+                      exclude: int | None = None, hubness: bool = False, every_moment: bool = False,
+                      collapse_duplicates: bool = False) -> list[Hit]:
         """Top-k for a query vector; `where` is a `--where` filter expression or a `Filter`. With
         `hubness` (a text vector), each image's stored correction is added to its cosine: the
-        top `k + HUBNESS_POOL` by cosine are re-ranked that way."""
+        top `k + HUBNESS_POOL` by cosine are re-ranked that way. A video is one hit, at its best
+        moment, unless `every_moment`: then each sampled frame is a hit. `collapse_duplicates`: as
+        in `search`."""
         g = self._current()
-        k = _check_k(k, len(g.images))
-        return g.search_vector(_query_vector(q, g.manifest.model.embed_dim), k, where, exclude, hubness)
+        k = result_count(k, len(g.images))
+        return g.search_vector(_query_vector(q, g.manifest.model.embed_dim), k, where, exclude, hubness, every_moment,
+                               collapse_duplicates)
 
-    def _deduplicated(self, g: Generation, hits: list[Hit], threshold: float) -> list[Hit]:
-        if not 0.0 < threshold <= 1.0:
-            raise QueryError(f"dedupe is a cosine in (0, 1] (got {threshold!r})")
-        if len(hits) < 2:
-            return hits
-        drop = set(near_duplicates(g.index().vectors(np.array([h.id for h in hits], np.int64)), threshold))
-        return [h for n, h in enumerate(hits) if n not in drop]
+    # --- near duplicates (search/duplicates.py) --------------------------------------------------
+    def duplicates(self, threshold: float | None = None, offset: int = 0, limit: int | None = None) -> list[DuplicateGroup]:
+        """The near-duplicate groups, the largest first (`limit` of them from `offset`): each member's path,
+        size, resolution, date and similarity to the keeper, the keeper first with the rule that chose it. At
+        the default rule, or another `threshold` (the cosine the vectors must reach, from 0.75). Nothing is
+        ever deleted or moved."""
+        return self._current().duplicates().groups(threshold, offset, limit)
 
     # --- image -> text -------------------------------------------------------------------------
     def search_texts(self, image: str | Path | Image.Image | None = None, *, like: str | int | None = None,
@@ -318,7 +331,7 @@ class Collection:
         `hubness=False`."""
         g = self._current()
         corpus = g.manifest.counts.get("texts", 0)
-        k = _check_k(k, corpus)
+        k = result_count(k, corpus)
         if sum(x is not None for x in (image, like, vector)) != 1:
             raise QueryError("give exactly one of: image, like, vector")
         if rerank and vector is not None:
@@ -373,13 +386,6 @@ def _query_vector(vector, dim: int) -> np.ndarray:
     if norm == 0.0 or not np.isfinite(norm):
         raise QueryError("a query vector must not be all zeros")
     return q / norm
-
-
-def _check_k(k: int, available: int) -> int:
-    """k as the number of results to compute: refused unless a whole number from 1 to
-    limits.MAX_RESULTS, then cut to the `available` items (vsearch/limits.py: the HTTP service
-    bounds its pages with the same function)."""
-    return result_count(k, available)
 
 
 def open_collection(name: str | None = None, home: str | Path | None = None, model=None,

@@ -8,7 +8,7 @@ slice per id), so a query's cost follows its candidates, not the collection's si
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Hashable
 
 import numpy as np
 import pyarrow as pa
@@ -77,8 +77,9 @@ class WordsSearch:
     """A collection generation's words side, opened on first use: the keyword index the last commit
     derived (none: every mode ranks by the vectors) and the words of each row."""
 
-    def __init__(self, store, images: pa.Table, make_hit: Callable[[int, float], Hit]):
-        self._store, self._images, self._make_hit = store, images, make_hit
+    def __init__(self, store, images: pa.Table, make_hit: Callable[[int, float], Hit],
+                 video_of: Callable[[int], Hashable | None] = lambda id_: None):
+        self._store, self._images, self._make_hit, self._video_of = store, images, make_hit, video_of
         self._view: WordsView | None = None
 
     @property
@@ -93,11 +94,24 @@ class WordsSearch:
             self._view = WordsView(self._images.select(columns), index, derive=words_row)
         return self._view
 
-    def rerank(self, mode: str, text: str, hits: list[Hit], allowed: set[int] | None) -> list[Hit]:
+    def rerank(self, mode: str, text: str, hits: list[Hit], allowed: set[int] | None,
+               one_per_video: bool = True) -> list[Hit]:
         """The vector hits (best first, `allowed` already applied) ranked by `mode`, each carrying
-        its words and why it matched."""
+        its words and why it matched. `one_per_video`: the frames of a video share its words, so
+        the keyword ranking holds each of them; a video is kept once, at its best place (its vector
+        hit's frame when it has one)."""
         ranking = self.view.rank(mode, text, [(h.id, h.score) for h in hits], allowed)
         by_id = {h.id: h for h in hits}
+        seen: set = set()
+        if one_per_video:
+            ranked = sorted(ranking.ranked, key=lambda x: x[0] not in by_id)  # a video's vector hit first ...
+            keep = set()
+            for id_, _ in ranked:
+                video = self._video_of(id_)
+                if video is None or video not in seen:
+                    seen.add(video)
+                    keep.add(id_)
+            ranking.ranked = [x for x in ranking.ranked if x[0] in keep]  # ... and the ranking's order kept
         out = []
         for id_, score in ranking.ranked:
             hit = by_id.get(id_) or self._make_hit(id_, score)

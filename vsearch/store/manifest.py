@@ -38,18 +38,28 @@ def _v2_to_v3(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
 
 
 def _v3_to_v4(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
-    """Version 4 stores the words of each photo (issue 26): what its file embeds and the text OCR
-    read in it as content columns of the vector shards and the images table (store/tables.py
-    WORD_FIELDS), its `.xmp` sidecar's in the images table (`sidecar`), and a keyword index
-    (`keywords-<gen>/`). Nothing is rewritten: version-3 shards and images tables read with those
-    columns null (never read), which the next ingest of each folder reads from the files' headers
-    and sidecars without encoding anything; the keyword index is built by the next commit."""
+    """Version 4 holds RAW files, videos, each picture's pixel signature and its words (one version 4
+    for issues 24, 23 and 26):
+    - the images table is one row per (file, vector) (a video has a row per sampled frame) with
+      `media` and `companion` columns; the manifest records how videos are sampled (`video`);
+    - the content metadata gains `lens`, `frame_ms`, `duration_ms` and `phash` (the picture's 64-bit
+      perceptual hash), and the vector shards a 32 x 32 grey thumbnail (`thumb`, imaging/signature.py);
+    - the near-duplicate pairs are a derived part (`duplicates-<gen>.parquet`);
+    - the words of each picture: what its file embeds and the text OCR read in it as content columns
+      (`title`, `description`, `keywords`, `people`, `places`, `ocr`: store/tables.py WORD_FIELDS),
+      its `.xmp` sidecar's in the images table (`sidecar`), and a keyword index (`keywords-<gen>/`).
+    Nothing of a version-3 collection needs rewriting: its tables and shards read with the new
+    columns null (a photo, not a companion, without a pixel signature: grouped by its vectors alone;
+    its words never read), which is what they hold; it has no `video` record until an ingest with
+    --videos writes one, the next commit finds its near-duplicate pairs, and the next ingest of each
+    folder reads its words from the files' headers and sidecars without encoding anything. Version 4
+    is a bump because a reader of version 3 would show each frame of a video as a photo it cannot
+    decode."""
     return raw
 
 
 # version N -> function(raw manifest dict, collection folder) -> raw manifest dict of version N+1
-MIGRATIONS: dict[int, Callable[[dict[str, Any], Path], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3,
-                                                                          3: _v3_to_v4}
+MIGRATIONS: dict[int, Callable[[dict[str, Any], Path], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 @dataclass
@@ -85,6 +95,7 @@ class Manifest:
     files: dict[str, Any] = field(default_factory=dict)   # each part's file: images, errors, index, texts, ...
     counts: dict[str, int] = field(default_factory=dict)
     last_ingest: dict[str, Any] = field(default_factory=dict)
+    video: dict[str, Any] = field(default_factory=dict)   # how videos are sampled (imaging/video.py Sampling), once set
     created: str = ""
     updated: str = ""
 

@@ -10,12 +10,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..limits import MAX_VIDEO_FRAMES
+
 MAX_MANIFEST = 16 << 20   # bytes: a manifest is a few KB
 MAX_DIM = 1 << 16         # the widest embedding a model may claim
 _PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,199}")
 _WORDS = {dict: "an object", int: "a whole number", list: "a list", str: "a string"}
 _FIELDS = {"model": dict, "index": dict, "generation": int, "format_version": int, "roots": list, "files": dict,
-           "counts": dict, "last_ingest": dict, "created": str, "updated": str}
+           "counts": dict, "last_ingest": dict, "video": dict, "created": str, "updated": str}
+# format 4: how videos are sampled (imaging/video.py Sampling); every value a number (every_s may be null)
+_VIDEO = {"every_s", "max_frames", "max_gap_s", "min_step_s", "scene_threshold"}
 
 
 def is_plain_name(name: object) -> bool:
@@ -53,4 +57,13 @@ def manifest_problem(raw: Any) -> str | None:
     for key, n in raw.get("counts", {}).items():
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             return f"counts[{str(key)[:40]!r}] is not a count"
+    for key, v in raw.get("video", {}).items():
+        if key not in _VIDEO:
+            return f"unknown key video[{str(key)[:40]!r}]"
+        if v is None and key == "every_s":
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
+            return f"video[{key!r}] is not a positive number"
+        if key == "max_frames" and not (isinstance(v, int) and v <= MAX_VIDEO_FRAMES):
+            return f"video['max_frames'] is not a whole number from 1 to {MAX_VIDEO_FRAMES}"
     return None

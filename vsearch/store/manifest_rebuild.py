@@ -4,9 +4,10 @@ Every commit leaves, beside the files of its generation g, `readers-<g>.lock` (t
 files, written after all of them) and `manifest-<g>.json` (a copy of the manifest). The rebuild:
 1. takes the newest complete generation on disk: the highest g whose readers-<g>.lock lists only
    plain file names that all exist (else the newest copy whose files all exist);
-2. takes the model record, the index record and the roots from the newest readable copy of the
-   manifest (for a collection written before the copies existed: from `model_record`, the record of
-   the model the user names; its width must be the stored vectors');
+2. takes the model record, the index record, the roots and how videos are sampled (`video`) from
+   the newest readable copy of the manifest (for a collection written before the copies existed:
+   from `model_record`, the record of the model the user names; its width must be the stored
+   vectors'; such a collection's video sampling is then the next --videos run's);
 3. names that generation's files, counts its tables' rows and adds the roots its images table
    holds; the damaged manifest.json is set aside in damaged/ and the rebuilt one written atomically.
 The command then checks and rebuilds the rest as for any repair (pipeline/repair.py).
@@ -98,8 +99,8 @@ def rebuilt_manifest(folder: Path, model_record: Callable[[], ModelRecord] | Non
         gen, files = usable[0].generation, dict(usable[0].files)
         source = f"the copy of generation {gen}'s manifest"
     m = Manifest(model=base.model, index=replace(base.index), generation=gen, roots=list(base.roots), files=files,
-                 counts=dict(base.counts), last_ingest=dict(base.last_ingest), created=base.created,
-                 updated=base.updated)
+                 counts=dict(base.counts), last_ingest=dict(base.last_ingest), video=dict(base.video),
+                 created=base.created, updated=base.updated)
     for key, count in _TABLE_COUNTS.items():
         m.counts[count] = _rows(folder / files[key]) if key in files else 0
     m.roots = sorted(set(m.roots) | (_roots(folder / files["images"]) - {shown(r) for r in m.roots}))

@@ -12,18 +12,17 @@ from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..atomic import atomic_write
 from .parts import PartStore
-from .tables import CONTENT_FIELDS, META_FIELDS, WORD_META, conform, int64_column
-
-# Columns a shard written by an older format lacks: read as nulls (the content's words never read).
-LATER_COLUMNS = frozenset(WORD_META)  # format 4
+from .tables import CONTENT_FIELDS, META_FIELDS, SIGNATURE_FIELDS, conform, int64_column
 
 
 def shard_schema(dim: int) -> pa.Schema:
-    return pa.schema([("id", pa.int64()), ("digest", pa.string()), *META_FIELDS, ("vector", pa.binary(dim * 2))])
+    return pa.schema([("id", pa.int64()), ("digest", pa.string()), *META_FIELDS, *SIGNATURE_FIELDS,
+                      ("vector", pa.binary(dim * 2))])
 
 
 class VectorStore(PartStore):
@@ -70,7 +69,7 @@ class VectorStore(PartStore):
         t = self._read_shard(marker)
         t.validate(full=True)
         want = shard_schema(self.dim)
-        if (not set(want.names) - LATER_COLUMNS <= set(t.schema.names) <= set(want.names) or not t.schema.field("vector").type.equals(want.field("vector").type)
+        if (t.schema.names != want.names or not t.schema.field("vector").type.equals(want.field("vector").type)
                 or not t.schema.field("id").type.equals(pa.int64()) or t.column("id").null_count
                 or t.column("vector").null_count):
             raise ValueError("its columns are not those of a vector shard")
@@ -83,14 +82,18 @@ class VectorStore(PartStore):
         return meta.to_pylist(), vecs
 
     def _read_shard(self, path: Path, columns: list[str] | None = None) -> pa.Table:
-        """A shard's rows (or `columns` of them); one of an older format with the columns it lacks as nulls."""
+        """A shard's rows (or `columns` of them) in this format's schema: content columns a shard of an
+        older format lacks read as nulls (format 4 added lens, frame_ms, duration_ms, phash, thumb and the
+        words: title … ocr, never read;
+        a version-3 shard's photos have no pixel signature), and a column stored in other units (a
+        timestamp rewritten in ms) is cast."""
         f = pq.ParquetFile(path)
-        have = f.schema_arrow.names
-        want = shard_schema(self.dim)
-        if columns is None and have == want.names:
-            return f.read()
-        t = f.read(columns=[c for c in (columns or want.names) if c in have])
-        return conform(t, want if columns is None else pa.schema([want.field(c) for c in columns]))
+        have = set(f.schema_arrow.names)
+        wanted = shard_schema(self.dim) if columns is None else pa.schema([shard_schema(self.dim).field(c) for c in columns])
+        t = f.read(columns=[c for c in wanted.names if c in have])
+        if t.schema.equals(wanted):
+            return t
+        return conform(t.cast(pa.schema([wanted.field(c) for c in t.schema.names])), wanted)
 
     def update_content(self, content: dict[int, dict]) -> int:
         """Store new content fields of stored ids (`content`: id -> {field: value}, e.g. the words
@@ -133,15 +136,31 @@ class VectorStore(PartStore):
         with self.reading(self.shards()[0]):
             return pa.concat_tables(tables)
 
-    def load(self, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, pa.Table]:
-        """(ids, float32 vectors, metadata table) — unique by id, optionally only `ids`, in id order."""
-        t = self.read()
+    def load(self, ids: np.ndarray | None = None, signatures: bool = True) -> tuple[np.ndarray, np.ndarray, pa.Table]:
+        """(ids, float32 vectors, metadata table) — unique by id, optionally only `ids`, in id order;
+        without `signatures`, the metadata leaves out the thumbnails (1 KB a photo)."""
+        t = self.read(None if signatures else [n for n in shard_schema(self.dim).names if n not in dict(SIGNATURE_FIELDS)])
         all_ids = int64_column(t, "id")
         _, first = np.unique(all_ids, return_index=True)
         if ids is not None:
             first = first[np.isin(all_ids[first], ids)]
         t = t.take(pa.array(first))
         return int64_column(t, "id"), self.vectors_of(t), t.drop_columns(["vector"])
+
+    def select(self, ids: np.ndarray, columns: list[str]) -> pa.Table:
+        """`columns` of the rows of `ids` (each once, in no set order), reading only the shards that
+        hold some of them (their id column first): a few photos' thumbnails cost a few shards."""
+        wanted = np.unique(np.asarray(ids, np.int64))
+        found = [shard_schema(self.dim).empty_table().select(["id", *columns])]
+        for s in self.shards():
+            with self.reading(s):
+                if not np.isin(self._read_ids(s), wanted).any():
+                    continue
+                t = self._read_shard(s, ["id", *columns])
+            found.append(t.filter(pc.is_in(t["id"], value_set=pa.array(wanted))))
+        t = pa.concat_tables(found)
+        _, first = np.unique(int64_column(t, "id"), return_index=True)
+        return t.take(pa.array(first))
 
     def vectors_of(self, t: pa.Table) -> np.ndarray:
         """A shard table's `vector` column as float32 [rows, dim]."""
