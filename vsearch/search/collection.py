@@ -297,7 +297,7 @@ class Collection:
         if depth > 0:
             hits = self.reranking.rerank_hits(hits, depth, text, g.browse.image)
         if worded:
-            hits = g.words().rerank(mode, text, hits, g.allowed_ids(where), one_per_video=not every_moment)
+            hits = g.words().rerank(mode, text, hits, g.allowed_ids(where), g.same_result(every_moment, collapse_duplicates))
         hits = cut_and_sort(hits, mode, sort, descending, cutoff)[:k]
         return g.deduplicated(hits, dedupe) if dedupe is not None else hits
 

@@ -12,7 +12,7 @@ import os
 import threading
 import weakref
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Hashable
 
 import numpy as np
 import pyarrow as pa
@@ -112,8 +112,16 @@ class Generation:
         """The words side of a text search (keyword index and each file's words), opened on first use."""
         rows = self.rows  # not self.hit: a part holding the generation would keep it (and its pin) alive
         return self._part("words", lambda: WordsSearch(self.store, self.images,
-                                                        lambda id_, score: hit_from_rows(id_, score, rows.of(id_)),
-                                                        self.frames().video_of))
+                                                        lambda id_, score: hit_from_rows(id_, score, rows.of(id_))))
+
+    def same_result(self, every_moment: bool, collapse_duplicates: bool) -> Callable[[int], Hashable | None]:
+        """What makes ids one result in a search: their near-duplicate group (`collapse_duplicates`),
+        else their video (unless `every_moment`); None: a result of its own."""
+        video_of = (lambda id_: None) if every_moment else self.frames().video_of
+        if not collapse_duplicates:
+            return video_of
+        group_of = self.duplicates().group_of()
+        return lambda id_: ("group", group_of[id_]) if id_ in group_of else video_of(id_)
 
     def word_counts(self) -> dict[str, int]:
         """How many files have words (store/words.py), counted once per generation."""

@@ -77,9 +77,8 @@ class WordsSearch:
     """A collection generation's words side, opened on first use: the keyword index the last commit
     derived (none: every mode ranks by the vectors) and the words of each row."""
 
-    def __init__(self, store, images: pa.Table, make_hit: Callable[[int, float], Hit],
-                 video_of: Callable[[int], Hashable | None] = lambda id_: None):
-        self._store, self._images, self._make_hit, self._video_of = store, images, make_hit, video_of
+    def __init__(self, store, images: pa.Table, make_hit: Callable[[int, float], Hit]):
+        self._store, self._images, self._make_hit = store, images, make_hit
         self._view: WordsView | None = None
 
     @property
@@ -95,23 +94,23 @@ class WordsSearch:
         return self._view
 
     def rerank(self, mode: str, text: str, hits: list[Hit], allowed: set[int] | None,
-               one_per_video: bool = True) -> list[Hit]:
-        """The vector hits (best first, `allowed` already applied) ranked by `mode`, each carrying
-        its words and why it matched. `one_per_video`: the frames of a video share its words, so
-        the keyword ranking holds each of them; a video is kept once, at its best place (its vector
-        hit's frame when it has one)."""
+               same: Callable[[int], Hashable | None] = lambda id_: None) -> list[Hit]:
+        """The vector hits (best first, `allowed` already applied, each video and near-duplicate
+        group already once) ranked by `mode`, each carrying its words and why it matched. `same(id)`:
+        the result an id belongs to (its video, its near-duplicate group; None: its own). The
+        keyword ranking holds every frame of a video (they share its words) and every member of a
+        group: each such result is kept once, as the vector hit that stands for it when there is
+        one, else its first id in the ranking, at that id's place."""
         ranking = self.view.rank(mode, text, [(h.id, h.score) for h in hits], allowed)
         by_id = {h.id: h for h in hits}
-        seen: set = set()
-        if one_per_video:
-            ranked = sorted(ranking.ranked, key=lambda x: x[0] not in by_id)  # a video's vector hit first ...
-            keep = set()
-            for id_, _ in ranked:
-                video = self._video_of(id_)
-                if video is None or video not in seen:
-                    seen.add(video)
-                    keep.add(id_)
-            ranking.ranked = [x for x in ranking.ranked if x[0] in keep]  # ... and the ranking's order kept
+        taken: set = {key for h in hits if (key := same(h.id)) is not None}
+        keep = set()
+        for id_, _ in ranking.ranked:
+            key = same(id_)
+            if id_ in by_id or key is None or key not in taken:
+                taken.add(key)
+                keep.add(id_)
+        ranking.ranked = [x for x in ranking.ranked if x[0] in keep]
         out = []
         for id_, score in ranking.ranked:
             hit = by_id.get(id_) or self._make_hit(id_, score)
