@@ -78,6 +78,7 @@ def test_collection_search_modes_phrases_sort_and_reasons(tmp_path, home):
         assert hybrid[0].relpath == "2019 Lisbon/tram_28.jpg" and hybrid[0].matched
         by_name = col.search("a photo", k=3, sort="name", cutoff=10.0)
         assert [h.relpath.rsplit("/", 1)[1] for h in by_name] == ["bridge.png", "IMG_2041.jpg", "tram_28.jpg"]
-        assert col.search("a photo", k=3)[0].words is None                          # semantic hits carry no words
+        assert col.search("a photo", k=3, mode="semantic")[0].words is None         # semantic hits carry no words
+        assert col.search("a photo", k=3)[0].words                                   # hybrid, the default, does
         with pytest.raises(QueryError, match="hybrid"):
             col.search("x", mode="exact")
