@@ -125,21 +125,6 @@ class Results:
             return None
         return {"mtime_ns": entry.sidecar_ns, **word_fields(sidecar_words(self.plan.root / entry.path))}
 
-    def _read_again(self, d: Decoded) -> None:
-        """Keep the fields read again for stored content (a copy's result, hashed only, has none)."""
-        fields = {}
-        if d.id in self.plan.unread and d.meta.get("keywords") is not None:
-            fields.update({f: d.meta.get(f) for f in WORD_META if f != "ocr"})
-        if d.id in self.plan.unlooked and d.meta.get("ocr") is not None:
-            fields["ocr"] = d.meta["ocr"]
-        if fields:
-            self.updates.setdefault(d.id, {}).update(fields)
-
-    def _sidecar(self, entry: FileEntry) -> dict | None:
-        if entry.sidecar_ns is None:
-            return None
-        return {"mtime_ns": entry.sidecar_ns, **word_fields(sidecar_words(self.plan.root / entry.path))}
-
     def settle(self, summary: IngestSummary) -> None:
         """Counts that need every file read: moves, removals, errors, skips and notes."""
         scanned = {e.path for e in self.plan.entries}
