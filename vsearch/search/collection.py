@@ -290,15 +290,15 @@ class Collection:
         else:
             q = _query_vector(vector, g.manifest.model.embed_dim)
         mode = check_mode(DEFAULT_MODE if mode is None else mode)
-        worded = text is not None and (mode != "semantic" or '"' in text)
+        worded = text is not None and (mode != "semantic" or '"' in text) and g.words().indexed
         wide = min(DEPTH, len(g.images)) if worded or sort != "relevance" else 0
         hits = g.search_vector(q, max(k, depth, wide), where, exclude, hubness and text is not None, every_moment,
                                collapse_duplicates)
         if depth > 0:
             hits = self.reranking.rerank_hits(hits, depth, text, g.browse.image)
-        if worded:
-            hits = g.words().rerank(mode, text, hits, g.allowed_ids(where), g.same_result(every_moment, collapse_duplicates))
-        hits = cut_and_sort(hits, mode, sort, descending, cutoff)[:k]
+        finish = lambda found: cut_and_sort(found, mode, sort, descending, cutoff)[:k]  # noqa: E731
+        hits = (g.words().rerank(mode, text, hits, g.allowed_ids(where), g.same_result(every_moment, collapse_duplicates),
+                                 finish) if worded else finish(hits))
         return g.deduplicated(hits, dedupe) if dedupe is not None else hits
 
     def search_vector(self, q: np.ndarray, k: int = 10, where: "str | Filter | None" = None,

@@ -93,10 +93,17 @@ class WordsSearch:
             self._view = WordsView(self._images.select(columns), index, derive=words_row)
         return self._view
 
+    @property
+    def indexed(self) -> bool:
+        """Whether the generation has a keyword index (without one every mode ranks by the vectors)."""
+        return bool(self._store.manifest.files.get("keywords"))
+
     def rerank(self, mode: str, text: str, hits: list[Hit], allowed: set[int] | None,
-               same: Callable[[int], Hashable | None] = lambda id_: None) -> list[Hit]:
+               same: Callable[[int], Hashable | None] = lambda id_: None,
+               finish: Callable[[list[Hit]], list[Hit]] = lambda found: found) -> list[Hit]:
         """The vector hits (best first, `allowed` already applied, each video and near-duplicate
-        group already once) ranked by `mode`, each carrying its words and why it matched. `same(id)`:
+        group already once) ranked by `mode`, then `finish`ed (cut, sorted, the top k), each hit
+        left carrying its words and why it matched (looked up for those alone). `same(id)`:
         the result an id belongs to (its video, its near-duplicate group; None: its own). The
         keyword ranking holds every frame of a video (they share its words) and every member of a
         group: each such result is kept once, as the vector hit that stands for it when there is
@@ -115,6 +122,8 @@ class WordsSearch:
         for id_, score in ranking.ranked:
             hit = by_id.get(id_) or self._make_hit(id_, score)
             hit.score = score
-            hit.words, hit.matched = self.view.reasons(ranking.parsed, id_)
             out.append(hit)
+        out = finish(out)
+        for hit in out:
+            hit.words, hit.matched = self.view.reasons(ranking.parsed, hit.id)
         return out
