@@ -38,8 +38,7 @@ def shown_file(hit, roots: list[str]) -> str:
 
 def hits_table(hits: list, roots: list[str]) -> Table:
     table = Table(show_header=True, header_style="bold")
-    why = any(getattr(h, "matched", None) for h in hits)  # keyword and hybrid search: which field, which terms
-    for c in ("score", "path", "size", "date", *(("matched",) if why else ())):
+    for c in ("score", "path", "size", "date"):
         table.add_column(c, overflow="fold")
     any_file_date = False
     for h in hits:
@@ -48,9 +47,10 @@ def hits_table(hits: list, roots: list[str]) -> Table:
         any_file_date |= from_file
         score = f"{h.score:.3f}" + (f" ({h.rerank_score:+.2f})" if h.rerank_score is not None else "")
         path = shown_file(h, roots) + (f"  (+{len(h.near_duplicates)} near duplicates)" if getattr(h, "near_duplicates", None) else "")
-        matched = "; ".join(f"{m['field']}: {', '.join(m['terms'])}" for m in h.matched or [])
-        table.add_row(score, for_terminal(path), dims + human_bytes(h.bytes), date + ("*" if from_file else ""),
-                      *((for_terminal(matched),) if why else ()))
+        # keyword and hybrid search: which field, which terms, under the path
+        why = "; ".join(f"{m['field']}: {', '.join(m['terms'])}" for m in getattr(h, "matched", None) or [])
+        table.add_row(score, for_terminal(path) + (f"\nmatched {for_terminal(why)}" if why else ""),
+                      dims + human_bytes(h.bytes), date + ("*" if from_file else ""))
     if any_file_date:
         table.caption = "* the file's date (no EXIF capture date)"
     return table
