@@ -58,7 +58,7 @@ def test_clip_retrieval_folder_answers_queries_like_the_ingested_vectors(ingeste
     # the writer transaction's phases, named as an ingest names them, adding up to the elapsed time
     assert list(s["timings"])[-4:] == ["index", "commit", "duplicates", "export"]
     assert sum(s["timings"].values()) == pytest.approx(s["elapsed_s"], abs=0.02)
-    for query in (["a red square"], ["--image", photos / "blue_circle.png"]):
+    for query in (["a red square", "--mode", "semantic"], ["--image", photos / "blue_circle.png"]):  # the vectors
         assert query_paths(h2, *query) == query_paths(home, *query)
     # files on this machine get the ingest's content ids: thumbnails (which check them) work
     import vsearch
