@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+
+from vsearch.store.tables import WORD_META
 
 _GEN = re.compile(r"-(\d{6})(?:\.|$)")
 
@@ -106,14 +109,16 @@ def as_single_file_index(folder: Path) -> None:
     (folder / "manifest.json").write_text(json.dumps(m))
 
 
-# Columns version 4 added (RAW files and videos; pixel signatures), and its derived part (the pairs)
-V4_IMAGES = ["media", "companion", "lens", "frame_ms", "duration_ms", "phash"]
-V4_SHARDS = ["lens", "frame_ms", "duration_ms", "phash", "thumb"]
+# Columns version 4 added (RAW files and videos; pixel signatures; words), and its derived parts
+# (the near-duplicate pairs, the keyword index)
+V4_IMAGES = ["media", "companion", "lens", "frame_ms", "duration_ms", "phash", *WORD_META, "sidecar"]
+V4_SHARDS = ["lens", "frame_ms", "duration_ms", "phash", "thumb", *WORD_META]
 
 
 def as_version_3(folder: Path) -> None:
     """Rewrite a collection as vsearch wrote version 3: images and shards without the columns of
-    RAW files, videos and pixel signatures, no `video` record, no near-duplicate pairs."""
+    RAW files, videos, pixel signatures and words, no `video` record, no near-duplicate pairs, no
+    keyword index."""
     m = json.loads((folder / "manifest.json").read_text())
     m["format_version"] = 3
     m.pop("video", None)
@@ -124,4 +129,7 @@ def as_version_3(folder: Path) -> None:
     pairs = m["files"].pop("duplicates", None)
     if pairs:
         (folder / pairs).unlink()
+    keywords = m["files"].pop("keywords", None)
+    if keywords:
+        shutil.rmtree(folder / keywords)
     (folder / "manifest.json").write_text(json.dumps(m))

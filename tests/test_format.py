@@ -47,11 +47,11 @@ def written_files(folder: Path) -> dict:
 def test_a_version_1_collection_opens_keeps_working_and_is_written_as_this_version(ingested_copy):
     home, photos = ingested_copy
     folder = home / "photos"
-    before = [h.id for h in vsearch.open_collection(home=home).search("a red square", k=5)]
+    before = [h.id for h in vsearch.open_collection(home=home).search("a red square", mode="semantic", k=5)]
     as_version_1(folder)
     env = {"VSEARCH_HOME": str(home)}
     col = vsearch.open_collection(home=home)  # a reader of a version-1 collection makes its own lock file
-    assert [h.id for h in col.search("a red square", k=5)] == before
+    assert [h.id for h in col.search("a red square", mode="semantic", k=5)] == before
     assert col.images.column("raw_path").null_count == len(col.images)
     name = os.fsdecode(b"caf\xe9.png")
     make_image(photos / name, "yellow", "circle")
@@ -64,24 +64,26 @@ def test_a_version_1_collection_opens_keeps_working_and_is_written_as_this_versi
     assert raw["caf\\xe9.png"] == b"caf\xe9.png" and sum(v is not None for v in raw.values()) == 1
     # the reader that opened version 1 still reads its generation: its lock lists no files, so
     # the commit removed nothing while it was held
-    assert [h.id for h in col.search("a red square", k=5)] == before
+    assert [h.id for h in col.search("a red square", mode="semantic", k=5)] == before
 
 
 def test_a_version_3_collection_opens_and_its_next_ingest_writes_this_version(ingested_copy):
     home, photos = ingested_copy
     folder = home / "photos"
-    before = [(h.id, h.relpath) for h in vsearch.open_collection(home=home).search("a red square", k=5)]
+    before = [(h.id, h.relpath) for h in vsearch.open_collection(home=home).search("a red square", mode="semantic", k=5)]
     as_version_3(folder)
     col = vsearch.open_collection(home=home)
-    assert [(h.id, h.relpath) for h in col.search("a red square", k=5)] == before
-    assert {h.media for h in col.search("a red square", k=5)} == {"photo"} and not col.frames
+    assert [(h.id, h.relpath) for h in col.search("a red square", mode="semantic", k=5)] == before
+    assert {h.media for h in col.search("a red square", mode="semantic", k=5)} == {"photo"} and not col.frames
     make_image(photos / "new.png", "green", "circle")
     r = runner.invoke(app, ["ingest", str(photos), "--json"], env={"VSEARCH_HOME": str(home)})
     assert r.exit_code == 0, r.output
     assert json.loads((folder / "manifest.json").read_text())["format_version"] == FORMAT_VERSION
     images = CollectionStore(folder).images()
     media = dict(zip(images.column("path").to_pylist(), images.column("media").to_pylist()))
-    assert media["new.png"] == "photo" and media["red_square.jpg"] is None  # carried over as version 3 held it
+    # version 3 never read the words: every file is read again for them (its row written anew), never encoded
+    assert media["new.png"] == "photo" and media["red_square.jpg"] == "photo"
+    assert json.loads(r.output)["encoded"] == 1
     shards = CollectionStore(folder).vectors().read(columns=["id", "lens", "frame_ms", "thumb"])  # old shards read with nulls
     assert shards.column("frame_ms").null_count == len(shards)
     assert 0 < shards.column("thumb").null_count < len(shards)  # the new photo's shard has its signature

@@ -100,8 +100,8 @@ def test_collection_search_ranks_by_cosine_plus_stored_bias(photos, home, model,
         q = model.encode_texts([text])[0]
         cos = vecs @ q
         want = ids[np.argsort(-(cos + h.image_bias(vecs)), kind="stable")][:5]
-        got = [hit.id for hit in col.search(text, k=5)]
-        plain = [hit.id for hit in col.search(text, k=5, hubness=False)]
+        got = [hit.id for hit in col.search(text, mode="semantic", k=5)]
+        plain = [hit.id for hit in col.search(text, mode="semantic", k=5, hubness=False)]
         assert got == want.tolist()
         assert plain == ids[np.argsort(-cos, kind="stable")][:5].tolist()
         changed += got != plain
@@ -127,7 +127,7 @@ def test_collection_search_ranks_by_cosine_plus_stored_bias(photos, home, model,
     assert col.store.bias("image_bias") == {}
     q = model.encode_texts(["a red square"])[0]
     ids, vecs, _ = col.store.vectors(model.embed_dim).load()
-    assert [x.id for x in col.search("a red square", k=5)] == ids[np.argsort(-(vecs @ q), kind="stable")][:5].tolist()
+    assert [x.id for x in col.search("a red square", mode="semantic", k=5)] == ids[np.argsort(-(vecs @ q), kind="stable")][:5].tolist()
 
 
 def test_fit_hubness_writes_a_sidecar_the_checkpoint_loads_with(flickr, tmp_path):

@@ -58,7 +58,7 @@ def test_clip_retrieval_folder_answers_queries_like_the_ingested_vectors(ingeste
     # the writer transaction's phases, named as an ingest names them, adding up to the elapsed time
     assert list(s["timings"])[-4:] == ["index", "commit", "duplicates", "export"]
     assert sum(s["timings"].values()) == pytest.approx(s["elapsed_s"], abs=0.02)
-    for query in (["a red square"], ["--image", photos / "blue_circle.png"]):
+    for query in (["a red square", "--mode", "semantic"], ["--image", photos / "blue_circle.png"]):  # the vectors
         assert query_paths(h2, *query) == query_paths(home, *query)
     # files on this machine get the ingest's content ids: thumbnails (which check them) work
     import vsearch
@@ -69,9 +69,13 @@ def test_clip_retrieval_folder_answers_queries_like_the_ingested_vectors(ingeste
     info = json.loads(cli("info", "--home", h2, "--json").stdout)
     assert info["counts"]["images"] == len(paths) and info["roots"] == [str(photos.resolve())]
     assert info["last_ingest"]["imported_from"] == str(src) and info["index"]["type"]
-    # ... and a later ingest of their folder finds every one of them known: nothing is encoded again
+    # ... and a later ingest of their folder finds every one of them known: nothing is encoded again;
+    # their words, which no import carries, are read once (each content's header and sidecar)
     again = vsearch.ingest(photos, collection="embeddings", home=h2)
-    assert again.encoded == 0 and again.unchanged == len(paths) and again.images == len(paths)
+    assert again.encoded == 0 and again.touched == len(paths) and again.images == len(paths)
+    assert again.read_again == len(set(vsearch.open_collection(home=h2).images.column("id").to_pylist()))
+    third = vsearch.ingest(photos, collection="embeddings", home=h2)
+    assert third.encoded == 0 and third.unchanged == len(paths) and third.read_again == 0
 
 
 @pytest.mark.parametrize("vector_type", ["list", "fixed_size_list"])

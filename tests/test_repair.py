@@ -97,8 +97,8 @@ def damage(home: Path, key: str, how: str = "garbage") -> bytes | None:
     if how == "missing":
         shutil.rmtree(path) if path.is_dir() else path.unlink()
         return None
-    if path.is_dir():  # an index folder: its FAISS file
-        path = path / "index.faiss"
+    if path.is_dir():  # an index folder: its FAISS file (the keyword index's: its meta.json)
+        path = path / ("index.faiss" if (path / "index.faiss").is_file() else "meta.json")
     data = GARBAGE if how == "garbage" else path.read_bytes()[: path.stat().st_size // 2]
     path.write_bytes(data)
     return data

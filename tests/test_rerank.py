@@ -23,14 +23,14 @@ def test_rerank_only_reorders_the_top_k(photos, home, random_reranker):
 
     vsearch.ingest(photos)
     col = vsearch.open_collection(reranker=random_reranker)
-    plain = col.search("a red square", k=8)
+    plain = col.search("a red square", mode="semantic", k=8)
     for k in (3, 5):
-        rr = col.search("a red square", k=8, rerank=True, rerank_k=k)
+        rr = col.search("a red square", mode="semantic", k=8, rerank=True, rerank_k=k)
         assert sorted(h.id for h in rr[:k]) == sorted(h.id for h in plain[:k])
         assert [h.id for h in rr[k:]] == [h.id for h in plain[k:]]
         scores = [h.rerank_score for h in rr[:k]]
         assert scores == sorted(scores, reverse=True)
-    zero = col.search("a red square", k=8, rerank=True, rerank_k=0)
+    zero = col.search("a red square", mode="semantic", k=8, rerank=True, rerank_k=0)
     assert [(h.id, h.score) for h in zero] == [(h.id, h.score) for h in plain]
     assert all(h.rerank_score is None for h in zero)
 
@@ -41,10 +41,10 @@ def test_a_file_changed_since_the_ingest_is_not_reranked_as_another_picture(phot
 
     vsearch.ingest(photos, rerank_tokens=False)  # tokens come from the files
     col = vsearch.open_collection(reranker=random_reranker)
-    plain = col.search("a red square", k=8)
+    plain = col.search("a red square", mode="semantic", k=8)
     changed = next(h for h in plain[1:4] if len(col.metadata(h.id)) == 1)  # no identical copy elsewhere
     make_image(Path(changed.path), "green", "circle", size=(80, 80))  # same name, other picture
-    rr = col.search("a red square", k=8, rerank=True, rerank_k=4)
+    rr = col.search("a red square", mode="semantic", k=8, rerank=True, rerank_k=4)
     assert sorted(h.id for h in rr[:4]) == sorted(h.id for h in plain[:4])
     assert [h.id for h in rr[3:4]] == [changed.id] and rr[3].rerank_score is None  # left out, after the reranked
     assert all(h.rerank_score is not None for h in rr[:3])
@@ -106,16 +106,16 @@ def test_ingest_stores_the_rerank_tokens_a_query_would_compute(photos, home, any
 
     vsearch.ingest(photos, reranker=random_reranker)
     col = vsearch.open_collection(reranker=random_reranker)
-    hits = col.search("a red square", k=8)
+    hits = col.search("a red square", mode="semantic", k=8)
     stored = TokenStore(col.store.folder, random_reranker.fingerprint).lookup([h.id for h in hits])
     assert all(t is not None and t.shape == (64, 64) for t in stored)
     fresh = col.reranking.memory_of_images([h.path for h in hits]).numpy()
     a, b = np.stack(stored).astype(np.float32).reshape(len(hits), -1), fresh.reshape(len(hits), -1)
     cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
     assert cos.min() > 0.99
-    with_stored = col.search("a red square", k=8, rerank=True, rerank_k=8)
+    with_stored = col.search("a red square", mode="semantic", k=8, rerank=True, rerank_k=8)
     shutil.rmtree(col.store.folder / "rerank-tokens")  # nothing stored: the reranker reads the files
-    from_files = vsearch.open_collection(reranker=random_reranker).search("a red square", k=8, rerank=True, rerank_k=8)
+    from_files = vsearch.open_collection(reranker=random_reranker).search("a red square", mode="semantic", k=8, rerank=True, rerank_k=8)
     assert [h.id for h in with_stored] == [h.id for h in from_files]
     assert np.allclose([h.rerank_score for h in with_stored], [h.rerank_score for h in from_files], atol=0.05)
 

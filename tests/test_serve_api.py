@@ -74,6 +74,22 @@ def test_text_search_answers_what_the_library_and_the_cli_answer(server, col):
     assert out["next_offset"] == 7
 
 
+def test_search_modes_sorts_and_each_hits_words(server, col):
+    """/v1 search takes mode, sort, descending and cutoff, and each hit carries its words and why
+    it matched, as the library gives them."""
+    for body, kw in (({"text": "trips", "mode": "keyword"}, {"mode": "keyword"}),
+                     ({"text": "a red square", "mode": "hybrid", "sort": "name", "descending": True},
+                      {"mode": "hybrid", "sort": "name", "descending": True}),
+                     ({"text": "a dog", "mode": "semantic", "sort": "size", "cutoff": 0.05},
+                      {"mode": "semantic", "sort": "size", "cutoff": 0.05})):
+        got = search(server, {**body, "k": 8})["hits"]
+        want = col.search(body["text"], k=8, **kw)
+        assert [h["id"] for h in got] == [h.id for h in want] and want
+        assert [(h["words"], h["matched"]) for h in got] == [(h.words, h.matched) for h in want]
+    keyword = search(server, {"text": "trips", "mode": "keyword", "k": 8})["hits"]
+    assert keyword and all(h["words"]["folder"] == "trips" and h["matched"][0]["field"] == "folder" for h in keyword)
+
+
 def test_pages_follow_each_other(server):
     whole = search(server, {"text": "people", "k": 9})["hits"]
     first = search(server, {"text": "people", "k": 4})
@@ -217,6 +233,9 @@ def test_original_files_are_opt_in(collection, tmp_path):
     ({"image": base64.b64encode(b"hello, I am text").decode()}, 400, "not an image"),
     ({"image": base64.b64encode(png(30000, 30000)).decode()}, 400, "decompression bomb"),
     ({"text": "a dog", "dedupe": 2}, 422, "less than or equal to 1"),
+    ({"text": "a dog", "mode": "fuzzy"}, 422, "'semantic', 'keyword' or 'hybrid'"),
+    ({"text": "a dog", "sort": "colour"}, 422, "'relevance'"),
+    ({"text": "a dog", "cutoff": -1}, 422, "greater than or equal to 0"),
 ])
 def test_bad_search_bodies_are_clear_4xx(server, body, status, says):
     got, message = refused(server, "POST", "/v1/collections/photos/search", body)

@@ -364,6 +364,23 @@ def test_uploads_are_decoded_bounded_and_only_their_vectors_cached(ui_home):
     assert [h.id for h in col.search(vector=vec, k=5)] == [h.id for h in col.search(image=photo, k=5)]
 
 
+def test_search_mode_sort_and_why_a_hit_matched(app, ui_home):
+    col = vsearch.open_collection("photos", home=ui_home)
+    folder = next(h.folder for h in col.search("a dog", k=20) if h.folder)
+    word = folder.split("/")[-1].split()[0]
+    collapse = bool(col.info(disk_usage=False)["duplicate_pairs"])  # the UI collapses near duplicates when it can
+    app.radio(key="mode").set_value("keyword").run()
+    app.text_input(key="query").input(word).run()
+    assert not app.exception and not app.error
+    keyword = col.search(word, k=20, mode="keyword", collapse_duplicates=collapse)
+    assert names(app) == shown(*[Path(h.relpath).name for h in keyword]) and keyword
+    assert all(f"matched {for_markdown('folder')}: " in c for c in captions(app))
+    app.radio(key="mode").set_value("semantic").run()
+    app.selectbox(key="sort").set_value("name").run()
+    by_name = col.search(word, k=20, mode="semantic", sort="name", collapse_duplicates=collapse)
+    assert names(app) == shown(*[Path(h.relpath).name for h in by_name])
+
+
 def test_a_video_shows_once_at_its_moment_and_plays_from_it(tmp_path, monkeypatch, flickr):
     pytest.importorskip("av")
     from media_inputs import flickr_pictures, make_video

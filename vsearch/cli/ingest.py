@@ -29,6 +29,7 @@ def ingest(
     video_every: Optional[float] = typer.Option(None, "--video-every", help="With --videos: a frame every this many seconds instead of at scene changes."),
     video_max_frames: Optional[int] = typer.Option(None, "--video-max-frames", help="With --videos: frames per video at most (default 48, at most 1,000; a longer video's are spread over it)."),
     exclude: Optional[list[str]] = typer.Option(None, "--exclude", metavar="PATTERN", help="Leave out files and folders matching PATTERN (gitignore syntax, relative to FOLDER; repeatable), e.g. 'drafts/' or '*.png'. A .vsearchignore file in FOLDER holds patterns for every run. NAS thumbnail folders (@eaDir…), recycle bins and trash are left out anyway (README)."),
+    ocr: bool = typer.Option(False, "--ocr", help="Also read the text in pictures (signs, receipts, screenshots, slides) so that keyword and hybrid search find it: a cheap text detector picks the images likely to hold text and only those are read (needs the `ocr` extra; local engine only). Photos ingested before without --ocr are looked at once."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="With --engine ray: the cluster to run on (default: $RAY_ADDRESS, else a local Ray instance with --workers + 1 CPUs)."),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -43,7 +44,7 @@ def ingest(
                        workers=workers, index_type=index,
                        max_index_memory=parse_size(max_index_memory), rerank_tokens=rerank_tokens, reranker=reranker,
                        precision=precision, videos=videos, video_every=video_every, video_max_frames=video_max_frames,
-                       exclude=tuple(exclude or ()))
+                       exclude=tuple(exclude or ()), ocr=ocr)
     if model:
         resolve(model)  # an unknown model name fails now, not after the scan
     if not folder.is_dir():
@@ -65,6 +66,11 @@ def ingest(
         out.print(f"{for_terminal(s.collection)}: {s.images} images{media} | new {s.new}, changed {s.changed}, "
                   f"unchanged {s.unchanged}, touched {s.touched}, moved {s.moved}, removed {s.removed}, "
                   f"duplicates {s.duplicates}, errors {s.errors} | encoded {s.encoded} | {total:.1f}s: " + timings_line(s.timings))
+        if s.ocr_looked:
+            out.print(f"text in pictures: {s.ocr_read} of {s.ocr_looked} images OCRed "
+                      f"({100 * s.ocr_read / s.ocr_looked:.1f} %; the others hold no text by the detector's look)")
+        if s.read_again:
+            out.print(f"read again for their words{' or text' if ocr else ''}: {s.read_again} stored photos (not encoded again)")
         if any(s.skipped.values()):  # reasons and their wording: pipeline/ignore.py REASONS
             from ..pipeline.ignore import describe
 

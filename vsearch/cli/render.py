@@ -47,7 +47,10 @@ def hits_table(hits: list, roots: list[str]) -> Table:
         any_file_date |= from_file
         score = f"{h.score:.3f}" + (f" ({h.rerank_score:+.2f})" if h.rerank_score is not None else "")
         path = shown_file(h, roots) + (f"  (+{len(h.near_duplicates)} near duplicates)" if getattr(h, "near_duplicates", None) else "")
-        table.add_row(score, for_terminal(path), dims + human_bytes(h.bytes), date + ("*" if from_file else ""))
+        # keyword and hybrid search: which field, which terms, under the path
+        why = "; ".join(f"{m['field']}: {', '.join(m['terms'])}" for m in getattr(h, "matched", None) or [])
+        table.add_row(score, for_terminal(path) + (f"\nmatched {for_terminal(why)}" if why else ""),
+                      dims + human_bytes(h.bytes), date + ("*" if from_file else ""))
     if any_file_date:
         table.caption = "* the file's date (no EXIF capture date)"
     return table
@@ -93,6 +96,11 @@ def info_table(i: dict[str, Any]) -> Table:
         t.add_row(key, value)
     t.add_row("hubness", "stored (text queries corrected)" if i["hubness_correction"]
               else "none (plain cosine; `vsearch reindex` adds it if the model has one)")
+    w = i.get("words") or {}
+    if w.get("keyword_index") or w.get("unread"):
+        t.add_row("words", f"{w.get('described', 0)} described ({w.get('sidecars', 0)} with a sidecar), "
+                  f"{w.get('with_text', 0)} with text read by OCR of {w.get('ocr_looked', 0)} looked at"
+                  + (f"; {w['unread']} not read yet (the next `vsearch ingest` reads them)" if w.get("unread") else ""))
     t.add_row("roots", "\n".join(for_terminal(r) for r in i["roots"]))
     t.add_row("updated", f"{i['updated']} (generation {i['generation']})")
     t.add_row("disk", human_bytes(i["disk_bytes"]))

@@ -31,6 +31,7 @@ from .files import DEFAULT_MAX_BYTES, human_bytes, read_file_bytes
 from .modes import to_rgb
 from .picture import MAX_PIXELS, DecodedImage
 from .raw import decode_raw, looks_raw
+from .words import XmpWords, embedded_words
 
 try:  # HEIC/HEIF: a declared dependency, but a broken wheel must not break every other format
     import pillow_heif
@@ -97,9 +98,19 @@ def _decode(data: bytes, target: int | None) -> DecodedImage:
     if target:
         img.draft("RGB", (target, target))  # JPEG: DCT scaling; HEIF: an embedded preview; others: no-op
     img.load()
-    meta, orientation = read_meta(img), pending_orientation(img)
+    meta, orientation, words = read_meta(img), pending_orientation(img), embedded_words(img)
     img = to_rgb(img)
-    return DecodedImage(apply_orientation(img, orientation), width, height, meta)
+    return DecodedImage(apply_orientation(img, orientation), width, height, meta, words=words)
+
+
+def read_words(data: bytes) -> XmpWords:
+    """The XMP and IPTC words of an image file's bytes, from its header: no pixel is decoded (for
+    content stored before its words were read). Never raises: unreadable words are none."""
+    try:
+        with Image.open(io.BytesIO(data), formats=_formats()) as img:
+            return embedded_words(img)
+    except Exception:  # noqa: BLE001 - hostile bytes; the picture itself was read before
+        return XmpWords()
 
 
 def decode_image_bytes(data: bytes, target: int | None = None, max_bytes: int = DEFAULT_MAX_BYTES,

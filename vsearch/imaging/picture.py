@@ -6,6 +6,7 @@ from typing import NamedTuple
 from PIL import Image
 
 from .exif import ImageMeta
+from .xmp import XmpWords
 
 
 MAX_PIXELS = 180_000_000  # larger than any camera; beyond this an image is treated as a decompression bomb
@@ -17,3 +18,4 @@ class DecodedImage(NamedTuple):
     height: int
     meta: ImageMeta
     source: str | None = None  # how a RAW file was read: "preview" (its embedded JPEG) or "demosaic"
+    words: XmpWords = XmpWords()  # what its XMP and IPTC say (imaging/words.py); a RAW's: none read

@@ -31,7 +31,21 @@ def images_table(results: Results, vectors, encoded: dict[int, dict] | None = No
         kept = previous.filter(pc.equal(previous["root"], plan.root_key))  # tables hold the shown form
         parts.append(kept.filter(pc.is_in(kept["path"], value_set=pa.array([r["path"] for r in carried], pa.string())))
                      .cast(IMAGES_SCHEMA))
-    return pa.concat_tables(parts).sort_by([("root", "ascending"), ("path", "ascending")])
+    table = with_updates(pa.concat_tables(parts), results.updates)
+    return table.sort_by([("root", "ascending"), ("path", "ascending")])
+
+
+def with_updates(table: pa.Table, updates: dict[int, dict]) -> pa.Table:
+    """Every row of a content read again (its words, its text) given those fields, in any root."""
+    if not updates or not len(table):
+        return table
+    hit = pc.is_in(table["id"], value_set=pa.array(sorted(updates), pa.int64()))
+    if not pc.any(hit).as_py():
+        return table
+    rows = table.filter(hit).to_pylist()
+    for r in rows:
+        r.update(updates[r["id"]])
+    return pa.concat_tables([table.filter(pc.invert(hit)), pa.Table.from_pylist(rows, schema=IMAGES_SCHEMA)])
 
 
 def content_rows(results: Results, fresh: list[dict], vectors, encoded: dict[int, dict] | None = None) -> dict[int, dict]:

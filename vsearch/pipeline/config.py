@@ -45,6 +45,7 @@ class IngestConfig:
     video_every: float | None = None  # a video frame every N seconds instead of at scene changes (implies videos)
     video_max_frames: int | None = None  # frames per video at most (implies videos; default: Sampling's)
     exclude: tuple[str, ...] = ()     # gitignore-style patterns left out of the scan (pipeline/ignore.py), this run
+    ocr: bool = False                 # read the text in pictures the OCR gate picks (vsearch/ocr; the ocr extra)
 
     def __post_init__(self) -> None:
         if self.collection is not None:
@@ -62,6 +63,11 @@ class IngestConfig:
             whole_number(self.video_max_frames, "--video-max-frames", 1, MAX_VIDEO_FRAMES)
         if self.video_every is not None:
             Sampling(every_s=self.video_every)  # refuses what cannot work
+        if self.ocr:
+            from ..ocr import ocr_available
+
+            if not ocr_available():
+                raise InvalidOptionError('--ocr needs the OCR engine: pip install "vsearch[ocr]"')
         if self.precision is not None:
             check_precision_name(self.precision)
             if self.precision != DEFAULT_PRECISION and self.backend == "torch":
@@ -117,6 +123,9 @@ class IngestSummary:
     noted: int = 0          # files ingested with something to say (a date clamped to what the format holds)
     notes: list[dict[str, str]] = field(default_factory=list)  # the first of them: path, note
     repaired: list[str] = field(default_factory=list)  # what a repair of damaged metadata did (pipeline/repair.py)
+    read_again: int = 0     # stored contents read for their words (or text) only: an older format's, an import's
+    ocr_looked: int = 0     # with --ocr: contents the OCR gate looked at
+    ocr_read: int = 0       # ... and the OCR engine read (the share that costs)
 
     @property
     def images_per_s(self) -> float:

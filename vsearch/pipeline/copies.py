@@ -94,8 +94,9 @@ class Copies:
 
 
 def _carries(d) -> bool:
-    """Whether a result holds what its content decoded to: pixels, an error, or a video's frames."""
-    return d.pixels is not None or bool(d.error) or d.frames is not None
+    """Whether a result holds what its content decoded to: pixels, an error, a video's frames, or
+    words read again (not a copy's)."""
+    return d.pixels is not None or bool(d.error) or d.frames is not None or bool(d.meta)
 
 
 def _without_pixels(d):

@@ -7,6 +7,11 @@ A video (with `sampling`, i.e. --videos) is hashed as it streams and read as its
 each a Decoded of its own in `frames`, whose content id derives from the video's digest and the
 frame's time (`frame_id`). A video whose digest the collection already holds frames of
 (`known_videos`) is hashed only: its frames are those rows.
+
+The words a file embeds (XMP, IPTC) are read with its header, beside the decode, and with `--ocr`
+its text (pipeline/reading.py); stored content whose words or text were never read is read for
+just that (`Reading`), never encoded again. A video's frames carry no words of their own: its
+`.xmp` sidecar's are its words (pipeline/results.py).
 """
 from __future__ import annotations
 
@@ -30,12 +35,14 @@ from ..imaging.files import open_regular
 from ..imaging.raw import is_raw_name
 from ..imaging.signature import signature
 from ..imaging.video import MAX_VIDEO_BYTES, Sampling, is_video_name, read_video
+from ..imaging.words import XmpWords, word_fields
 from ..interrupt import quiet_worker
 from ..limits import max_workers, whole_number
 from ..models.preprocess import Preprocess
 from ..store.tables import CONTENT_FIELDS, CONTENT_META
 from ..times import CLAMPED, clamp_date
 from .copies import Claims, Copies
+from .reading import Reading, picture_text, read_again, stored_but_read_again
 
 
 _ID_BITS = 0x7FFF_FFFF_FFFF_FFFF
@@ -68,29 +75,34 @@ class Decoded:
     media: str = "photo"              # photo | raw | video (store/tables.py MEDIA)
     frames: list["Decoded"] | None = None  # a video's sampled frames
     note: str | None = None           # something to record about an ingested file (a clamped capture date)
+    gated: bool = False               # the OCR gate passed it to the OCR engine
 
 
 def content_meta(d: DecodedImage) -> dict[str, Any]:
     """The content metadata of a decoded image, by the schema's names: the image's own fields
     (its stored size), its pixel signature (imaging/signature.py), else its EXIF's (store/tables.py
-    META_FIELDS, SIGNATURE_FIELDS); a video's fields are None."""
+    META_FIELDS, SIGNATURE_FIELDS), and its words (`ocr` None: not looked at); a video's fields are None."""
     sig = signature(d.image)
-    return {f: sig[f] if f in sig else getattr(d, f) if f in DecodedImage._fields else getattr(d.meta, f, None)
+    meta = {f: sig[f] if f in sig else getattr(d, f) if f in DecodedImage._fields else getattr(d.meta, f, None)
             for f in CONTENT_FIELDS[2:]}
+    return {**meta, **word_fields(d.words), "ocr": None}
 
 
 def decode_file(path: Path, preprocess: Preprocess, known: frozenset | set = frozenset(),
-                sampling: Sampling | None = None, known_videos: dict[str, list[dict]] | None = None) -> Decoded:
-    """One file: a photo or RAW, or (with `sampling`) a video."""
+                sampling: Sampling | None = None, known_videos: dict[str, list[dict]] | None = None,
+                reading: Reading = Reading()) -> Decoded:
+    """One file: a photo or RAW, or (with `sampling`) a video. `known`: content ids that need
+    nothing (hashed only); `reading`: what else to read (content in `reading.unread` / `unlooked`
+    is read for its words / text only)."""
     if sampling is not None and is_video_name(path):
         return decode_video(path, preprocess, known, sampling, known_videos or {})
     media = "raw" if is_raw_name(path) else "photo"
-    d = _decode_photo(path, preprocess, known)
+    d = _decode_photo(path, preprocess, known, reading)
     d.media = media
     return d
 
 
-def _decode_photo(path: Path, preprocess: Preprocess, known: frozenset | set) -> Decoded:
+def _decode_photo(path: Path, preprocess: Preprocess, known: frozenset | set, reading: Reading) -> Decoded:
     try:
         data = read_file_bytes(path)
     except ImageError as e:
@@ -98,6 +110,9 @@ def _decode_photo(path: Path, preprocess: Preprocess, known: frozenset | set) ->
     digest, cid = content_id(data)
     if cid in known:
         return Decoded(digest, cid)
+    if reading.again(cid):
+        meta, gated = read_again(data, cid, reading)
+        return Decoded(digest, cid, meta=meta, gated=gated)
     try:
         d = decode_image_bytes(data, preprocess.size, name=path)
         pixels = preprocess.to_pixels(d.image)
@@ -107,7 +122,10 @@ def _decode_photo(path: Path, preprocess: Preprocess, known: frozenset | set) ->
         return Decoded(digest, cid, error="out of memory while decoding")
     meta = content_meta(d)
     meta["taken_at"], note = clamped_date(meta.get("taken_at"), "EXIF capture date")
-    return Decoded(digest, cid, pixels, meta, note=note)
+    gated = False
+    if reading.ocr:
+        meta["ocr"], gated = picture_text(d.image, data)
+    return Decoded(digest, cid, pixels, meta, note=note, gated=gated)
 
 
 def clamped_date(when: datetime | None, what: str) -> tuple[datetime | None, str | None]:
@@ -158,12 +176,15 @@ def decode_video(path: Path, preprocess: Preprocess, known: frozenset | set, sam
             pixels = None if fid in stored else preprocess.to_pixels(f.image)
             sig = signature(f.image) if pixels is not None else {}  # a frame's pixel signature, as a photo's
             frames.append(Decoded(digest, fid, pixels, {**{k: None for k in CONTENT_FIELDS[2:]}, **common, **sig,
-                                                        "frame_ms": f.ms}, media="video"))
+                                                        **_NO_WORDS, "frame_ms": f.ms}, media="video"))
     except ImageError as e:
         return Decoded(digest, vid, error=e.reason, media="video")
     except MemoryError:
         return Decoded(digest, vid, error="out of memory while decoding", media="video")
     return Decoded(digest, vid, media="video", frames=frames, note=note)
+
+
+_NO_WORDS = word_fields(XmpWords())  # a frame's: read, none (the video's sidecar holds its words)
 
 
 def default_workers() -> int:
@@ -175,7 +196,7 @@ DEFAULT_AHEAD = 128  # files decoded ahead of the consumer: ~22 MB of 240-px pix
 
 def decode_files(paths: list[Path], preprocess, workers: int | None = None, known: set | None = None,
                  ahead: int | None = None, sampling: Sampling | None = None,
-                 known_videos: dict[str, list[dict]] | None = None) -> Iterator[Decoded]:
+                 known_videos: dict[str, list[dict]] | None = None, reading: Reading = Reading()) -> Iterator[Decoded]:
     """Read and decode files in order, in worker processes (overlapping with whatever the
     caller does with each result). Files whose content id is in `known` are hashed only, and so
     are, when `known` is given, copies of content met earlier in this run (pipeline/copies.py):
@@ -184,7 +205,12 @@ def decode_files(paths: list[Path], preprocess, workers: int | None = None, know
     At most `ahead` files (default DEFAULT_AHEAD) are submitted and not yet taken by the caller:
     a new file is submitted as each result is taken, so the workers keep decoding while the
     caller encodes, and a slow consumer holds a bounded number of decoded images, however many
-    files there are. To hide decoding fully, `ahead` should exceed the caller's batch."""
+    files there are. To hide decoding fully, `ahead` should exceed the caller's batch.
+
+    `reading`: what else to read; stored content it names (even in `known`) is read for that,
+    once per content like a new one."""
+    if known is not None:
+        known = stored_but_read_again(known, reading)
     workers = default_workers() if workers is None else whole_number(workers, "workers", 0, max_workers())
     ahead = DEFAULT_AHEAD if ahead is None else ahead
     if ahead < 1:
@@ -195,12 +221,12 @@ def decode_files(paths: list[Path], preprocess, workers: int | None = None, know
     def settled(d: Decoded, path: Path, later=()) -> Decoded:
         if copies is None:
             return d
-        return copies.settle(d, later, lambda: decode_file(path, preprocess, stored, sampling, known_videos))
+        return copies.settle(d, later, lambda: decode_file(path, preprocess, stored, sampling, known_videos, reading))
 
     if workers <= 0 or len(paths) < 8:
         claims = Claims(stored, len(paths)) if known is not None else stored
         for path in paths:
-            yield settled(decode_file(path, preprocess, claims, sampling, known_videos), path)
+            yield settled(decode_file(path, preprocess, claims, sampling, known_videos, reading), path)
         return
     ctx = mp.get_context("fork")  # workers never touch torch
     # Garbage the parent has not collected yet (say a Collection caught in an exception's reference
@@ -212,7 +238,7 @@ def decode_files(paths: list[Path], preprocess, workers: int | None = None, know
     claims = Claims(stored, len(paths), ctx) if known is not None else stored
     stop = ctx.RawValue("b", 0)
     with ctx.Pool(workers, initializer=_start_worker,
-                  initargs=(preprocess, claims, sampling, known_videos, stop)) as pool:
+                  initargs=(preprocess, claims, sampling, known_videos, reading, stop)) as pool:
         _RUNNING.add(pool)
         submitted: deque = deque()
         try:
@@ -259,9 +285,10 @@ _stop = None  # a shared flag: set when the caller stops early (decode nothing m
 
 
 def _start_worker(preprocess: Preprocess, known: frozenset | set, sampling: Sampling | None = None,
-                  known_videos: dict[str, list[dict]] | None = None, stop=None) -> None:
+                  known_videos: dict[str, list[dict]] | None = None, reading: Reading = Reading(),
+                  stop=None) -> None:
     global _worker, _stop
-    _worker, _stop = (preprocess, known, sampling, known_videos), stop
+    _worker, _stop = (preprocess, known, sampling, known_videos, reading), stop
     quiet_worker()
 
 

@@ -18,7 +18,7 @@ from ..models.handle import ModelHandle
 from ..models.image_encoder import encoder_for
 from ..progress import Reporter, report
 from .config import IngestConfig, IngestSummary
-from .decode import decode_files
+from .decode import Reading, decode_files
 from .runner import IngestRun, ingest_run
 from .write import ShardWriter, content_row, without_signature
 
@@ -87,11 +87,13 @@ def _read_encode_write(run: IngestRun, writer: ShardWriter) -> dict[int, dict]:
 
     task = f"ingest {summary.collection}"
     pending: set[int] = set()
+    reading = Reading(cfg.ocr, plan.unread, plan.unlooked)
 
     def read(todo: list) -> None:
         report(progress, task, 0, len(todo), "file")
         decoded = decode_files([plan.root / e.path for e in todo], preprocess, cfg.workers, plan.known,
-                               ahead=2 * batch_size, sampling=run.sampling, known_videos=plan.known_videos)
+                               ahead=2 * batch_size, sampling=run.sampling, known_videos=plan.known_videos,
+                               reading=reading)
         for i, (entry, d) in enumerate(zip(todo, decoded)):  # a batch in hand, one ahead
             run.tx.lap("decode")
             for item in results.add(entry, d):  # a photo, or a video's frames

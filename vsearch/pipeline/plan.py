@@ -13,6 +13,11 @@ Every file found under the root is one of:
 Files of other roots are left as they are. Moves, deletions and duplicates are settled after
 reading, when content ids are known (pipeline/results.py).
 
+A file is also read again when its `.xmp` sidecar changed (added, edited, removed: the scan's
+`sidecar_ns`), or when its content's words were never read (`unread`: content stored by an older
+format or imported) or, with `--ocr`, never looked at for text (`unlooked`): such content is read
+for that, never encoded again (pipeline/decode.py Reading).
+
 Paths are compared as the OS names them: a stored row's name is its `raw_path` bytes when the name
 is not valid UTF-8 (store/names.py), so such a file is recognised as unchanged like any other.
 """
@@ -49,6 +54,8 @@ class Plan:
     companions: list[tuple[FileEntry, str]] = field(default_factory=list)  # (companion, the path of its still)
     # files and folders seen and not ingested, by reason: the scan's (pipeline/ignore.py) and not_read's
     skipped: Counter = field(default_factory=Counter)
+    unread: set[int] = field(default_factory=set)    # stored content whose words were never read
+    unlooked: set[int] = field(default_factory=set)  # stored content not looked at for text (with --ocr)
     videos: bool = False                     # videos are read (--videos, or the collection's record)
     known_videos: dict[str, list[dict]] = field(default_factory=dict)  # video digest -> its frames' content rows
 
@@ -64,6 +71,10 @@ class Plan:
                 return VIDEO_MISSING
         return None
 
+    def again(self, cid: int) -> bool:
+        """Whether stored content is read again for its words or its text."""
+        return cid in self.unread or cid in self.unlooked
+
     @property
     def root_s(self) -> str:
         """The root as the OS names it (the manifest's `roots` keeps it so: JSON escapes any byte)."""
@@ -76,7 +87,7 @@ class Plan:
 
 
 def make_plan(root: Path, previous_images: pa.Table, known_ids: np.ndarray, skip: set[Path],
-              videos: bool = False, exclude: tuple[str, ...] = ()) -> Plan:
+              videos: bool = False, exclude: tuple[str, ...] = (), ocr: bool = False) -> Plan:
     skipped: Counter = Counter()
     entries, problems = scan(root, skip=skip, exclude=exclude, skipped=skipped)
     if len(previous_images):
@@ -89,6 +100,8 @@ def make_plan(root: Path, previous_images: pa.Table, known_ids: np.ndarray, skip
     else:
         previous, other_roots = {}, previous_images
     plan = Plan(root, entries, [], [], previous, other_roots, set(known_ids.tolist()), problems, skipped=skipped, videos=videos)
+    plan.unread = _ids_where_null(previous_images, "keywords") & plan.known
+    plan.unlooked = _ids_where_null(previous_images, "ocr") & plan.known if ocr else set()
     paired = companions([Sized(e.path, e.size) for e in entries])
     for e in entries:
         rows = previous.get(e.path, [])
@@ -99,13 +112,24 @@ def make_plan(root: Path, previous_images: pa.Table, known_ids: np.ndarray, skip
             plan.skipped[why] += 1
             if same:  # still there, only not readable here and now: what was read of it stays
                 plan.unchanged.extend(rows)
-        elif same and all(r["id"] in plan.known for r in rows) and not any(r.get("companion") for r in rows):
+        elif (same and all(r["id"] in plan.known and not plan.again(r["id"]) for r in rows)
+              and not any(r.get("companion") for r in rows)
+              and all((r.get("sidecar") or {}).get("mtime_ns") == e.sidecar_ns for r in rows)):
             plan.unchanged.extend(rows)
         else:
             plan.todo.append(e)
     if videos and any(media_of(e.path) == "video" for e in plan.todo):
         plan.known_videos = _frames_by_video(previous_images)
     return plan
+
+
+def _ids_where_null(images: pa.Table, column: str) -> set[int]:
+    """Content ids of the photo rows (of every root) whose `column` is null (a video's frames are
+    not read for words or text: its sidecar's words are its own)."""
+    if not len(images):
+        return set()
+    photos = pc.invert(pc.fill_null(pc.equal(images["media"], "video"), False))
+    return set(images.filter(pc.and_(pc.is_null(images[column]), photos)).column("id").to_pylist())
 
 
 def _frames_by_video(images: pa.Table) -> dict[str, list[dict]]:

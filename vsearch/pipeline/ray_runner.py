@@ -18,6 +18,7 @@ import os
 import warnings
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -64,6 +65,9 @@ def _import_ray():
 
 def ingest(cfg: IngestConfig, options: RayOptions = RayOptions(), progress: Reporter | None = None) -> IngestSummary:
     """Ingest `cfg.root` into its collection with Ray; the same collection the local runner makes."""
+    if cfg.ocr:
+        raise InvalidOptionError("--ocr runs with the local engine only (its OCR gate and engine run in the decode "
+                                 "workers); ingest without --engine ray, or without --ocr")
     ray = _import_ray()
     # the driver never encodes: it opens the model on the CPU
     with ingest_run(cfg, device="cpu", absolute_home=True, progress=progress) as run:
@@ -161,7 +165,8 @@ def _run_stages(ray, run: IngestRun, options: RayOptions) -> list[dict]:
     blocks = [paths.slice(i, per_block) for i in range(0, len(paths), per_block)]
     decoded = ray.data.from_arrow(blocks).map_batches(
         decode_block, batch_size=options.files_per_task, batch_format="pyarrow", num_cpus=1,
-        fn_kwargs={"root": str(plan.root), "preprocess": model.preprocess, "known_ref": ray.put(run.known)},
+        fn_kwargs={"root": str(plan.root), "preprocess": model.preprocess, "known_ref": ray.put(run.known),
+                   "unread_ref": ray.put(np.array(sorted(plan.unread), np.int64)) if plan.unread else None},
     )
     with warnings.catch_warnings():
         # Ray Data has no named parameter for a scheduling strategy yet (ray_remote_args are

@@ -21,7 +21,7 @@ from ..models.preprocess import Preprocess
 from ..store.collection import CollectionStore
 from ..store.tables import CONTENT_FIELDS, CONTENT_META, META_FIELDS, SIGNATURE_FIELDS
 from ..store.tokens import TokenStore
-from .decode import Decoded, decode_file
+from .decode import Decoded, Reading, decode_file, stored_but_read_again
 from .write import ShardWriter
 
 # One row per planned file; `idx` is its place in the plan's todo list (Ray does not keep order).
@@ -48,12 +48,13 @@ _known_cache: dict[str, SortedIds] = {}
 
 
 def _known(ref) -> SortedIds:
-    """The known ids behind an object ref, fetched once per worker process."""
+    """The ids behind an object ref, fetched once per worker process."""
     key = ref.hex()
     if key not in _known_cache:
         import ray
 
-        _known_cache.clear()
+        if len(_known_cache) >= 2:  # a run's known ids and its unread ones
+            _known_cache.clear()
         _known_cache[key] = SortedIds(ray.get(ref))
     return _known_cache[key]
 
@@ -64,15 +65,18 @@ def _must_see(folder: Path, what: str) -> None:
                            f"see it at the same path (a shared filesystem)")
 
 
-def decode_block(block: pa.Table, root: str, preprocess: Preprocess, known_ref) -> pa.Table:
+def decode_block(block: pa.Table, root: str, preprocess: Preprocess, known_ref, unread_ref=None) -> pa.Table:
     """Read, hash and decode each file of a batch (`idx`, `path` as file-system bytes). A file that cannot be
     read is a row with an error; a root this node cannot see fails the task instead (otherwise
-    every file would be recorded as unreadable)."""
+    every file would be recorded as unreadable). `unread_ref`: the stored content ids whose words
+    were never read (read for them, never encoded again)."""
     _must_see(Path(root), "the photo folder")
     known = _known(known_ref)
+    reading = Reading(unread=_known(unread_ref)) if unread_ref is not None else Reading()
+    known = stored_but_read_again(known, reading)
     rows = []
     for idx, path in zip(block.column("idx").to_pylist(), block.column("path").to_pylist()):
-        d = decode_file(Path(os.fsdecode(path)), preprocess, known)  # bytes: any name the filesystem allows
+        d = decode_file(Path(os.fsdecode(path)), preprocess, known, reading=reading)  # bytes: any name the filesystem allows
         rows.append({"idx": idx, "id": d.id, "digest": d.digest, **d.meta, "error": d.error,
                      "pixels": None if d.pixels is None else d.pixels.tobytes()})
     return pa.Table.from_pylist(rows, schema=DECODED_SCHEMA)

@@ -18,6 +18,11 @@ them without opening them (vsearch.imaging). What else is left out (hidden names
 folders, --exclude and .vsearchignore, files that are no photo, RAW or video) is
 pipeline/ignore.py's, counted by reason in `skipped`. A modification time the format cannot hold
 is clamped (vsearch/times.py) and the entry marked.
+
+A file's `.xmp` sidecars (imaging/words.py sidecar_paths: `photo.xmp`, `photo.jpg.xmp`; a RAW's or
+a video's alike) are found in its folder's listing (one stat for each sidecar present, none for a
+file without): `sidecar_ns` is their newest mtime, so that an edited sidecar makes its file read
+again. The sidecars themselves are not counted as skipped files: they are read with their files.
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..imaging.words import SIDECAR_SUFFIXES, sidecar_paths
 from ..imaging.raw import RAW_EXTENSIONS
 from ..imaging.video import VIDEO_EXTENSIONS
 from ..times import clamp_ns
@@ -56,6 +62,20 @@ class FileEntry:
     size: int
     mtime_ns: int
     clamped: bool = False  # mtime_ns was outside what the format holds (vsearch/times.py)
+    sidecar_ns: int | None = None  # the newest mtime of its .xmp sidecars; None: it has none
+
+
+def _sidecar_ns(folder: str, name: str, sidecars: set[str]) -> int | None:
+    """The newest mtime of the photo `name`'s sidecars in `folder` (None when it has none)."""
+    newest = None
+    for p in sidecar_paths(name):
+        if p.name in sidecars:
+            try:
+                ns = os.stat(os.path.join(folder, p.name)).st_mtime_ns
+            except OSError:
+                continue
+            newest = ns if newest is None else max(newest, ns)
+    return newest
 
 
 def _inside(target: str, root: str) -> bool:
@@ -100,8 +120,11 @@ def scan(root: Path, skip: set[Path] | None = None, exclude: tuple[str, ...] = (
                 continue
             keep.append(d)
         dirnames[:] = keep
+        sidecars = {n for n in filenames if n.endswith(SIDECAR_SUFFIXES)}
         for name in filenames:
             full = os.path.join(dirpath, name)
+            if name in sidecars:  # read with its photo
+                continue
             why = rules.file(prefix + name, name) or (None if os.path.splitext(name)[1].lower() in SCANNED_EXTENSIONS
                                                       else OTHER)
             if why:
@@ -118,7 +141,8 @@ def scan(root: Path, skip: set[Path] | None = None, exclude: tuple[str, ...] = (
                 if not _inside(os.path.realpath(full), real_root):
                     problems.append((rel(full), FILE_LINK_OUTSIDE))
                     continue
-            files.append(FileEntry(prefix + name, st.st_size, *clamp_ns(st.st_mtime_ns)))
+            files.append(FileEntry(prefix + name, st.st_size, *clamp_ns(st.st_mtime_ns),
+                                   _sidecar_ns(dirpath, name, sidecars) if sidecars else None))
     files.sort(key=lambda f: f.path)
     problems.sort()
     return files, problems

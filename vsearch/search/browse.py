@@ -15,6 +15,7 @@ from ..errors import ImageError, QueryError
 from ..escape import valid_utf8
 from ..limits import MAX_THUMBNAIL, whole_number
 from ..store.names import on_disk, path_problem, shown
+from ..store.words import merged_row
 from ..times import clamp_ns
 from .thumbnails import save_thumbnail, thumbnail_path
 
@@ -118,8 +119,9 @@ class Browser:
                          f"result; re-run `vsearch ingest` on its folder")
 
     def metadata(self, id_: int) -> list[dict[str, Any]]:
-        """The metadata rows of an image (several when the same content is stored twice)."""
-        return [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items() if k != "raw_path"}
+        """The metadata rows of an image (several when the same content is stored twice), its words
+        merged with its sidecar's (store/words.py)."""
+        return [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in merged_row(r).items() if k != "raw_path"}
                 for r in self._rows_of(int(id_))]
 
     def facets(self) -> dict[str, Any]:

@@ -24,8 +24,8 @@ from ..models.registry import resolve
 from ..store.collection import CollectionStore
 from ..store.home import index_home, pick_collection
 from ..store.names import shown
-from .dedupe import near_duplicates
 from .duplicates import DuplicateGroup
+from .fusion import CUT_MARGIN, DEFAULT_MODE, DEPTH, check_mode, cut_and_sort
 from .generation import HUBNESS_POOL, Generation
 from .hits import Hit, TextHit
 from .query_encoder import QueryEncoder
@@ -207,13 +207,14 @@ class Collection:
     def info(self, disk_usage: bool = True) -> dict[str, Any]:
         """Model, index, counts, roots and generation; `disk_usage` also sums the folder's size
         (a directory walk: leave it off in interactive loops)."""
-        store = self._current().store
-        m = store.manifest
+        g = self._current()
+        store, m = g.store, g.store.manifest
         return {"name": self.name, "folder": str(store.folder), "model": m.model.name,
                 "fingerprint": m.model.fingerprint, "dim": m.model.embed_dim, "precision": precision_of(m.model), "index": m.index.to_json(),
                 "counts": m.counts, "roots": [shown(r) for r in m.roots], "generation": m.generation, "format_version": m.format_version,
                 "created": m.created, "updated": m.updated, "last_ingest": {k: shown(v) if k == "root" else v for k, v in m.last_ingest.items()},
                 "hubness_correction": bool(m.files.get("image_bias")), "legacy_index": store.index_is_legacy(),
+                "words": {**g.word_counts(), "keyword_index": bool(m.files.get("keywords"))},
                 "duplicate_pairs": bool(m.files.get("duplicates")), "disk_bytes": store.disk_bytes() if disk_usage else None}
 
     # --- browsing (search/browse.py) -----------------------------------------------------------
@@ -254,11 +255,13 @@ class Collection:
                like: str | int | None = None, k: int = 10, where: "str | Filter | None" = None,
                vector: np.ndarray | None = None, rerank: bool = False, rerank_k: int | None = None,
                hubness: bool = True, dedupe: float | None = None, every_moment: bool = False,
-               collapse_duplicates: bool = False) -> list[Hit]:
+               collapse_duplicates: bool = False, mode: str | None = None, sort: str = "relevance",
+               descending: bool | None = None, cutoff: float = CUT_MARGIN) -> list[Hit]:
         """Top-k images for a text, an image, an ingested image (`like`) or a raw vector. A video is
         one hit at its best moment (`moment_s`, its other matching moments in `moments`), or with
-        `every_moment` one hit per sampled frame (search/moments.py).
-        With `rerank` (text queries), the ITM cross-encoder reorders the dual encoder's top
+        `every_moment` one hit per sampled frame (search/moments.py). `mode` (text queries): semantic,
+        keyword or hybrid (search/fusion.py; None: DEFAULT_MODE); a quoted phrase must match in every
+        mode. `sort` (taken_at, mtime, name, size; `descending`) orders the hits within `cutoff`. With `rerank` (text queries), the ITM cross-encoder reorders the dual encoder's top
         `rerank_k`; nothing outside them is ever returned in their place. Text queries are ranked
         with the model's hubness correction when the collection stores one (`hubness=False`:
         plain cosine). `dedupe` (a cosine, e.g. 0.94) drops every hit whose stored vector is that
@@ -286,12 +289,17 @@ class Collection:
             q = g.index().reconstruct(exclude)
         else:
             q = _query_vector(vector, g.manifest.model.embed_dim)
-        hits = g.search_vector(q, max(k, depth), where, exclude, hubness and text is not None, every_moment,
+        mode = check_mode(DEFAULT_MODE if mode is None else mode)
+        worded = text is not None and (mode != "semantic" or '"' in text) and g.words().indexed
+        wide = min(DEPTH, len(g.images)) if worded or sort != "relevance" else 0
+        hits = g.search_vector(q, max(k, depth, wide), where, exclude, hubness and text is not None, every_moment,
                                collapse_duplicates)
         if depth > 0:
             hits = self.reranking.rerank_hits(hits, depth, text, g.browse.image)
-        hits = hits[:k]
-        return self._deduplicated(g, hits, dedupe) if dedupe is not None else hits
+        finish = lambda found: cut_and_sort(found, mode, sort, descending, cutoff)[:k]  # noqa: E731
+        hits = (g.words().rerank(mode, text, hits, g.allowed_ids(where), g.same_result(every_moment, collapse_duplicates),
+                                 finish) if worded else finish(hits))
+        return g.deduplicated(hits, dedupe) if dedupe is not None else hits
 
     def search_vector(self, q: np.ndarray, k: int = 10, where: "str | Filter | None" = None,
                       exclude: int | None = None, hubness: bool = False, every_moment: bool = False,
@@ -305,14 +313,6 @@ class Collection:
         k = result_count(k, len(g.images))
         return g.search_vector(_query_vector(q, g.manifest.model.embed_dim), k, where, exclude, hubness, every_moment,
                                collapse_duplicates)
-
-    def _deduplicated(self, g: Generation, hits: list[Hit], threshold: float) -> list[Hit]:
-        if not 0.0 < threshold <= 1.0:
-            raise QueryError(f"dedupe is a cosine in (0, 1] (got {threshold!r})")
-        if len(hits) < 2:
-            return hits
-        drop = set(near_duplicates(g.index().vectors(np.array([h.id for h in hits], np.int64)), threshold))
-        return [h for n, h in enumerate(hits) if n not in drop]
 
     # --- near duplicates (search/duplicates.py) --------------------------------------------------
     def duplicates(self, threshold: float | None = None, offset: int = 0, limit: int | None = None) -> list[DuplicateGroup]:

@@ -12,7 +12,7 @@ import os
 import threading
 import weakref
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Hashable
 
 import numpy as np
 import pyarrow as pa
@@ -26,9 +26,12 @@ from ..store.manifest import Manifest
 from ..store.metadata_filter import MetadataFilter
 from ..store.names import shown
 from ..store.tables import int64_column
+from ..store.words import merged_words, word_counts
 from .browse import Browser
+from .dedupe import near_duplicates
 from .duplicates import DuplicateView
 from .hits import Hit, hit_from_rows
+from .hybrid import WordsSearch
 from .moments import MAX_MOMENTS, VideoFrames, best_moments
 
 HUBNESS_POOL = 200  # extra cosine candidates re-ranked by the hubness correction (|bias| < ~0.15)
@@ -99,10 +102,45 @@ class Generation:
         return self._part("row_positions", lambda: self.index().lookup(int64_column(self.images, "id")))
 
     def filter(self) -> MetadataFilter:
-        return self._part("filter", lambda: MetadataFilter(self.images))
+        """`--where` over the images table, its words merged with their sidecars' (store/words.py)."""
+        return self._part("filter", lambda: MetadataFilter(merged_words(self.images)))
 
     def texts(self) -> tuple[pa.Table, Any]:
         return self._part("texts", lambda: (self.store.texts(), self.store.texts_index()))
+
+    def words(self) -> WordsSearch:
+        """The words side of a text search (keyword index and each file's words), opened on first use."""
+        rows = self.rows  # not self.hit: a part holding the generation would keep it (and its pin) alive
+        return self._part("words", lambda: WordsSearch(self.store, self.images,
+                                                        lambda id_, score: hit_from_rows(id_, score, rows.of(id_))))
+
+    def same_result(self, every_moment: bool, collapse_duplicates: bool) -> Callable[[int], Hashable | None]:
+        """What makes ids one result in a search: their near-duplicate group (`collapse_duplicates`),
+        else their video (unless `every_moment`); None: a result of its own."""
+        video_of = (lambda id_: None) if every_moment else self.frames().video_of
+        if not collapse_duplicates:
+            return video_of
+        group_of = self.duplicates().group_of()
+        return lambda id_: ("group", group_of[id_]) if id_ in group_of else video_of(id_)
+
+    def word_counts(self) -> dict[str, int]:
+        """How many files have words (store/words.py), counted once per generation."""
+        return self._part("word_counts", lambda: word_counts(self.images))
+
+    def allowed_ids(self, where: "str | Filter | None") -> set[int] | None:
+        """The content ids a `--where` filter keeps (None: no filter)."""
+        if not where or (isinstance(where, Filter) and where.is_empty()):
+            return None
+        return set(int64_column(self.images, "id")[self.filter().rows(where)].tolist())
+
+    def deduplicated(self, hits: list[Hit], threshold: float) -> list[Hit]:
+        """`hits` without those whose stored vector is `threshold` (cosine) close to a better one."""
+        if not 0.0 < threshold <= 1.0:
+            raise QueryError(f"dedupe is a cosine in (0, 1] (got {threshold!r})")
+        if len(hits) < 2:
+            return hits
+        drop = set(near_duplicates(self.index().vectors(np.array([h.id for h in hits], np.int64)), threshold))
+        return [h for n, h in enumerate(hits) if n not in drop]
 
     def duplicates(self) -> DuplicateView:
         """The near-duplicate groups of this generation (made from its pairs when first asked)."""

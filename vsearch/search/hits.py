@@ -29,6 +29,8 @@ class Hit:
     moments: list[list[float]] = field(default_factory=list)  # a video's other matching frames: [seconds, score], best first
     companions: list[str] = field(default_factory=list)  # the photo's other files: its RAW, its Live Photo video
     near_duplicates: list[str] = field(default_factory=list)  # the rest of its near-duplicate group (collapsed search)
+    words: dict[str, str] | None = None   # keyword and hybrid search: the photo's words (fields that hold any)
+    matched: list[dict] | None = None     # ... and why it matched: [{"field": …, "terms": […]}]
 
     @property
     def date(self) -> str | None:

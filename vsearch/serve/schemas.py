@@ -5,11 +5,12 @@ with its configured caps (config.Limits) as their constraints.
 No `from __future__ import annotations` here: the input models are classes made inside a function,
 and Pydantic reads their annotations as objects."""
 from datetime import date
-from typing import Annotated, Any, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StringConstraints
 
+from ..search.fusion import CUT_MARGIN, DEFAULT_MODE, MODES, SORTS
 from .config import THUMB_SIZES, Limits
 
 ID_MIN, ID_MAX = -(2**63), 2**63 - 1   # content ids are int64
@@ -85,6 +86,14 @@ class Inputs:
             hubness: bool = Field(True, description="rank text queries with the model's hubness correction")
             dedupe: Optional[float] = Field(None, gt=0.0, le=1.0,
                                             description="drop hits this close (cosine) to a better one, e.g. 0.94")
+            mode: Literal[MODES] = Field(DEFAULT_MODE, description=(
+                "text queries: semantic (the vectors), keyword (the photos' words, BM25) or hybrid (both); "
+                "a \"quoted phrase\" must match in every mode"))
+            sort: Literal[SORTS] = Field("relevance", description=(
+                "relevance, or taken_at, mtime, name, size: the hits within `cutoff` of the best, in that order"))
+            descending: Optional[bool] = Field(None, description="with sort: newest, largest first and names A-Z unless set")
+            cutoff: float = Field(CUT_MARGIN, ge=0.0, le=2.0, description=(
+                "with sort: keep hits scoring within this much of the best one (relative to the query)"))
             every_moment: bool = Field(False, description="videos: every matching frame a hit (default: each video once)")
             collapse_duplicates: bool = Field(False, description="each group of near duplicates once, as its keeper; "
                                                                  "the others in the hit's `near_duplicates`")
@@ -102,6 +111,12 @@ class Inputs:
             hubness: bool = True
 
         self.FilterIn, self.SearchIn, self.TextSearchIn = FilterIn, SearchIn, TextSearchIn
+
+
+class MatchedOut(BaseModel):
+    """Why a hit matched a keyword or hybrid query: a field of its words and the query terms it holds."""
+    field: str
+    terms: list[str]
 
 
 class HitOut(BaseModel):
@@ -127,6 +142,8 @@ class HitOut(BaseModel):
     moments: list[list[float]] = Field([], description="a video's other matching frames: [seconds, score], best first")
     companions: list[str] = Field([], description="the photo's other files: its RAW, its Live Photo video")
     near_duplicates: list[str] = Field([], description="the rest of its near-duplicate group, when a search collapses them")
+    words: Optional[dict[str, str]] = Field(None, description="the photo's words, by field (those that hold any)")
+    matched: Optional[list[MatchedOut]] = Field(None, description="keyword and hybrid search: why it matched")
     thumbnail: str
 
 

@@ -48,7 +48,8 @@ def router(ctx: Context) -> APIRouter:
         return await image_search(request, name, data, k=body.k, offset=body.offset, text=body.text,
                                   like=body.like, vector=body.vector, where=where_of(body.where, body.filter),
                                   rerank=body.rerank, rerank_k=body.rerank_k, hubness=body.hubness, dedupe=body.dedupe,
-                                  every_moment=body.every_moment, collapse_duplicates=body.collapse_duplicates)
+                                  every_moment=body.every_moment, collapse_duplicates=body.collapse_duplicates,
+                                  mode=body.mode, sort=body.sort, descending=body.descending, cutoff=body.cutoff)
 
     @r.post("/search/upload", response_model=SearchOut, summary="Images like an uploaded image (multipart)")
     async def search_upload(request: Request, name: Name, file: UploadFile = File(..., description="the image"),

@@ -34,7 +34,9 @@ FUNCTIONS = frozenset("""
     strftime strptime make_date make_timestamp last_day dayname monthname
     now today current_date current_timestamp get_current_timestamp to_timestamp
     to_years to_months to_weeks to_days to_hours to_minutes to_seconds to_milliseconds
-""".split())
+    list_contains list_has array_contains array_has list_has_any array_has_any list_has_all array_has_all
+    list_position list_indexof array_position array_indexof array_length list_value
+""".split())  # the list functions read the words' lists (keywords, people, places: format 4)
 # Arguments that must be constant: patterns are compiled once, not once per row from a column.
 _CONSTANT_ARGS = {name: (1, 2) for name in (
     "~~", "!~~", "~~*", "!~~*", "~~~", "!~~~", "like_escape", "not_like_escape", "ilike_escape",

@@ -38,17 +38,23 @@ def _v2_to_v3(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
 
 
 def _v3_to_v4(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
-    """Version 4 holds RAW files, videos and each picture's pixel signature (one version 4 for both):
+    """Version 4 holds RAW files, videos, each picture's pixel signature and its words (one version 4
+    for issues 24, 23 and 26):
     - the images table is one row per (file, vector) (a video has a row per sampled frame) with
       `media` and `companion` columns; the manifest records how videos are sampled (`video`);
     - the content metadata gains `lens`, `frame_ms`, `duration_ms` and `phash` (the picture's 64-bit
       perceptual hash), and the vector shards a 32 x 32 grey thumbnail (`thumb`, imaging/signature.py);
-    - the near-duplicate pairs are a derived part (`duplicates-<gen>.parquet`).
+    - the near-duplicate pairs are a derived part (`duplicates-<gen>.parquet`);
+    - the words of each picture: what its file embeds and the text OCR read in it as content columns
+      (`title`, `description`, `keywords`, `people`, `places`, `ocr`: store/tables.py WORD_FIELDS),
+      its `.xmp` sidecar's in the images table (`sidecar`), and a keyword index (`keywords-<gen>/`).
     Nothing of a version-3 collection needs rewriting: its tables and shards read with the new
-    columns null (a photo, not a companion, without a pixel signature: grouped by its vectors alone),
-    which is what they hold; it has no `video` record until an ingest with --videos writes one, and
-    the next commit finds its near-duplicate pairs. Version 4 is a bump because a reader of version 3
-    would show each frame of a video as a photo it cannot decode."""
+    columns null (a photo, not a companion, without a pixel signature: grouped by its vectors alone;
+    its words never read), which is what they hold; it has no `video` record until an ingest with
+    --videos writes one, the next commit finds its near-duplicate pairs, and the next ingest of each
+    folder reads its words from the files' headers and sidecars without encoding anything. Version 4
+    is a bump because a reader of version 3 would show each frame of a video as a photo it cannot
+    decode."""
     return raw
 
 

@@ -7,6 +7,25 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+WORD_LIST = pa.list_(pa.string())
+
+# Format 4 (issue 26): the words a photo carries. What its file embeds (XMP, IPTC IIM: title,
+# description, keywords, people, places; `keywords` null = never read, content stored by an older
+# format or imported, which the next ingest reads) and the text OCR read in it (`ocr` null = not
+# looked at; "" = looked, none found). Content data like its EXIF: stored in the vector shards.
+WORD_FIELDS = [
+    ("title", pa.string()),
+    ("description", pa.string()),
+    ("keywords", WORD_LIST),
+    ("people", WORD_LIST),
+    ("places", WORD_LIST),
+    ("ocr", pa.string()),
+]
+WORD_META = tuple(name for name, _ in WORD_FIELDS)
+# Format 4 (issue 26): a file's `.xmp` sidecar (null when it has none): what it says and its mtime,
+# the scan's way to see it edited. File data: only in the images table.
+SIDECAR_TYPE = pa.struct([("mtime_ns", pa.int64()), *[f for f in WORD_FIELDS if f[0] != "ocr"]])
+
 # Content-derived metadata, stored with each vector and joined onto every file row: the one
 # definition. Decoding fills these names from what vsearch.imaging reads (pipeline/decode.py), the
 # shards, the Ray stages, commits and imports take them from here.
@@ -20,6 +39,7 @@ META_FIELDS = [
     ("frame_ms", pa.int64()),         # format 4: a video frame's time from the start of the video
     ("duration_ms", pa.int64()),      # format 4: a video's duration
     ("phash", pa.int64()),            # format 4: the picture's 64-bit perceptual hash (imaging/signature.py)
+    *WORD_FIELDS,                     # format 4: the words it carries (issue 26)
 ]
 CONTENT_META = tuple(name for name, _ in META_FIELDS)
 # Stored with each vector but not joined onto file rows: the picture's 32 x 32 grey thumbnail
@@ -36,7 +56,7 @@ IMAGES_SCHEMA = pa.schema([
     ("id", pa.int64()), ("path", pa.string()), ("root", pa.string()), ("folder", pa.string()),
     ("digest", pa.string()), ("bytes", pa.int64()), ("mtime", pa.timestamp("us", tz="UTC")),
     ("mtime_ns", pa.int64()), *META_FIELDS, ("raw_path", pa.binary()), ("media", pa.string()),
-    ("companion", pa.bool_()),
+    ("companion", pa.bool_()), ("sidecar", SIDECAR_TYPE),
 ])
 MEDIA = ("photo", "raw", "video")
 ERRORS_SCHEMA = pa.schema([("path", pa.string()), ("root", pa.string()), ("reason", pa.string()),

@@ -42,11 +42,15 @@ class VectorStore(PartStore):
         return self.write_part(np.array([r["id"] for r in rows], dtype=np.int64), (rows, vectors))
 
     def _write_files(self, stem: str, ids: np.ndarray, payload) -> None:
-        rows, vectors = payload
-        cols = {name: [r.get(name) for r in rows] for name in CONTENT_FIELDS}
-        vec16 = np.ascontiguousarray(vectors, dtype=np.float16)
-        cols["vector"] = pa.FixedSizeBinaryArray.from_buffers(pa.binary(self.dim * 2), len(vec16), [None, pa.py_buffer(vec16.tobytes())])
-        table = pa.table(cols, schema=shard_schema(self.dim))
+        if isinstance(payload, pa.Table):  # rows of shards already written (update_content)
+            table = payload
+        else:
+            rows, vectors = payload
+            cols = {name: [r.get(name) for r in rows] for name in CONTENT_FIELDS}
+            vec16 = np.ascontiguousarray(vectors, dtype=np.float16)
+            cols["vector"] = pa.FixedSizeBinaryArray.from_buffers(pa.binary(self.dim * 2), len(vec16),
+                                                                  [None, pa.py_buffer(vec16.tobytes())])
+            table = pa.table(cols, schema=shard_schema(self.dim))
         atomic_write(self.folder / f"{stem}{self.marker}", lambda tmp: pq.write_table(table, tmp, compression="zstd"),
                      point="shard")
 
@@ -79,7 +83,8 @@ class VectorStore(PartStore):
 
     def _read_shard(self, path: Path, columns: list[str] | None = None) -> pa.Table:
         """A shard's rows (or `columns` of them) in this format's schema: content columns a shard of an
-        older format lacks read as nulls (format 4 added lens, frame_ms, duration_ms, phash and thumb:
+        older format lacks read as nulls (format 4 added lens, frame_ms, duration_ms, phash, thumb and the
+        words: title … ocr, never read;
         a version-3 shard's photos have no pixel signature), and a column stored in other units (a
         timestamp rewritten in ms) is cast."""
         f = pq.ParquetFile(path)
@@ -89,6 +94,34 @@ class VectorStore(PartStore):
         if t.schema.equals(wanted):
             return t
         return conform(t.cast(pa.schema([wanted.field(c) for c in t.schema.names])), wanted)
+
+    def update_content(self, content: dict[int, dict]) -> int:
+        """Store new content fields of stored ids (`content`: id -> {field: value}, e.g. the words
+        read for content an older format stored without them): every shard holding one of them is
+        written anew with those fields changed, then the old one removed (a crash in between leaves
+        both, which `load` reads as one). Returns the shards rewritten."""
+        if not content:
+            return 0
+        wanted = np.fromiter(content, dtype=np.int64, count=len(content))
+        rewritten = 0
+        for marker in self.shards():
+            with self.reading(marker):
+                ids = self._read_ids(marker)
+                if not np.isin(ids, wanted).any():
+                    continue
+                t = self._read_shard(marker)
+            fields = sorted({k for i in ids.tolist() if i in content for k in content[i]})
+            for name in fields:
+                values = [content[i][name] if i in content and name in content[i] else old
+                          for i, old in zip(ids.tolist(), t.column(name).to_pylist())]
+                t = t.set_column(t.schema.get_field_index(name), t.schema.field(name),
+                                 pa.array(values, t.schema.field(name).type))
+            self.write_part(ids, t)
+            for f in self._files(marker):
+                f.unlink(missing_ok=True)
+            rewritten += 1
+        self._changed()
+        return rewritten
 
     def tables(self, columns: list[str] | None = None) -> Iterator[pa.Table]:
         """Each shard's rows (or `columns` of them), one shard at a time."""

@@ -27,6 +27,7 @@ import streamlit as st
 
 import vsearch
 from vsearch.escape import for_markdown, for_terminal, valid_utf8
+from vsearch.search.fusion import DEFAULT_MODE, MODES
 from vsearch.search.hits import clock
 
 GRID_COLUMNS = 5
@@ -163,7 +164,9 @@ def show_grid(col: "vsearch.Collection", hits: list) -> None:
                 moment = f" ▶ {clock(h.moment_s)}" if h.moment_s is not None else ""
                 also = "".join(f" + {for_markdown(Path(c).suffix)}" for c in h.companions)
                 more = f" · +{len(h.near_duplicates)} near duplicates" if h.near_duplicates else ""
-                st.caption(f"**{for_markdown(h.relpath.rsplit('/', 1)[-1])}**{moment}{also}  \n{score}{when}{more}")
+                why = "".join(f"  \nmatched {for_markdown(m['field'])}: {for_markdown(', '.join(m['terms']))}"
+                              for m in (h.matched or []))
+                st.caption(f"**{for_markdown(h.relpath.rsplit('/', 1)[-1])}**{moment}{also}  \n{score}{when}{more}{why}")
                 a, b = st.columns(2)
                 a.button("View", key=f"view-{h.id}", on_click=_select, args=(h.id,), width="stretch")
                 b.button("Similar", key=f"like-{h.id}", on_click=_like, args=(h.id,), width="stretch",
@@ -192,8 +195,10 @@ def show_detail(col: "vsearch.Collection") -> None:
         with right:
             st.subheader(for_markdown(path.name) + (f" ▶ {clock(r['frame_ms'] / 1000)}" if r.get("frame_ms") is not None else ""))
             st.code(for_terminal(str(path)), language=None)
-            shown = [(k, v) for k, v in r.items() if k not in ("mtime_ns", "digest", "root", "path", "companion") and v is not None]
-            st.table({"field": [k for k, _ in shown], "value": [for_markdown(str(v)) for _, v in shown]})
+            shown = [(k, v) for k, v in r.items() if k not in ("mtime_ns", "digest", "root", "path", "companion")
+                     and v not in (None, [])]
+            st.table({"field": [k for k, _ in shown],
+                      "value": [for_markdown("; ".join(v) if isinstance(v, list) else str(v)) for _, v in shown]})
             if len(files) > 1:
                 st.caption("Same content also at: " + ", ".join(for_markdown(f"{x['root']}/{x['path']}") for x in files[1:]))
             if companions:
@@ -216,6 +221,12 @@ def search_page(col: "vsearch.Collection", flt: "vsearch.Filter", rerank: bool, 
                                  type=["jpg", "jpeg", "png", "webp", "heic", "tif", "tiff", "bmp", "dng", "cr2", "cr3", "orf",
                                        "rw2", "raf"])  # RAWs known by their signature
     k = st.sidebar.select_slider("Results", [10, 20, 30, 50, 100], value=20, key="k")
+    mode = st.sidebar.radio("Text search by", MODES, index=MODES.index(DEFAULT_MODE), key="mode", horizontal=True,
+                            help="semantic: what the photo shows; keyword: its words (title, description, keywords, "
+                                 "people, places, the text read in it, folder and file names); hybrid: both. "
+                                 "A \"quoted phrase\" must match in every mode.")
+    sort = st.sidebar.selectbox("Order", ["relevance", "taken_at", "mtime", "name", "size"], key="sort",
+                                help="Other than relevance: the relevant photos (close to the best match) in that order.")
     every = bool(col.frames) and st.sidebar.toggle("Every moment of a video", key="every_moment",
                                                    help="Off: each video once, at its best moment. On: every matching moment.")
     like = st.session_state.get("like")
@@ -233,7 +244,7 @@ def search_page(col: "vsearch.Collection", flt: "vsearch.Filter", rerank: bool, 
         elif q.strip():
             with st.spinner("Reranking…" if rerank else "Searching…", show_time=rerank):
                 hits = col.search(q, k=k, where=flt, rerank=rerank, rerank_k=rerank_k, every_moment=every,
-                                  collapse_duplicates=collapse)
+                                  collapse_duplicates=collapse, mode=mode, sort=sort)
         else:
             st.caption("Type a description, drop an image, or press **Similar** on any photo.")
             return

@@ -6,6 +6,7 @@ from __future__ import annotations
 from .biases import Biases
 from .duplicates import Duplicates
 from .index import ImageIndex, TextsIndex
+from .keywords import Keywords
 from .step import CARRY, DROP, Change, DerivedStep, Items
 
 STEPS: list[DerivedStep] = [
@@ -13,6 +14,7 @@ STEPS: list[DerivedStep] = [
     TextsIndex(),
     Biases("image_bias", "images"),
     Biases("text_bias", "texts", until="image -> text queries rank by cosine until then"),
+    Keywords(),
     Duplicates(),
 ]
 
