@@ -13,10 +13,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from collection_state import differences, snapshot
-from conftest import FLICKR, make_image
+from conftest import FLICKR
 
 N = 64
 HERE = Path(__file__).resolve().parent
@@ -29,8 +31,10 @@ def photos(tmp_path_factory) -> Path:
     names = sorted(os.listdir(FLICKR / "images"))[:N] if (FLICKR / "images").is_dir() else []
     for name in names:
         shutil.copy(FLICKR / "images" / name, root / name)
-    for i in range(N - len(names)):  # without Flickr8k: photos of noise, slow enough to decode
-        make_image(root / f"{i:03d}.jpg", ["red", "green", "blue", "yellow"][i % 4], size=(640, 480))
+    rng = np.random.default_rng(0)
+    for i in range(N - len(names)):  # without Flickr8k: distinct photos of noise, slow enough to decode
+        # (copies would be decoded once: the ingest could end before the signal is sent)
+        Image.fromarray(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)).save(root / f"{i:03d}.jpg", quality=95)
     return root
 
 
