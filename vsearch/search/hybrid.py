@@ -17,7 +17,7 @@ from ..errors import CollectionFormatError
 from ..fulltext.part import WORD_COLUMNS, words_row
 from ..store.collection import repair_hint
 from ..fulltext import FIELDS, KeywordIndex, ParsedQuery, coverage, documents, is_described, matched, parse_query
-from ..store.tables import int64_column
+from ..store.tables import int64_column, rows_at
 from .fusion import DEPTH, Ranked, check_mode, fuse
 from .hits import Hit
 
@@ -41,9 +41,16 @@ class WordsView:
 
     def words_of(self, id_: int) -> dict[str, str]:
         """The words of a content id (those of its files joined), every field present ("" when none)."""
-        lo, hi = np.searchsorted(self._sorted, [id_, id_ + 1])
-        rows = [self.table.slice(int(n), 1).to_pylist()[0] for n in self._order[lo:hi]]
-        return documents([self.derive(r) for r in rows] if self.derive else rows).get(id_, {f: "" for f in FIELDS})
+        return self.words_of_many([id_])[id_]
+
+    def words_of_many(self, ids) -> dict[int, dict[str, str]]:
+        """words_of for several ids, their rows read together."""
+        ids = list(ids)
+        lo = np.searchsorted(self._sorted, ids, "left")
+        hi = np.searchsorted(self._sorted, ids, "right")
+        rows = rows_at(self.table, [int(n) for a, b in zip(lo, hi) for n in self._order[a:b]])
+        docs = documents([self.derive(r) for r in rows] if self.derive else rows)
+        return {id_: docs.get(id_, {f: "" for f in FIELDS}) for id_ in ids}
 
     def rank(self, mode: str, text: str, semantic: Ranked, allowed: set[int] | None = None,
              depth: int = DEPTH) -> Ranking:
@@ -60,8 +67,8 @@ class WordsView:
         cov, described = {}, set()
         if mode == "hybrid":
             idf = self.index.idf(parsed)
-            for id_ in {i for i, _ in semantic[:depth]} | {i for i, _ in keyword}:
-                words = self.words_of(id_)
+            candidates = {i for i, _ in semantic[:depth]} | {i for i, _ in keyword}
+            for id_, words in self.words_of_many(sorted(candidates)).items():
                 cov[id_] = coverage(parsed, words, idf)
                 if is_described(words):
                     described.add(id_)
@@ -77,8 +84,8 @@ class WordsSearch:
     """A collection generation's words side, opened on first use: the keyword index the last commit
     derived (none: every mode ranks by the vectors) and the words of each row."""
 
-    def __init__(self, store, images: pa.Table, make_hit: Callable[[int, float], Hit]):
-        self._store, self._images, self._make_hit = store, images, make_hit
+    def __init__(self, store, images: pa.Table, make_hits: Callable[[list[tuple[int, float]]], list[Hit]]):
+        self._store, self._images, self._make_hits = store, images, make_hits
         self._view: WordsView | None = None
 
     @property
@@ -118,9 +125,10 @@ class WordsSearch:
                 taken.add(key)
                 keep.add(id_)
         ranking.ranked = [x for x in ranking.ranked if x[0] in keep]
+        made = {h.id: h for h in self._make_hits([x for x in ranking.ranked if x[0] not in by_id])}
         out = []
         for id_, score in ranking.ranked:
-            hit = by_id.get(id_) or self._make_hit(id_, score)
+            hit = by_id.get(id_) or made[id_]
             hit.score = score
             out.append(hit)
         out = finish(out)

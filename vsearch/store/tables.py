@@ -122,3 +122,14 @@ def numpy_column(table: pa.Table, name: str, dtype) -> np.ndarray:
 
 def int64_column(table: pa.Table, name: str) -> np.ndarray:
     return numpy_column(table, name, np.int64)
+
+
+def rows_at(table: pa.Table, numbers: list[int]) -> list[dict]:
+    """Rows of `table` by number as dicts, every column converted once for all of them."""
+    if not numbers:
+        return []
+    at = np.asarray(numbers, dtype=np.int64)
+    # from_buffers, not pa.array(): that imports pandas (~0.3 s of a cold query)
+    index = pa.Array.from_buffers(pa.int64(), len(at), [None, pa.py_buffer(at)])
+    columns = [c.take(index).to_pylist() for c in table.columns]
+    return [dict(zip(table.column_names, values)) for values in zip(*columns)]
