@@ -68,10 +68,10 @@ def flickr_vectors(model_name: str = "align-lite") -> dict[str, np.ndarray]:
         captions = [(r["image"], r["caption"]) for r in csv.DictReader(f) if r["image"] in test]
     model = load_model(model_name)
     t = time.perf_counter()
-    images, failed = encode_image_files(model, [FLICKR / "images" / n for n in names], progress=True)
+    images, failed = encode_image_files(model, [FLICKR / "images" / n for n in names], progress=None)
     if failed:
         raise SystemExit(f"{len(failed)} Flickr8k photos failed to encode, e.g. {failed[0]}")
-    texts = encode_texts(model, [c for _, c in captions], progress=True)
+    texts = encode_texts(model, [c for _, c in captions], progress=None)
     print(f"encoded {len(names)} photos and {len(captions)} test captions in {time.perf_counter() - t:.0f} s")
     out = {"images": images.astype(np.float32), "image_names": np.array(names),
            "captions": texts.astype(np.float32), "caption_images": np.array([i for i, _ in captions]),

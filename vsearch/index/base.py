@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import faiss
 import numpy as np
 
-from ..atomic import fsync_tree
+from ..atomic import fsync_tree, link_or_copy
 from .errors import CollectionFormatError, IndexInputError, IndexKindError
 from .ids import DEAD, IdMap, Selection
 
@@ -277,8 +277,12 @@ class VectorIndex(ABC):
         meta.json and the kind's own files, each fsynced, so that a rename publishes it."""
         path = Path(path)
         path.mkdir(parents=True)
-        faiss.write_index(self.index, str(path / "index.faiss"))
-        np.save(path / "ids.npy", np.asarray(self.idmap.ids))
+        if self._source is not None:  # mapped, so unchanged (a change reads it into memory first): share its files
+            for name in ("index.faiss", "ids.npy"):
+                link_or_copy(self._source / name, path / name)
+        else:
+            faiss.write_index(self.index, str(path / "index.faiss"))
+            np.save(path / "ids.npy", np.asarray(self.idmap.ids))
         self._save_extra(path)
         meta = {"format": FORMAT, "kind": self.kind, "params": self.params, "dim": self.dim,
                 "positions": self.idmap.n_positions, "live": self.ntotal, "faiss": faiss.__version__,

@@ -14,7 +14,6 @@ import ctypes
 import hashlib
 import math
 import os
-import shutil
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,8 +23,10 @@ import faiss
 import numpy as np
 
 from . import gpu as gpu_tools
+from ..atomic import link_or_copy
 from .base import Result, VectorIndex, register
 from .errors import IndexKindError
+from .fp16store import STORE_FILE, new_store, read_store, store_rows
 from .ids import bitmap
 
 CPU_MAX_NLIST = 8_192       # k-means beyond this takes hours on a few cores; GPUs go to 65536
@@ -58,6 +59,7 @@ class IVFIndex(VectorIndex):
     def __init__(self, index: faiss.Index, idmap, params: dict[str, Any], dim: int):
         super().__init__(index, idmap, params, dim)
         self.store: faiss.Index | None = None       # fp16 copy of every vector, by position
+        self.store_file: Path | None = None          # the file `store` maps, while it is unchanged
         self.trained_id: str | None = None
 
     # ------------------------------------------------------------------ parameters
@@ -217,14 +219,14 @@ class IVFIndex(VectorIndex):
 
     # ------------------------------------------------------------------ files
     def _save_extra(self, path: Path) -> None:
-        faiss.write_index(self.store, str(path / "vectors.faiss"))
+        if self.store_file is not None:  # mapped and never changed: shared with the file it maps
+            link_or_copy(self.store_file, path / STORE_FILE)
+        else:
+            faiss.write_index(self.store, str(path / STORE_FILE))
         lists = self.ivf.invlists
         if isinstance(faiss.downcast_InvertedLists(lists), faiss.OnDiskInvertedLists):
-            src = faiss.downcast_InvertedLists(lists).filename
-            try:  # the lists file is never written once merged: a hard link shares it
-                os.link(src, path / LISTS_FILE)
-            except OSError:
-                shutil.copyfile(src, path / LISTS_FILE)
+            # the lists file is never written once merged: a hard link shares it
+            link_or_copy(Path(faiss.downcast_InvertedLists(lists).filename), path / LISTS_FILE)
 
     def _meta(self) -> dict[str, Any]:
         return {"trained_id": self.trained_id}
@@ -244,10 +246,8 @@ class IVFIndex(VectorIndex):
 
     @classmethod
     def _load_extra(cls, out: "IVFIndex", path: Path, mmap: bool, meta: dict[str, Any]) -> None:
-        flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mmap else 0
-        out.store = faiss.read_index(str(path / "vectors.faiss"), flags)
-        if mmap:
-            advise_random(store_rows(out.store))
+        out.store = read_store(path / STORE_FILE, mmap)
+        out.store_file = path / STORE_FILE if mmap else None
         out.trained_id = meta.get("trained_id")
         if out.store.ntotal != out.idmap.n_positions:
             raise RuntimeError(f"vectors.faiss holds {out.store.ntotal} rows for {out.idmap.n_positions} positions")
@@ -274,31 +274,6 @@ def quiet_stdout() -> Iterator[None]:
         os.dup2(saved, 1)
         os.close(saved)
         os.close(devnull)
-
-
-def new_store(dim: int) -> faiss.IndexScalarQuantizer:
-    """Vectors kept as fp16, in position order, scored exactly (up to fp16 rounding)."""
-    return faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
-
-
-def store_rows(store: faiss.IndexScalarQuantizer) -> np.ndarray:
-    """A numpy view [ntotal, 2d] (uint8) of the store's fp16 rows, mapped or not: no copy."""
-    n, size = store.ntotal, store.code_size
-    if n == 0:
-        return np.zeros((0, size), np.uint8)
-    return faiss.rev_swig_ptr(store.codes.data(), n * size).reshape(n, size)
-
-
-def advise_random(rows: np.ndarray) -> None:
-    """Tell the kernel a mapped store is read at random rows: no read-ahead, which would read
-    ~128 KB from disk around each 512-byte row of a cold store."""
-    if not len(rows):
-        return
-    page = os.sysconf("SC_PAGE_SIZE")
-    start = rows.ctypes.data
-    aligned = start - start % page
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.madvise(ctypes.c_void_p(aligned), ctypes.c_size_t(rows.nbytes + start - aligned), 1)  # MADV_RANDOM
 
 
 def lists_in_memory(ivf: faiss.IndexIVF) -> None:
