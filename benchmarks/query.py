@@ -70,14 +70,15 @@ def status_mb(field: str) -> float:
         return next((int(line.split()[1]) for line in f if line.startswith(field + ":")), 0) / 1024
 
 
-def fresh(name: str, home: Path, vectors: Path, first: int = 100) -> dict:
-    """Open `name` in this (new) process and time each query vector; see the module docstring."""
+def fresh(name: str, home: Path, vectors: Path, first: int = 100, prefetch: bool = True) -> dict:
+    """Open `name` in this (new) process and time each query vector; see the module docstring.
+    `prefetch=False`: as before the index was pre-faulted at open (the baseline)."""
     import vsearch
 
     queries = np.load(vectors).astype(np.float32)
     base_anon = status_mb("RssAnon")
     t = time.perf_counter()
-    col = vsearch.open_collection(name, home=home)
+    col = vsearch.open_collection(name, home=home, prefetch=prefetch)
     open_s = time.perf_counter() - t
     lat = []
     for q in queries:
@@ -101,9 +102,10 @@ def main() -> None:
     ap.add_argument("--fresh", metavar="COLLECTION", help="time the first queries on an existing collection")
     ap.add_argument("--home", type=Path)
     ap.add_argument("--vectors", type=Path, help="query vectors (.npy, float32 [n, d]) for --fresh")
+    ap.add_argument("--no-prefetch", action="store_true", help="--fresh without pre-faulting the index (the baseline)")
     args = ap.parse_args()
     if args.fresh:
-        print(json.dumps(fresh(args.fresh, args.home, args.vectors)))
+        print(json.dumps(fresh(args.fresh, args.home, args.vectors, prefetch=not args.no_prefetch)))
         return
 
     import vsearch

@@ -26,10 +26,10 @@ def info(
 
     names = [collection] if collection else list_collections(home)
     if not names:
-        open_collection(None, home)  # raises the 'no collection' error
+        open_collection(None, home, prefetch=False)  # raises the 'no collection' error
     infos = []
     for n in names:
-        col = open_collection(n, home)
+        col = open_collection(n, home, prefetch=False)
         i = col.info()
         if errors:
             i["errors"] = col.store.errors().select(["path", "root", "reason"]).to_pylist()

@@ -271,6 +271,19 @@ class VectorIndex(ABC):
     def _vectors_at(self, positions: np.ndarray) -> np.ndarray:
         ...
 
+    # ------------------------------------------------------------------ warm-up
+    def hot_regions(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Views of the mapped structures (every query walks, some queries read a few rows of),
+        most-touched first (index/prefetch.py)."""
+        return [np.asarray(self.idmap.ids)], []
+
+    def prefetch(self, budget: int):
+        """Pre-fault those pages, up to `budget` bytes (index/prefetch.py `warm`); a background
+        job for the rest, or None. An index in memory is warm already."""
+        from .prefetch import warm
+
+        return warm(*self.hot_regions(), budget, self) if self.mmapped else None
+
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> None:
         """Write the index as a folder at `path` (which must not exist): index.faiss, ids.npy,

@@ -217,6 +217,12 @@ class IVFIndex(VectorIndex):
     def _vectors_at(self, positions: np.ndarray) -> np.ndarray:
         return self.store.reconstruct_batch(np.ascontiguousarray(positions, dtype=np.int64))
 
+    def hot_regions(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The lists (every query scans nprobe of them), the id map, then the fp16 store (a few
+        rows a query: worth keeping only when the budget holds it whole)."""
+        every, some = super().hot_regions()
+        return [*mapped_lists(self.ivf), *every], [store_rows(self.store), *some]
+
     # ------------------------------------------------------------------ files
     def _save_extra(self, path: Path) -> None:
         if self.store_file is not None:  # mapped and never changed: shared with the file it maps
@@ -274,6 +280,24 @@ def quiet_stdout() -> Iterator[None]:
         os.dup2(saved, 1)
         os.close(saved)
         os.close(devnull)
+
+
+def mapped_lists(ivf: faiss.IndexIVF) -> list[np.ndarray]:
+    """A byte view of the file region the inverted lists are mapped from ([] when in memory)."""
+    lists = faiss.downcast_InvertedLists(ivf.invlists)
+    if isinstance(lists, faiss.OnDiskInvertedLists):
+        return [faiss.rev_swig_ptr(lists.ptr, lists.totsize)] if lists.totsize else []
+    if not isinstance(lists, faiss.ArrayInvertedLists):
+        return []
+    # Mapped array lists lie in the file one after another, each list's codes then its ids.
+    spans = [(int(v.data()), v.byte_size(), lists.list_size(i)) for i in range(lists.nlist)
+             if not (v := lists.codes.at(i)).is_owned and v.size()]
+    if not spans:
+        return []
+    start = min(a for a, _, _ in spans)
+    last = max(spans)
+    end = last[0] + last[1] + 8 * last[2]
+    return [np.frombuffer((ctypes.c_uint8 * (end - start)).from_address(start), np.uint8)]
 
 
 def lists_in_memory(ivf: faiss.IndexIVF) -> None:

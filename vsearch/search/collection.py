@@ -15,7 +15,8 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
-from ..errors import ModelMismatchError, QueryError
+from ..errors import ModelMismatchError, QueryError, VsearchError
+from ..index import default_memory_budget
 from ..filters import Filter
 from ..models.hubness import lookup
 from ..models.identity import check_model
@@ -39,8 +40,9 @@ HUBNESS_POOL = 200  # extra cosine candidates re-ranked by the hubness correctio
 
 class Collection:
     def __init__(self, name: str | None = None, home: str | Path | None = None, model=None,
-                 device: str | None = None, reranker=None):
+                 device: str | None = None, reranker=None, prefetch: bool = True):
         self.home = index_home(home)
+        self._prefetch_wanted, self._prefetch = prefetch, None
         self.name = pick_collection(name, self.home)
         self.store = CollectionStore(self.home / self.name)
         self.store.pin()
@@ -76,6 +78,23 @@ class Collection:
         order = np.argsort(ids, kind="stable")
         self._sorted_ids, self._order = ids[order], order
         self.browse = Browser(self.store.folder, self.name, self.store.manifest.roots, self._images, self._rows_of)
+        if self._prefetch_wanted:
+            self._warm()
+
+    def _warm(self) -> None:
+        """Open the index and the biases now, and pre-fault the mapped pages queries touch in the
+        background (index/prefetch.py), up to the collection's index memory budget: the first
+        queries then run at the speed of the next ones. A part that cannot be read is left for
+        the first query to report."""
+        if self._prefetch is not None:
+            self._prefetch.stop()
+        m = self.store.manifest.index
+        budget = m.get("max_memory") or (m.get("memory") or {}).get("budget") or default_memory_budget()
+        try:
+            self._stored_bias("image_bias")
+            self._prefetch = self.index.prefetch(int(budget))
+        except VsearchError:
+            self._prefetch = None
 
     def reload(self) -> bool:
         """Pick up a newer committed generation (and let the old one go); True if there was one."""
@@ -86,6 +105,8 @@ class Collection:
 
     def close(self) -> None:
         """Let the generation this collection reads go (a commit may then remove its files)."""
+        if self._prefetch is not None:
+            self._prefetch.stop()
         self.store.unpin()
 
     def __enter__(self) -> "Collection":
@@ -317,8 +338,10 @@ def _corrected(scores: np.ndarray, ids: np.ndarray, bias_ids: np.ndarray, bias: 
 
 
 def open_collection(name: str | None = None, home: str | Path | None = None, model=None,
-                    device: str | None = None, reranker=None) -> Collection:
+                    device: str | None = None, reranker=None, prefetch: bool = True) -> Collection:
     """Open a collection for searching. `model`: None (the collection's own), a name that must
     match it, or an already-loaded DualEncoder. `reranker`: a Reranker object or an ITM
-    checkpoint path to use instead of the model's shipped one."""
-    return Collection(name, home, model, device, reranker)
+    checkpoint path to use instead of the model's shipped one. `prefetch`: open the index now
+    and pre-fault its pages in the background, for a process that will run many queries (a
+    one-shot query, or `info`, passes False: the index then opens on the first query)."""
+    return Collection(name, home, model, device, reranker, prefetch)

@@ -4,18 +4,29 @@ One shard per encoded batch (store/parts.py explains why): a single Parquet file
 renamed into place, so the shard file is its own completion marker. Each row also carries the
 content-derived metadata (size in pixels, EXIF), so a resumed or moved file never needs
 decoding again.
+
+Reading is by row group, never a whole collection at once: `chunks(live_ids)` hands the live
+vectors to an index build (index/chunks.py) a block at a time, and `compact` rewrites shards as a
+stream. Only the id column of every shard is read whole (8 bytes a vector).
 """
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from typing import Iterator
+
 from ..atomic import atomic_write
+from ..index.chunks import CHUNK_ROWS
 from .parts import PartStore
+from .storage import writing
 from .tables import META_FIELDS, int64_column
+
+ROW_GROUP = 65_536  # rows per row group of a shard written as a stream (32 MB of fp16 at d = 256)
 
 
 def shard_schema(dim: int) -> pa.Schema:
@@ -96,7 +107,89 @@ class VectorStore(PartStore):
         if ids is not None:
             first = first[np.isin(all_ids[first], ids)]
         t = t.take(pa.array(first))
-        vec = t.column("vector").combine_chunks()
+        return int64_column(t, "id"), self.vectors_of(t), t.drop_columns(["vector"])
+
+    # --- streamed reading ------------------------------------------------------------------------
+    def live_rows(self, live_ids: np.ndarray | None = None) -> list[tuple[Path, np.ndarray]]:
+        """(shard, bool mask of its rows) for the first stored row of each id (of `live_ids`
+        only, when given): the rows `load` would return, found from the id columns alone."""
+        shards = self.shards()
+        per = []
+        for s in shards:
+            with self.reading(s):
+                per.append(self._read_ids(s))
+        if not per:
+            return []
+        all_ids = np.concatenate(per)
+        _, first = np.unique(all_ids, return_index=True)
+        if live_ids is not None:
+            first = first[np.isin(all_ids[first], np.asarray(live_ids, np.int64))]
+        keep = np.zeros(len(all_ids), bool)
+        keep[first] = True
+        bounds = np.cumsum([0] + [len(i) for i in per])
+        return [(s, keep[a:b]) for s, a, b in zip(shards, bounds[:-1], bounds[1:])]
+
+    def batches(self, live_rows: list[tuple[Path, np.ndarray]], columns: list[str] | None = None,
+                rows: int = CHUNK_ROWS) -> Iterator[pa.Table]:
+        """The kept rows of every shard, a row group at a time (at most `rows` rows each)."""
+        for shard, mask in live_rows:
+            if not mask.any():
+                continue
+            with self.reading(shard):
+                at = 0
+                for batch in pq.ParquetFile(shard).iter_batches(batch_size=rows, columns=columns):
+                    take = mask[at:at + batch.num_rows]
+                    at += batch.num_rows
+                    if take.any():
+                        yield pa.Table.from_batches([batch]).filter(pa.array(take))
+
+    def vectors_of(self, table: pa.Table) -> np.ndarray:
+        """float32 [n, dim] from a table's `vector` column."""
+        vec = table.column("vector").combine_chunks()
         raw = np.frombuffer(vec.buffers()[1], dtype=np.float16, count=(len(vec) + vec.offset) * self.dim)
-        vecs = raw[vec.offset * self.dim:].reshape(len(t), self.dim).astype(np.float32)
-        return int64_column(t, "id"), vecs, t.drop_columns(["vector"])
+        return raw[vec.offset * self.dim:].reshape(len(table), self.dim).astype(np.float32)
+
+    def chunks(self, live_ids: np.ndarray | None = None) -> "ShardChunks":
+        return ShardChunks(self, self.live_rows(live_ids))
+
+    def compact(self, live_ids: np.ndarray) -> None:
+        """Rewrite every shard into one holding only the live ids, streamed a row group at a time."""
+        old = self.shards()
+        if not old:
+            return
+        plan = self.live_rows(live_ids)
+        kept = int(sum(m.sum() for _, m in plan))
+        new = None
+        if kept:
+            stem = f"{self.prefix}-{uuid.uuid4().hex}"
+
+            def write(tmp: Path) -> None:
+                with pq.ParquetWriter(tmp, shard_schema(self.dim), compression="zstd") as w:
+                    for t in self.batches(plan, rows=ROW_GROUP):
+                        w.write_table(t.cast(shard_schema(self.dim)), row_group_size=ROW_GROUP)
+
+            with writing(self.what, self.folder, "the shards are unchanged"):
+                atomic_write(self.folder / f"{stem}{self.marker}", write, point="shard")
+            new = self.folder / f"{stem}{self.marker}"
+        for marker in old:
+            if marker != new:
+                marker.unlink(missing_ok=True)
+        self._changed()
+
+
+class ShardChunks:
+    """The live vectors of a collection's shards as `VectorChunks` (index/chunks.py): the shards'
+    rows in a fixed order, a row group at a time; `ids()` without reading any vector."""
+
+    def __init__(self, store: VectorStore, live_rows: list[tuple[Path, np.ndarray]]):
+        self.store, self.plan = store, live_rows
+        self.n = int(sum(m.sum() for _, m in live_rows))
+        self.dim = store.dim
+
+    def chunks(self, rows: int = CHUNK_ROWS) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for t in self.store.batches(self.plan, ["id", "vector"], rows):
+            yield int64_column(t, "id"), self.store.vectors_of(t)
+
+    def ids(self) -> np.ndarray:
+        return np.concatenate([int64_column(t, "id") for t in self.store.batches(self.plan, ["id"])] or
+                              [np.zeros(0, np.int64)])
