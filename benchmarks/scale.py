@@ -33,6 +33,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from index import CACHE, REPO, Collection, flickr_vectors  # noqa: E402
 
 PART = 500_000  # rows per img_emb_<n>.npy
+# Fresh-process query runs right after the import: as the product opens a collection (pre-faulting
+# the index), and as it did before (`--no-prefetch`); with the files still in the page cache, and
+# with the collection's files dropped from it (a restart after the cache went to other work).
+QUERY_RUNS = [("query", False, []), ("query before", False, ["--no-prefetch"]),
+              ("query cold", True, []), ("query cold before", True, ["--no-prefetch"])]
+
+
+def evict(folder: Path) -> None:
+    """Drop a folder's files from the page cache (POSIX_FADV_DONTNEED: this process's files only)."""
+    for p in folder.rglob("*"):
+        if p.is_file():
+            fd = os.open(p, os.O_RDONLY)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            os.close(fd)
 
 
 def write_source(folder: Path, col: Collection, start: int, n: int, prefix: str) -> None:
@@ -143,9 +157,12 @@ def main() -> None:
         row["import"] = run([*vsearch, "import", str(work / "source"), "--model", "align-lite", "--collection", name,
                              "--home", str(home), "--json", *index_opts], env)
         print(f"  import: {fmt(row['import'])}", flush=True)
-        row["query"] = run([sys.executable, str(REPO / "benchmarks" / "query.py"), "--fresh", name, "--home", str(home),
-                            "--vectors", str(qfile)], env)
-        print(f"  queries in a fresh process: {json.dumps(row['query']['json'])}", flush=True)
+        for label, cold, extra in QUERY_RUNS:
+            if cold:
+                evict(home / name)
+            row[label] = run([sys.executable, str(REPO / "benchmarks" / "query.py"), "--fresh", name, "--home", str(home),
+                              "--vectors", str(qfile), *extra], env)
+            print(f"  queries in a fresh process, {label}: {json.dumps(row[label]['json'])}", flush=True)
         if args.add:
             row["add"] = run([*vsearch, "import", str(work / "added"), "--model", "align-lite", "--collection", name,
                               "--home", str(home), "--json"], env)
@@ -153,7 +170,9 @@ def main() -> None:
         if not args.no_reindex:
             row["reindex"] = run([*vsearch, "reindex", "--collection", name, "--home", str(home), "--json"], env)
             print(f"  reindex: {fmt(row['reindex'])}", flush=True)
-        row["index"] = {k: row["import"]["json"].get("index", {}).get(k) for k in ("type", "params", "recall_at_10")}
+        info = subprocess.run([*vsearch, "info", "--collection", name, "--home", str(home), "--json"], env=env,
+                              capture_output=True, text=True, check=True)
+        row["index"] = {k: json.loads(info.stdout)["index"].get(k) for k in ("type", "params", "recall_at_10", "chosen")}
         results.append(row)
         (args.work / f"results-{n}.json").write_text(json.dumps(row, indent=1, default=str))
         if not args.keep:
@@ -177,14 +196,17 @@ def print_table(results: list[dict], add: int) -> None:
                 label = f"add {add:,}" if step == "add" else step
                 print(f"{r['n']:>10,} {label:<16} {s['wall_s']:>8.0f} {s['anon_mb']:>16,.0f} {s['file_mb']:>15,.0f} "
                       f"{s['load']:>5.1f}")
-    print(f"\n{'vectors':>10} {'index':<28} {'open s':>7} {'first 100 p50/p95 ms':>21} {'next 1000 p50/p95 ms':>21} "
-          f"{'ratio p50':>9} {'RssAnon MB':>10}")
+    print(f"\n{'vectors':>10} {'index':<24} {'run':<18} {'open s':>7} {'first 100 p50/p95 ms':>21} "
+          f"{'next 1000 p50/p95 ms':>21} {'first/next p50':>14} {'RssAnon MB':>10} {'mapped MB':>9}")
     for r in results:
-        q = r["query"]["json"]
         idx = r["index"]
-        print(f"{r['n']:>10,} {str(idx['type']) + ' ' + json.dumps(idx['params'] or {})[:20]:<28} {q['open_s']:>7.2f} "
-              f"{q['first_p50']:>10.2f} / {q['first_p95']:<8.2f} {q['next_p50']:>10.2f} / {q['next_p95']:<8.2f} "
-              f"{q['first_p50'] / q['next_p50']:>9.2f} {q['anon_mb']:>10,.0f}")
+        for label, _, _ in QUERY_RUNS:
+            q = r[label]["json"]
+            print(f"{r['n']:>10,} {str(idx['type']) + ' ' + json.dumps(idx['params'] or {})[:17]:<24} {label:<18} "
+                  f"{q['open_s']:>7.2f} {q['first_p50']:>10.2f} / {q['first_p95']:<8.2f} {q['next_p50']:>10.2f} / "
+                  f"{q['next_p95']:<8.2f} {q['first_p50'] / q['next_p50']:>14.2f} {q['anon_mb']:>10,.0f} {q['file_mb']:>9,.0f}")
+    for r in results:
+        print(f"{r['n']:,}: {json.dumps(r['index'])}")
 
 
 if __name__ == "__main__":

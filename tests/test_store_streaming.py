@@ -78,3 +78,29 @@ def test_streamed_compaction_keeps_the_live_rows_in_bounded_row_groups(store, mo
     assert after_meta.to_pylist() == before_meta.to_pylist()
     s.compact(np.zeros(0, np.int64))  # nothing live: no shard left
     assert s.shards() == []
+
+
+def test_biases_from_shards_equal_biases_from_arrays(store, tmp_path):
+    """Only the vectors of ids without a stored bias are read; the table equals the in-memory one."""
+    from vsearch.models.hubness import Hubness, reuse_or_compute, reuse_or_compute_chunks
+
+    s, ids, _ = store
+    rng = np.random.default_rng(2)
+    hub = Hubness(unit(rng.standard_normal((50, D))), unit(rng.standard_normal((50, D))))
+    live = ids[::2]
+    live_ids, vecs, _ = s.load(live)
+    prev_ids = np.sort(live_ids[::3])
+    prev = (prev_ids, np.full(len(prev_ids), 0.5, np.float32))
+    want = reuse_or_compute(hub.image_bias, live_ids, vecs, prev)
+    asked = []
+
+    def vectors_of(missing):
+        asked.append(len(missing))
+        return s.chunks(missing).chunks(32)
+
+    order = np.random.default_rng(3).permutation(len(live_ids))  # any order of ids
+    got = reuse_or_compute_chunks(hub.image_bias, live_ids[order], prev, vectors_of)
+    np.testing.assert_allclose(got, want[order], rtol=1e-6)
+    assert asked == [len(live_ids) - len(prev_ids)]
+    with pytest.raises(ValueError, match="not given"):
+        reuse_or_compute_chunks(hub.image_bias, live_ids, None, lambda missing: s.chunks(missing[1:]).chunks())

@@ -1,8 +1,12 @@
 """The Parquet tables of a collection (their schemas) and torch-free, pandas-free column access."""
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Iterable
+
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 # Content-derived metadata, stored with each vector and joined onto every file row.
 META_FIELDS = [
@@ -47,3 +51,19 @@ def numpy_column(table: pa.Table, name: str, dtype) -> np.ndarray:
 
 def int64_column(table: pa.Table, name: str) -> np.ndarray:
     return numpy_column(table, name, np.int64)
+
+
+ROW_GROUP = 65_536  # rows per row group of a table written as a stream
+
+
+def write_row_groups(path: Path, schema: pa.Schema, parts: Iterable[pa.Table], rows: int = ROW_GROUP) -> int:
+    """Write tables that arrive one after another as one Parquet file of row groups of at most
+    `rows` rows (a reader can then take it a row group at a time); returns the rows written.
+    Memory: one part."""
+    n = 0
+    with pq.ParquetWriter(path, schema, compression="zstd") as w:
+        for t in parts:
+            if len(t):
+                w.write_table(t.select(schema.names).cast(schema), row_group_size=rows)
+                n += len(t)
+    return n

@@ -24,9 +24,7 @@ from ..atomic import atomic_write
 from ..index.chunks import CHUNK_ROWS
 from .parts import PartStore
 from .storage import writing
-from .tables import META_FIELDS, int64_column
-
-ROW_GROUP = 65_536  # rows per row group of a shard written as a stream (32 MB of fp16 at d = 256)
+from .tables import META_FIELDS, ROW_GROUP, int64_column, write_row_groups
 
 
 def shard_schema(dim: int) -> pa.Schema:
@@ -164,9 +162,7 @@ class VectorStore(PartStore):
             stem = f"{self.prefix}-{uuid.uuid4().hex}"
 
             def write(tmp: Path) -> None:
-                with pq.ParquetWriter(tmp, shard_schema(self.dim), compression="zstd") as w:
-                    for t in self.batches(plan, rows=ROW_GROUP):
-                        w.write_table(t.cast(shard_schema(self.dim)), row_group_size=ROW_GROUP)
+                write_row_groups(tmp, shard_schema(self.dim), self.batches(plan, rows=ROW_GROUP), ROW_GROUP)
 
             with writing(self.what, self.folder, "the shards are unchanged"):
                 atomic_write(self.folder / f"{stem}{self.marker}", write, point="shard")
