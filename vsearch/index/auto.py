@@ -131,7 +131,8 @@ def choose_and_build_chunks(source: VectorChunks, requested: str = "auto", param
                             max_memory: int | None = None, latency_ms: float = LATENCY_MS,
                             target_recall: float = TARGET_RECALL, text_queries: np.ndarray | None = None,
                             image_queries: np.ndarray | None = None, k: int = 10, gpu: bool | None = None,
-                            seed: int = 0, workdir: Path | None = None) -> tuple[VectorIndex, dict[str, Any]]:
+                            seed: int = 0, workdir: Path | None = None,
+                            build=build_from_chunks) -> tuple[VectorIndex, dict[str, Any]]:
     """Choose (or take the requested kind), build, tune the search knob to `target_recall` on
     half the queries, measure recall@k on the other half and latency; returns the index and a
     record for the manifest. The vectors come a chunk at a time (build.py): memory holds the
@@ -144,7 +145,7 @@ def choose_and_build_chunks(source: VectorChunks, requested: str = "auto", param
     n, dim = source.n, source.dim
     budget = max_memory or default_memory_budget()
     choice = plan(n, dim, budget, latency_ms, requested, params)
-    index = build_from_chunks(choice.kind, choice.params, source, workdir, gpu, seed)
+    index = build(choice.kind, choice.params, source, workdir, gpu, seed)
     cls = type(index)
     build_s = time.perf_counter() - t0
     if n == 0:  # nothing to measure yet

@@ -70,6 +70,7 @@ class IngestSummary:
     timings: dict[str, float] = field(default_factory=dict)
     error_samples: list[dict[str, str]] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)  # what a repair of damaged metadata did (pipeline/repair.py)
+    nodes: dict[str, dict[str, int]] = field(default_factory=dict)  # Ray engine: files decoded, images encoded per node
 
     @property
     def images_per_s(self) -> float:

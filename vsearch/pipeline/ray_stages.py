@@ -25,7 +25,7 @@ from .write import CONTENT_FIELDS, ShardWriter
 
 # One row per planned file; `idx` is its place in the plan's todo list (Ray does not keep order).
 RESULT_SCHEMA = pa.schema([("idx", pa.int64()), ("id", pa.int64()), ("digest", pa.string()), *META_FIELDS,
-                           ("error", pa.string())])
+                           ("error", pa.string()), ("decoded_on", pa.string())])
 DECODED_SCHEMA = RESULT_SCHEMA.append(pa.field("pixels", pa.large_binary()))  # null: nothing to encode
 
 
@@ -55,6 +55,13 @@ def _known(ref) -> SortedIds:
     return _known_cache[key]
 
 
+def _node() -> str:
+    """The Ray node this worker runs on (the summary counts the work per node)."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
+
+
 def _must_see(folder: Path, what: str) -> None:
     if not folder.is_dir():
         raise StorageError(f"{what} {folder} is not visible on node {socket.gethostname()}: every node must "
@@ -67,12 +74,13 @@ def decode_block(block: pa.Table, root: str, preprocess: Preprocess, known_ref) 
     every file would be recorded as unreadable)."""
     _must_see(Path(root), "the photo folder")
     known = _known(known_ref)
+    node = _node()
     rows = []
     for idx, path in zip(block.column("idx").to_pylist(), block.column("path").to_pylist()):
         d = decode_file(Path(os.fsdecode(path)), preprocess, known)  # bytes: any name the filesystem allows
         rows.append({"idx": idx, "id": d.id, "digest": d.digest, "width": d.width, "height": d.height,
                      "taken_at": d.taken_at, "camera": d.camera, "orientation": d.orientation, "error": d.error,
-                     "pixels": None if d.pixels is None else d.pixels.tobytes()})
+                     "decoded_on": node, "pixels": None if d.pixels is None else d.pixels.tobytes()})
     return pa.Table.from_pylist(rows, schema=DECODED_SCHEMA)
 
 
@@ -126,7 +134,8 @@ class EncodeWriter:
         if rows:
             vecs, tokens = self.encoder.encode(arrays)
             self.writer.write(rows, vecs, tokens)
-        return batch.drop_columns(["pixels"]).append_column("encoded", pa.array(encoded, pa.bool_()))
+        return (batch.drop_columns(["pixels"]).append_column("encoded", pa.array(encoded, pa.bool_()))
+                .append_column("encoded_on", pa.array([_node()] * len(ids), pa.string())))
 
 
 def decoded_of(row: dict) -> Decoded:
