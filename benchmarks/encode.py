@@ -108,7 +108,7 @@ def main() -> None:
 
 
 def _pixels(model, paths) -> np.ndarray:
-    from vsearch.pipeline.decode import decode_pixels
+    from vsearch.evaluation.encoding import decode_pixels
 
     return model.preprocess.normalize(np.stack(list(decode_pixels(paths, model.preprocess, None)))).numpy()
 
@@ -117,7 +117,7 @@ def _dev_recall(model, flickr: Path):
     """A function: image encoder -> (dev R@1 text->image, image->text)."""
     from vsearch.evaluation.pairs import load_pairs
     from vsearch.evaluation.recall import recall_at_k
-    from vsearch.pipeline.encode import encode_texts
+    from vsearch.evaluation.encoding import encode_texts
 
     dev = load_pairs(flickr, "dev")
     pix, txt = _pixels(model, dev.images), encode_texts(model, dev.captions)

@@ -95,7 +95,7 @@ def main() -> None:
         sampler.join()
         assert s.images == args.rows, s.to_json()
 
-        # phases are contiguous from the call (pipeline/local.py Clock): map each sample to its phase
+        # phases are contiguous from the call (pipeline/transaction.py Clock): map each sample to its phase
         edges, at = [], t
         for phase, sec in s.timings.items():
             edges.append((phase, at, at + sec))

@@ -60,19 +60,20 @@ def flickr_vectors(model_name: str = "align-lite") -> dict[str, np.ndarray]:
         with np.load(path) as z:
             return {k: z[k] for k in z.files}
     from vsearch.models import load_model
-    from vsearch.pipeline.encode import encode_image_files, encode_texts
+    from vsearch.evaluation.encoding import encode_image_files, encode_texts
 
     names = sorted(p.name for p in (FLICKR / "images").iterdir() if p.suffix.lower() == ".jpg")
     test = set((FLICKR / "splits" / "test.txt").read_text().split())
     with open(FLICKR / "captions.csv", newline="") as f:
         captions = [(r["image"], r["caption"]) for r in csv.DictReader(f) if r["image"] in test]
     model = load_model(model_name)
+    _progress = lambda p: print(f"\r{p.task}: {p.done}/{p.total}", end="", flush=True)  # noqa: E731 (a Reporter)
     t = time.perf_counter()
-    images, failed = encode_image_files(model, [FLICKR / "images" / n for n in names], progress=None)
+    images, failed = encode_image_files(model, [FLICKR / "images" / n for n in names], progress=_progress)
     if failed:
         raise SystemExit(f"{len(failed)} Flickr8k photos failed to encode, e.g. {failed[0]}")
-    texts = encode_texts(model, [c for _, c in captions], progress=None)
-    print(f"encoded {len(names)} photos and {len(captions)} test captions in {time.perf_counter() - t:.0f} s")
+    texts = encode_texts(model, [c for _, c in captions], progress=_progress)
+    print(f"\nencoded {len(names)} photos and {len(captions)} test captions in {time.perf_counter() - t:.0f} s")
     out = {"images": images.astype(np.float32), "image_names": np.array(names),
            "captions": texts.astype(np.float32), "caption_images": np.array([i for i, _ in captions]),
            "test_images": np.array(sorted(test))}

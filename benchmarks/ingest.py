@@ -59,7 +59,8 @@ def main() -> None:
 
     from vsearch.models import load_model
     from vsearch.pipeline.decode import decode_files
-    from vsearch.pipeline.encode import ImageEncoder, batched
+    from vsearch.evaluation.encoding import batched
+    from vsearch.models.image_encoder import ImageEncoder
 
     tmp = Path(tempfile.mkdtemp(prefix="vsearch-ingest-bench-"))
     photos = tmp / "photos"
@@ -210,7 +211,8 @@ def cpu_profile(kinds: dict[str, list[Path]], files: int = 40, batch: int = 32) 
     import statistics
 
     from vsearch.imaging import decode_image_bytes, read_file_bytes
-    from vsearch.models.handle import ModelHandle, token_reranker
+    from vsearch.models.handle import ModelHandle
+    from vsearch.models.token_reranker import token_reranker
     from vsearch.models.image_encoder import encoder_for
     from vsearch.pipeline.decode import content_id
 

@@ -43,7 +43,7 @@ def main() -> None:
     from vsearch.evaluation.pairs import load_pairs
     from vsearch.models.handle import ModelHandle
     from vsearch.models.image_encoder import encoder_for
-    from vsearch.pipeline.decode import decode_pixels
+    from vsearch.evaluation.encoding import decode_pixels
 
     handle = ModelHandle.open()
     dev = load_pairs(args.flickr, "dev", limit=args.photos)
@@ -52,8 +52,7 @@ def main() -> None:
 
     rows = {}  # name: encode(uint8 batch) -> vectors
     for precision in ("fp32", "int8"):
-        handle.precision = precision
-        encoder = encoder_for(handle)
+        encoder = encoder_for(ModelHandle.open(handle, precision=precision))
         rows[f"{precision} (ONNX Runtime)"] = lambda b, encoder=encoder: encoder.encode(b)[0]
     if not args.no_torch:
         rows.update(_torch_rows(handle))

@@ -32,22 +32,27 @@ QUERIES = ["a dog running on the beach", "two children playing in the snow", "a 
            "people sitting at a cafe table", "a black and white cat", "a skateboarder jumping", "a crowd at a concert"]
 
 
-def make_collection(home: Path, n: int, model, root: str = "/photos") -> str:
-    """A committed collection of n synthetic vectors whose rows name files root/f<i%100>/img<i>.jpg."""
+def make_collection(home: Path, n: int, model, root: str = "/photos", vectors: tuple[np.ndarray, np.ndarray] | None = None,
+                    shards: bool = False, name: str | None = None) -> str:
+    """A committed collection of n synthetic vectors whose rows name files root/f<i%100>/img<i>.jpg.
+    `vectors`: (ids, vectors) to use instead of clustered random ones; `shards`: also store them as
+    vector shards, so that a later `vsearch ingest` into the collection can commit over them."""
     from datetime import datetime, timezone
 
     from vsearch.models.identity import model_record
-    from vsearch.pipeline.biases import bias_table
-    from vsearch.store.collection import IMAGES_SCHEMA, CollectionStore
+    from vsearch.store.collection import BIAS_SCHEMA, IMAGES_SCHEMA, CollectionStore
     from vsearch.index import choose_and_build
-    from vsearch.store.manifest import Manifest
+    from vsearch.store.manifest import IndexRecord, Manifest
 
     rng = np.random.default_rng(0)
     d = model.embed_dim
-    centers = rng.normal(size=(200, d)).astype(np.float32)
-    vecs = centers[rng.integers(0, 200, n)] + 0.6 * rng.normal(size=(n, d)).astype(np.float32)
-    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    ids = np.arange(1, n + 1, dtype=np.int64)
+    if vectors is None:
+        centers = rng.normal(size=(200, d)).astype(np.float32)
+        vecs = centers[rng.integers(0, 200, n)] + 0.6 * rng.normal(size=(n, d)).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        ids = np.arange(1, n + 1, dtype=np.int64)
+    else:
+        ids, vecs = vectors
     now = datetime.now(timezone.utc)
     images = pa.table({
         "id": ids, "path": [f"f{i % 100}/img{i}.jpg" for i in ids], "root": [root] * n,
@@ -55,13 +60,21 @@ def make_collection(home: Path, n: int, model, root: str = "/photos") -> str:
         "mtime": [now] * n, "mtime_ns": np.zeros(n, dtype=np.int64), "width": np.full(n, 4000, dtype=np.int32),
         "height": np.full(n, 3000, dtype=np.int32), "taken_at": [None] * n, "camera": [None] * n,
         "orientation": [None] * n, "raw_path": [None] * n}, schema=IMAGES_SCHEMA)
-    name = f"synthetic{n}"
+    name = name or f"synthetic{n}"
     store = CollectionStore(home / name)
+    if shards:
+        rows = images.select(["id", "digest", "bytes", "mtime_ns", "width", "height", "taken_at", "camera", "orientation"]).to_pylist()
+        vector_store = store.vectors(d)
+        for start in range(0, n, 20_000):
+            vector_store.write_shard(rows[start:start + 20_000], vecs[start:start + 20_000])
     index, record = choose_and_build(ids, vecs, "auto", text_queries=model.hubness.texts, image_queries=model.hubness.images)
-    m = Manifest(model=model_record(model), index={**record, "type": index.kind, "params": index.params, "requested": "auto"},
+    m = Manifest(model=model_record(model), index=IndexRecord.from_json({**record, "type": index.kind, "params": index.params,
+                                                                         "requested": "auto"}),
                  counts={"images": n, "vectors": n, "errors": 0, "texts": 0}, roots=[root])
     # As ingest does: each image's hubness correction, so text queries pay for re-ranking k + 200.
-    store.commit(m, images=images, errors=None, index=index, image_bias=bias_table(store, "image_bias", model.hubness, ids, vecs))
+    bias = pa.table({"id": ids, "bias": model.hubness.image_bias(vecs)},
+                    schema=BIAS_SCHEMA.with_metadata({"hubness": model.hubness.signature}))
+    store.commit(m, images=images, index=index, image_bias=bias)
     return name
 
 

@@ -61,7 +61,7 @@ def make_big_collection(home: Path, root: Path, n: int) -> str:
     from vsearch.models.handle import ModelHandle
     from vsearch.models.identity import model_record
     from vsearch.store.collection import IMAGES_SCHEMA, CollectionStore
-    from vsearch.store.manifest import Manifest
+    from vsearch.store.manifest import IndexRecord, Manifest
 
     handle = ModelHandle.open()
     root.mkdir(parents=True)
@@ -92,7 +92,7 @@ def make_big_collection(home: Path, root: Path, n: int) -> str:
         "mtime_ns": np.full(n, st.st_mtime_ns), "width": np.full(n, 500, dtype=np.int32),
         "height": np.full(n, 375, dtype=np.int32), "taken_at": [None] * n, "camera": [None] * n,
         "orientation": [None] * n, "raw_path": [None] * n}, schema=IMAGES_SCHEMA)
-    m = Manifest(model=model_record(handle), index={"type": "auto", "params": {}},
+    m = Manifest(model=model_record(handle), index=IndexRecord(),
                  counts={"images": n, "vectors": n, "errors": 0, "texts": 0}, roots=[str(root)])
     store.commit(m, images=images)
     vsearch.reindex(name, home=home)
@@ -131,10 +131,10 @@ def first_run_pieces() -> dict[str, float]:
     lap("build image tower")
     _ = model.text
     lap("build text tower")
-    h = ModelHandle.of(model)
-    h.image_export()
+    h = ModelHandle.open(model)
+    h.exports.image_export()
     lap("export image graph")
-    h.export_text()
+    h.exports.export_text()
     lap("export text graph")
     fresh = ModelHandle.open()
     enc = encoder_for(fresh)

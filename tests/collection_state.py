@@ -12,8 +12,12 @@ import pyarrow.parquet as pq
 _GEN = re.compile(r"-(\d{6})(?:\.|$)")
 
 
+RECORDED = ("images", "errors", "texts")
+
+
 def snapshot(folder: Path) -> dict | None:
-    """None when there is no committed generation."""
+    """None when there is no committed generation. Every derived table the manifest names (biases,
+    and whatever pipeline/derived adds) is kept as {id: row}."""
     if not (folder / "manifest.json").is_file():
         return None
     from vsearch.store.vectors import VectorStore
@@ -29,15 +33,17 @@ def snapshot(folder: Path) -> dict | None:
     ids, vecs, _ = store.load(np.array(sorted({r["id"] for r in images}), dtype=np.int64))
     # The index record's timings (build, tuning, latency) differ run by run; what it chose does not.
     index = {k: m["index"].get(k) for k in ("type", "params", "requested")}
+    derived = {key: {r["id"]: r for r in table(key)} for key, name in m["files"].items()
+               if key not in RECORDED and name.endswith(".parquet")}
     return {"manifest": {k: m[k] for k in ("generation", "roots", "counts", "model", "format_version")}
                         | {"files": sorted(m["files"]), "index": index},
             "images": images, "errors": table("errors"), "texts": table("texts"),
-            "vectors": dict(zip(ids.tolist(), vecs)), "stored": set(store.known_ids().tolist()),
-            "image_bias": {r["id"]: r["bias"] for r in table("image_bias")}}
+            "vectors": dict(zip(ids.tolist(), vecs)), "stored": set(store.known_ids().tolist()), "derived": derived}
 
 
 def differences(a: dict | None, b: dict | None, generation: bool = True) -> list[str]:
-    """What differs between two snapshots ([] when they are equal; vectors to fp16 precision).
+    """What differs between two snapshots ([] when they are equal; vectors, and the numbers of
+    derived tables, to fp16 precision: a resumed run may have encoded in other batches).
     `generation=False`: the same content committed a different number of times is equal."""
     if a is None or b is None:
         return [] if a is b else ["one has no committed generation"]
@@ -47,10 +53,17 @@ def differences(a: dict | None, b: dict | None, generation: bool = True) -> list
     if a["vectors"].keys() != b["vectors"].keys() or any(
             not np.allclose(a["vectors"][i], b["vectors"][i], atol=2e-3) for i in a["vectors"]):
         out.append("vectors")
-    if a["image_bias"].keys() != b["image_bias"].keys() or any(
-            abs(a["image_bias"][i] - b["image_bias"][i]) > 2e-3 for i in a["image_bias"]):
-        out.append("image_bias")
+    for key in sorted(a["derived"].keys() | b["derived"].keys()):
+        rows_a, rows_b = a["derived"].get(key, {}), b["derived"].get(key, {})
+        if rows_a.keys() != rows_b.keys() or any(not _close(rows_a[i], rows_b[i]) for i in rows_a):
+            out.append(key)
     return out
+
+
+def _close(x: dict, y: dict) -> bool:
+    return x.keys() == y.keys() and all(
+        abs(x[k] - y[k]) <= 2e-3 * max(1.0, abs(y[k])) if isinstance(x[k], float) and isinstance(y[k], float) else x[k] == y[k]
+        for k in x)
 
 
 def debris(folder: Path) -> list[str]:

@@ -2,7 +2,7 @@
 crash_at): `python tests/crash_runner.py POINT NTH FAULT ARGS...`.
 
 Just before the NTH file written at POINT ("shard", "commit:images", "manifest", ...; "-" for none)
-is renamed into place, FAULT happens: `kill` (SIGKILL: the process dies there, as in a power cut
+is renamed into place, FAULT happens (with the test probe among the derived steps, tests/derived_probe.py): `kill` (SIGKILL: the process dies there, as in a power cut
 or an OOM kill), `enospc` (disk full) or `eacces` (permission denied).
 """
 from __future__ import annotations
@@ -36,6 +36,9 @@ def arm(point: str, nth: int, fault: str) -> None:
 def main() -> None:
     point, nth, fault, args = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
     import vsearch.cli
+    from derived_probe import register
+
+    register()  # as the crash suite does in its own process: every derived part is covered
 
     if point != "-":
         arm(point, nth, fault)

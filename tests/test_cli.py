@@ -8,17 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from typer.testing import CliRunner
-
-from vsearch.cli import app
-
-runner = CliRunner()
-
-
-def cli(*args, code=0):
-    r = runner.invoke(app, [str(a) for a in args])
-    assert r.exit_code == code, (r.output, r.exception)
-    return r
+from conftest import cli
 
 
 @pytest.fixture()

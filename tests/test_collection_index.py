@@ -2,27 +2,11 @@
 recall, the requested kind kept, changes made in place, filters, and format-2 single files."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 from collection_state import as_single_file_index
-from conftest import make_image
-from typer.testing import CliRunner
+from conftest import cli, cli_json, make_image
 
-from vsearch.cli import app
 from vsearch.store.collection import CollectionStore
-
-runner = CliRunner()
-
-
-def cli(*args, code=0):
-    r = runner.invoke(app, [str(a) for a in args])
-    assert r.exit_code == code, (r.output, r.exception)
-    return r
-
-
-def cli_json(*args):
-    return json.loads(cli(*args, "--json").stdout)
 
 
 def test_auto_records_its_choice_and_measured_recall(ingested_copy):
@@ -40,13 +24,13 @@ def test_requested_kind_survives_ingests_and_changes_in_place(ingested_copy):
     home, photos = ingested_copy
     assert cli_json("reindex", "--index", "hnsw")["index"]["type"] == "hnsw"
     before = CollectionStore(home / "photos").manifest.index
-    assert before["requested"] == "hnsw" and before["updates"] == 0
+    assert before.requested == "hnsw" and before.updates == 0
     make_image(photos / "new_green.jpg", "green", "circle")
     (photos / "blue_circle.png").unlink()
     cli("ingest", photos)
     after = CollectionStore(home / "photos").manifest.index
-    assert after["type"] == "hnsw" and after["requested"] == "hnsw"
-    assert after["updates"] == 1 and after["build_s"] == before["build_s"]  # added and removed, not rebuilt
+    assert after.type == "hnsw" and after.requested == "hnsw"
+    assert after.updates == 1 and after.measured["build_s"] == before.measured["build_s"]  # added and removed, not rebuilt
     store = CollectionStore(home / "photos")
     live = np.unique(np.array(store.images().column("id").to_pylist(), dtype=np.int64))
     index = store.index()
@@ -74,10 +58,10 @@ def test_filters_select_by_rows_and_return_k_allowed_hits(ingested_copy):
 def test_max_index_memory_is_recorded_and_kept(ingested_copy):
     home, photos = ingested_copy
     cli("reindex", "--max-index-memory", "64MB")
-    assert CollectionStore(home / "photos").manifest.index["max_memory"] == 64 << 20
+    assert CollectionStore(home / "photos").manifest.index.max_memory == 64 << 20
     make_image(photos / "new_red.jpg", "red", "circle")
     cli("ingest", photos)
-    assert CollectionStore(home / "photos").manifest.index["max_memory"] == 64 << 20
+    assert CollectionStore(home / "photos").manifest.index.max_memory == 64 << 20
 
 
 def test_a_format_2_single_file_index_is_read_then_rewritten(ingested_copy):
@@ -91,5 +75,5 @@ def test_a_format_2_single_file_index_is_read_then_rewritten(ingested_copy):
     assert cli_json("info")["legacy_index"] is True and "format-2 file" in cli("info").stdout
     cli("ingest", photos)  # the next commit writes a folder and the record
     m = CollectionStore(folder).manifest
-    assert (folder / m.files["index"]).is_dir() and m.format_version == 3 and "recall_at_10" in m.index
+    assert (folder / m.files["index"]).is_dir() and m.format_version == 3 and "recall_at_10" in m.index.measured
     assert [h["id"] for h in cli_json("query", "a red square", "-k", 8)] == before

@@ -25,9 +25,13 @@ from typer.testing import CliRunner
 from collection_state import debris, differences, snapshot
 from conftest import make_image
 from crash_runner import arm
+from derived_probe import registered, steps
 
 HERE = Path(__file__).resolve().parent
-COMMIT_POINTS = ["commit:images", "commit:errors", "commit:index", "commit:image_bias", "commit:readers", "manifest"]
+# Every write of an ingest's commit: the tables it records, each derived part of the images (every
+# entry of the step list, the test probe among them), the readers' list, the manifest.
+COMMIT_POINTS = (["commit:images", "commit:errors"] + [f"commit:{s.key}" for s in steps() if s.subject == "images"]
+                 + ["commit:readers", "manifest"])
 BATCH = "2"  # small batches: many shards, many points to crash at
 
 
@@ -117,8 +121,15 @@ class World:
         restore(self.v2, self.photos)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def probe():
+    """The test's derived step among vsearch's, here as in crash_runner.py's processes."""
+    with registered():
+        yield
+
+
 @pytest.fixture(scope="module")
-def world(tmp_path_factory) -> World:
+def world(tmp_path_factory, probe) -> World:
     return World(tmp_path_factory.mktemp("crash"))
 
 
@@ -176,7 +187,8 @@ def test_kill_9_at_a_random_moment_then_resume_equals_a_clean_run(world, seed):
     clean = world.clean_v1 if which == "first" else world.clean_v2
     at = random.Random(seed).uniform(0.2, 1.0) * world.seconds
     env = dict(os.environ, VSEARCH_HOME=str(world.home), PYTHONPATH=os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]))
-    p = subprocess.Popen([sys.executable, "-m", "vsearch.cli", "ingest", str(world.photos), "--batch-size", BATCH],
+    p = subprocess.Popen([sys.executable, str(HERE / "crash_runner.py"), "-", "0", "kill", "ingest", str(world.photos),
+                          "--batch-size", BATCH],
                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         p.wait(timeout=at)

@@ -5,22 +5,8 @@ import shutil
 
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
 
-from conftest import make_image
-from vsearch.cli import app
-
-runner = CliRunner()
-
-
-def cli(*args, code=0):
-    r = runner.invoke(app, [str(a) for a in args])
-    assert r.exit_code == code, (r.output, r.exception)
-    return r
-
-
-def cli_json(*args, code=0):
-    return json.loads(cli(*args, "--json", code=code).stdout)
+from conftest import cli, cli_json, make_image
 
 
 @pytest.fixture()

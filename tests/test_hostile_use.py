@@ -11,22 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
 import vsearch
+from conftest import cli as run_cli
 from conftest import make_image
-from vsearch.cli import app
 from vsearch.errors import ImageError, QueryError
-
-runner = CliRunner()
 
 
 def cli(home: Path, *args, code: int = 0):
-    r = runner.invoke(app, [str(a) for a in args], env={"VSEARCH_HOME": str(home)})
-    assert r.exit_code == code, (r.output, r.exception)
-    if code == 2:
-        assert r.output.startswith("error:") and r.output.count("\n") == 1 and "Traceback" not in r.output
-    return r
+    """The CLI on the collections in `home`; a library error must be one line."""
+    return run_cli(*args, code=code, home=home, one_line=code == 2)
 
 
 def png(width: int, height: int, rows: bytes = b"") -> bytes:

@@ -53,8 +53,14 @@ def test_stored_biases_are_reused_only_for_known_ids():
         return np.full(len(v), 7.0, dtype=np.float32)
 
     ids = np.array([3, 5, 9], dtype=np.int64)
-    out = reuse_or_compute(correct, ids, np.zeros((3, 4), np.float32), (np.array([5]), np.array([1.5], np.float32)))
-    assert out.tolist() == [7.0, 1.5, 7.0] and calls == [2]
+    asked = []
+
+    def vectors_of(wanted):
+        asked.append(wanted.tolist())
+        return np.zeros((len(wanted), 4), np.float32)
+
+    out = reuse_or_compute(correct, ids, vectors_of, (np.array([5]), np.array([1.5], np.float32)))
+    assert out.tolist() == [7.0, 1.5, 7.0] and calls == [2] and asked == [[3, 9]]  # only the unknown ones are loaded
 
 
 def test_sidecar_refuses_another_model(tmp_path):

@@ -10,22 +10,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
 
-from conftest import unit_rows
-from vsearch.cli import app
+from conftest import cli, unit_rows
 from vsearch.errors import QueryError
 from vsearch.pipeline.import_sources import ImportSourceError
 from vsearch.pipeline.importing import import_embeddings
 from vsearch.store.collection import CollectionStore
-
-runner = CliRunner()
-
-
-def cli(*args, code=0):
-    r = runner.invoke(app, [str(a) for a in args])
-    assert r.exit_code == code, (r.output, r.exception)
-    return r
 
 
 def exported(home: Path) -> tuple[list[str], np.ndarray]:
@@ -65,6 +55,9 @@ def test_clip_retrieval_folder_answers_queries_like_the_ingested_vectors(ingeste
     assert s["collection"] == "embeddings" and s["kind"] == "clip-retrieval" and s["rows"] == len(paths)
     assert s["root"] == str(photos.resolve()) and s["reachable"] == len(paths) and s["warnings"] == []
     assert s["check"]["sample"] == 8 and s["check"]["mean_cosine"] > 0.99
+    # the writer transaction's phases, named as an ingest names them, adding up to the elapsed time
+    assert list(s["timings"])[-3:] == ["index", "commit", "export"]
+    assert sum(s["timings"].values()) == pytest.approx(s["elapsed_s"], abs=0.02)
     for query in (["a red square"], ["--image", photos / "blue_circle.png"]):
         assert query_paths(h2, *query) == query_paths(home, *query)
     # files on this machine get the ingest's content ids: thumbnails (which check them) work

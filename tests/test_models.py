@@ -84,23 +84,6 @@ def test_minilm_matches_sentence_transformers():
     assert sims[0, 1] > 0.5 > sims[0, 2]  # paraphrase ranks above an unrelated sentence
 
 
-def test_onnx_image_encoder_matches_pytorch(tmp_path, monkeypatch):
-    monkeypatch.setenv("VSEARCH_CACHE", str(tmp_path))
-    from vsearch.models import build_untrained
-    from vsearch.pipeline.encode import ImageEncoder
-
-    model = build_untrained("align-lite").eval()
-    rng = np.random.default_rng(0)
-    s = model.preprocess.size
-    pixels = rng.integers(0, 255, size=(3, s, s, 3), dtype=np.uint8)
-    fast = ImageEncoder(model, "onnx")
-    assert fast.backend == "onnx" and list(tmp_path.rglob("*.onnx"))
-    ref = ImageEncoder(model, "torch")(pixels)
-    got = fast(pixels)
-    assert got.shape == ref.shape
-    assert (got * ref).sum(1).min() > 0.9999
-
-
 def test_attention_pool_starts_as_mean_pool_and_learns_positions():
     from vsearch.models.align_lite import AttentionPool
 

@@ -13,10 +13,11 @@ import vsearch
 from vsearch.errors import InvalidOptionError, ModelUnavailableError
 from vsearch.imaging import read_image_file
 from vsearch.models.handle import ModelHandle
+from vsearch.models.identity import ModelRecord
 from vsearch.models.image_encoder import encode_images, encoder_for
 from vsearch.models.precision import precision_for
 from vsearch.pipeline.config import IngestConfig
-from vsearch.pipeline.decode import decode_pixels
+from vsearch.evaluation.encoding import decode_pixels
 from vsearch.store.collection import CollectionStore
 
 # The lowest cosine of an int8 vector to its fp32 vector over 1,000 Flickr8k dev photos was 0.78
@@ -33,16 +34,20 @@ def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sum(a * b, axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
 
 
+def _record(precision: str | None) -> ModelRecord:
+    return ModelRecord("m", {}, "fp", 4, precision)
+
+
 def test_precision_rules():
     assert precision_for(None, None, "c") == "fp32"
     assert precision_for(None, "int8", "c") == "int8"
-    assert precision_for({"name": "m"}, None, "c") == "fp32"  # a record written before the field
-    assert precision_for({"precision": "int8"}, None, "c") == "int8"
-    assert precision_for({"precision": "int8"}, "int8", "c") == "int8"
+    assert precision_for(_record(None), None, "c") == "fp32"  # a record written before the field
+    assert precision_for(_record("int8"), None, "c") == "int8"
+    assert precision_for(_record("int8"), "int8", "c") == "int8"
     with pytest.raises(InvalidOptionError, match="ingested at int8 precision"):
-        precision_for({"precision": "int8"}, "fp32", "c")
+        precision_for(_record("int8"), "fp32", "c")
     with pytest.raises(InvalidOptionError, match="ingested at fp32 precision"):
-        precision_for({}, "int8", "c")
+        precision_for(_record(None), "int8", "c")
     with pytest.raises(InvalidOptionError, match="unknown precision"):
         IngestConfig(root=Path("."), precision="int4")
     with pytest.raises(InvalidOptionError, match="torch backend"):
@@ -53,8 +58,7 @@ def test_int8_vectors_close_to_fp32(flickr):
     handle = ModelHandle.open()
     pixels = np.stack(list(decode_pixels(_train_photos(flickr, 8), handle.preprocess, 0)))
     fp32 = encoder_for(handle).encode(pixels)[0]
-    handle.precision = "int8"
-    encoder = encoder_for(handle)
+    encoder = encoder_for(ModelHandle.open(handle, precision="int8"))
     assert encoder.precision == "int8" and "-int8-" in encoder._onnx.path.name
     int8 = encoder.encode(pixels)[0]
     cos = _cos(fp32, int8)
@@ -64,11 +68,10 @@ def test_int8_vectors_close_to_fp32(flickr):
 
 
 def test_missing_calibration_is_a_clear_error(tmp_path):
-    handle = ModelHandle.open()
+    handle = ModelHandle.open(precision="int8")
     handle._weights = tmp_path / "elsewhere.safetensors"  # weights without a calibration beside them
-    handle.precision = "int8"
     with pytest.raises(ModelUnavailableError, match="no int8 calibration"):
-        handle.image_graph()
+        handle.exports.image_graph()
 
 
 def test_collection_records_precision_and_queries_at_it(photos, home, model):
@@ -80,7 +83,7 @@ def test_collection_records_precision_and_queries_at_it(photos, home, model):
     with pytest.raises(InvalidOptionError, match="ingested at int8 precision"):
         vsearch.ingest(photos, "eight", home, precision="fp32")
     vsearch.ingest(photos, "eight", home)  # no --precision: the collection keeps its own
-    assert CollectionStore(home / "eight").manifest.model["precision"] == "int8"
+    assert CollectionStore(home / "eight").manifest.model.precision == "int8"
     with vsearch.open_collection("eight", home) as col:
         assert col.info(disk_usage=False)["precision"] == "int8"
 
@@ -98,7 +101,7 @@ def test_collection_records_precision_and_queries_at_it(photos, home, model):
 
 def test_fp32_collection_records_fp32(photos, home):
     vsearch.ingest(photos, "plain", home)
-    assert CollectionStore(home / "plain").manifest.model["precision"] == "fp32"
+    assert CollectionStore(home / "plain").manifest.model.precision == "fp32"
     with pytest.raises(InvalidOptionError, match="ingested at fp32 precision"):
         vsearch.ingest(photos, "plain", home, precision="int8")
 

@@ -92,9 +92,9 @@ def test_collection_prefetches_only_when_asked(ingested):
     home, photos = ingested
     name = photos.name
     col = vsearch.open_collection(name, home=home)
-    assert col._index is not None  # opened with the collection, not by the first query
+    assert col._gen.loaded("index")  # opened with the collection, not by the first query
     col.close()
     one_shot = vsearch.open_collection(name, home=home, prefetch=False)
-    assert one_shot._index is None
+    assert not one_shot._gen.loaded("index")
     assert one_shot.search_vector(one_shot.index.reconstruct(int(one_shot.images.column("id")[0].as_py())), k=1)
     one_shot.close()

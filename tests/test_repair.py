@@ -10,22 +10,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import cli as run_cli
 from conftest import make_image, make_photos
-from typer.testing import CliRunner
 
-from vsearch.cli import app
-from vsearch.errors import QueryError
+from derived_probe import registered, steps
+from vsearch.errors import CollectionFormatError, QueryError
+from vsearch.store.collection import CollectionStore
 
-runner = CliRunner()
 GARBAGE = b"\x00 not a parquet file, not an index \xff" * 10
 
 
 def cli(home: Path, *args, code: int = 0):
-    r = runner.invoke(app, [str(a) for a in args], env={"VSEARCH_HOME": str(home)})
-    assert r.exit_code == code, (r.output, r.exception)
-    if code == 2:  # a message: one line, no traceback
-        assert r.output.startswith("error:") and r.output.count("\n") == 1 and "Traceback" not in r.output
-    return r
+    """The CLI on the collections in `home`; a library error must be one line."""
+    return run_cli(*args, code=code, home=home, one_line=code == 2)
 
 
 def cli_json(home: Path, *args, code: int = 0):
@@ -41,8 +38,15 @@ def _model(model):
     MODEL = model
 
 
+@pytest.fixture(scope="module", autouse=True)
+def probe():
+    """The test's derived step among vsearch's: every case below covers it too."""
+    with registered():
+        yield
+
+
 @pytest.fixture(scope="module")
-def template(tmp_path_factory) -> tuple[Path, Path]:
+def template(tmp_path_factory, probe) -> tuple[Path, Path]:
     """(photos, home): a collection of several vector shards (batches of 4) with a text corpus."""
     base = tmp_path_factory.mktemp("repair")
     photos = make_photos(base / "photos")
@@ -70,7 +74,8 @@ def manifest(home: Path) -> dict:
 
 
 def state(home: Path, photos: Path) -> dict:
-    """What a user sees: text and image -> text query results, the counts, the files and errors."""
+    """What a user sees: text and image -> text query results, the counts, the files and errors;
+    and what every derived table of the images holds (the test probe's among them)."""
     import vsearch
 
     col = vsearch.open_collection(home=home, model=MODEL)
@@ -78,8 +83,12 @@ def state(home: Path, photos: Path) -> dict:
         texts = [h.text for h in col.search_texts(photos / "red_square.jpg", k=3)]
     except QueryError:  # no text corpus
         texts = None
+    derived = {s.key: [{k: round(v, 5) if isinstance(v, float) else v for k, v in row.items()}
+                       for row in s.read(col.store).sort_by("id").to_pylist()]
+               for s in steps() if s.subject == "images" and s.schema is not None}
     return {"text": [(h.id, h.relpath) for h in col.search("a red square", k=20)], "texts": texts,
-            "counts": col.info()["counts"], "errors": sorted((e["path"], e["reason"]) for e in col.store.errors().to_pylist())}
+            "counts": col.info()["counts"], "errors": sorted((e["path"], e["reason"]) for e in col.store.errors().to_pylist()),
+            "derived": derived}
 
 
 def damage(home: Path, key: str, how: str = "garbage") -> bytes | None:
@@ -104,11 +113,31 @@ READ_BY = {"images": ["query", "a red square"], "image_bias": ["query", "a red s
            "index": ["query", "a red square"], "texts": ["query", "--image", "{photos}/red_square.jpg", "--texts"],
            "texts_index": ["query", "--image", "{photos}/red_square.jpg", "--texts"],
            "text_bias": ["query", "--image", "{photos}/red_square.jpg", "--texts"], "errors": ["info", "--errors"]}
+# Every derived part (vsearch's step list and the test probe); one no query reads is read by its step.
+PARTS = {s.key: s for s in steps()}
+
+
+def read_fails(home: Path, photos: Path, key: str) -> None:
+    """Reading the damaged part is a message naming `vsearch reindex`."""
+    if key in READ_BY:
+        said = cli(home, *[a.format(photos=photos) for a in READ_BY[key]], code=2).output
+    else:
+        with pytest.raises(CollectionFormatError) as e:
+            PARTS[key].read(CollectionStore(folder(home)))
+        said = str(e.value)
+    assert "vsearch reindex" in said and ("damaged" in said or "missing" in said)
+
+
+def read_works(home: Path, photos: Path, key: str) -> None:
+    if key in READ_BY:
+        cli(home, *[a.format(photos=photos) for a in READ_BY[key]])
+    else:
+        PARTS[key].read(CollectionStore(folder(home)))
 
 
 FAST = {("images", "garbage"), ("texts", "garbage"), ("image_bias", "truncated")}  # the rest: pytest -m slow
-CASES = [(key, "garbage") for key in sorted(READ_BY)] + [("images", "truncated"), ("image_bias", "truncated"),
-                                                          ("texts", "truncated"), ("errors", "missing"), ("index", "missing")]
+CASES = [(key, "garbage") for key in sorted(READ_BY.keys() | PARTS.keys())] + [
+    ("images", "truncated"), ("image_bias", "truncated"), ("texts", "truncated"), ("errors", "missing"), ("index", "missing")]
 
 
 @pytest.mark.parametrize("key, how", [pytest.param(*c, marks=() if c in FAST else pytest.mark.slow) for c in CASES])
@@ -116,11 +145,9 @@ def test_reindex_repairs_a_damaged_file_and_loses_nothing_it_can_rebuild(templat
     photos, _ = template
     before = state(home, photos)
     damaged = damage(home, key, how)
-    query = [a.format(photos=photos) for a in READ_BY[key]]
-    r = cli(home, *query, code=2)
-    assert "vsearch reindex" in r.output and ("damaged" in r.output or "missing" in r.output)
+    read_fails(home, photos, key)
     done = cli_json(home, "reindex")
-    if key in ("index", "texts_index"):  # derived from the vectors and texts alone: rebuilt, nothing to set aside
+    if key in PARTS and PARTS[key].schema is None:  # a derived folder (an index): rebuilt, nothing to set aside
         assert done["repaired"] == [] and set_aside(home) == {}
     else:
         assert done["repaired"]
@@ -128,12 +155,12 @@ def test_reindex_repairs_a_damaged_file_and_loses_nothing_it_can_rebuild(templat
     after = state(home, photos)
     if key == "texts":  # the corpus strings are stored nowhere else: lost, and said so
         assert any("text corpus" in line and "texts add" in line for line in done["repaired"])
-        assert "vsearch texts add" in cli(home, *query, code=2).output
+        assert "vsearch texts add" in cli(home, *[a.format(photos=photos) for a in READ_BY[key]], code=2).output
         assert after["texts"] is None and after["counts"]["texts"] == 0
         assert {k: v for k, v in after.items() if k not in ("texts", "counts")} == \
                {k: v for k, v in before.items() if k not in ("texts", "counts")}
         return
-    cli(home, *query)  # the query that failed now works
+    read_works(home, photos, key)  # the query that failed now works
     if key == "errors":  # the list of unreadable files comes back with the next ingest
         assert after["errors"] == [] and any("unreadable files" in line for line in done["repaired"])
         cli(home, "ingest", photos)
@@ -142,8 +169,8 @@ def test_reindex_repairs_a_damaged_file_and_loses_nothing_it_can_rebuild(templat
         assert after == before
 
 
-@pytest.mark.parametrize("key", ["images", pytest.param("errors", marks=pytest.mark.slow),
-                                 pytest.param("image_bias", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("key", ["images", pytest.param("errors", marks=pytest.mark.slow)] + [
+    pytest.param(s.key, marks=pytest.mark.slow) for s in steps() if s.subject == "images" and s.schema is not None])
 def test_ingest_repairs_what_it_reads_and_ends_as_before(template, home, key):
     photos, _ = template
     before = state(home, photos)
@@ -238,7 +265,7 @@ def test_nothing_is_ever_deleted_and_repairs_stack(template, home):
 def test_no_compaction_while_a_root_is_unreachable(ingested_copy, tmp_path):
     """A repair without a root keeps that root's vectors while its rows are out of the images
     table: a compaction then (which keeps only the live ids it is given) must wait for it."""
-    from vsearch.pipeline.commit import compact_if_due
+    from vsearch.pipeline.transaction import compact_if_due
     from vsearch.store.collection import CollectionStore
 
     home, photos = ingested_copy

@@ -41,9 +41,9 @@ def exports(model) -> Path:
     """The default cache holds the model's image and text exports (as after any first ingest)."""
     from vsearch.models.handle import ModelHandle
 
-    h = ModelHandle.of(model)
-    h.export_text()
-    return h.image_export()
+    h = ModelHandle.open(model)
+    h.exports.export_text()
+    return h.exports.image_export()
 
 
 def _few_photos(root: Path, n: int = 3) -> Path:
@@ -122,7 +122,7 @@ def test_first_run_writes_both_exports_then_runs_torch_free(model, tmp_path, mon
 
 def test_the_reranker_every_ingest_knows_reads_the_locked_towers_feature_map():
     """The torch-free identity of the reranker's input (models/handle.py) is the one models/itm.py builds."""
-    from vsearch.models.handle import reranker_feature_map
+    from vsearch.models.token_reranker import reranker_feature_map
     from vsearch.models.itm import locked_towers
 
     assert reranker_feature_map() == locked_towers().capabilities.feature_map is not None
@@ -178,11 +178,17 @@ def test_a_re_ingest_carries_unchanged_rows_over_and_joins_the_read_ones_with_th
     assert len(np.unique(int64_column(table, "id"))) == 6  # drawn.png and the first photo are in both roots
 
 
-def test_reindex_needs_no_torch(exports, tmp_path):
+def test_reindex_and_texts_add_need_no_torch(exports, tmp_path):
+    """Both writers encode texts through the model's handle (the ONNX text graph), as queries do
+    (texts add loaded the PyTorch model before the writer transaction)."""
     photos = _few_photos(tmp_path / "photos", 2)
     run_vsearch("ingest", str(photos), "--home", str(tmp_path / "h"))
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("a red circle\na dog on the grass\n")
+    out, torch_loaded = run_vsearch("texts", "add", str(corpus), "--home", str(tmp_path / "h"))
+    assert out["texts"] == 2 and not torch_loaded
     out, torch_loaded = run_vsearch("reindex", "--home", str(tmp_path / "h"))
-    assert out["vectors"] == 3 and out["hubness"] and not torch_loaded
+    assert out["vectors"] == 3 and out["texts"] == 2 and out["hubness"] and not torch_loaded
 
 
 def test_a_cuda_device_keeps_the_pytorch_path():
@@ -201,7 +207,8 @@ def test_reranker_tokens_are_stored_without_torch_once_exported(exports, model, 
 
     from vsearch.models import save_checkpoint
     from vsearch.models.checkpoint import file_digest
-    from vsearch.models.handle import ModelHandle, TokenReranker
+    from vsearch.models.handle import ModelHandle
+    from vsearch.models.token_reranker import TokenReranker
     from vsearch.models.itm import ITMConfig, ITMHead
     from vsearch.models.onnx_runtime import text_export_path
     from vsearch.store.tokens import TokenStore
@@ -214,10 +221,10 @@ def test_reranker_tokens_are_stored_without_torch_once_exported(exports, model, 
     text = text_export_path(model.fingerprint)
     shutil.copy(text, cache / "onnx" / text.name)
     monkeypatch.setenv("VSEARCH_CACHE", str(cache))
-    handle = ModelHandle.of(model)
+    handle = ModelHandle.open(model)
     rr = TokenReranker.from_file(itm)
     assert handle.reads_feature_map(rr)
-    handle.image_export(rr)  # what a first ingest with this reranker does (with PyTorch)
+    handle.exports.image_export(rr)  # what a first ingest with this reranker does (with PyTorch)
     home = tmp_path / "h"
     out, torch_loaded = run_vsearch("ingest", str(_few_photos(tmp_path / "b", 2)), "--home", str(home),
                                     "--reranker", str(itm), cache=cache)

@@ -361,3 +361,47 @@ def test_uploads_are_decoded_bounded_and_only_their_vectors_cached(ui_home):
     assert isinstance(vec, np.ndarray) and vec.shape == (col.info()["dim"],)
     # the same ranking as searching by the file itself
     assert [h.id for h in col.search(vector=vec, k=5)] == [h.id for h in col.search(image=photo, k=5)]
+
+
+def test_a_rerun_reads_one_generation_while_other_sessions_reload(ui_home, monkeypatch):
+    """The app's collection is shared by every session; one session's rerun must not switch
+    generations halfway when another session reloads after a commit (before: the grid's
+    thumbnails were read from the newer generation than the search that chose them)."""
+    from test_concurrency import recommit
+    from vsearch.search import collection as collection_module
+    from vsearch.store.collection import CollectionStore
+
+    at = started(ui_home, monkeypatch)
+    shared: list = []
+    real_init, real_search, real_thumb = (collection_module.Collection.__init__, collection_module.Collection.search,
+                                          collection_module.Collection.thumbnail)
+    read: list[tuple[str, int]] = []
+
+    def init(self, *a, **k):
+        real_init(self, *a, **k)
+        shared.append(self)
+
+    def search(self, *a, **k):
+        read.append(("search", self.store.manifest.generation))
+        hits = real_search(self, *a, **k)
+        recommit(CollectionStore(ui_home / "photos"))   # another ingest commits...
+        for col in shared:                              # ...and another session's rerun reloads
+            col.reload()
+        return hits
+
+    def thumbnail(self, *a, **k):
+        read.append(("thumbnail", self.store.manifest.generation))
+        return real_thumb(self, *a, **k)
+
+    monkeypatch.setattr(collection_module.Collection, "__init__", init)
+    monkeypatch.setattr(collection_module.Collection, "search", search)
+    monkeypatch.setattr(collection_module.Collection, "thumbnail", thumbnail)
+    import streamlit as st
+
+    st.cache_resource.clear()  # the app opens its collection anew, through init()
+    at.text_input(key="query").input("a dog").run()
+    assert not at.exception and len(names(at)) == 20 and shared
+    searched = [g for kind, g in read if kind == "search"]
+    assert len(searched) == 1 and {g for _, g in read} == set(searched), read
+    at.text_input(key="query").input("a dog on grass").run()  # the next rerun reads the newer one
+    assert read[-1][1] > searched[0]

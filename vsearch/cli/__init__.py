@@ -1,7 +1,7 @@
 """The `vsearch` command: parse, call the public API, print (rich) or --json. No logic here.
 
 One module per journey: ingest, import, query, collections (info, list, reindex, texts), evaluate,
-train, models, ui. Every command goes through `common.handles_errors`: a library error is a
+train, models, ui, serve. Every command goes through `common.handles_errors`: a library error is a
 one-line message and exit code 2.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from . import collections, evaluate, importing, ingest, models, query, train, ui
+from . import collections, evaluate, importing, ingest, models, query, serve, train, ui
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Search a folder of photos by describing them.\n\n"
@@ -32,6 +32,7 @@ app.command("calibrate-int8")(train.calibrate_int8_cmd)
 app.command("train-itm")(train.train_itm)
 app.command()(models.models)
 app.command()(ui.ui)
+app.command()(serve.serve)
 
 
 AS_PROGRAM = False  # True when `main` runs (the `vsearch` program), not when tests call `app`

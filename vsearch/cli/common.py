@@ -13,6 +13,7 @@ from rich.console import Console
 from typer.exceptions import TyperException
 
 from ..errors import VsearchError
+from ..index import KINDS
 from ..progress import Progress
 
 out = Console(highlight=False, markup=False, emoji=False)  # nothing printed is markup: names are data
@@ -21,8 +22,8 @@ err = Console(stderr=True, highlight=False, markup=False, emoji=False)
 HomeOpt = typer.Option(None, "--home", help="Index home folder (default: $VSEARCH_HOME, else ./indexes).")
 CollOpt = typer.Option(None, "--collection", "-c", help="Collection name (default: the only one).")
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table.")
-IndexOpt = typer.Option(None, "--index", help="Index kind: auto (chosen for the size and memory budget, then its recall measured), "
-                        "flat (exact), hnsw (graph), ivf, ivfsq8 (8-bit codes), ivfpq (product codes, smallest). "
+IndexOpt = typer.Option(None, "--index", help="Index kind: auto (chosen for the size and memory budget, then its recall "
+                        "measured); " + "; ".join(f"{kind} ({KINDS[kind].summary})" for kind in sorted(KINDS)) + ". "
                         "Default: auto for a new collection; an existing one keeps what it was given.")
 MaxMemoryOpt = typer.Option(None, "--max-index-memory", metavar="SIZE",
                             help="Memory auto may give the index, e.g. 500MB or 4GB (default: a quarter of this machine's RAM; "

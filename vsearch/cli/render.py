@@ -68,7 +68,7 @@ def info_table(i: dict[str, Any]) -> Table:
 
 
 def index_rows(idx: dict[str, Any], legacy: bool = False) -> list[tuple[str, str]]:
-    """The index record (pipeline/indexing.py) as info rows: kind and parameters, why it was
+    """The index record (pipeline/derived/index.py) as info rows: kind and parameters, why it was
     chosen, the recall and latency measured when it was built, its memory."""
     params = " ".join(f"{k}={v}" for k, v in (idx.get("params") or {}).items() if v is not None)
     requested = idx.get("requested")

@@ -39,7 +39,7 @@ def evaluate_benchmark(root, split: str = "test", model=None, batch_size: int = 
     With `hubness` (and a model that has one) each direction is ranked as search ranks it, with
     the hubness correction; the plain cosine figures are kept under `extra["uncorrected"]`."""
     from ..models import load_model
-    from ..pipeline.encode import encode_image_files, encode_texts
+    from .encoding import encode_image_files, encode_texts
     from .pairs import load_pairs
 
     if rerank_k is not None and rerank_k < 0:
@@ -105,6 +105,6 @@ def evaluate_collection(collection, queries_file, ks=KS) -> EvalResult:
             hits[k] += bool(ranks and ranks[0] < k)
     t2i = {f"R@{k}": 100.0 * hits[k] / len(rows) for k in ks}
     m = collection.store.manifest
-    return EvalResult(m.model["name"], f"collection:{collection.name}", m.counts["images"], len(rows), t2i, {})
+    return EvalResult(m.model.name, f"collection:{collection.name}", m.counts["images"], len(rows), t2i, {})
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..pipeline.decode import decode_files
-from ..pipeline.encode import batched
+from .encoding import batched
 from ..progress import Reporter, track
 from .recall import recall_at_k
 

@@ -17,8 +17,8 @@ from torch import nn
 
 from .base import DualEncoder
 from .efficientnet import build_efficientnet_lite
+from .families import preprocess_of
 from .minilm import Tokenizer, load_minilm, mean_pool
-from .preprocess import Preprocess
 
 N_STAGES = 7  # EfficientNet-Lite block stages
 
@@ -121,10 +121,6 @@ class TextTower(nn.Module):
         return [f"bert.encoder.layer.{i}." for i in range(self.split, self.n_layers)] + ["head."]
 
 
-def default_preprocess(cfg: dict[str, Any]) -> Preprocess:
-    return Preprocess(size=cfg["image_size"], mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), interpolation="bicubic")
-
-
 class AlignLite(DualEncoder):
     def __init__(self, name: str, cfg: dict[str, Any], state: dict[str, torch.Tensor] | None,
                  fingerprint: str | None, pretrained_towers: bool = True):
@@ -132,7 +128,7 @@ class AlignLite(DualEncoder):
         self.name = name
         self.config = dict(cfg)
         self.embed_dim = cfg["embed_dim"]
-        self.preprocess = default_preprocess(cfg)
+        self.preprocess = preprocess_of(cfg)  # the family's, from the config (models/families.py)
         self._state = state or {}
         self._fingerprint = fingerprint
         self._pretrained = pretrained_towers
@@ -186,10 +182,17 @@ class AlignLite(DualEncoder):
         return t.from_trunk(t.trunk(pixels))
 
     def text_features(self, texts: list[str]) -> torch.Tensor:
-        t = self.text
-        ids, mask = t.tokenizer(texts)
-        ids, mask = ids.to(self.device), mask.to(self.device)
-        return t.from_trunk(t.trunk(ids, mask), mask)
+        ids, mask = self.text.tokenizer(texts)
+        return self.text_features_from_ids(ids.to(self.device), mask.to(self.device))
+
+    def text_features_from_ids(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        t, m = self.text, mask.bool()
+        return t.from_trunk(t.trunk(ids, m), m)
+
+    def image_features_and_map(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        t = self.image
+        fmap = t.feature_map(pixels)
+        return t.head(t.pool(fmap)), fmap
 
     def image_tokens(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.image.feature_map(pixels).flatten(2).transpose(1, 2)
@@ -199,6 +202,18 @@ class AlignLite(DualEncoder):
         ids, mask = t.tokenizer(texts)
         ids, mask = ids.to(self.device), mask.to(self.device)
         return t.tail(t.trunk(ids, mask), mask), mask
+
+    def trunk_key(self, kind: str) -> dict[str, Any]:
+        tower = self.image if kind == "image" else self.text
+        keys = ("image_variant", "image_size") if kind == "image" else ("max_text_len",)
+        return {"split_at": tower.split, "tower": {k: self.config[k] for k in keys}}
+
+    def train_tails(self) -> None:
+        self.train()
+        tails = self.image.tail_prefixes()
+        for n, mod in self.image.backbone.named_modules():
+            if isinstance(mod, nn.BatchNorm2d) and not any(("backbone." + n + ".").startswith(p) for p in tails):
+                mod.eval()
 
     def trained_state(self) -> dict[str, torch.Tensor]:
         """The tensors training changes (tails, heads, temperature): what a checkpoint stores."""

@@ -14,11 +14,12 @@ from .preprocess import Preprocess
 class DualEncoder(nn.Module):
     """Image and text towers mapping into one space; all outputs L2-normalised.
 
-    Subclasses implement `image_features` / `text_features` (differentiable, unnormalised) and
-    the token-level outputs used by the reranker. `name`, `config` and `fingerprint` identify
-    the exact model; a collection stores them and refuses any other. A model whose weights are
-    not identified (fresh heads, random open_clip weights) has fingerprint None and cannot
-    build a collection.
+    Subclasses implement `image_features` / `text_features` (differentiable, unnormalised), and
+    the methods below only where their family declares the capability that needs them
+    (models/families.py; tests/test_families.py checks every family). `name`, `config` and
+    `fingerprint` identify the exact model; a collection stores them and refuses any other. A
+    model whose weights are not identified (fresh heads, random open_clip weights) has
+    fingerprint None and cannot build a collection.
     """
 
     name: str
@@ -55,12 +56,32 @@ class DualEncoder(nn.Module):
     def text_features(self, texts: list[str]) -> torch.Tensor:
         raise NotImplementedError
 
+    # --- token_outputs -------------------------------------------------------------------------
     def image_tokens(self, pixels: torch.Tensor) -> torch.Tensor:
         """[n, positions, channels]: the image tower's last feature map."""
         raise NotImplementedError
 
     def text_tokens(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """([n, tokens, channels], bool mask [n, tokens]): the text tower's last hidden states."""
+        raise NotImplementedError
+
+    # --- feature_map ---------------------------------------------------------------------------
+    def image_features_and_map(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(`image_features`, the final feature map [n, channels, h, w]) from one forward pass."""
+        raise NotImplementedError
+
+    # --- onnx_text -----------------------------------------------------------------------------
+    def text_features_from_ids(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """`text_features` from token ids and their mask (what the exported text graph computes)."""
+        raise NotImplementedError
+
+    # --- cached_trunks -------------------------------------------------------------------------
+    def trunk_key(self, kind: str) -> dict[str, Any]:
+        """What the cached trunk outputs of the "image" or "text" tower depend on (cache keys)."""
+        raise NotImplementedError
+
+    def train_tails(self) -> None:
+        """Training mode for what training changes; the locked trunks keep their statistics."""
         raise NotImplementedError
 
     @torch.inference_mode()

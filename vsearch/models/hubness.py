@@ -152,13 +152,12 @@ def lookup(bias_ids: np.ndarray, bias: np.ndarray, ids: np.ndarray) -> tuple[np.
     return np.where(known, bias[pos], 0.0).astype(np.float32), known
 
 
-def reuse_or_compute(correct, ids: np.ndarray, vecs: np.ndarray,
-                     prev: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+def reuse_or_compute(correct, ids: np.ndarray, vectors_of, prev: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
     """Biases for `ids`: taken from `prev` (ascending ids, biases) where known, computed by
-    `correct(vectors)` otherwise."""
+    `correct(vectors)` otherwise; `vectors_of(ids)` gives the vectors of just those."""
     bias, known = lookup(*prev, ids) if prev is not None else lookup(np.zeros(0, np.int64), np.zeros(0), ids)
     if (~known).any():
-        bias[~known] = correct(vecs[~known])
+        bias[~known] = correct(vectors_of(ids[~known]))
     return bias
 
 

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import InvalidOptionError
-from .handle import ModelHandle, TokenReranker
+from .handle import ModelHandle
 from .precision import DEFAULT_PRECISION, check_precision_name
+from .token_reranker import TokenReranker
 
 if TYPE_CHECKING:
     from .base import DualEncoder
@@ -43,7 +44,7 @@ class ImageEncoder:
         """`precision`: fp32 or int8 (models/precision.py); default: the handle's (fp32 for a model)."""
         if backend not in BACKENDS:
             raise ValueError(f"unknown encoder backend {backend!r}; known: {', '.join(BACKENDS)}")
-        self.handle = model if isinstance(model, ModelHandle) else ModelHandle.of(model)
+        self.handle = ModelHandle.open(model)
         self.precision = check_precision_name(precision or self.handle.precision)
         reduced = self.precision != DEFAULT_PRECISION
         if reduced and backend == "torch":
@@ -58,7 +59,7 @@ class ImageEncoder:
             try:
                 from .onnx_runtime import OnnxImageEncoder
 
-                self._onnx = OnnxImageEncoder(self.handle.image_graph(self.reranker, self.precision))
+                self._onnx = OnnxImageEncoder(self.handle.exports.image_graph(self.reranker, self.precision))
                 self.backend = "onnx"
             except Exception as e:  # onnxruntime missing or export failed: PyTorch still works (at fp32 only)
                 if backend == "onnx" or reduced:

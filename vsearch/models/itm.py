@@ -131,12 +131,11 @@ def late_interaction(words: torch.Tensor, image_mem: torch.Tensor, mask: torch.T
 
 
 def locked_towers(device: str = "cpu"):
-    """align-lite's pretrained towers with nothing tuned: the reranker's frozen inputs."""
-    from .align_lite import AlignLite
-    from .registry import ARCHITECTURES
+    """The reranker's frozen inputs: the pretrained towers the registry names (RERANKER_TOWERS)."""
+    from .families import build
+    from .registry import RERANKER_TOWERS
 
-    cfg = dict(ARCHITECTURES["align-lite"], image_tail_stages=0, text_tail_layers=0)
-    return AlignLite("align-lite-towers", cfg, None, "pretrained-towers").to(device).eval()
+    return build("reranker-towers", RERANKER_TOWERS, None, "pretrained-towers").to(device).eval()
 
 
 class Reranker:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import CheckpointError, ModelUnavailableError
 from . import families
 from .checkpoint import FORMAT, file_digest, read_checkpoint
+from .identity import ModelRecord
 from .registry import ModelSpec, resolve
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def load_model(name: str | None = None, device: str | None = None) -> DualEncode
     return model.to(device or default_device())
 
 
-def weights_record(name: str | None) -> tuple[dict[str, Any], Path] | None:
+def weights_record(name: str | None) -> tuple[ModelRecord, Path] | None:
     """(record, weights file) of a model whose weights are a vsearch checkpoint, read without
     building it or importing PyTorch: the config from the file's metadata, the fingerprint from
     its digest — the same record `identity.model_record` gives of the loaded model. None when
@@ -58,8 +59,7 @@ def weights_record(name: str | None) -> tuple[dict[str, Any], Path] | None:
     _check_family(spec, config, path)
     if "embed_dim" not in config:
         return None
-    record = {"name": spec.name, "config": config, "fingerprint": file_digest(path), "embed_dim": int(config["embed_dim"])}
-    return record, Path(path)
+    return ModelRecord(spec.name, config, file_digest(path), int(config["embed_dim"])), Path(path)
 
 
 def checkpoint_config(path: str | Path) -> dict[str, Any]:

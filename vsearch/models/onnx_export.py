@@ -47,9 +47,9 @@ class _ImagePathWithTokens(nn.Module):
 
 
 def image_vectors_and_tokens(model, bottleneck: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    tower = model.image
-    fmap = tower.feature_map(x)
-    return F.normalize(tower.head(tower.pool(fmap)), dim=-1), bottleneck(fmap.flatten(2).transpose(1, 2))
+    """A model whose family declares `feature_map`: the embedding and the reranker's tokens."""
+    feats, fmap = model.image_features_and_map(x)
+    return F.normalize(feats, dim=-1), bottleneck(fmap.flatten(2).transpose(1, 2))
 
 
 def _onnx_export(module: nn.Module, args: tuple, tmp: Path, **kwargs) -> None:
@@ -93,7 +93,6 @@ def export_image_tower(model, path: Path | None = None) -> Path:
 
 
 def export_image_tower_with_tokens(model, reranker) -> Path:
-    _ = model.image
     if not model.identified:
         raise ValueError("only a model with identified weights is exported with reranker tokens")
     return _export_described(_ImagePathWithTokens(model, reranker.head.image_bottleneck), model,
@@ -135,7 +134,8 @@ def fast_image_trunk(model, tower):
             def forward(self, x):
                 return self.tower.trunk(x)
 
-        name = f"trunk-{model.config['image_variant']}-{model.config['image_size']}-{tower.split}.onnx"
+        key = model.trunk_key("image")
+        name = "-".join(["trunk", *map(str, key["tower"].values()), str(key["split_at"])]) + ".onnx"
         enc = OnnxImageEncoder(export_module(Trunk(), model.preprocess.size, cache_dir("onnx") / name, "trunk"))
         return lambda x: torch.from_numpy(enc.encode(x))
     except Exception as e:  # pragma: no cover - onnxruntime missing or export failed
@@ -151,9 +151,7 @@ class _TextPath(nn.Module):
         self.model = model
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        t = self.model.text
-        m = mask.bool()
-        return F.normalize(t.from_trunk(t.trunk(ids, m), m), dim=-1)
+        return F.normalize(self.model.text_features_from_ids(ids, mask), dim=-1)
 
 
 def export_text_tower(model) -> Path | None:
@@ -163,7 +161,7 @@ def export_text_tower(model) -> Path | None:
     path = text_export_path(model.fingerprint)
     if path.is_file():
         return path
-    _ = model.text
+    _ = model.text if hasattr(model, "text") else None  # lazy towers: build now
     wrapped = _TextPath(model).eval()
     ids = torch.ones(2, 8, dtype=torch.long)
     mask = torch.ones(2, 8, dtype=torch.long)

@@ -7,9 +7,12 @@ unaffected: only the image tower has reduced-precision graphs.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidOptionError
+
+if TYPE_CHECKING:
+    from .identity import ModelRecord
 
 PRECISIONS = ("fp32", "int8")
 DEFAULT_PRECISION = "fp32"
@@ -21,12 +24,12 @@ def check_precision_name(precision: str) -> str:
     return precision
 
 
-def precision_of(record: dict[str, Any]) -> str:
+def precision_of(record: ModelRecord) -> str:
     """The precision a collection's model record says its image vectors were encoded at."""
-    return record.get("precision") or DEFAULT_PRECISION
+    return record.precision or DEFAULT_PRECISION
 
 
-def precision_for(record: dict[str, Any] | None, asked: str | None, collection: str) -> str:
+def precision_for(record: ModelRecord | None, asked: str | None, collection: str) -> str:
     """The precision an ingest encodes at: a new collection (`record` None) the one asked for (default
     fp32); an existing one its own, and asking for another is refused (its vectors would mix)."""
     if record is None:

@@ -65,8 +65,11 @@ MODELS: dict[str, ModelCard] = {card.name: card for card in (
               figures={"flickr8k_dev_r1": (21.1, 28.6), "images_per_s": 47}),
 )}
 
-# Architecture configs by name (pure data), as training and the reranker use them.
+# Architecture configs by name (pure data), as training uses them.
 ARCHITECTURES: dict[str, dict[str, Any]] = {name: card.config for name, card in MODELS.items()}
+
+# The ITM reranker's frozen inputs (models/itm.py): align-lite's pretrained towers, nothing tuned.
+RERANKER_TOWERS: dict[str, Any] = {**_ALIGN_LITE, "image_tail_stages": 0, "text_tail_layers": 0}
 
 
 @dataclass(frozen=True)

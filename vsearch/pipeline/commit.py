@@ -1,26 +1,13 @@
-"""Commit stage: everything read and encoded -> one new generation of the collection, atomically
-(images and errors tables, the vector index, hubness biases, manifest), then compaction of the
-vector shards when enough of them is dead."""
+"""What an ingest records at its commit: the images table (the root's file rows with their content
+metadata, beside the other roots' rows) and the errors table. The writer transaction commits them
+with every derived part (pipeline/transaction.py); a repair rebuilds the images table with them."""
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import NothingIngestedError
-from ..store.collection import CollectionStore, now_iso
-from ..store.manifest import Manifest
-from ..store.tables import ERRORS_SCHEMA, IMAGES_SCHEMA, int64_column
-from .biases import bias_table
-from .config import IngestSummary
-from .indexing import index_for_commit
+from ..store.tables import CONTENT_META, ERRORS_SCHEMA, IMAGES_SCHEMA
 from .results import Results
-
-CONTENT_META = ("width", "height", "taken_at", "camera", "orientation")
-COMPACT_SHARDS = 64          # more shards than this are merged into one
-COMPACT_DEAD_FRACTION = 0.25  # or when over a quarter of the stored vectors are dead
 
 
 def images_table(results: Results, vectors, encoded: dict[int, dict] | None = None,
@@ -71,80 +58,3 @@ def errors_table(results: Results, previous: pa.Table) -> pa.Table:
     root = results.plan.root_key
     keep = previous.filter(pc.not_equal(previous["root"], root)) if len(previous) else previous
     return pa.concat_tables([keep, pa.Table.from_pylist(results.errors, schema=ERRORS_SCHEMA)])
-
-
-def commit_ingest(store: CollectionStore, manifest: Manifest, model, results: Results, previous_errors: pa.Table,
-                  summary: IngestSummary, index_type: str | None, encoded: dict[int, dict] | None = None,
-                  clock=None, previous: pa.Table | None = None, max_index_memory: int | None = None) -> Manifest:
-    """`model`: a ModelHandle or DualEncoder (its embed_dim and hubness); `encoded`: id -> content
-    row of what this run encoded; `previous`: the last generation's images table (its unchanged
-    rows are carried over in Arrow); `clock` (pipeline/local.py Clock) times the index apart."""
-    plan = results.plan
-    vectors = store.vectors(model.embed_dim)
-    table = images_table(results, vectors, encoded, previous)
-    live_ids = np.unique(int64_column(table, "id"))
-    summary.duplicates = len(table) - len(live_ids)
-    summary.images = len(table)
-    if len(table) == 0:
-        errors = results.errors
-        raise NothingIngestedError(
-            f"no image could be ingested from {plan.root} ({len(plan.entries)} image files found, {len(errors)} errors"
-            + (f"; first: {errors[0]['path']}: {errors[0]['reason']}" if errors else "") + ")")
-    if clock is not None:
-        clock.lap("commit")
-    ids, vecs, _ = vectors.load(live_ids)
-    # The kind the user asked for survives later ingests; a new collection without a request is "auto".
-    index, manifest.index = index_for_commit(store, manifest, ids, vecs, index_type, max_index_memory, model.hubness)
-    if clock is not None:
-        clock.lap("index")
-    err_table = errors_table(results, previous_errors)
-    manifest.roots = sorted(set(manifest.roots) | {plan.root_s})
-    manifest.counts = {"images": len(table), "vectors": len(ids), "errors": len(err_table),
-                       "texts": manifest.counts.get("texts", 0)}
-    manifest.last_ingest = {"at": now_iso(), "root": plan.root_s,
-                            **{k: v for k, v in summary.to_json().items() if k not in ("error_samples", "timings")}}
-    store.commit(manifest, images=table, errors=err_table, index=index,
-                 image_bias=bias_table(store, "image_bias", model.hubness, ids, vecs))
-    return manifest
-
-
-def _reachable(root: str) -> bool:
-    try:
-        return Path(root).is_dir()  # manifest roots are the OS's names (surrogate escapes for odd bytes)
-    except (OSError, ValueError):
-        return False
-
-
-def finish_ingest(store: CollectionStore, opened, results: Results, summary: IngestSummary, cfg, clock,
-                  encoded: dict[int, dict], stored: int) -> Manifest:
-    """What every runner does after its stages, under the lock: settle the results, commit (the
-    unchanged rows carried over in Arrow, content rows from this run's `encoded`), then compact
-    when due. `opened`: pipeline/opening.py's Opened; `stored`: vector rows now in the shards."""
-    results.settle(summary)
-    clock.lap("commit")
-    manifest = commit_ingest(store, opened.manifest, opened.handle, results, opened.previous_errors, summary,
-                             cfg.index_type, encoded=encoded, clock=clock, previous=opened.previous,
-                             max_index_memory=cfg.max_index_memory)
-    summary.generation = manifest.generation
-    rows = results.rows
-    live = np.unique(np.concatenate([np.fromiter((r["id"] for r in rows), np.int64, len(rows)),
-                                     int64_column(results.plan.other_roots, "id")]))
-    compact_if_due(store, live, stored, opened.tokens)
-    clock.lap("commit")
-    return manifest
-
-
-def compact_if_due(store: CollectionStore, live_ids: np.ndarray, stored_ids: int, token_store=None) -> bool:
-    """Merge shards (and token parts) into one, dropping dead vectors, when there are many or
-    enough of them is dead. Runs after the commit: a crash here loses nothing. Skipped while a
-    root is unreachable: a repair that ran without it left its photos out of the images table
-    but kept their vectors, which a compaction would drop (pipeline/repair.py)."""
-    vectors = store.vectors()
-    if len(vectors.shards()) <= COMPACT_SHARDS and stored_ids <= (1 + COMPACT_DEAD_FRACTION) * max(1, len(live_ids)):
-        return False
-    if any(not _reachable(root) for root in store.manifest.roots):
-        return False
-    vectors.compact(live_ids)
-    if token_store is not None:
-        token_store.compact(live_ids)
-    return True

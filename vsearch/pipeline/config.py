@@ -14,6 +14,14 @@ INDEX_TYPES = ("auto", *sorted(KINDS))
 BACKENDS = ("auto", "torch", "onnx")
 
 
+def check_index_options(index_type: str | None, max_index_memory: int | None) -> None:
+    """What every writer that builds an index checks before any work."""
+    if index_type is not None and index_type not in INDEX_TYPES:
+        raise InvalidOptionError(f"unknown index type {index_type!r}; known: {', '.join(INDEX_TYPES)}")
+    if max_index_memory is not None and max_index_memory < (1 << 20):
+        raise InvalidOptionError(f"--max-index-memory must be at least 1 MB (got {max_index_memory} bytes)")
+
+
 @dataclass(frozen=True)
 class IngestConfig:
     root: Path
@@ -31,10 +39,7 @@ class IngestConfig:
     precision: str | None = None      # image encoder: fp32 | int8; None: fp32 for a new collection, an existing one keeps its own
 
     def __post_init__(self) -> None:
-        if self.index_type is not None and self.index_type not in INDEX_TYPES:
-            raise InvalidOptionError(f"unknown index type {self.index_type!r}; known: {', '.join(INDEX_TYPES)}")
-        if self.max_index_memory is not None and self.max_index_memory < (1 << 20):
-            raise InvalidOptionError(f"--max-index-memory must be at least 1 MB (got {self.max_index_memory} bytes)")
+        check_index_options(self.index_type, self.max_index_memory)
         if self.batch_size is not None and self.batch_size < 1:
             raise InvalidOptionError(f"--batch-size must be at least 1 (got {self.batch_size})")
         if self.workers is not None and self.workers < 0:

@@ -10,8 +10,8 @@ import multiprocessing as mp
 import os
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from typing import Any
 from itertools import islice
 from pathlib import Path
 
@@ -19,8 +19,9 @@ import numpy as np
 import xxhash
 
 from ..errors import ImageError, InvalidOptionError
-from ..imaging import decode_image_bytes, read_file_bytes
+from ..imaging import DecodedImage, decode_image_bytes, read_file_bytes
 from ..models.preprocess import Preprocess
+from ..store.tables import CONTENT_META
 
 
 def content_id(data: bytes) -> tuple[str, int]:
@@ -34,12 +35,14 @@ class Decoded:
     digest: str
     id: int
     pixels: np.ndarray | None = None  # None when the vector is already known
-    width: int | None = None
-    height: int | None = None
-    taken_at: datetime | None = None
-    camera: str | None = None
-    orientation: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict)  # the content metadata (store/tables.py CONTENT_META)
     error: str | None = None
+
+
+def content_meta(d: DecodedImage) -> dict[str, Any]:
+    """The content metadata of a decoded image, by the schema's names: the image's own fields
+    (its stored size), else its EXIF's (store/tables.py META_FIELDS)."""
+    return {f: getattr(d, f) if f in DecodedImage._fields else getattr(d.meta, f) for f in CONTENT_META}
 
 
 def decode_file(path: Path, preprocess: Preprocess, known: frozenset | set = frozenset()) -> Decoded:
@@ -57,8 +60,7 @@ def decode_file(path: Path, preprocess: Preprocess, known: frozenset | set = fro
         return Decoded(digest, cid, error=e.reason)
     except MemoryError:  # one huge file must not end the run
         return Decoded(digest, cid, error="out of memory while decoding")
-    m = d.meta
-    return Decoded(digest, cid, pixels, d.width, d.height, m.taken_at, m.camera, m.orientation)
+    return Decoded(digest, cid, pixels, content_meta(d))
 
 
 def default_workers() -> int:
@@ -115,14 +117,3 @@ def _start_worker(preprocess: Preprocess, known: frozenset | set) -> None:
 def _decode_in_worker(path: Path) -> Decoded:
     assert _worker is not None
     return decode_file(path, *_worker)
-
-
-def decode_pixels(paths: list[Path], preprocess, workers: int | None = None) -> Iterator[np.ndarray]:
-    """Decoded pixels of every file, in order; a file that cannot be decoded is an error
-    (training and benchmark data must be complete, unlike an ingested folder)."""
-    from ..errors import VsearchError
-
-    for path, d in zip(paths, decode_files(paths, preprocess, workers)):
-        if d.pixels is None:
-            raise VsearchError(f"{path} could not be decoded: {d.error}")
-        yield d.pixels

@@ -28,24 +28,22 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import CollectionFormatError, InvalidOptionError
+from ..errors import InvalidOptionError
 from ..models.handle import ModelHandle
 from ..models.identity import check_model, require_identified
 from ..progress import Reporter, report
 from ..store.collection import CollectionStore, now_iso
 from ..store.home import index_home
 from ..store.names import shown
-from ..store.tables import ERRORS_SCHEMA, IMAGES_SCHEMA, int64_column
-from .biases import bias_table
-from .commit import CONTENT_META, compact_if_due
+from ..store.tables import CONTENT_META, ERRORS_SCHEMA, IMAGES_SCHEMA, int64_column
 from .config import IngestConfig
+from .derived.sources import ShardVectors
 from .import_check import ModelCheck, Reservoir, check_against_model
 from .import_rows import Identifier, is_regular_file, rows_table
 from .import_sources import EmbeddingSource, ImportSourceError, open_source
-from .indexing import index_for_commit
-from .local import Clock
-from .opening import export_text, open_for_ingest
+from .opening import open_for_ingest
 from .repair import HASH_THREADS
+from .transaction import Clock, transaction
 
 BATCH_ROWS = 16_384  # rows read, checked and written at a time (one vector shard each)
 
@@ -73,7 +71,8 @@ class ImportSummary:
     elapsed_s: float = 0.0
     # seconds per phase, in order: startup (source headers, model), check (first pass), model check
     # (encoding the sample), write (ids, hashing reachable files, shards, rows), index (loading the
-    # vectors, building or updating the index), commit (tables, biases, manifest, compaction)
+    # vectors, building or updating the index), commit (tables, biases, manifest, compaction),
+    # export (the text graph, once per model), as an ingest's
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -106,7 +105,7 @@ def import_embeddings(source: str | Path, model: str, collection: str | None = N
     if store.exists():
         check_model(store.manifest.model, handle, name)  # refused before reading anything
     summary = ImportSummary(name, 0, str(location), src.kind)
-    clock = Clock(summary, t0)  # it fills any summary's `timings`
+    clock = Clock(summary.timings, t0)
     clock.lap("startup")
 
     scan = _check_pass(src, handle.embed_dim, location.parent, progress, summary)
@@ -117,36 +116,27 @@ def import_embeddings(source: str | Path, model: str, collection: str | None = N
     if check.warning:
         summary.warnings.append(check.warning)
 
-    with store.lock():
-        opened = open_for_ingest(store, cfg, summary, model=handle, progress=progress)
-        manifest, previous, vectors = opened.manifest, opened.previous, opened.vectors
+    with transaction(store, clock) as tx:
+        vectors = open_for_ingest(tx, cfg, summary, model=handle, progress=progress).vectors
+        manifest = tx.manifest
         root, prefix = _root(scan.common, manifest.roots)
         summary.root = root
         known = set(vectors.known_ids().tolist())
         imported = _write_pass(src, location.parent, scan.common, shown(root), prefix, vectors, known, progress, summary)
-        table = _merged(previous, imported, summary)
-        clock.lap("write")
-        live = np.unique(int64_column(table, "id"))
-        ids, vecs, meta = vectors.load(live)
-        if len(ids) != len(live):
-            raise CollectionFormatError(f"{len(live) - len(ids)} rows of {name!r} have no stored vector; "
-                                        f"`vsearch reindex --collection {name}` repairs the collection")
-        table = _with_content_meta(table, meta)
-        index, manifest.index = index_for_commit(store, manifest, ids, vecs, index_type, max_index_memory, handle.hubness)
-        clock.lap("index")
+        table = _merged(tx.previous, imported, summary)
+        tx.lap("write")
+        stored = ShardVectors(vectors, np.unique(int64_column(table, "id")), name)
+        table = _with_content_meta(table, stored.loaded()[2])
         manifest.roots = sorted(set(manifest.roots) | {root})
-        manifest.counts = {"images": len(table), "vectors": len(ids), "errors": manifest.counts.get("errors", 0),
-                           "texts": manifest.counts.get("texts", 0)}
         manifest.last_ingest = {"at": now_iso(), "root": root, "imported_from": str(location), "format": src.kind,
                                 **{k: getattr(summary, k) for k in ("rows", "new", "changed", "unchanged", "reachable")}}
-        store.commit(manifest, images=table, index=index,
-                     errors=None if manifest.generation else ERRORS_SCHEMA.empty_table(),
-                     image_bias=bias_table(store, "image_bias", handle.hubness, ids, vecs))
+        tx.commit(images=table, errors=None if manifest.generation else ERRORS_SCHEMA.empty_table(), image_vectors=stored,
+                  index_type=index_type, max_index_memory=max_index_memory)
         summary.generation, summary.images = manifest.generation, len(table)
-        compact_if_due(store, live, len(known))
-    export_text(handle)  # lets later text queries skip PyTorch (once per model)
-    clock.lap("commit")
-    summary.elapsed_s = time.perf_counter() - t0
+        tx.compact(len(known))
+        tx.lap("commit")
+        tx.export_text()  # lets later text queries skip PyTorch (once per model)
+    summary.elapsed_s = clock.elapsed()
     return summary
 
 

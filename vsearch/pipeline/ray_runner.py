@@ -17,29 +17,19 @@ import contextlib
 import logging
 import os
 import sys
-import time
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import InvalidOptionError, NothingIngestedError, VsearchError
-from ..models.identity import model_record
+from ..errors import InvalidOptionError, VsearchError
 from ..models.precision import DEFAULT_PRECISION
 from ..progress import Reporter, report
-from ..store.collection import CollectionStore
-from ..store.home import index_home
-from .commit import finish_ingest
+from ..store.tables import CONTENT_FIELDS
 from .config import IngestConfig, IngestSummary
 from .decode import default_workers
-from .local import Clock
-from .opening import export_text, open_for_ingest
-from .plan import Plan, make_plan
-from .write import CONTENT_FIELDS
-from .results import Results
+from .runner import IngestRun, ingest_run
 
 # Host memory an encoder actor declares (the model's libraries, weights, a batch). Besides
 # letting Ray count it, it keeps the decode tasks out of the actors: Ray Data fuses a task map
@@ -77,46 +67,29 @@ def _import_ray():
 def ingest(cfg: IngestConfig, options: RayOptions = RayOptions(), progress: Reporter | None = None) -> IngestSummary:
     """Ingest `cfg.root` into its collection with Ray; the same collection the local runner makes."""
     ray = _import_ray()
-    t0 = time.perf_counter()
-    root = Path(cfg.root).expanduser().resolve()
-    if not root.is_dir():
-        raise NothingIngestedError(f"{root} is not a folder")
-    home = index_home(cfg.home).expanduser().resolve()  # absolute: workers do not share the driver's cwd
-    store = CollectionStore(home / (cfg.collection or root.name))
-    with store.lock():
-        summary = IngestSummary(store.name, 0)
-        clock = Clock(summary, t0)
-        opened = open_for_ingest(store, cfg, summary, device="cpu", progress=progress)  # the driver never encodes
-        model, vectors, rr = opened.handle, opened.vectors, opened.reranker
-        clock.lap("startup")
-
-        known = vectors.known_ids()
-        plan = make_plan(root, opened.previous, known, skip={store.folder.parent})
-        clock.lap("scan")
-        results = Results(plan)
+    # the driver never encodes: it opens the model on the CPU
+    with ingest_run(cfg, device="cpu", absolute_home=True, progress=progress) as run:
         encoded: dict[int, dict] = {}
-        if plan.todo:
+        if run.plan.todo:
             # Ray forwards its workers' and raylets' messages ("(raylet) Raylet is terminated" when a
             # node dies) to the driver's stdout, where they would break a --json answer: stderr it is.
             with contextlib.redirect_stdout(sys.stderr):
                 started = _start(ray, options, cfg)
                 try:
-                    clock.lap("startup")
-                    rows = _run_stages(ray, plan, known, model, store, cfg, options, rr, progress, summary)
+                    run.tx.lap("startup")
+                    rows = _run_stages(ray, run, options)
                 finally:
                     if started:
                         ray.shutdown()
-            clock.lap("stages")  # read, decode, encode, write shards; actors' startup and Ray's shutdown
+            run.tx.lap("stages")  # read, decode, encode, write shards; actors' startup and Ray's shutdown
             from .ray_stages import decoded_of
 
-            for entry, row in zip(plan.todo, rows):
-                results.add(entry, decoded_of(row))
+            for entry, row in zip(run.plan.todo, rows):
+                run.results.add(entry, decoded_of(row))
             encoded = {row["id"]: {k: row[k] for k in CONTENT_FIELDS} for row in rows if row["encoded"]}
-        finish_ingest(store, opened, results, summary, cfg, clock, encoded, len(known) + summary.encoded)
-        export_text(model)
-        clock.lap("export")
-    summary.elapsed_s = time.perf_counter() - t0
-    return summary
+        run.commit(encoded, len(run.known) + run.summary.encoded)
+        run.tx.export_text()
+    return run.summary
 
 
 def _start(ray, options: RayOptions, cfg: IngestConfig) -> bool:
@@ -162,22 +135,22 @@ def _encoder_pool(ray, options: RayOptions) -> tuple[int, float, bool]:
     return min(options.encoders or max(1, nodes), cpus - 1), 0.0, nodes > 1
 
 
-def _run_stages(ray, plan: Plan, known: np.ndarray, model, store: CollectionStore, cfg: IngestConfig,
-                options: RayOptions, reranker, progress: Reporter | None, summary: IngestSummary) -> list[dict]:
+def _run_stages(ray, run: IngestRun, options: RayOptions) -> list[dict]:
     """Decode on CPU tasks, encode + write on the actor pool; the result rows in plan order."""
     import ray.data
 
     from .ray_stages import EncodeWriter, decode_block
 
+    plan, model, cfg, reranker, summary, progress = run.plan, run.tx.model, run.cfg, run.opened.reranker, run.summary, run.progress
     actors, gpus, spread = _encoder_pool(ray, options)
     batch_size = cfg.batch_size or (256 if gpus else 32)
     backend = cfg.backend
     reduced = model.precision != DEFAULT_PRECISION
-    if reduced or (not gpus and model.wants_onnx(backend) and not model.image_export_ready(reranker)):
+    if reduced or (not gpus and model.wants_onnx(backend) and not model.exports.image_ready(reranker)):
         # Export (and quantise) once here, before the actors start: those on this node find it in
         # the cache instead of each making it (an actor on another node makes its own).
         try:
-            model.image_graph(reranker)
+            model.exports.image_graph(reranker)
         except Exception:  # each actor tries again, then falls back to PyTorch with a warning
             if reduced:  # no fallback at reduced precision: say why now, not from every actor
                 raise
@@ -187,7 +160,7 @@ def _run_stages(ray, plan: Plan, known: np.ndarray, model, store: CollectionStor
     blocks = [paths.slice(i, per_block) for i in range(0, len(paths), per_block)]
     decoded = ray.data.from_arrow(blocks).map_batches(
         decode_block, batch_size=options.files_per_task, batch_format="pyarrow", num_cpus=1,
-        fn_kwargs={"root": str(plan.root), "preprocess": model.preprocess, "known_ref": ray.put(known)},
+        fn_kwargs={"root": str(plan.root), "preprocess": model.preprocess, "known_ref": ray.put(run.known)},
     )
     with warnings.catch_warnings():
         # Ray Data has no named parameter for a scheduling strategy yet (ray_remote_args are
@@ -197,7 +170,7 @@ def _run_stages(ray, plan: Plan, known: np.ndarray, model, store: CollectionStor
             EncodeWriter, batch_size=batch_size, batch_format="pyarrow", num_cpus=1, num_gpus=gpus or None,
             memory=ENCODER_MEMORY,
             compute=ray.data.ActorPoolStrategy(size=actors),
-            fn_constructor_kwargs={"folder": str(store.folder), "record": {**model_record(model), "precision": model.precision}, "size": model.preprocess.size,
+            fn_constructor_kwargs={"folder": str(run.tx.store.folder), "record": model.record, "size": model.preprocess.size,
                                    "device": "cuda" if gpus else "cpu", "backend": backend,
                                    "reranker": str(cfg.reranker) if cfg.reranker else None,
                                    "rerank_tokens": cfg.rerank_tokens,

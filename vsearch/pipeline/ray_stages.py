@@ -2,7 +2,7 @@
 
 `decode_block` (CPU tasks over batches of planned files: read + hash + decode, pipeline/decode.py)
 and `EncodeWriter` (an actor: one model load, then encode + write a vector shard per batch,
-pipeline/encode.py and pipeline/write.py). Blocks are Arrow tables; decoded pixels travel as
+models/image_encoder.py and pipeline/write.py). Blocks are Arrow tables; decoded pixels travel as
 bytes (uint8 [size, size, 3], ~170 KB an image at 240 px), not as the files they came from.
 Imported on the workers by reference, so it must not import ray at module level.
 """
@@ -16,12 +16,13 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import ModelMismatchError, StorageError
+from ..models.identity import ModelRecord
 from ..models.preprocess import Preprocess
 from ..store.collection import CollectionStore
-from ..store.tables import META_FIELDS
+from ..store.tables import CONTENT_FIELDS, CONTENT_META, META_FIELDS
 from ..store.tokens import TokenStore
 from .decode import Decoded, decode_file
-from .write import CONTENT_FIELDS, ShardWriter
+from .write import ShardWriter
 
 # One row per planned file; `idx` is its place in the plan's todo list (Ray does not keep order).
 RESULT_SCHEMA = pa.schema([("idx", pa.int64()), ("id", pa.int64()), ("digest", pa.string()), *META_FIELDS,
@@ -78,24 +79,22 @@ def decode_block(block: pa.Table, root: str, preprocess: Preprocess, known_ref) 
     rows = []
     for idx, path in zip(block.column("idx").to_pylist(), block.column("path").to_pylist()):
         d = decode_file(Path(os.fsdecode(path)), preprocess, known)  # bytes: any name the filesystem allows
-        rows.append({"idx": idx, "id": d.id, "digest": d.digest, "width": d.width, "height": d.height,
-                     "taken_at": d.taken_at, "camera": d.camera, "orientation": d.orientation, "error": d.error,
-                     "decoded_on": node, "pixels": None if d.pixels is None else d.pixels.tobytes()})
+        rows.append({"idx": idx, "id": d.id, "digest": d.digest, **d.meta, "error": d.error, "decoded_on": node,
+                     "pixels": None if d.pixels is None else d.pixels.tobytes()})
     return pa.Table.from_pylist(rows, schema=DECODED_SCHEMA)
 
 
-def make_encoder(record: dict, device: str, backend: str, reranker: Path | None, rerank_tokens: bool):
-    """The image encoder an actor runs: the collection's model (refused if this node's copy is
-    not the same weights), with the reranker whose tokens ingest stores. The one place the Ray
-    runner builds an encoder."""
-    from ..models.handle import ModelHandle, token_reranker
+def make_encoder(record: ModelRecord, device: str, backend: str, reranker: Path | None, rerank_tokens: bool):
+    """The image encoder an actor runs: the collection's model at its precision (refused if this
+    node's copy is not the same weights), with the reranker whose tokens ingest stores. The one
+    place the Ray runner builds an encoder."""
+    from ..models.handle import ModelHandle
     from ..models.identity import check_model
     from ..models.image_encoder import encoder_for
-    from ..models.precision import precision_of
+    from ..models.token_reranker import token_reranker
 
-    handle = ModelHandle.open(record["name"], device)
-    check_model(record, handle, f"{record['name']} on {socket.gethostname()}")
-    handle.precision = precision_of(record)
+    handle = ModelHandle.open(record.name, device=device, precision=record.precision)
+    check_model(record, handle, f"{record.name} on {socket.gethostname()}")
     rr = token_reranker(handle, None, reranker) if rerank_tokens else None
     return encoder_for(handle, backend, rr)
 
@@ -105,7 +104,7 @@ class EncodeWriter:
     token part) straight into the collection's folder, before the batch's rows go back to the
     driver: a row the driver sees has its vector on disk."""
 
-    def __init__(self, folder: str, record: dict, size: int, device: str, backend: str, reranker: str | None,
+    def __init__(self, folder: str, record: ModelRecord, size: int, device: str, backend: str, reranker: str | None,
                  rerank_tokens: bool, tokens_fingerprint: str | None):
         store = CollectionStore(Path(folder))
         _must_see(store.folder, "the collection folder")
@@ -116,7 +115,7 @@ class EncodeWriter:
             raise ModelMismatchError(f"the reranker on {socket.gethostname()} ({got}) is not the driver's "
                                      f"({tokens_fingerprint}): install the same vsearch on every node")
         tokens = TokenStore(store.folder, tokens_fingerprint) if tokens_fingerprint else None
-        self.writer = ShardWriter(store.vectors(record["embed_dim"]), tokens)
+        self.writer = ShardWriter(store.vectors(record.embed_dim), tokens)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         pixels = batch.column("pixels").to_pylist()
@@ -142,4 +141,4 @@ def decoded_of(row: dict) -> Decoded:
     """A result row as the Decoded the local runner's Results take (pixels are not sent back:
     an empty array stands for "was encoded")."""
     return Decoded(row["digest"] or "", row["id"] or 0, np.zeros(0, np.uint8) if row["encoded"] else None,
-                   row["width"], row["height"], row["taken_at"], row["camera"], row["orientation"], row["error"])
+                   {f: row[f] for f in CONTENT_META}, row["error"])

@@ -1,57 +1,36 @@
-"""Rebuild a collection's derived files from what it stores — the vector shards (the source of
-truth) and its texts — without reading any photo: the other writer besides ingest."""
+"""Rebuild a collection's derived parts from what it records — the vector shards (the source of
+truth) and its texts — without reading any photo: a writer transaction (pipeline/transaction.py)
+whose commit builds every derived step anew."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from ..errors import CollectionFormatError
-from ..models.handle import ModelHandle
-from ..models.identity import check_model
 from ..store.collection import CollectionStore
 from ..store.home import index_home, pick_collection
-from ..index import build_index
 from ..store.tables import int64_column
-from .biases import bias_table
-from .config import IngestConfig
-from .indexing import index_for_commit
-from .repair import repair
+from .config import check_index_options
+from .derived.sources import ArrayVectors
+from .transaction import transaction
 
 
 def reindex(collection: str | None = None, home: Path | None = None, index_type: str | None = None,
             model=None, device: str | None = None, max_index_memory: int | None = None) -> dict[str, Any]:
     """Rebuild the FAISS index and hubness biases from the vector shards, and the text index from
     the stored texts, as a new generation: repairs a damaged or missing index, changes the index
-    type, and gives a collection made before the model had a hubness correction its biases."""
-    IngestConfig(root=Path("."), index_type=index_type, max_index_memory=max_index_memory)  # validated before any work
+    type, and gives a collection made before the model had a hubness correction its biases. The
+    model is a handle: the hubness correction and (through the ONNX text graph) the texts need no
+    PyTorch."""
+    check_index_options(index_type, max_index_memory)  # before any work
     home = index_home(home)
     store = CollectionStore(home / pick_collection(collection, home))
-    with store.lock():
-        manifest = store.manifest
-        # A handle: the hubness correction and (through the ONNX text graph) the texts need no PyTorch.
-        model = ModelHandle.of(model) if model is not None else ModelHandle.open(manifest.model["name"], device)
-        check_model(manifest.model, model, store.name)
-        repaired = repair(store, thorough=True, rebuild_index=False).lines()  # set aside what is damaged, say what was lost
-        live = np.unique(int64_column(store.images(), "id"))
-        ids, vecs, _ = store.vectors(model.embed_dim).load(live)
-        if len(ids) != len(live):
-            raise CollectionFormatError(f"{len(live) - len(ids)} images of {store.name!r} have no stored vector; "
-                                        f"re-run `vsearch ingest` on their folder")
-        index, manifest.index = index_for_commit(store, manifest, ids, vecs, index_type, max_index_memory, model.hubness,
-                                                 rebuild=True)
-        manifest.counts["vectors"] = index.ntotal
-        bias = bias_table(store, "image_bias", model.hubness, ids, vecs)
+    with transaction(store) as tx:
+        repaired = tx.open(model, device=device, thorough=True, derive=False)  # set aside what is damaged, say what was lost
         texts = store.texts()
-        parts = {}
+        corpus = None
         if len(texts):
-            from .encode import encode_texts
-
-            tids = int64_column(texts, "id")
-            tvecs = encode_texts(model, texts.column("text").to_pylist())
-            parts["texts_index"] = build_index("flat", tids, tvecs)
-            parts["text_bias"] = bias_table(store, "text_bias", model.hubness, tids, tvecs)
-        store.commit(manifest, index=index, image_bias=bias, **parts)
-    return {"collection": store.name, "generation": manifest.generation, "vectors": index.ntotal,
-            "texts": len(texts), "index": manifest.index, "hubness": bias is not False, "repaired": repaired}
+            corpus = ArrayVectors(int64_column(texts, "id"), tx.model.encode_texts(texts.column("text").to_pylist()))
+        manifest = tx.commit(text_vectors=corpus, rebuild=True, index_type=index_type, max_index_memory=max_index_memory)
+    return {"collection": store.name, "generation": manifest.generation, "vectors": manifest.counts["vectors"],
+            "texts": len(texts), "index": manifest.index.to_json(), "hubness": bool(manifest.files.get("image_bias")),
+            "repaired": repaired}

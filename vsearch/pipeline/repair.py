@@ -5,18 +5,22 @@ hubness biases), can be found again (the images table: which file under the root
 stored content; the errors table: the next ingest of each root finds every unreadable file again),
 or is lost and said so (the text corpus: its strings are stored nowhere else).
 
-`repair` runs under the writer lock at the start of every ingest and every `vsearch reindex`:
+`repair` runs under the writer lock at the start of every writer's transaction
+(pipeline/transaction.py `open`: ingest, import, reindex, texts add):
 1. vector shards and reranker token parts that cannot be read are set aside (moved into
    damaged/, never deleted);
-2. every Parquet table the manifest names is read; a damaged or missing one is set aside and
+2. every Parquet table the manifest names — the recorded tables and the derived ones
+   (pipeline/derived) — is read; a damaged or missing one is set aside and
    images -> rebuilt by scanning the manifest's roots and hashing their files: a file whose content
              has a stored vector gets its row back, nothing is decoded or encoded;
-   errors -> emptied (the next ingest of each root records its unreadable files again);
-   texts  -> dropped with its index and biases (the corpus has to be added again);
-   image_bias, text_bias -> dropped (rebuilt from the vectors by the command's own commit);
+   errors -> emptied (the next ingest of each root finds every unreadable file again);
+   texts  -> dropped with its derived parts (the corpus has to be added again);
+   a derived table (image_bias, text_bias, ...) -> dropped, and built anew by the command's own
+             commit when its items' vectors are at hand there (the texts': by `vsearch reindex`);
 3. image rows whose content has no stored vector any more (its shard was set aside) are dropped;
-4. when anything changed, a repaired generation is committed — with an index rebuilt from the
-   vectors if the set of images changed — and the Repair says what was set aside and what was lost.
+4. when anything changed, a repaired generation is committed through the same transaction, which
+   runs the derived steps — or, with `derive=False` (reindex, which rebuilds them all next), drops
+   those that would change — and the Repair says what was set aside and what was lost.
 Nothing is checked twice per command: the tables read here are cached for the caller.
 """
 from __future__ import annotations
@@ -34,16 +38,17 @@ from ..errors import ImageError
 from ..escape import valid_utf8
 from ..imaging import read_file_bytes
 from ..progress import Reporter, report
-from ..store.collection import CollectionStore
+from ..store.collection import CARRY, DROP, SCHEMAS, CollectionStore
 from ..store.names import shown
 from ..store.tables import ERRORS_SCHEMA, IMAGES_SCHEMA, int64_column
 from ..store.tokens import TokenStore
 from .decode import Decoded, content_id
-from .indexing import index_for_commit
+from .derived import STEPS
 from .plan import make_plan
 from .results import Results
 
 HASH_THREADS = 4  # reading files is I/O; xxh3 hashes at several GB/s
+RECORDED = ("images", "errors", "texts")  # what writers record; everything else derives from it
 
 
 @dataclass
@@ -55,15 +60,20 @@ class Repair:
         return [f"set aside {s}" for s in self.set_aside] + self.notes
 
 
-def repair(store: CollectionStore, *, thorough: bool = False, rebuild_index: bool = True,
-           progress: Reporter | None = None) -> Repair:
-    """Check `store` (under its writer lock) and repair what is damaged; see the module docstring.
-    `thorough` reads every byte of every shard (reindex), else only what is cheap (ingest).
-    `rebuild_index=False`: the caller rebuilds the index itself, so a changed one is dropped here."""
-    manifest = store.manifest
+def checked_tables() -> dict:
+    """Every table a repair checks, with its schema: the recorded ones and the derived tables."""
+    return {**{k: SCHEMAS[k] for k in RECORDED}, **{s.key: s.schema for s in STEPS if s.schema is not None}}
+
+
+def repair(tx, *, thorough: bool = False, derive: bool = True, progress: Reporter | None = None) -> Repair:
+    """Check the collection of `tx` (a pipeline/transaction.py Transaction, its model opened, under
+    its lock) and repair what is damaged; see the
+    module docstring. `thorough` reads every byte of every shard (reindex), else only what is
+    cheap. `derive=False`: the caller rebuilds the derived parts, so those that change are dropped."""
+    store, manifest = tx.store, tx.store.manifest
     out = Repair()
     parts_lost = _set_aside_parts(store, thorough, out)
-    damaged = store.damaged_tables()
+    damaged = store.damaged_tables(checked_tables())
     for key, why in damaged.items():
         path = store.folder / manifest.files[key]
         if path.exists():
@@ -73,48 +83,30 @@ def repair(store: CollectionStore, *, thorough: bool = False, rebuild_index: boo
     if not damaged and not parts_lost:
         return out
 
-    vectors = store.vectors()
-    known = vectors.known_ids()
-    parts: dict = {}
-    drop: list[str] = []
+    known = store.vectors().known_ids()
+    tx.previous = IMAGES_SCHEMA.empty_table() if "images" in damaged else store.images()
+    tx.previous_errors = ERRORS_SCHEMA.empty_table() if "errors" in damaged else store.errors()
     if "images" in damaged:
-        unreadable = set() if "errors" in damaged else {(r["root"], r["path"]) for r in store.errors().to_pylist()}
+        unreadable = {(r["root"], r["path"]) for r in tx.previous_errors.to_pylist()}
         images = _rebuild_images(store, known, unreadable, out, progress)
     else:
-        images = store.images()
+        images = tx.previous
     images = _without_lost_vectors(images, known, out)
-    live = np.unique(int64_column(images, "id"))
-    images_changed = "images" in damaged or len(images) != len(store.images())
-    if images_changed:
-        parts["images"] = images
-        if rebuild_index:
-            ids, vecs, _ = vectors.load(live)
-            # in place where the index allows (lost photos taken out), built anew where it must be
-            index, manifest.index = index_for_commit(store, manifest, ids, vecs)
-            if index is not None:
-                parts["index"] = index
-            out.notes.append(f"index rebuilt from the {len(ids)} stored vectors")
-        else:
-            drop.append("index")
+    images_changed = "images" in damaged or len(images) != len(tx.previous)
+    if images_changed and derive:
+        out.notes.append(f"{', '.join(s.key for s in STEPS if s.subject == 'images')} brought up to date from the "
+                         f"{len(np.unique(int64_column(images, 'id')))} stored vectors")
     if "errors" in damaged:
-        parts["errors"] = ERRORS_SCHEMA.empty_table()
         out.notes.append("the list of unreadable files was lost: the next `vsearch ingest` of each folder finds them again")
     if "texts" in damaged:
-        drop += ["texts", "texts_index", "text_bias"]
         out.notes.append(f"the text corpus ({manifest.counts.get('texts', 0)} texts) was lost: its texts are stored "
                          f"nowhere else; add it again with `vsearch texts add FILE --collection {store.name}`")
-        manifest.counts["texts"] = 0
-    if "image_bias" in damaged:
-        drop.append("image_bias")
-        out.notes.append("the hubness correction of images is rebuilt from the vectors by this command's commit")
-    if "text_bias" in damaged and "text_bias" not in drop:
-        drop.append("text_bias")
-        out.notes.append("the hubness correction of texts is rebuilt by `vsearch reindex` (image -> text queries rank "
-                         "by cosine until then)")
-    manifest.counts.update(images=len(images), errors=len(parts["errors"] if "errors" in parts else store.errors()))
-    if images_changed and rebuild_index:
-        manifest.counts["vectors"] = len(live)
-    store.commit(manifest, drop=tuple(drop), **parts)
+    lost = [s for s in STEPS if s.key in damaged and not (s.subject == "texts" and "texts" in damaged)]
+    out.notes += [s.lost_note() for s in lost]
+    tx.commit(images=images if images_changed else None,
+              errors=ERRORS_SCHEMA.empty_table() if "errors" in damaged else None,
+              texts=DROP if "texts" in damaged else CARRY, drop=tuple(s.key for s in STEPS if s.key in damaged),
+              defer=not derive)
     return out
 
 

@@ -7,13 +7,12 @@ import numpy as np
 from ..store.tokens import TokenStore
 from ..store.vectors import VectorStore
 
-CONTENT_FIELDS = ("id", "digest", "width", "height", "taken_at", "camera", "orientation")
 
 
 def content_row(d) -> dict:
-    """A decoded file's content row (what a vector shard stores beside the vector)."""
-    return {"id": d.id, "digest": d.digest, "width": d.width, "height": d.height, "taken_at": d.taken_at,
-            "camera": d.camera, "orientation": d.orientation}
+    """A decoded file's content row (store/tables.py CONTENT_FIELDS: what a vector shard stores
+    beside the vector)."""
+    return {"id": d.id, "digest": d.digest, **d.meta}
 
 
 class ShardWriter:

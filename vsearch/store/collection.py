@@ -35,18 +35,22 @@ from ..index import VectorIndex, load_index
 from ..index.legacy import load_legacy_index
 from .manifest import Manifest, read_manifest, write_manifest
 from .storage import writing
-from .tables import BIAS_SCHEMA, ERRORS_SCHEMA, IMAGES_SCHEMA, TEXTS_SCHEMA, conform, int64_column, numpy_column
+from .tables import (BIAS_SCHEMA, ERRORS_SCHEMA, IMAGES_SCHEMA, TEXTS_SCHEMA, DamagedTable, int64_column, numpy_column,
+                     read_checked)
 from .vectors import VectorStore
 
-__all__ = ["CollectionStore", "IMAGES_SCHEMA", "ERRORS_SCHEMA", "TEXTS_SCHEMA", "BIAS_SCHEMA", "int64_column",
-           "numpy_column", "now_iso", "repair_hint"]
+__all__ = ["CARRY", "DROP", "CollectionStore", "IMAGES_SCHEMA", "ERRORS_SCHEMA", "TEXTS_SCHEMA", "BIAS_SCHEMA",
+           "int64_column", "numpy_column", "now_iso", "repair_hint"]
 
 _GEN = re.compile(r"-(\d{6})(?:\.|$)")
 LEASE = "readers-{:06d}.lock"
 DAMAGED = "damaged"            # files set aside by a repair (pipeline/repair.py): renamed, never deleted
 PART_FOLDERS = ("vectors", "rerank-tokens/*")  # writer-only folders whose temporary files the lock clears
-_SCHEMAS = {"images": IMAGES_SCHEMA, "errors": ERRORS_SCHEMA, "texts": TEXTS_SCHEMA, "image_bias": BIAS_SCHEMA,
-            "text_bias": BIAS_SCHEMA}
+# The tables vsearch itself reads by key; a derived table of pipeline/derived names its schema when it reads.
+SCHEMAS = {"images": IMAGES_SCHEMA, "errors": ERRORS_SCHEMA, "texts": TEXTS_SCHEMA, "image_bias": BIAS_SCHEMA,
+           "text_bias": BIAS_SCHEMA}
+CARRY = None   # a part given to commit() as CARRY is the previous generation's
+DROP = False   # ... and as DROP is left out of the new generation
 
 
 def now_iso() -> str:
@@ -145,33 +149,34 @@ class CollectionStore:
 
     # --- tables and indexes -----------------------------------------------------------------------
     def vectors(self, dim: int | None = None) -> VectorStore:
-        return VectorStore(self.folder / "vectors", dim or self.manifest.model["embed_dim"])
+        return VectorStore(self.folder / "vectors", dim or self.manifest.model.embed_dim)
 
     def _file(self, key: str) -> Path | None:
         name = self.manifest.files.get(key)
         return self.folder / name if name else None
 
-    def read_table(self, key: str) -> pa.Table:
-        """The generation's `key` table (images, errors, texts, image_bias, text_bias); empty when it
-        has none. A damaged or missing file is a CollectionFormatError that says how to repair it."""
+    def read_table(self, key: str, schema: pa.Schema | None = None) -> pa.Table:
+        """The generation's `key` table, checked against `schema` (default: SCHEMAS[key]); empty when
+        it has none. A damaged or missing file is a CollectionFormatError that says how to repair it."""
+        schema = schema or SCHEMAS[key]
         path = self._file(key)
         if path is None:
-            return _SCHEMAS[key].empty_table()
+            return schema.empty_table()
         if path.name not in self._tables:
             try:
-                self._tables[path.name] = _read_checked(path, key)
-            except _Damaged as e:
+                self._tables[path.name] = read_checked(path, schema, conformed=key == "images")
+            except DamagedTable as e:
                 raise CollectionFormatError(f"{path.name} of collection {self.name!r} is damaged or missing ({e}); "
                                             f"{repair_hint(self.name)}") from e
         return self._tables[path.name]
 
-    def damaged_tables(self) -> dict[str, str]:
-        """{key: why} for every table this generation names that cannot be read."""
+    def damaged_tables(self, schemas: dict[str, pa.Schema]) -> dict[str, str]:
+        """{key: why} for every table of `schemas` this generation names that cannot be read."""
         found = {}
-        for key in _SCHEMAS:
+        for key, schema in schemas.items():
             try:
                 if self._file(key) is not None:
-                    self.read_table(key)
+                    self.read_table(key, schema)
             except CollectionFormatError as e:
                 found[key] = str(e.__cause__)
         return found
@@ -276,44 +281,26 @@ class CollectionStore:
         self._tables.pop(path.name, None)
         return dest
 
-    def commit(self, manifest: Manifest, images: pa.Table | None = None, errors: pa.Table | None = None,
-               index: VectorIndex | None = None, texts: pa.Table | None = None,
-               texts_index: VectorIndex | None = None, image_bias: pa.Table | None | bool = None,
-               text_bias: pa.Table | None | bool = None, drop: tuple[str, ...] = ()) -> Manifest:
-        """Write the given parts as a new generation; parts left None carry over from the last one
-        (a bias given as False is dropped, and so is every key in `drop`)."""
+    def commit(self, manifest: Manifest, **parts: pa.Table | VectorIndex | None | bool) -> Manifest:
+        """Write the given parts as a new generation, in the order given: a table as
+        `<key>-<gen>.parquet`, an index (anything with `save(folder)`) as the folder `<key>-<gen>/`.
+        A part given as CARRY carries over from the last generation; as DROP, it is left out."""
         gen = manifest.generation + 1
         previous = set(manifest.files.values())
-        files = {k: v for k, v in manifest.files.items() if k not in drop}
+        files = dict(manifest.files)
         kept = "the collection is unchanged (its previous generation is still the one in use)"
         with writing("a new generation of the collection", self.folder, kept):
             self.folder.mkdir(parents=True, exist_ok=True)
-
-            def put(key: str, suffix: str, writer) -> None:
-                name = f"{key}-{gen:06d}.{suffix}"
-                atomic_write(self.folder / name, writer, point=f"commit:{key}")
-                files[key] = name
-
-            def put_folder(key: str, index: VectorIndex) -> None:
-                name = f"{key}-{gen:06d}"
-                atomic_folder(self.folder / name, index.save, point=f"commit:{key}")
-                files[key] = name
-
-            if images is not None:
-                put("images", "parquet", lambda p: pq.write_table(images, p, compression="zstd"))
-            if errors is not None:
-                put("errors", "parquet", lambda p: pq.write_table(errors, p, compression="zstd"))
-            if index is not None:
-                put_folder("index", index)
-            if texts is not None:
-                put("texts", "parquet", lambda p: pq.write_table(texts, p, compression="zstd"))
-            if texts_index is not None:
-                put_folder("texts_index", texts_index)
-            for key, table in (("image_bias", image_bias), ("text_bias", text_bias)):
-                if table is False:
+            for key, part in parts.items():
+                if part is DROP:
                     files.pop(key, None)
-                elif table is not None:
-                    put(key, "parquet", lambda p, t=table: pq.write_table(t, p, compression="zstd"))
+                elif isinstance(part, pa.Table):
+                    files[key] = f"{key}-{gen:06d}.parquet"
+                    atomic_write(self.folder / files[key], lambda p, t=part: pq.write_table(t, p, compression="zstd"),
+                                 point=f"commit:{key}")
+                elif part is not CARRY:
+                    files[key] = f"{key}-{gen:06d}"
+                    atomic_folder(self.folder / files[key], part.save, point=f"commit:{key}")
             # The lease readers of this generation will hold lists what it names (see pin()).
             atomic_write(self.folder / LEASE.format(gen), json.dumps(sorted(files.values())).encode(),
                          point="commit:readers", durable=False)
@@ -368,30 +355,6 @@ class CollectionStore:
 
     def disk_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.folder.rglob("*") if p.is_file())
-
-
-class _Damaged(Exception):
-    """Why a table file cannot be used."""
-
-
-def _read_checked(path: Path, key: str) -> pa.Table:
-    """A table file read and checked against its schema (every value valid, every column there)."""
-    schema = _SCHEMAS[key]
-    try:
-        t = pq.ParquetFile(path).read()  # pq.read_table would import pyarrow.dataset + pandas (~0.4 s)
-        t = conform(t, schema) if key == "images" else t
-        t.validate(full=True)
-    except (OSError, pa.ArrowException, ValueError) as e:
-        raise _Damaged(str(e).splitlines()[0] if str(e) else type(e).__name__) from e
-    for f in schema:
-        if f.name not in t.schema.names or not _compatible(t.schema.field(f.name).type, f.type):
-            raise _Damaged(f"column {f.name!r} is missing or of the wrong type")
-    return t
-
-
-def _compatible(found: pa.DataType, wanted: pa.DataType) -> bool:
-    """Parquet stores timestamps in its own units (a second-resolution column reads back in ms)."""
-    return found.equals(wanted) or (pa.types.is_timestamp(found) and pa.types.is_timestamp(wanted))
 
 
 def _lease_files(f: IO[bytes]) -> set[str] | None:

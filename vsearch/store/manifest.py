@@ -8,12 +8,13 @@ next commit stores the new version. A newer version than this vsearch reads is r
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
 from ..atomic import atomic_write
 from ..errors import CollectionFormatError
+from ..models.identity import ModelRecord
 
 FORMAT_VERSION = 3
 
@@ -40,20 +41,48 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any], Path], dict[str, Any]]] = {1: _v
 
 
 @dataclass
+class IndexRecord:
+    """The manifest's `index` (docs/FORMAT.md): what the code reads, typed; what the last build
+    measured (vsearch/index/auto.py's record: why it chose, recall, latency, memory) rides along."""
+    type: str = "auto"
+    params: dict[str, Any] = field(default_factory=dict)
+    requested: str | None = None       # what --index asked for, kept by later ingests
+    max_memory: int | None = None      # the --max-index-memory given (bytes), kept likewise
+    updates: int = 0                   # commits that changed the index in place since its last build
+    live: int | None = None            # entries after the last in-place change
+    measured: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> "IndexRecord":
+        typed = {f.name for f in fields(cls)} - {"measured"}
+        return cls(**{k: raw[k] for k in typed if k in raw}, measured={k: v for k, v in raw.items() if k not in typed})
+
+    def to_json(self) -> dict[str, Any]:
+        out = {**self.measured, "type": self.type, "params": self.params, "requested": self.requested,
+               "max_memory": self.max_memory, "updates": self.updates}
+        return out if self.live is None else {**out, "live": self.live}
+
+
+@dataclass
 class Manifest:
-    model: dict[str, Any]                      # name, config, fingerprint, embed_dim
-    index: dict[str, Any]                      # type, params, requested, and what auto chose and measured
+    model: ModelRecord
+    index: IndexRecord
     generation: int = 0
     format_version: int = FORMAT_VERSION
     roots: list[str] = field(default_factory=list)
-    files: dict[str, Any] = field(default_factory=dict)   # images, errors, index, texts, texts_index, biases
+    files: dict[str, Any] = field(default_factory=dict)   # each part's file: images, errors, index, texts, ...
     counts: dict[str, int] = field(default_factory=dict)
     last_ingest: dict[str, Any] = field(default_factory=dict)
     created: str = ""
     updated: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {**out, "model": self.model.to_json(), "index": self.index.to_json()}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> "Manifest":
+        return cls(**{**raw, "model": ModelRecord.from_json(raw["model"]), "index": IndexRecord.from_json(raw["index"])})
 
 
 def write_manifest(folder: Path, m: Manifest) -> None:
@@ -85,6 +114,6 @@ def read_manifest(folder: Path) -> Manifest:
         raise CollectionFormatError(f"{path} is not a vsearch manifest")
     raw = migrate(raw, folder)
     try:
-        return Manifest(**raw)
-    except TypeError as e:
+        return Manifest.from_json(raw)
+    except (TypeError, KeyError, ValueError) as e:
         raise CollectionFormatError(f"{path} is not a vsearch manifest ({e})") from e

@@ -8,7 +8,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-# Content-derived metadata, stored with each vector and joined onto every file row.
+# Content-derived metadata, stored with each vector and joined onto every file row: the one
+# definition. Decoding fills these names from what vsearch.imaging reads (pipeline/decode.py), the
+# shards, the Ray stages, commits and imports take them from here.
 META_FIELDS = [
     ("width", pa.int32()),
     ("height", pa.int32()),
@@ -16,6 +18,8 @@ META_FIELDS = [
     ("camera", pa.string()),
     ("orientation", pa.int16()),
 ]
+CONTENT_META = tuple(name for name, _ in META_FIELDS)
+CONTENT_FIELDS = ("id", "digest", *CONTENT_META)  # a vector shard's row beside its vector
 
 # `path`, `root` and `folder` are always valid UTF-8 (store/names.py); `raw_path` holds a path's
 # bytes where they are not (format version 2; null otherwise).
@@ -38,6 +42,30 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
         return table
     cols = [table.column(f.name) if f.name in table.schema.names else pa.nulls(len(table), f.type) for f in schema]
     return pa.table(cols, schema=schema)
+
+
+class DamagedTable(Exception):
+    """Why a table file cannot be used."""
+
+
+def read_checked(path: Path, schema: pa.Schema, conformed: bool = False) -> pa.Table:
+    """A table file read and checked against `schema` (every value valid, every column there);
+    `conformed`: brought to the schema's columns first (an older format's table)."""
+    try:
+        t = pq.ParquetFile(path).read()  # pq.read_table would import pyarrow.dataset + pandas (~0.4 s)
+        t = conform(t, schema) if conformed else t
+        t.validate(full=True)
+    except (OSError, pa.ArrowException, ValueError) as e:
+        raise DamagedTable(str(e).splitlines()[0] if str(e) else type(e).__name__) from e
+    for f in schema:
+        if f.name not in t.schema.names or not _compatible(t.schema.field(f.name).type, f.type):
+            raise DamagedTable(f"column {f.name!r} is missing or of the wrong type")
+    return t
+
+
+def _compatible(found: pa.DataType, wanted: pa.DataType) -> bool:
+    """Parquet stores timestamps in its own units (a second-resolution column reads back in ms)."""
+    return found.equals(wanted) or (pa.types.is_timestamp(found) and pa.types.is_timestamp(wanted))
 
 
 def numpy_column(table: pa.Table, name: str, dtype) -> np.ndarray:

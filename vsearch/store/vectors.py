@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from typing import Iterator
-
 from ..atomic import atomic_write
 from ..index.chunks import CHUNK_ROWS
 from .parts import PartStore
 from .storage import writing
-from .tables import META_FIELDS, ROW_GROUP, int64_column, write_row_groups
+from .tables import CONTENT_FIELDS, META_FIELDS, ROW_GROUP, int64_column, write_row_groups
 
 
 def shard_schema(dim: int) -> pa.Schema:
@@ -49,7 +48,7 @@ class VectorStore(PartStore):
 
     def _write_files(self, stem: str, ids: np.ndarray, payload) -> None:
         rows, vectors = payload
-        cols = {name: [r.get(name) for r in rows] for name in ["id", "digest"] + [f for f, _ in META_FIELDS]}
+        cols = {name: [r.get(name) for r in rows] for name in CONTENT_FIELDS}
         vec16 = np.ascontiguousarray(vectors, dtype=np.float16)
         cols["vector"] = pa.FixedSizeBinaryArray.from_buffers(pa.binary(self.dim * 2), len(vec16), [None, pa.py_buffer(vec16.tobytes())])
         table = pa.table(cols, schema=shard_schema(self.dim))
@@ -86,15 +85,17 @@ class VectorStore(PartStore):
     def _read_shard(self, path: Path, columns: list[str] | None = None) -> pa.Table:
         return pq.ParquetFile(path).read(columns=columns)
 
-    def read(self, columns: list[str] | None = None) -> pa.Table:
-        shards = self.shards()
-        if not shards:
-            return shard_schema(self.dim).empty_table()
-        tables = []
-        for s in shards:
+    def tables(self, columns: list[str] | None = None) -> Iterator[pa.Table]:
+        """Each shard's rows (or `columns` of them), one shard at a time."""
+        for s in self.shards():
             with self.reading(s):
-                tables.append(self._read_shard(s, columns))
-        with self.reading(shards[0]):
+                yield self._read_shard(s, columns)
+
+    def read(self, columns: list[str] | None = None) -> pa.Table:
+        tables = list(self.tables(columns))
+        if not tables:
+            return shard_schema(self.dim).empty_table()
+        with self.reading(self.shards()[0]):
             return pa.concat_tables(tables)
 
     def load(self, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, pa.Table]:

@@ -1,5 +1,6 @@
-"""Cached trunk outputs of align-lite's locked towers, so that training touches only the tails
-and heads. Cache files are keyed by everything that changes their content."""
+"""Cached trunk outputs of locked towers (a family with cached_trunks: models/families.py), so that
+training touches only the tails and heads. Cache files are keyed by everything that changes their
+content."""
 from __future__ import annotations
 
 import hashlib
@@ -11,20 +12,14 @@ import torch
 
 from ..evaluation.pairs import Pairs
 from ..models.onnx_export import fast_image_trunk
-from ..pipeline.decode import decode_pixels
-from ..pipeline.encode import batched
+from ..evaluation.encoding import batched, decode_pixels
 from ..progress import Reporter, report
 
 
-IMAGE_KEYS = ("image_variant", "image_size")
-TEXT_KEYS = ("max_text_len",)
-
-
 def _key(kind: str, model, pairs: Pairs, extra: dict) -> str:
-    """Only what changes a cache's content: the tower, where it is split, and the data."""
-    t = model.image if kind == "image" else model.text
-    tower_cfg = {k: model.config[k] for k in (IMAGE_KEYS if kind == "image" else TEXT_KEYS)}
-    blob = json.dumps({"kind": kind, "split_at": t.split, "tower": tower_cfg, "root": str(Path(pairs.root).resolve()),
+    """Only what changes a cache's content: the tower, where it is split (the model's trunk_key),
+    and the data."""
+    blob = json.dumps({"kind": kind, **model.trunk_key(kind), "root": str(Path(pairs.root).resolve()),
                        "split": pairs.split, "n": len(pairs.images), "first": pairs.images[0].name, **extra},
                       sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
@@ -69,12 +64,14 @@ def text_trunk_cache(model, pairs: Pairs, cache_dir: Path, batch_size: int = 256
         return d["hidden"], d["mask"]
     tower = model.text.eval()
     ids, mask = tower.tokenizer(pairs.captions)
-    hidden = torch.zeros((*ids.shape, tower.bert.config.hidden_size), dtype=torch.float16)
+    hidden = None
     order = torch.argsort(mask.sum(1))  # length-sorted batches: little padding to compute on
     for i in range(0, len(ids), batch_size):
         rows = order[i:i + batch_size]
         t = int(mask[rows].sum(1).max())
         h = tower.trunk(ids[rows, :t].to(model.device), mask[rows, :t].to(model.device))
+        if hidden is None:
+            hidden = torch.zeros((*ids.shape, h.shape[-1]), dtype=torch.float16)
         hidden[rows, :t] = h.half().cpu()
         report(progress, f"cache text trunk ({pairs.split})", min(i + batch_size, len(ids)), len(ids), "text")
     _save({"hidden": hidden, "mask": mask}, path)

@@ -42,7 +42,7 @@ def fit_hubness(model, weights: str | Path, data: str | Path, train_split: str =
     """Encode train and dev with `model` (loaded from `weights`), fit, and write the sidecar.
     Returns (correction, dev recalls it reached, sidecar path)."""
     from ..errors import VsearchError
-    from ..pipeline.encode import encode_image_files, encode_texts
+    from ..evaluation.encoding import encode_image_files, encode_texts
 
     emb = {}
     for split in (train_split, dev_split):

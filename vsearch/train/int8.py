@@ -22,11 +22,12 @@ def calibrate_int8(model, weights: str | Path, data: str | Path, photos: int = C
                    workers: int | None = None, progress: Reporter | None = None) -> tuple[Path, dict[str, Any]]:
     """Ranges of `model`'s image graphs (plain, and with its shipped reranker's tokens) over
     `photos` training photos drawn with `seed`. Returns (calibration file, what it holds but the ranges)."""
-    from ..models.handle import ModelHandle, token_reranker
+    from ..models.handle import ModelHandle
+    from ..models.token_reranker import token_reranker
     from ..models.onnx_export import export_image_tower
-    from ..pipeline.decode import decode_pixels
+    from ..evaluation.encoding import decode_pixels
 
-    handle = ModelHandle.of(model)
+    handle = ModelHandle.open(model)
     train = load_pairs(data, "train")
     pick = np.sort(np.random.default_rng(seed).choice(len(train.images), min(photos, len(train.images)), replace=False))
     paths = [train.images[i] for i in pick]
@@ -37,7 +38,7 @@ def calibrate_int8(model, weights: str | Path, data: str | Path, photos: int = C
     exports = [export_image_tower(model)]
     rr = token_reranker(handle)
     if rr is not None:
-        exports.append(handle.image_export(rr))
+        exports.append(handle.exports.image_export(rr))
     ranges: dict[str, Any] = {}
     for export in exports:
         ranges = merge_ranges(ranges, calibrate(export, iter(batches)))

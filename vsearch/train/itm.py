@@ -26,7 +26,6 @@ from ..evaluation.pairs import load_pairs
 from ..evaluation.recall import recall_at_k
 from ..evaluation.rerank import rerank_recalls
 from ..models import load_model, save_checkpoint
-from ..models.align_lite import AlignLite
 from ..models.itm import ITMConfig, ITMHead, locked_towers
 from ..progress import Reporter, report
 from .checkpointing import load_state, save_state, seed_everything, state_path
@@ -78,6 +77,63 @@ def train_itm(cfg: ITMTrainConfig, on_epoch: Callable[[dict], None] | None = Non
     seed_everything(cfg.seed)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    run = _prepare(cfg, progress)
+    history: list[dict] = []
+    best, start = -1.0, 0
+    modules = {"head": run.head, "log_alpha": run.log_alpha}
+    if cfg.resume and state_path(out).is_file():
+        st = load_state(out, modules, run.opt)
+        start, run.step, best, history = st["epoch"] + 1, st["step"], st["best"], st["history"]
+    step_fn = _listwise_step if run.listwise else _bce_step
+    for epoch in range(start, cfg.epochs):
+        rec = _epoch(run, epoch, step_fn, progress)
+        history.append(rec)
+        extra = {"epoch": epoch + 1, "dev": rec["dev_rerank"], "alpha": rec.pop("alpha"),
+                 "train_config": json.loads(json.dumps(dataclasses.asdict(cfg), default=str)),
+                 "dual_encoder": cfg.dual_encoder, "dual_fingerprint": run.dual.fingerprint}
+        save_checkpoint(out / "last.safetensors", run.icfg.to_json(), run.head.state_dict(), extra)
+        if rec["score"] > best:
+            best = rec["score"]
+            save_checkpoint(out / "best.safetensors", run.icfg.to_json(), run.head.state_dict(), extra)
+        save_state(out, modules, run.opt, {"epoch": epoch, "step": run.step, "best": best, "history": history})
+        if on_epoch:
+            on_epoch(rec)
+    chosen = _choose_fusion(run, out)
+    return {"best": str(out / "best.safetensors"), "history": history, "alpha": chosen["alpha"], "default_k": chosen["k"]}
+
+
+@dataclass
+class _Run:
+    """What training reads and changes: data, the dual encoder's similarities and hard negatives,
+    the head and its optimiser."""
+    cfg: ITMTrainConfig
+    train_d: TokenData
+    dev_d: TokenData
+    dual: Any
+    dev_sim: np.ndarray
+    train_sim16: torch.Tensor
+    owner: np.ndarray                # caption row -> its image
+    img_neg: np.ndarray
+    txt_neg: np.ndarray
+    icfg: ITMConfig
+    head: ITMHead
+    log_alpha: torch.nn.Parameter
+    params: list
+    opt: torch.optim.Optimizer
+    rng: np.random.Generator
+    caps_of: list[np.ndarray]        # image -> its caption rows
+    step: int = 0
+
+    @property
+    def listwise(self) -> bool:
+        return self.cfg.objective == "listwise"
+
+    @property
+    def n_img(self) -> int:
+        return len(self.train_d.pairs.images)
+
+
+def _prepare(cfg: ITMTrainConfig, progress: Reporter | None) -> _Run:
     train_p = load_pairs(cfg.data, "train", cfg.limit_train)
     dev_p = load_pairs(cfg.data, "dev", cfg.dev_images)
     towers = locked_towers().build()
@@ -90,10 +146,23 @@ def train_itm(cfg: ITMTrainConfig, on_epoch: Callable[[dict], None] | None = Non
     img_neg, txt_neg = hard_negatives(train_sim, owner, cfg.hard_pool, cfg.hard_skip)
     train_sim16 = torch.from_numpy(train_sim.astype(np.float16))
     del train_sim
+    icfg, head = _head(cfg, dual, train_d, dev_d, progress)
+    # Listwise: the fused score is ITM logit + alpha * dual similarity (as at query time), so the
+    # head starts from the dual encoder's ranking and learns what it gets wrong.
+    log_alpha = torch.nn.Parameter(torch.tensor(math.log(20.0)))
+    params = [p for p in head.parameters() if p.requires_grad] + ([log_alpha] if cfg.objective == "listwise" else [])
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    caps_of = [np.flatnonzero(owner == i) for i in range(len(train_p.images))]
+    return _Run(cfg, train_d, dev_d, dual, dev_sim, train_sim16, owner, img_neg, txt_neg, icfg, head, log_alpha,
+                params, opt, np.random.default_rng(cfg.seed), caps_of)
 
+
+def _head(cfg: ITMTrainConfig, dual, train_d: TokenData, dev_d: TokenData,
+          progress: Reporter | None) -> tuple[ITMConfig, ITMHead]:
+    """A new head; with aligned inputs, its adapters are the dual encoder's heads."""
     aligned = {}
     if cfg.inputs == "aligned":
-        if not isinstance(dual, AlignLite) or dual.config.get("image_tail_stages") != 0:
+        if not dual.capabilities.itm_aligned:
             raise InvalidOptionError("aligned ITM inputs need an align-lite dual encoder with a locked image tower")
         aligned = dict(inputs="aligned", embed_dim=dual.embed_dim, head_hidden=dual.config["head_hidden"],
                        dual_encoder=cfg.dual_encoder)
@@ -112,118 +181,110 @@ def train_itm(cfg: ITMTrainConfig, on_epoch: Callable[[dict], None] | None = Non
         _, _, v = torch.pca_lowrank(sample - sample.mean(0), q=icfg.image_token_dim, center=False)
         with torch.no_grad():
             head.shared_proj.weight.copy_(v[:, :icfg.image_token_dim].T)
-    # Listwise: the fused score is ITM logit + alpha * dual similarity (as at query time), so the
-    # head starts from the dual encoder's ranking and learns what it gets wrong.
-    log_alpha = torch.nn.Parameter(torch.tensor(math.log(20.0)))
-    params = [p for p in head.parameters() if p.requires_grad] + ([log_alpha] if cfg.objective == "listwise" else [])
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    rng = np.random.default_rng(cfg.seed)
-    listwise = cfg.objective == "listwise"
-    caps_of = [np.flatnonzero(owner == i) for i in range(len(train_p.images))]
-    # One caption per image per epoch (a different one each epoch) keeps a CPU epoch to minutes.
-    steps_per_epoch = (len(train_p.images) if listwise else len(owner)) // cfg.batch_size
-    total = steps_per_epoch * cfg.epochs
-    history: list[dict] = []
-    best, start, step = -1.0, 0, 0
-    modules = {"head": head, "log_alpha": log_alpha}
-    if cfg.resume and state_path(out).is_file():
-        st = load_state(out, modules, opt)
-        start, step, best, history = st["epoch"] + 1, st["step"], st["best"], st["history"]
-    n_img = len(train_p.images)
+    return icfg, head
+
+
+def _epoch(run: _Run, epoch: int, step_fn, progress: Reporter | None) -> dict[str, Any]:
+    """One epoch of steps of the configured objective, then the dev rerank it gives."""
+    cfg, head = run.cfg, run.head
+    head.train()
+    erng = np.random.default_rng(cfg.seed * 1000 + epoch)
+    if run.listwise:  # one caption per image per epoch (a different one each epoch) keeps a CPU epoch to minutes
+        perm = np.array([c[erng.integers(len(c))] for c in run.caps_of])[erng.permutation(run.n_img)]
+    else:
+        perm = erng.permutation(len(run.owner))
+    steps = (run.n_img if run.listwise else len(run.owner)) // cfg.batch_size
+    total = steps * cfg.epochs
+    losses: list[float] = []
+    task = f"itm epoch {epoch + 1}/{cfg.epochs}"
+    for s in range(steps):
+        for g in run.opt.param_groups:
+            g["lr"] = cfg.lr * lr_factor(run.step, total, 50)
+        losses.append(step_fn(run, perm[s * cfg.batch_size:(s + 1) * cfg.batch_size]))
+        run.step += 1
+        alpha = f", alpha {run.log_alpha.exp().item():.1f}" if run.listwise else ""
+        report(progress, task, s + 1, steps, "step", f"loss {np.mean(losses[-20:]):.3f}{alpha}")
+    base = recall_at_k(run.dev_sim, run.dev_d.pairs.caption_image)
+    head.eval()
+    with torch.inference_mode():
+        alpha_now = float(run.log_alpha.exp()) if run.listwise else 0.0
+        dev = rerank_recalls(run.dev_sim, run.dev_d.pairs.caption_image, cfg.dev_k,
+                             lambda tr, ii: score_pairs(head, run.dev_d, tr, ii), alpha_now)
+    rec = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "dev_rerank": dev, "dev_base": base,
+           "score": dev["text_to_image"]["R@1"] + dev["image_to_text"]["R@1"]}
+    report(progress, task, steps, steps, "step",
+           f"loss {rec['loss']:.3f}, dev R@1 t2i {base['text_to_image']['R@1']:.1f} -> {dev['text_to_image']['R@1']:.1f}, "
+           f"i2t {base['image_to_text']['R@1']:.1f} -> {dev['image_to_text']['R@1']:.1f}")
+    return {**rec, "alpha": alpha_now}
+
+
+def _listwise_step(run: _Run, rows: np.ndarray) -> float:
+    """Softmax over candidate groups (correct first) of ITM logit + alpha * dual similarity."""
+    t_rows, i_rows = listwise_groups(rows, run.owner, run.img_neg, run.txt_neg, run.caps_of, run.n_img, run.cfg, run.rng)
+    views = torch.as_tensor(run.rng.integers(0, run.train_d.img.shape[0], t_rows.size))
+    dual_sim = run.train_sim16[torch.as_tensor(t_rows), torch.as_tensor(i_rows)].float()
+    fused = group_logits(run.head, run.train_d, t_rows, i_rows, views) + run.log_alpha.exp() * dual_sim
+    loss = F.cross_entropy(fused, torch.zeros(len(fused), dtype=torch.long))
+    return _optimise(run, loss, run.params)
+
+
+def _bce_step(run: _Run, rows: np.ndarray) -> float:
+    """Binary match (ALBEF ITM): each caption with its image, a hard negative image and caption,
+    and random pairs."""
+    cfg, rng, owner = run.cfg, run.rng, run.owner
     n_random = int(cfg.batch_size * cfg.random_negatives)
-    for epoch in range(start, cfg.epochs):
-        head.train()
-        erng = np.random.default_rng(cfg.seed * 1000 + epoch)
-        if listwise:
-            perm = np.array([c[erng.integers(len(c))] for c in caps_of])[erng.permutation(len(caps_of))]
-        else:
-            perm = erng.permutation(len(owner))
-        losses = []
-        task = f"itm epoch {epoch + 1}/{cfg.epochs}"
-        for s in range(steps_per_epoch):
-            rows = perm[s * cfg.batch_size:(s + 1) * cfg.batch_size]
-            for g in opt.param_groups:
-                g["lr"] = cfg.lr * lr_factor(step, total, 50)
-            if listwise:
-                t_rows, i_rows = listwise_groups(rows, owner, img_neg, txt_neg, caps_of, n_img, cfg, rng)
-                views = torch.as_tensor(rng.integers(0, train_d.img.shape[0], t_rows.size))
-                dual_sim = train_sim16[torch.as_tensor(t_rows), torch.as_tensor(i_rows)].float()
-                fused = group_logits(head, train_d, t_rows, i_rows, views) + log_alpha.exp() * dual_sim
-                loss = F.cross_entropy(fused, torch.zeros(len(fused), dtype=torch.long))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
-                opt.step()
-                losses.append(loss.item())
-                step += 1
-                report(progress, task, s + 1, steps_per_epoch, "step", f"loss {np.mean(losses[-20:]):.3f}, alpha {log_alpha.exp().item():.1f}")
-                continue
-            imgs = owner[rows]
-            neg_img = img_neg[rows, rng.integers(0, cfg.hard_pool, len(rows))]
-            neg_txt = txt_neg[imgs, rng.integers(0, cfg.hard_pool, len(rows))]
-            r_rows = rng.choice(len(owner), n_random)
-            r_imgs = rng.integers(0, n_img, n_random)
-            ok = owner[r_rows] != r_imgs
-            t_all = np.concatenate([rows, rows, neg_txt, r_rows[ok]])
-            i_all = np.concatenate([imgs, neg_img, imgs, r_imgs[ok]])
-            y = torch.tensor([1.0] * len(rows) + [0.0] * (2 * len(rows) + int(ok.sum())))
-            views = torch.as_tensor(rng.integers(0, train_d.img.shape[0], len(i_all)))
-            h, m = train_d.text(torch.as_tensor(t_all))
-            mem = train_d.memory(head, views, torch.as_tensor(i_all))
-            logits = head(mem, h, m, text_is_features=train_d.aligned)
-            # Positives are a third of the pairs: weight them up to balance the classes.
-            loss = F.binary_cross_entropy_with_logits(logits, y, pos_weight=torch.tensor(2.0 + cfg.random_negatives))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)
-            opt.step()
-            losses.append(loss.item())
-            step += 1
-            report(progress, task, s + 1, steps_per_epoch, "step", f"loss {np.mean(losses[-20:]):.3f}")
-        base = recall_at_k(dev_sim, dev_p.caption_image)
-        head.eval()
-        with torch.inference_mode():
-            alpha_now = float(log_alpha.exp()) if listwise else 0.0
-            dev = rerank_recalls(dev_sim, dev_p.caption_image, cfg.dev_k,
-                                 lambda tr, ii: score_pairs(head, dev_d, tr, ii), alpha_now)
-        score = dev["text_to_image"]["R@1"] + dev["image_to_text"]["R@1"]
-        rec = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "dev_rerank": dev, "dev_base": base, "score": score}
-        history.append(rec)
-        report(progress, task, steps_per_epoch, steps_per_epoch, "step",
-               f"loss {rec['loss']:.3f}, dev R@1 t2i {base['text_to_image']['R@1']:.1f} -> {dev['text_to_image']['R@1']:.1f}, "
-               f"i2t {base['image_to_text']['R@1']:.1f} -> {dev['image_to_text']['R@1']:.1f}")
-        extra = {"epoch": epoch + 1, "dev": dev, "alpha": alpha_now, "train_config": json.loads(json.dumps(dataclasses.asdict(cfg), default=str)),
-                 "dual_encoder": cfg.dual_encoder, "dual_fingerprint": dual.fingerprint}
-        save_checkpoint(out / "last.safetensors", icfg.to_json(), head.state_dict(), extra)
-        if score > best:
-            best = score
-            save_checkpoint(out / "best.safetensors", icfg.to_json(), head.state_dict(), extra)
-        save_state(out, modules, opt, {"epoch": epoch, "step": step, "best": best, "history": history})
-        if on_epoch:
-            on_epoch(rec)
-    # Choose the score fusion and the default depth on dev, with the best head.
+    imgs = owner[rows]
+    neg_img = run.img_neg[rows, rng.integers(0, cfg.hard_pool, len(rows))]
+    neg_txt = run.txt_neg[imgs, rng.integers(0, cfg.hard_pool, len(rows))]
+    r_rows = rng.choice(len(owner), n_random)
+    r_imgs = rng.integers(0, run.n_img, n_random)
+    ok = owner[r_rows] != r_imgs
+    t_all = np.concatenate([rows, rows, neg_txt, r_rows[ok]])
+    i_all = np.concatenate([imgs, neg_img, imgs, r_imgs[ok]])
+    y = torch.tensor([1.0] * len(rows) + [0.0] * (2 * len(rows) + int(ok.sum())))
+    views = torch.as_tensor(rng.integers(0, run.train_d.img.shape[0], len(i_all)))
+    h, m = run.train_d.text(torch.as_tensor(t_all))
+    mem = run.train_d.memory(run.head, views, torch.as_tensor(i_all))
+    logits = run.head(mem, h, m, text_is_features=run.train_d.aligned)
+    # Positives are a third of the pairs: weight them up to balance the classes.
+    loss = F.binary_cross_entropy_with_logits(logits, y, pos_weight=torch.tensor(2.0 + cfg.random_negatives))
+    return _optimise(run, loss, run.head.parameters())
+
+
+def _optimise(run: _Run, loss: torch.Tensor, clipped) -> float:
+    run.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(clipped, 1.0)
+    run.opt.step()
+    return loss.item()
+
+
+def _choose_fusion(run: _Run, out: Path) -> dict[str, Any]:
+    """The score fusion (alpha) and default depth (k) chosen on dev with the best head, saved into
+    its checkpoint: the smallest k within 0.2 points of the best (latency grows with k)."""
     from ..models.checkpoint import read_checkpoint
 
     _, best_state, best_extra = read_checkpoint(out / "best.safetensors")
+    head = run.head
     head.load_state_dict(best_state)
     head.eval()
     grid = []
+    dev_p = run.dev_d.pairs
     with torch.inference_mode():
         cache: dict = {}
 
         def scorer(tr, ii):
             key = (tr.tobytes(), ii.tobytes())
             if key not in cache:
-                cache[key] = score_pairs(head, dev_d, tr, ii)
+                cache[key] = score_pairs(head, run.dev_d, tr, ii)
             return cache[key]
 
         for k in (8, 16, 32):
             for alpha in sorted({0.0, 5.0, 10.0, 20.0, 40.0, round(float(best_extra.get("alpha", 0.0)), 2)}):
-                d = rerank_recalls(dev_sim, dev_p.caption_image, k, scorer, alpha)
+                d = rerank_recalls(run.dev_sim, dev_p.caption_image, k, scorer, alpha)
                 grid.append({"k": k, "alpha": alpha, "score": d["text_to_image"]["R@1"] + d["image_to_text"]["R@1"], "dev": d})
-    # Prefer the smallest k within 0.2 points of the best: latency grows with k.
     top = max(g["score"] for g in grid)
     chosen = min((g for g in grid if g["score"] >= top - 0.2), key=lambda g: (g["k"], -g["score"]))
     best_extra.update({"alpha": chosen["alpha"], "default_k": chosen["k"], "dev_choice": chosen, "dev_grid": grid})
-    save_checkpoint(out / "best.safetensors", icfg.to_json(), best_state, best_extra)
-    return {"best": str(out / "best.safetensors"), "history": history, "alpha": chosen["alpha"], "default_k": chosen["k"]}
+    save_checkpoint(out / "best.safetensors", run.icfg.to_json(), best_state, best_extra)
+    return chosen

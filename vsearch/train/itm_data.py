@@ -11,7 +11,6 @@ import torch
 from torch.nn import functional as F
 
 from ..evaluation.pairs import Pairs
-from ..models.align_lite import AlignLite
 from ..models.itm import ITMHead
 from ..progress import Reporter, report
 from .features import image_trunk_cache, text_trunk_cache
@@ -20,8 +19,9 @@ from .features import image_trunk_cache, text_trunk_cache
 class TokenData:
     """Frozen image feature-map tokens and text hidden states of one split."""
 
-    def __init__(self, towers: AlignLite, pairs: Pairs, cfg, hflip: bool, progress: Reporter | None = None):
+    def __init__(self, towers, pairs: Pairs, cfg, hflip: bool, progress: Reporter | None = None):
         self.pairs = pairs
+        self.towers = towers.capabilities  # whose feature maps and hidden states these are
         self.img = image_trunk_cache(towers, pairs, cfg.cache_dir, hflip, cfg.workers, progress=progress)
         self.txt, self.mask = text_trunk_cache(towers, pairs, cfg.cache_dir, progress=progress)
 
@@ -90,9 +90,11 @@ def aligned_text_cache(dual, head: ITMHead, pairs: Pairs, cache_dir: Path,
 @torch.inference_mode()
 def dual_similarities(dual, data: TokenData, cache_dir: Path) -> np.ndarray:
     """[n_captions, n_images] dual-encoder similarities, from the cached trunks when the dual
-    encoder's towers are locked at the same points, else by encoding the split."""
+    encoder's towers are the very towers cached (untuned, the same feature map and text states),
+    else by encoding the split."""
     pairs = data.pairs
-    if isinstance(dual, AlignLite) and dual.image.split == 7 and dual.text.split == dual.text.n_layers:
+    mine = dual.capabilities
+    if mine.cached_trunks and mine.feature_map == data.towers.feature_map and mine.text_states == data.towers.text_states:
         img = torch.cat([dual.image.from_trunk(data.img[0, i:i + 256].float()) for i in range(0, data.img.shape[1], 256)])
         txt = []
         for i in range(0, len(pairs.captions), 512):
@@ -100,7 +102,7 @@ def dual_similarities(dual, data: TokenData, cache_dir: Path) -> np.ndarray:
             txt.append(dual.text.from_trunk(h, m))
         img, txt = F.normalize(img, dim=-1), F.normalize(torch.cat(txt), dim=-1)
         return (txt @ img.T).numpy()
-    from ..pipeline.encode import encode_image_files, encode_texts
+    from ..evaluation.encoding import encode_image_files, encode_texts
 
     base = _dual_cache("dual", dual, pairs, cache_dir)
     path = base.with_suffix(".npz") if base else None

@@ -20,7 +20,7 @@ _HEAD_PARTS = ("head.", "attn_pool.")  # trained at the head learning rate
 
 
 class CachedTask:
-    """align-lite with locked trunks: batches of cached trunk outputs."""
+    """A model whose family declares cached_trunks (models/families.py): batches of cached trunk outputs."""
 
     def __init__(self, model, train: Pairs, dev: Pairs, cfg, progress: Reporter | None = None):
         self.model, self.cfg, self.train, self.dev = model, cfg, train, dev
@@ -41,12 +41,7 @@ class CachedTask:
             p.requires_grad_(True)
 
     def train_mode(self) -> None:
-        m = self.model
-        m.train()
-        # Locked trunks keep their BatchNorm statistics.
-        for n, mod in m.image.backbone.named_modules():
-            if isinstance(mod, torch.nn.BatchNorm2d) and not any(("backbone." + n + ".").startswith(p) for p in m.image.tail_prefixes()):
-                mod.eval()
+        self.model.train_tails()  # locked trunks keep their statistics
 
     def batches(self, rng: np.random.Generator) -> Iterator[tuple]:
         owner = self.train.caption_image
@@ -89,7 +84,7 @@ class EndToEndTask:
     """Any DualEncoder trained through its whole image tower (open_clip, full fine-tuning)."""
 
     def __init__(self, model, train: Pairs, dev: Pairs, cfg, progress: Reporter | None = None):
-        from ..pipeline.encode import encode_image_files
+        from ..evaluation.encoding import encode_image_files
 
         self.model, self.cfg, self.train, self.dev = model, cfg, train, dev
         self._encode_image_files = encode_image_files
@@ -99,7 +94,7 @@ class EndToEndTask:
         self.params_tail, self.params_head = [p for p in model.parameters()], []
 
     def _decode_all(self, paths):
-        from ..pipeline.decode import decode_pixels
+        from ..evaluation.encoding import decode_pixels
 
         return np.stack(list(decode_pixels(paths, self.model.preprocess, self.cfg.workers)))
 
@@ -121,7 +116,7 @@ class EndToEndTask:
         return m.image_features(x), m.text_features([self.train.captions[r] for r in rows]), ids, ids
 
     def dev_embeddings(self):
-        from ..pipeline.encode import encode_texts
+        from ..evaluation.encoding import encode_texts
 
         img, _ = self._encode_image_files(self.model, self.dev.images, workers=self.cfg.workers)
         return img, encode_texts(self.model, self.dev.captions)

@@ -3,7 +3,9 @@
     vsearch ui [COLLECTION] [--home DIR]          (or: streamlit run vsearch/ui/app.py -- --home DIR)
 
 Talks only to vsearch's public API. The collection (model, FAISS index, metadata) is opened once
-per server process and shared by sessions; thumbnails are made once and cached on disk.
+per server process and shared by sessions; each rerun works on a snapshot of it, so that one
+interaction reads one generation while other sessions pick up newer ones; thumbnails are made
+once and cached on disk.
 
 Everything that comes from outside (file and folder names, EXIF strings, model names, messages that
 quote them) is shown through vsearch.escape.for_markdown, or in a code block: never as Markdown.
@@ -74,8 +76,10 @@ def pick_collection(home: str | None, wanted: str | None, reranker: str | None) 
     default = names.index(wanted) if wanted in names else 0
     name = st.sidebar.selectbox("Collection", names, index=default, key="collection", format_func=valid_utf8)
     try:
-        col = open_collection(home, name, reranker)
-        col.reload()  # a newer ingest is picked up without restarting the app
+        shared = open_collection(home, name, reranker)
+        shared.reload()  # a newer ingest is picked up without restarting the app
+        # This rerun reads one generation, whatever other sessions reload meanwhile (Collection's contract).
+        col = shared.snapshot()
     except vsearch.VsearchError as e:
         say(st.error, e)
         return None

@@ -1,7 +1,7 @@
-"""Encode stage: batches of decoded pixels -> normalised vectors (and, for a reranker that reads
-the same feature map, its image tokens) through models/image_encoder.py; plus helpers that
-decode + encode lists of files and texts (evaluation, training caches, the text corpus).
-Importing it imports no PyTorch."""
+"""Photos and texts of a dataset encoded outside any collection: what evaluation (benchmarks,
+rerank sweeps) and training (trunk caches, hubness banks, int8 calibration, ITM similarities)
+share. Files are read and decoded by the ingest's decode stage (pipeline/decode.py), encoded by
+the model's fastest backend (models/image_encoder.py). Importing it imports no PyTorch."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
@@ -9,12 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import VsearchError
 from ..models.handle import ModelHandle
 from ..models.image_encoder import ImageEncoder
+from ..pipeline.decode import decode_files
 from ..progress import Reporter, report
-from .decode import decode_files
 
-__all__ = ["ImageEncoder", "autocast", "batched", "encode_image_files", "encode_texts"]
+__all__ = ["autocast", "batched", "decode_pixels", "encode_image_files", "encode_texts"]
 
 
 def batched(items: Iterable, n: int) -> Iterator[list]:
@@ -71,3 +72,12 @@ def encode_texts(model, texts: list[str], batch_size: int = 256, progress: Repor
                 chunks.append(model.encode_texts(texts[i:i + batch_size]))
         report(progress, task, min(i + batch_size, len(texts)), len(texts), "text")
     return np.concatenate(chunks)
+
+
+def decode_pixels(paths: list[Path], preprocess, workers: int | None = None) -> Iterator[np.ndarray]:
+    """Decoded pixels of every file, in order; a file that cannot be decoded is an error
+    (training and benchmark data must be complete, unlike an ingested folder)."""
+    for path, d in zip(paths, decode_files(paths, preprocess, workers)):
+        if d.pixels is None:
+            raise VsearchError(f"{path} could not be decoded: {d.error}")
+        yield d.pixels

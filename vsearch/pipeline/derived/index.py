@@ -1,0 +1,99 @@
+"""The collection's indexes as derived steps: the image index (changed in place where that is
+enough, built anew — auto's choice, tuned and measured: vsearch/index/auto.py — where it is not)
+and the texts index (a flat index over the corpus).
+
+A commit hands over the live ids; an image index of the kind asked for takes the new ones and
+drops the removed ones without a rebuild, unless `rebuild_due` says the result would be worse than
+a new build (too many removed entries, IVF lists trained for far fewer vectors, or, for an auto
+collection, a size at which auto would choose another kind). The manifest's `index` record says
+what was chosen, why, and the recall measured against exact search."""
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import CollectionFormatError
+from ...index import VectorIndex, build_index, choose_and_build, rebuild_due
+from ...store.collection import CollectionStore
+from ...store.manifest import IndexRecord, Manifest
+from .step import CARRY, DROP, Change, DerivedStep, Items
+
+
+def requested_kind(manifest: Manifest, index_type: str | None) -> str:
+    """What `--index` asked for, else what the collection asked for before, else auto."""
+    return index_type or manifest.index.requested or "auto"
+
+
+class ImageIndex(DerivedStep):
+    key = "index"
+    subject = "images"
+    phase = "index"
+
+    def derive(self, change: Change) -> VectorIndex | None:
+        index, change.manifest.index = index_for_commit(
+            change.store, change.manifest, change.items["images"], change.options.get("index_type"),
+            change.options.get("max_index_memory"), change.model.hubness, rebuild=change.rebuild)
+        return CARRY if index is None else index
+
+    def read(self, store: CollectionStore) -> VectorIndex:
+        return store.index()
+
+
+class TextsIndex(DerivedStep):
+    key = "texts_index"
+    subject = "texts"
+
+    def derive(self, change: Change) -> VectorIndex | bool:
+        items = change.items["texts"]
+        if not len(items.live):
+            return DROP
+        return build_index("flat", *items.vectors.load())
+
+    def read(self, store: CollectionStore) -> VectorIndex:
+        return store.texts_index()
+
+
+def index_for_commit(store: CollectionStore, manifest: Manifest, items: Items, index_type: str | None = None,
+                     max_memory: int | None = None, hubness=None, rebuild: bool = False) -> tuple[VectorIndex | None, IndexRecord]:
+    """(index over exactly the live ids, the manifest's new `index` record); the index is None when
+    the previous generation's serves unchanged (the commit carries it over). `rebuild` forces a new
+    build (reindex); otherwise the previous index is updated when it can be. A new build sizes the
+    kind's parameters to the vectors and tunes its search knob (nothing is carried over from an
+    index built for another size)."""
+    requested = requested_kind(manifest, index_type)
+    max_memory = max_memory or manifest.index.max_memory
+    old = manifest.index
+    if not rebuild and manifest.generation > 0 and requested == old.requested and not store.index_is_legacy():
+        updated = _updated(store, old, items, max_memory)
+        if updated is not None:
+            return updated
+    ids, vecs = items.vectors.load()
+    index, measured = choose_and_build(
+        ids, vecs, requested, max_memory=max_memory,
+        text_queries=None if hubness is None else hubness.texts,
+        image_queries=None if hubness is None else hubness.images)
+    return index, IndexRecord.from_json({**measured, "type": index.kind, "params": dict(index.params),
+                                         "requested": requested, "max_memory": max_memory, "updates": 0})
+
+
+def _updated(store: CollectionStore, old: IndexRecord, items: Items,
+             max_memory: int | None) -> tuple[VectorIndex | None, IndexRecord] | None:
+    """The previous index with the removed ids taken out and the new ones added (only their
+    vectors are read), or None when a new build is due (or the previous index cannot be read:
+    the build replaces it)."""
+    try:
+        index = store.index()
+    except CollectionFormatError:
+        return None
+    ids = items.live
+    present = index.lookup(ids) >= 0
+    stored = np.asarray(index.idmap.ids)
+    gone = np.setdiff1d(stored[stored >= 0], ids, assume_unique=False)
+    if not len(gone) and present.all():
+        return None, old
+    index.remove(gone)
+    if (~present).any():
+        index.add(*items.vectors.load(ids[~present]))
+    if rebuild_due(index, old.to_json(), max_memory) is not None:
+        return None
+    return index, IndexRecord.from_json({**old.to_json(), "type": index.kind, "params": dict(index.params),
+                                         "updates": old.updates + 1, "live": index.ntotal})
