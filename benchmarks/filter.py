@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from vsearch.filters import Filter
-from vsearch.store.collection import IMAGES_SCHEMA
+from vsearch.store.tables import images_table
 from vsearch.store.metadata_filter import MetadataFilter
 
 CAMERAS = ["Canon EOS 5D", "NIKON D750", "iPhone 12", None]
@@ -39,13 +39,13 @@ def make_images(n: int) -> pa.Table:
     folders = np.where(i % 10 == 3, [f"trips/t{k % 100}" for k in i], [f"f{k % 100}" for k in i])
     start = datetime(2015, 1, 1)
     taken = [start + timedelta(days=int(d)) for d in rng.integers(0, 3650, n)]
-    return pa.table({
+    return images_table({
         "id": i + 1, "path": [f"{f}/img{k}.{'png' if k % 7 == 0 else 'jpg'}" for f, k in zip(folders, i)],
         "root": ["/photos"] * n, "folder": folders, "digest": [f"{k:032x}" for k in i],
         "bytes": rng.integers(100_000, 4_000_000, n), "mtime": [datetime.now(timezone.utc)] * n,
         "mtime_ns": np.zeros(n, dtype=np.int64), "width": rng.integers(50, 5000, n).astype(np.int32),
         "height": rng.integers(50, 5000, n).astype(np.int32), "taken_at": taken,
-        "camera": [CAMERAS[k % 4] for k in i], "orientation": [None] * n, "raw_path": [None] * n}, schema=IMAGES_SCHEMA)
+        "camera": [CAMERAS[k % 4] for k in i], "orientation": [None] * n, "raw_path": [None] * n})
 
 
 class Unchecked:

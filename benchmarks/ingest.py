@@ -26,6 +26,9 @@ waiting for decoded files, encoding, and the rest); then a CPU profile: each for
 decode and resize cost per file, the encoder's CPU per image, and the ratio to the 240-px rate
 that a machine whose cores are all busy cannot beat. --workdir keeps the generated files: making
 the HEICs takes ~5 s a photo.
+
+--media [--n 24 --videos 4 --video-seconds 30 --repeats 3 --workdir DIR] measures RAW files (with
+and without an embedded preview) and videos against 240-px JPEGs in the same run: benchmarks/media.py.
 """
 from __future__ import annotations
 
@@ -51,8 +54,17 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="runs of each engine, in turn (the engine table)")
     add_flickr_option(ap)
     ap.add_argument("--camera", action="store_true", help="camera-size JPEG/HEIC against 240-px photos (see above)")
-    ap.add_argument("--workdir", type=Path, default=None, help="--camera: keep the generated photos here")
+    ap.add_argument("--workdir", type=Path, default=None, help="--camera, --media: keep the generated files here")
+    ap.add_argument("--media", action="store_true", help="RAW with/without preview and video against 240-px JPEG")
+    ap.add_argument("--videos", type=int, default=4, help="--media: videos to make")
+    ap.add_argument("--video-seconds", type=float, default=30.0, help="--media: length of each video")
     args = ap.parse_args()
+    if args.media:
+        from media import media
+
+        media(args.flickr, args.n if args.n != ap.get_default("n") else 24, args.videos, args.video_seconds,
+              args.repeats, args.workdir)
+        return
     if args.camera:
         camera(args.flickr, args.n if args.n != ap.get_default("n") else 200, args.repeats, args.workdir)
         return

@@ -40,7 +40,8 @@ def make_collection(home: Path, n: int, model, root: str = "/photos", vectors: t
     from datetime import datetime, timezone
 
     from vsearch.models.identity import model_record
-    from vsearch.store.collection import BIAS_SCHEMA, IMAGES_SCHEMA, CollectionStore
+    from vsearch.store.collection import BIAS_SCHEMA, CollectionStore
+    from vsearch.store.tables import images_table
     from vsearch.index import choose_and_build
     from vsearch.store.manifest import IndexRecord, Manifest
 
@@ -54,12 +55,12 @@ def make_collection(home: Path, n: int, model, root: str = "/photos", vectors: t
     else:
         ids, vecs = vectors
     now = datetime.now(timezone.utc)
-    images = pa.table({
+    images = images_table({
         "id": ids, "path": [f"f{i % 100}/img{i}.jpg" for i in ids], "root": [root] * n,
         "folder": [f"f{i % 100}" for i in ids], "digest": [f"{i:032x}" for i in ids], "bytes": np.full(n, 2_000_000),
         "mtime": [now] * n, "mtime_ns": np.zeros(n, dtype=np.int64), "width": np.full(n, 4000, dtype=np.int32),
         "height": np.full(n, 3000, dtype=np.int32), "taken_at": [None] * n, "camera": [None] * n,
-        "orientation": [None] * n, "raw_path": [None] * n}, schema=IMAGES_SCHEMA)
+        "orientation": [None] * n, "raw_path": [None] * n})
     name = name or f"synthetic{n}"
     store = CollectionStore(home / name)
     if shards:

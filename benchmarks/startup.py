@@ -60,7 +60,8 @@ def make_big_collection(home: Path, root: Path, n: int) -> str:
     import vsearch
     from vsearch.models.handle import ModelHandle
     from vsearch.models.identity import model_record
-    from vsearch.store.collection import IMAGES_SCHEMA, CollectionStore
+    from vsearch.store.collection import CollectionStore
+    from vsearch.store.tables import images_table
     from vsearch.store.manifest import IndexRecord, Manifest
 
     handle = ModelHandle.open()
@@ -86,12 +87,12 @@ def make_big_collection(home: Path, root: Path, n: int) -> str:
     for s in range(0, n, 8192):  # a compacted collection: a few large shards
         vectors.write_shard(rows[s:s + 8192], vecs[s:s + 8192])
     mtime = pa.scalar(st.st_mtime_ns // 1000, pa.timestamp("us", tz="UTC"))
-    images = pa.table({
+    images = images_table({
         "id": ids, "path": paths, "root": [str(root)] * n, "folder": [p.rpartition("/")[0] for p in paths],
         "digest": [f"{i:032x}" for i in ids], "bytes": np.full(n, st.st_size), "mtime": pa.array([mtime.as_py()] * n, mtime.type),
         "mtime_ns": np.full(n, st.st_mtime_ns), "width": np.full(n, 500, dtype=np.int32),
         "height": np.full(n, 375, dtype=np.int32), "taken_at": [None] * n, "camera": [None] * n,
-        "orientation": [None] * n, "raw_path": [None] * n}, schema=IMAGES_SCHEMA)
+        "orientation": [None] * n, "raw_path": [None] * n})
     m = Manifest(model=model_record(handle), index=IndexRecord(),
                  counts={"images": n, "vectors": n, "errors": 0, "texts": 0}, roots=[str(root)])
     store.commit(m, images=images)

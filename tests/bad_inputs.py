@@ -9,6 +9,7 @@ without previews, EXIF orientations) and name (spaces, unicode, bytes that are n
 """
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import socket
@@ -27,6 +28,8 @@ try:
     HEIF = True
 except ImportError:  # pragma: no cover
     HEIF = False
+
+RAW = importlib.util.find_spec("rawpy") is not None and importlib.util.find_spec("pidng") is not None
 
 TARGET = 240  # the size the corpus is decoded for (align-lite's input)
 W, H = 64, 48  # the test picture: small, not symmetric, so a wrong rotation or channel order shows
@@ -333,12 +336,31 @@ def write_corpus(folder: Path) -> dict[str, Expect]:
                                                                                    original="2024:01:02 03:04:05")),
            ref, JPEG_TOL, meta={"orientation": o, "camera": "Apple iPhone 15", "taken_at": "2024-01-02T03:04:05"})
 
+    if RAW:
+        _raw_cases(put)
+
     # --- odd names -------------------------------------------------------------------------
     for name in ("name with  spaces.jpg", "unicodé 写真 📷.jpg", "-leading-dash.jpg", "x" * 200 + ".jpg",
                  b"latin1_\xe9.jpg", "line\nbreak.jpg", "\x1b[31mescape.jpg", "![x](https:example.invalid?q).jpg",
                  ".hidden.jpg", "UPPER.JPEG"):
         put(name, jpeg, Expect("ok", "name", ref, JPEG_TOL))
     return cases
+
+
+def _raw_cases(put) -> None:
+    """RAW files (DNGs written from the test picture at 640x480): the preview or the develop, a
+    truncated one, a bomb by its header, garbage named like a RAW."""
+    from media_inputs import make_dng, with_sensor_size
+
+    big = picture(640, 480)
+    dng = make_dng(big, preview=big.resize((400, 300), Image.Resampling.LANCZOS))
+    put("raw_preview.dng", dng, Expect("ok", "format", _arr(big.resize((400, 300), Image.Resampling.LANCZOS)), JPEG_TOL))
+    # LibRaw's rendering is ~10% brighter than this picture (15 away); a wrong turn or channel order is 60-80 away
+    put("raw_develop.dng", make_dng(big), Expect("ok", "format", _arr(big.resize((320, 240), Image.Resampling.BOX)), 20.0,
+                                                 meta={"camera": "Testmaker RX-1", "lens": "Testlens 35mm F1.8"}))
+    put("raw_truncated.dng", dng[: len(dng) // 2], Expect("truncated or corrupt", "broken"))
+    put("raw_bomb_60000x60000.dng", with_sensor_size(make_dng(big), 60000, 60000), Expect("decompression bomb", "hostile"))
+    put("raw_garbage.nef", np.random.default_rng(2).bytes(5000), Expect("not an image", "broken"))
 
 
 def _pa(pal: Image.Image, alpha: np.ndarray) -> Image.Image:

@@ -104,3 +104,24 @@ def as_single_file_index(folder: Path) -> None:
     m["format_version"] = min(m["format_version"], 2)
     m["index"] = {"type": "flat", "params": {}, "requested": "auto"}
     (folder / "manifest.json").write_text(json.dumps(m))
+
+
+# Columns version 4 added (RAW files and videos; pixel signatures), and its derived part (the pairs)
+V4_IMAGES = ["media", "companion", "lens", "frame_ms", "duration_ms", "phash"]
+V4_SHARDS = ["lens", "frame_ms", "duration_ms", "phash", "thumb"]
+
+
+def as_version_3(folder: Path) -> None:
+    """Rewrite a collection as vsearch wrote version 3: images and shards without the columns of
+    RAW files, videos and pixel signatures, no `video` record, no near-duplicate pairs."""
+    m = json.loads((folder / "manifest.json").read_text())
+    m["format_version"] = 3
+    m.pop("video", None)
+    images = folder / m["files"]["images"]
+    pq.write_table(pq.read_table(images).drop_columns(V4_IMAGES), images)
+    for shard in (folder / "vectors").glob("shard-*.parquet"):
+        pq.write_table(pq.read_table(shard).drop_columns(V4_SHARDS), shard)
+    pairs = m["files"].pop("duplicates", None)
+    if pairs:
+        (folder / pairs).unlink()
+    (folder / "manifest.json").write_text(json.dumps(m))

@@ -7,6 +7,7 @@ from collection_state import as_single_file_index
 from conftest import cli, cli_json, make_image
 
 from vsearch.store.collection import CollectionStore
+from vsearch.store.manifest import FORMAT_VERSION
 
 
 def test_auto_records_its_choice_and_measured_recall(ingested_copy):
@@ -75,5 +76,5 @@ def test_a_format_2_single_file_index_is_read_then_rewritten(ingested_copy):
     assert cli_json("info")["legacy_index"] is True and "format-2 file" in cli("info").stdout
     cli("ingest", photos)  # the next commit writes a folder and the record
     m = CollectionStore(folder).manifest
-    assert (folder / m.files["index"]).is_dir() and m.format_version == 3 and "recall_at_10" in m.index.measured
+    assert (folder / m.files["index"]).is_dir() and m.format_version == FORMAT_VERSION and "recall_at_10" in m.index.measured
     assert [h["id"] for h in cli_json("query", "a red square", "-k", 8)] == before

@@ -26,13 +26,15 @@ READER = r"""
 import json, random, sys, time
 import vsearch
 
-home, seconds, like = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+import os
+home, seconds, like, stop = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 rng = random.Random(0)
 held = vsearch.open_collection("photos", home=home)   # opened now, first searched after every commit
-until = time.time() + seconds
+until, cap = time.time() + seconds, time.time() + 120
 done, fails = 0, []
 print("ready", flush=True)
-while time.time() < until:
+# at least `seconds` and 5 rounds (a loaded machine is slower), and until the writer has done its commits
+while time.time() < cap and (time.time() < until or done < 5 or not os.path.exists(stop)):
     try:
         col = vsearch.open_collection("photos", home=home)
         time.sleep(rng.random() * 0.03)           # commits happen between opening and searching
@@ -101,14 +103,20 @@ def test_queries_in_another_process_never_fail_during_a_stream_of_commits(ingest
     with vsearch.open_collection("photos", home=home) as col:
         like = col.search("a red square", k=1)[0].id
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]))
-    reader = subprocess.Popen([sys.executable, "-c", READER, str(home), str(STREAM_S), str(like)], env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    stop = home / "writer-done"
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(home), str(STREAM_S), str(like), str(stop)], env=env,
+                              text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert reader.stdout.readline().strip() == "ready", reader.stderr.read()
     store = CollectionStore(home / "photos")
     rng = random.Random(1)
     commits = 0
     deadline = time.time() + STREAM_S
-    while time.time() < deadline:
+    while (time.time() < deadline or commits < 20) and reader.poll() is None:
+        recommit(store)
+        commits += 1
+        time.sleep(rng.random() * 0.02)
+    stop.touch()  # the reader ends once it has also done its rounds; commits go on until it does
+    while reader.poll() is None:
         recommit(store)
         commits += 1
         time.sleep(rng.random() * 0.02)

@@ -20,7 +20,7 @@ def started(monkeypatch):
     and returns the path's name with the size of the `known` set it was given."""
     count = mp.get_context("fork").Value("i", 0)
 
-    def fake(path: Path, preprocess, known) -> decode.Decoded:
+    def fake(path: Path, preprocess, known, sampling=None, known_videos=None) -> decode.Decoded:
         with count.get_lock():
             count.value += 1
         return decode.Decoded(path.name, len(known))

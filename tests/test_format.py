@@ -1,6 +1,8 @@
-"""Format version 2 (names that are not UTF-8, reader locks, damaged/): a version-1 collection opens
-and keeps working through the migration ladder, its next commit writes version 2, and a version
-newer than this vsearch is refused with a message."""
+"""The migration ladder: a version-1 collection (before names that are not UTF-8, reader locks,
+damaged/) and a version-3 one (before RAW files, videos and pixel signatures: no media, companion,
+lens, frame_ms, duration_ms, phash, thumb columns, no near-duplicate pairs) open and keep working,
+their next commit writes this version, and a version newer than this vsearch is refused with a
+message."""
 from __future__ import annotations
 
 import json
@@ -9,7 +11,7 @@ import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from collection_state import as_single_file_index
+from collection_state import as_single_file_index, as_version_3
 from conftest import make_image
 from typer.testing import CliRunner
 
@@ -23,6 +25,7 @@ runner = CliRunner()
 
 def as_version_1(folder: Path) -> None:
     """Rewrite a collection as vsearch wrote version 1: no raw_path column, no reader locks."""
+    as_version_3(folder)
     m = json.loads((folder / "manifest.json").read_text())
     m["format_version"] = 1
     images = folder / m["files"]["images"]
@@ -34,7 +37,11 @@ def as_version_1(folder: Path) -> None:
 
 
 def test_the_ladder_reaches_this_version():
-    assert FORMAT_VERSION == 3 and sorted(MIGRATIONS) == list(range(1, FORMAT_VERSION))
+    assert FORMAT_VERSION == 4 and sorted(MIGRATIONS) == list(range(1, FORMAT_VERSION))
+
+
+def written_files(folder: Path) -> dict:
+    return json.loads((folder / "manifest.json").read_text())["files"]
 
 
 def test_a_version_1_collection_opens_keeps_working_and_is_written_as_this_version(ingested_copy):
@@ -58,6 +65,27 @@ def test_a_version_1_collection_opens_keeps_working_and_is_written_as_this_versi
     # the reader that opened version 1 still reads its generation: its lock lists no files, so
     # the commit removed nothing while it was held
     assert [h.id for h in col.search("a red square", k=5)] == before
+
+
+def test_a_version_3_collection_opens_and_its_next_ingest_writes_this_version(ingested_copy):
+    home, photos = ingested_copy
+    folder = home / "photos"
+    before = [(h.id, h.relpath) for h in vsearch.open_collection(home=home).search("a red square", k=5)]
+    as_version_3(folder)
+    col = vsearch.open_collection(home=home)
+    assert [(h.id, h.relpath) for h in col.search("a red square", k=5)] == before
+    assert {h.media for h in col.search("a red square", k=5)} == {"photo"} and not col.frames
+    make_image(photos / "new.png", "green", "circle")
+    r = runner.invoke(app, ["ingest", str(photos), "--json"], env={"VSEARCH_HOME": str(home)})
+    assert r.exit_code == 0, r.output
+    assert json.loads((folder / "manifest.json").read_text())["format_version"] == FORMAT_VERSION
+    images = CollectionStore(folder).images()
+    media = dict(zip(images.column("path").to_pylist(), images.column("media").to_pylist()))
+    assert media["new.png"] == "photo" and media["red_square.jpg"] is None  # carried over as version 3 held it
+    shards = CollectionStore(folder).vectors().read(columns=["id", "lens", "frame_ms", "thumb"])  # old shards read with nulls
+    assert shards.column("frame_ms").null_count == len(shards)
+    assert 0 < shards.column("thumb").null_count < len(shards)  # the new photo's shard has its signature
+    assert written_files(folder)["duplicates"] and not (folder / "damaged").exists()  # pairs found, nothing set aside
 
 
 def test_a_newer_version_is_refused_with_a_message(ingested_copy):

@@ -51,12 +51,12 @@ def test_clip_retrieval_folder_answers_queries_like_the_ingested_vectors(ingeste
     paths, vecs = exported(home)
     src = clip_retrieval_folder(tmp_path / "embeddings", paths, vecs, split=5)
     h2 = tmp_path / "imported"
-    s = json.loads(cli("import", src, "--model", "align-lite", "--home", h2, "--json").stdout)
+    s = json.loads(cli("import", src, "--model", "align-lite", "--home", h2, "--root", photos, "--json").stdout)
     assert s["collection"] == "embeddings" and s["kind"] == "clip-retrieval" and s["rows"] == len(paths)
     assert s["root"] == str(photos.resolve()) and s["reachable"] == len(paths) and s["warnings"] == []
     assert s["check"]["sample"] == 8 and s["check"]["mean_cosine"] > 0.99
     # the writer transaction's phases, named as an ingest names them, adding up to the elapsed time
-    assert list(s["timings"])[-3:] == ["index", "commit", "export"]
+    assert list(s["timings"])[-4:] == ["index", "commit", "duplicates", "export"]
     assert sum(s["timings"].values()) == pytest.approx(s["elapsed_s"], abs=0.02)
     for query in (["a red square"], ["--image", photos / "blue_circle.png"]):
         assert query_paths(h2, *query) == query_paths(home, *query)
@@ -76,7 +76,7 @@ def test_clip_retrieval_folder_answers_queries_like_the_ingested_vectors(ingeste
 
 @pytest.mark.parametrize("vector_type", ["list", "fixed_size_list"])
 def test_parquet_of_relative_paths_and_vectors(ingested, tmp_path, vector_type):
-    home, _ = ingested
+    home, photos = ingested
     paths, vecs = exported(home)
     # relative paths are relative to the folder holding the source
     rel = [os.path.relpath(p, tmp_path) for p in paths]
@@ -86,7 +86,7 @@ def test_parquet_of_relative_paths_and_vectors(ingested, tmp_path, vector_type):
     src = tmp_path / "vectors.parquet"
     pq.write_table(pa.table({"path": rel, "embedding": column}), src, row_group_size=4)
     h2 = tmp_path / "imported"
-    s = json.loads(cli("import", src, "-m", "align-lite", "--home", h2, "-c", "mine", "--json").stdout)
+    s = json.loads(cli("import", src, "-m", "align-lite", "--home", h2, "-c", "mine", "--root", photos, "--json").stdout)
     assert s["kind"] == "parquet" and s["reachable"] == len(paths) and s["images"] == len(paths)
     assert query_paths(h2, "a red square") == query_paths(home, "a red square")
 
@@ -103,11 +103,11 @@ def test_wrong_dimension_is_refused_in_one_line_and_writes_nothing(ingested, tmp
 
 
 def test_vectors_of_another_model_are_refused_when_files_are_here(ingested, tmp_path):
-    home, _ = ingested
+    home, photos = ingested
     paths, vecs = exported(home)
     src = clip_retrieval_folder(tmp_path / "emb", paths, unit_rows(len(paths), vecs.shape[1], seed=3))
     h2 = tmp_path / "imported"
-    r = cli("import", src, "--model", "align-lite", "--home", h2, code=2)
+    r = cli("import", src, "--model", "align-lite", "--home", h2, "--root", photos, code=2)
     assert "do not look like 'align-lite'" in r.output and len(r.output.strip().splitlines()) == 1
     assert not h2.exists()  # checked before anything was written
 
@@ -118,15 +118,15 @@ def test_reimport_changes_nothing_and_a_changed_vector_replaces_its_row(tmp_path
     vecs = unit_rows(len(paths), 256, seed=1)
     src = clip_retrieval_folder(tmp_path / "emb", paths, vecs)
     h = tmp_path / "home"
-    first = import_embeddings(src, "align-lite", home=h)
+    first = import_embeddings(src, "align-lite", home=h, roots=["/nowhere"])
     assert first.images == 40 and first.vectors_written == 40 and first.reachable == 0
     assert first.check["sample"] == 0 and "could not be checked" in first.warnings[0]
-    again = import_embeddings(src, "align-lite", home=h)
+    again = import_embeddings(src, "align-lite", home=h, roots=["/nowhere"])
     assert (again.new, again.changed, again.unchanged, again.vectors_written, again.images) == (0, 0, 40, 0, 40)
     vecs[7] = unit_rows(1, 256, seed=9)[0]
     (src / "img_emb" / "img_emb_0.npy").unlink()
     np.save(src / "img_emb" / "img_emb_0.npy", vecs.astype(np.float16))
-    changed = import_embeddings(src, "align-lite", home=h)
+    changed = import_embeddings(src, "align-lite", home=h, roots=["/nowhere"])
     assert (changed.changed, changed.vectors_written, changed.images) == (1, 1, 40)
     store = CollectionStore(h / "emb")
     images = store.images()

@@ -279,6 +279,6 @@ def test_the_schema_describes_every_route(server):
     paths = set(schema["paths"])
     assert {"/v1/collections/{name}/search", "/v1/collections/{name}/search/upload", "/v1/collections/{name}/texts/search",
             "/v1/collections", "/v1/collections/{name}/images/{id}/thumbnail", "/knn-service", "/metadata",
-            "/indices-list", "/healthz", "/metrics"} <= paths
+            "/indices-list", "/healthz", "/metrics", "/v1/collections/{name}/duplicates"} <= paths
     k = schema["components"]["schemas"]["SearchIn"]["properties"]["k"]
     assert k["maximum"] == 50  # the server's own cap, as configured

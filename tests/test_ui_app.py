@@ -1,6 +1,7 @@
 """The Streamlit app's logic, driven with Streamlit's AppTest over a real ingested collection."""
 from __future__ import annotations
 
+import csv
 import os
 from datetime import date
 from pathlib import Path
@@ -56,8 +57,8 @@ def test_text_search_shows_a_cached_thumbnail_grid(app, ui_home):
     grid = names(app)
     assert len(grid) == 20 and len(app.image) >= 20
     col = vsearch.open_collection("photos", home=ui_home)
-    hits = col.search("a dog", k=20)
-    # The grid is the API's ranking, in order.
+    hits = col.search("a dog", k=20, collapse_duplicates=True)
+    # The grid is the API's ranking, in order (a group of near duplicates once: the app's default).
     assert grid == shown(*[Path(h.relpath).name for h in hits])
     thumbs = sorted((ui_home / "photos" / "thumbs").glob("*-320.jpg"))
     assert len(thumbs) >= 20 and all(max(Image.open(t).size) <= 320 for t in thumbs)
@@ -75,7 +76,7 @@ def test_more_like_this_and_detail_view(app, ui_home):
     grid_ids = [int(b.key.split("-", 1)[1]) for b in app.button if b.key.startswith("view-")]
     assert grid_ids and liked not in grid_ids
     col = vsearch.open_collection("photos", home=ui_home)
-    assert grid_ids == [h.id for h in col.search(like=liked, k=20)]
+    assert grid_ids == [h.id for h in col.search(like=liked, k=20, collapse_duplicates=True)]
     app.button(key=f"view-{grid_ids[0]}").click().run()
     assert app.session_state["selected"] == grid_ids[0]
     assert str(col.file_path(grid_ids[0])) in [c.value for c in app.code]
@@ -361,6 +362,30 @@ def test_uploads_are_decoded_bounded_and_only_their_vectors_cached(ui_home):
     assert isinstance(vec, np.ndarray) and vec.shape == (col.info()["dim"],)
     # the same ranking as searching by the file itself
     assert [h.id for h in col.search(vector=vec, k=5)] == [h.id for h in col.search(image=photo, k=5)]
+
+
+def test_a_video_shows_once_at_its_moment_and_plays_from_it(tmp_path, monkeypatch, flickr):
+    pytest.importorskip("av")
+    from media_inputs import flickr_pictures, make_video
+
+    pictures = flickr_pictures(flickr, 9, (320, 240))
+    root = tmp_path / "clips"
+    root.mkdir()
+    make_video(root / "slideshow.mp4", pictures[4:9])  # the third photo at 4-6 s
+    pictures[0].save(root / "photo.jpg")
+    vsearch.ingest(root, home=tmp_path / "home", videos=True)
+    caption = next(r["caption"] for r in csv.DictReader(open(flickr / "captions.csv"))
+                   if r["image"] == sorted(p.name for p in (flickr / "images").iterdir())[6])
+    at = started(tmp_path / "home", monkeypatch)
+    at.text_input(key="query").input(caption).run()
+    assert not at.exception and not at.error
+    videos = [c for c in captions(at) if "slideshow" in c]
+    assert len(videos) == 1 and "▶ 0:04" in videos[0]
+    hit = vsearch.open_collection(home=tmp_path / "home").search(caption, k=1)[0]
+    at.button(key=f"view-{hit.id}").click().run()
+    assert not at.exception and len(at.get("video")) == 1
+    at.sidebar.toggle(key="every_moment").set_value(True).run()
+    assert len([c for c in captions(at) if "slideshow" in c]) == 5
 
 
 def test_a_rerun_reads_one_generation_while_other_sessions_reload(ui_home, monkeypatch):

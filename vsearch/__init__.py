@@ -24,6 +24,7 @@ __version__ = "0.2.0"
 # (no torch, no pyarrow) until something is used.
 _LAZY = {
     "open_collection": ".search", "Collection": ".search", "Hit": ".search", "TextHit": ".search",
+    "DuplicateGroup": ".search", "DUPLICATE_THRESHOLD": ".search",
     "IngestConfig": ".pipeline.config", "IngestSummary": ".pipeline.config",
     "add_texts": ".pipeline.texts", "reindex": ".pipeline.reindex", "import_embeddings": ".pipeline.importing",
     "eval_results": ".evaluation.records", "evaluate_benchmark": ".evaluation.benchmark",

@@ -29,6 +29,11 @@ class CollectionFormatError(VsearchError):
     """A collection on disk that is damaged or of an unsupported format version."""
 
 
+class ManifestDamagedError(CollectionFormatError):
+    """A manifest.json that cannot be read or holds what no vsearch writes (a path where a file
+    name belongs, a word where a number belongs): `vsearch reindex` rebuilds it."""
+
+
 class ModelMismatchError(VsearchError):
     """A query or ingest with a model other than the one the collection was built with."""
 

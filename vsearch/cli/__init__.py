@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from . import collections, evaluate, importing, ingest, models, query, serve, train, ui
+from . import collections, duplicates, evaluate, importing, ingest, models, query, serve, train, ui
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Search a folder of photos by describing them.\n\n"
@@ -21,6 +21,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 app.command()(ingest.ingest)
 app.command("import")(importing.import_)
 app.command()(query.query)
+app.command()(duplicates.duplicates)
 app.command()(collections.info)
 app.command()(collections.reindex)
 app.command("list")(collections.list_)
@@ -41,11 +42,17 @@ AS_PROGRAM = False  # True when `main` runs (the `vsearch` program), not when te
 def main() -> None:
     global AS_PROGRAM
     AS_PROGRAM = True
+    from ..interrupt import exit_code, install
+
+    install()  # Ctrl-C, SIGTERM, SIGHUP: one line and 130/143/129, every worker stopped
     try:
         app()
         code = 0
     except SystemExit as e:
         code = e.code
+    except KeyboardInterrupt as e:  # outside a command (parsing, exit)
+        sys.stderr.write("interrupted\n")
+        code = exit_code(e)
     if "torch" in sys.modules and (code is None or isinstance(code, int)):
         # Tearing PyTorch down at exit costs ~1.5 s here (timm imports its compiler stack). Every
         # file a command writes is committed and closed before it returns: only output is pending.

@@ -24,7 +24,7 @@ def info(
     from ..search import open_collection
     from ..store.home import list_collections
 
-    names = [collection] if collection else list_collections(home)
+    names = [collection] if collection is not None else list_collections(home)
     if not names:
         open_collection(None, home, prefetch=False)  # raises the 'no collection' error
     infos = []
@@ -49,16 +49,18 @@ def reindex(
     home: Optional[Path] = HomeOpt,
     index: Optional[str] = IndexOpt,
     max_index_memory: Optional[str] = MaxMemoryOpt,
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="The collection's model: needed only to rebuild a "
+                                        "damaged manifest.json of a collection written before vsearch kept copies of it."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Rebuild a collection's derived files from what it stores (the vector shards, the texts) and
-    repair it: damaged files are set aside in damaged/ (never deleted), the images table is found
-    again by hashing the files under its folders (nothing is re-encoded), and what could not be
-    rebuilt is said. Also switches the index type, and adds the model's hubness correction to a
+    repair it: damaged files are set aside in damaged/ (never deleted), a damaged manifest.json is
+    rebuilt from the files of the newest complete generation, the images table is found again by
+    hashing the files under its folders (nothing is re-encoded), and what could not be rebuilt is said. Also switches the index type, and adds the model's hubness correction to a
     collection made before it existed."""
     from ..pipeline.reindex import reindex as run
 
-    r = run(collection, home, index, max_index_memory=parse_size(max_index_memory))
+    r = run(collection, home, index, max_index_memory=parse_size(max_index_memory), model_name=model)
     if as_json:
         print_json(r)
     else:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import os
 import sys
@@ -14,6 +15,7 @@ from typer.exceptions import TyperException
 
 from ..errors import VsearchError
 from ..index import KINDS
+from ..interrupt import exit_code
 from ..progress import Progress
 
 out = Console(highlight=False, markup=False, emoji=False)  # nothing printed is markup: names are data
@@ -54,10 +56,14 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+MAX_MESSAGE = 1_000  # characters of an error line: messages quote names, and a name may be 10,000 characters
+
+
 def _one_line(message: str) -> str:
     from ..escape import for_terminal
 
-    return for_terminal(" ".join(str(message).split()))
+    text = for_terminal(" ".join(str(message).split()))
+    return text if len(text) <= MAX_MESSAGE else f"{text[:MAX_MESSAGE * 2 // 3]} … {text[-MAX_MESSAGE // 4:]}"
 
 
 def handles_errors(command: Callable) -> Callable:
@@ -67,6 +73,20 @@ def handles_errors(command: Callable) -> Callable:
 
     @functools.wraps(command)
     def run(*args, **kwargs):
+        try:
+            return _run(*args, **kwargs)
+        except KeyboardInterrupt as e:  # Ctrl-C, SIGTERM, SIGHUP (vsearch/interrupt.py)
+            code = exit_code(e)
+        # Outside the except block: the interruption, its traceback and the frames it holds (a
+        # decode pool among them) are gone before the exit, so every worker has been stopped.
+        gc.collect()
+        try:
+            err.print("interrupted")
+        except OSError:  # a hung-up terminal
+            pass
+        raise typer.Exit(code)
+
+    def _run(*args, **kwargs):
         try:
             return command(*args, **kwargs)
         except (typer.Exit, typer.Abort, SystemExit, TyperException, click.ClickException):
@@ -78,9 +98,6 @@ def handles_errors(command: Callable) -> Callable:
             fail(f"{e.strerror or e}{where}")
         except MemoryError:
             fail("out of memory; try smaller --batch-size or --workers")
-        except KeyboardInterrupt:
-            err.print("interrupted")
-            raise typer.Exit(130)
         except Exception as e:  # a bug: say so in one line
             if os.environ.get("VSEARCH_DEBUG"):
                 raise

@@ -25,6 +25,10 @@ def ingest(
     reranker: Optional[Path] = typer.Option(None, "--reranker", help="ITM checkpoint whose tokens to store (default: the model's shipped one)."),
     engine: str = typer.Option("local", "--engine", help="local: this machine's processes; ray: a Ray Data job (needs the `ray` extra; the photos and --home must be on storage every node sees)."),
     precision: Optional[str] = typer.Option(None, "--precision", help="Image encoder precision for a new collection: fp32 (default) or int8 (faster on CPUs with VNNI, slightly less accurate; README). An existing collection keeps its own."),
+    videos: bool = typer.Option(False, "--videos", help="Also ingest videos (needs the `video` extra): frames sampled at scene changes (at most one a second, and one at least every 10 s), each searchable; a query returns a video once, at its best moment. Recorded: later ingests of the collection read videos too."),
+    video_every: Optional[float] = typer.Option(None, "--video-every", help="With --videos: a frame every this many seconds instead of at scene changes."),
+    video_max_frames: Optional[int] = typer.Option(None, "--video-max-frames", help="With --videos: frames per video at most (default 48, at most 1,000; a longer video's are spread over it)."),
+    exclude: Optional[list[str]] = typer.Option(None, "--exclude", metavar="PATTERN", help="Leave out files and folders matching PATTERN (gitignore syntax, relative to FOLDER; repeatable), e.g. 'drafts/' or '*.png'. A .vsearchignore file in FOLDER holds patterns for every run. NAS thumbnail folders (@eaDir…), recycle bins and trash are left out anyway (README)."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="With --engine ray: the cluster to run on (default: $RAY_ADDRESS, else a local Ray instance with --workers + 1 CPUs)."),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -38,7 +42,8 @@ def ingest(
     cfg = IngestConfig(root=folder, collection=collection, home=home, model=model, batch_size=batch_size,
                        workers=workers, index_type=index,
                        max_index_memory=parse_size(max_index_memory), rerank_tokens=rerank_tokens, reranker=reranker,
-                       precision=precision)
+                       precision=precision, videos=videos, video_every=video_every, video_max_frames=video_max_frames,
+                       exclude=tuple(exclude or ()))
     if model:
         resolve(model)  # an unknown model name fails now, not after the scan
     if not folder.is_dir():
@@ -56,13 +61,22 @@ def ingest(
         for line in s.repaired:  # damaged metadata was set aside and rebuilt before the ingest (pipeline/repair.py)
             err.print(f"repaired: {for_terminal(line)}")
         total = s.elapsed_s + (started or 0.0)
-        out.print(f"{for_terminal(s.collection)}: {s.images} images | new {s.new}, changed {s.changed}, unchanged {s.unchanged}, "
-                  f"moved {s.moved}, removed {s.removed}, duplicates {s.duplicates}, errors {s.errors} | "
-                  f"encoded {s.encoded} | {total:.1f}s: " + timings_line(s.timings))
+        media = (f" ({s.videos} videos)" if s.videos else "") + (f", {s.companions} companion files" if s.companions else "")
+        out.print(f"{for_terminal(s.collection)}: {s.images} images{media} | new {s.new}, changed {s.changed}, "
+                  f"unchanged {s.unchanged}, touched {s.touched}, moved {s.moved}, removed {s.removed}, "
+                  f"duplicates {s.duplicates}, errors {s.errors} | encoded {s.encoded} | {total:.1f}s: " + timings_line(s.timings))
+        if any(s.skipped.values()):  # reasons and their wording: pipeline/ignore.py REASONS
+            from ..pipeline.ignore import describe
+
+            out.print(f"not ingested: {describe(s.skipped)}")
         for e in s.error_samples[:5]:
             err.print(f"  skipped {for_terminal(e['path'])}: {for_terminal(e['reason'])}")
         if s.errors > 5:
             err.print(f"  … {s.errors - 5} more; all are listed by `vsearch info --errors`")
+        for n in s.notes[:5]:
+            err.print(f"  note {for_terminal(n['path'])}: {n['note']}")
+        if s.noted > 5:
+            err.print(f"  … {s.noted - 5} more notes (`--json` lists the first 20)")
     if strict and s.errors:
         raise typer.Exit(1)
 

@@ -17,7 +17,7 @@ def query(
     like: Optional[str] = typer.Option(None, "--like", help="More like this: an id or path of an ingested image."),
     texts: bool = typer.Option(False, "--texts", help="Image -> text: best matching texts of the collection's corpus."),
     k: int = typer.Option(10, "-k", "--top", min=1, help="Number of results."),
-    where: Optional[str] = typer.Option(None, "--where", help="Filter: one expression over the metadata, e.g. \"taken_at >= '2020-01-01' AND folder LIKE '%trips%'\". Columns: path, folder, bytes, width, height, taken_at, camera, mtime."),
+    where: Optional[str] = typer.Option(None, "--where", help="Filter: one expression over the metadata, e.g. \"taken_at >= '2020-01-01' AND folder LIKE '%trips%'\". Columns: path, folder, bytes, width, height, taken_at, camera, lens, media (photo, raw, video), duration_ms, frame_ms, mtime."),
     collection: Optional[str] = CollOpt,
     home: Optional[Path] = HomeOpt,
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Must be the collection's model (default: it)."),
@@ -25,6 +25,8 @@ def query(
     rerank_k: Optional[int] = typer.Option(None, "--rerank-k", min=0, help="How many top hits the reranker reorders (default: the model's, chosen on dev)."),
     reranker: Optional[Path] = typer.Option(None, "--reranker", help="ITM checkpoint from `vsearch train-itm` (default: the model's shipped one)."),
     hubness: bool = typer.Option(True, "--hubness/--no-hubness", help="Rank text queries (and --texts) with the model's hubness correction: items that match almost everything are pushed down."),
+    every_moment: bool = typer.Option(False, "--every-moment", help="Videos: every matching moment is a result of its own (default: each video once, at its best moment, shown as `clip.mp4 @ 0:04`)."),
+    collapse: bool = typer.Option(False, "--collapse-duplicates", help="Show each group of near duplicates once, as its keeper (see `vsearch duplicates`); the others are listed on the hit (--json: near_duplicates). Applied after a video is collapsed to its best moment."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Search a collection by text, by example image, or more-like-this."""
@@ -41,7 +43,8 @@ def query(
     if texts:
         hits = col.search_texts(image, like=like, k=k, rerank=rerank, rerank_k=rerank_k, hubness=hubness)
     else:
-        hits = col.search(text, image=image, like=like, k=k, where=where, rerank=rerank, rerank_k=rerank_k, hubness=hubness)
+        hits = col.search(text, image=image, like=like, k=k, where=where, rerank=rerank, rerank_k=rerank_k, hubness=hubness,
+                          every_moment=every_moment, collapse_duplicates=collapse)
     if as_json:
         print_json([h.to_dict() for h in hits])
     elif not hits:

@@ -8,6 +8,7 @@ from typing import Any
 from rich.table import Table
 
 from ..escape import for_terminal
+from ..search.hits import clock
 from .common import human_bytes
 
 
@@ -25,6 +26,16 @@ def shown_date(hit) -> tuple[str, bool]:
     return (hit.mtime or "")[:10], bool(hit.mtime)
 
 
+def shown_file(hit, roots: list[str]) -> str:
+    """The path, with a video's moment ("clip.mp4 @ 0:04") and a photo's companions ("+ .NEF")."""
+    text = shown_path(hit, roots)
+    if hit.moment_s is not None:
+        text += f" @ {clock(hit.moment_s)}"
+    if hit.companions:
+        text += " + " + ", ".join(Path(c).suffix or Path(c).name for c in hit.companions)
+    return text
+
+
 def hits_table(hits: list, roots: list[str]) -> Table:
     table = Table(show_header=True, header_style="bold")
     for c in ("score", "path", "size", "date"):
@@ -35,9 +46,30 @@ def hits_table(hits: list, roots: list[str]) -> Table:
         date, from_file = shown_date(h)
         any_file_date |= from_file
         score = f"{h.score:.3f}" + (f" ({h.rerank_score:+.2f})" if h.rerank_score is not None else "")
-        table.add_row(score, for_terminal(shown_path(h, roots)), dims + human_bytes(h.bytes), date + ("*" if from_file else ""))
+        path = shown_file(h, roots) + (f"  (+{len(h.near_duplicates)} near duplicates)" if getattr(h, "near_duplicates", None) else "")
+        table.add_row(score, for_terminal(path), dims + human_bytes(h.bytes), date + ("*" if from_file else ""))
     if any_file_date:
         table.caption = "* the file's date (no EXIF capture date)"
+    return table
+
+
+HOW = {"keeper": "keeper", "identical": "identical file", "vectors": "looks the same", "pixels": "same picture",
+       "crop": "crop of it"}
+
+
+def duplicates_table(groups: list, roots: list[str]) -> Table:
+    """One block of rows per near-duplicate group (search/duplicates.py), the keeper first."""
+    table = Table(show_header=True, header_style="bold")
+    for c in ("group", "path", "size", "date", "similarity", "why"):
+        table.add_column(c, overflow="fold")
+    for n, g in enumerate(groups, 1):
+        for m in g.members:
+            path = shown_path(m, roots)
+            dims = f"{m.width}x{m.height} " if m.width else ""
+            why = f"keeper: {g.rule}" + (f" ({g.compared})" if g.compared else "") if m.keeper else HOW.get(m.how, m.how)
+            table.add_row(str(n) if m.keeper else "", for_terminal(path), dims + human_bytes(m.bytes), (m.date or "")[:10],
+                          "" if m.keeper else f"{m.similarity:.3f}", for_terminal(why))
+        table.add_section()
     return table
 
 

@@ -35,7 +35,9 @@ def ui(
     if home:
         cmd += ["--home", str(Path(home).resolve())]
     if collection:
-        cmd += ["--collection", collection]
+        from ..store.home import check_collection_name
+
+        cmd += ["--collection", check_collection_name(collection, "give the name of a collection `vsearch list` shows")]
     if reranker:
         cmd += ["--reranker", str(reranker.resolve())]
     # Become the server (not its parent): stopping `vsearch ui` then stops Streamlit too.

@@ -6,8 +6,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 from ..errors import QueryError, VsearchError
+from ..limits import MAX_RERANK_DEPTH, rerank_depth
 from ..models.precision import check_precision_name
 from ..progress import Reporter
 from .recall import KS, recall_at_k
@@ -42,8 +42,8 @@ def evaluate_benchmark(root, split: str = "test", model=None, batch_size: int = 
     from .encoding import encode_image_files, encode_texts
     from .pairs import load_pairs
 
-    if rerank_k is not None and rerank_k < 0:
-        raise QueryError(f"--rerank-k must be 0 or more (got {rerank_k})")
+    for depth, what in ([(rerank_k, "--rerank-k")] if rerank_k is not None else []) + [(d, "--sweep") for d in sweep or ()]:
+        rerank_depth(depth, MAX_RERANK_DEPTH, what)  # refused before any work
     check_precision_name(precision)
     if model is None or isinstance(model, str):
         model = load_model(model)
@@ -73,8 +73,9 @@ def evaluate_benchmark(root, split: str = "test", model=None, batch_size: int = 
         if rr is None:
             raise VsearchError(f"model {model.name!r} has no reranker")
         scorer = PairScorer(rr, pairs, workers, progress)
-        k = rr.default_k if rerank_k is None else rerank_k
-        depths = tuple(sweep or ())
+        n = len(pairs.images)  # a depth past the images there are is all of them (vsearch/limits.py)
+        k = rerank_depth(rr.default_k if rerank_k is None else rerank_k, n, "--rerank-k")
+        depths = tuple(dict.fromkeys(rerank_depth(d, n, "--sweep") for d in sweep or ()))
         rows = rerank_sweep(sim, pairs, scorer, depths + ((k,) if k not in depths else ()), rr.alpha)
         chosen = next(x for x in rows if x["k"] == k)
         rows = [x for x in rows if x["k"] in depths]

@@ -11,6 +11,10 @@ reranker inputs, UI uploads) goes through it, so that each gets the same bounds 
         Both, for callers that do not need the bytes (ingest does: it hashes them first).
     to_rgb(image) -> image   any Pillow mode to RGB as a person sees it (used by Preprocess too)
 
+RAW camera files (raw.py, with the `raw` extra) go through decode_image_bytes too: known by their
+signature or, for formats with plain TIFF headers, by the `name` given. Videos are not images:
+video.py reads a bounded set of frames from a file (`read_video`), and one moment (`video_frame`).
+
 Bounds: a file's size (max_bytes), its declared pixels (MAX_PIXELS, checked before decoding), and
 preprocessing (Preprocess.to_pixels scales only a target-sized window, whatever the aspect ratio).
 A decode's peak memory is then about 4 bytes per declared pixel for RGB and greyscale, up to ~9
@@ -25,7 +29,7 @@ from __future__ import annotations
 
 from .decode import MAX_PIXELS, PHOTO_FORMATS, DecodedImage, decode_image_bytes, read_image_file
 from .errors import (CorruptImageError, EmptyFileError, FileTooLargeError, ImageBombError, ImageError,
-                     ImageMemoryError, NotAnImageError, NotRegularFileError, UnreadableFileError,
+                     ImageMemoryError, NotAnImageError, NotRegularFileError, NoVideoStreamError, UnreadableFileError,
                      UnsupportedImageError)
 from .exif import ImageMeta
 from .files import DEFAULT_MAX_BYTES, read_file_bytes
@@ -34,4 +38,5 @@ from .modes import BACKGROUND, to_rgb
 __all__ = ["read_file_bytes", "decode_image_bytes", "read_image_file", "to_rgb", "DecodedImage", "ImageMeta",
            "MAX_PIXELS", "DEFAULT_MAX_BYTES", "PHOTO_FORMATS", "BACKGROUND",
            "ImageError", "UnreadableFileError", "NotRegularFileError", "FileTooLargeError", "EmptyFileError",
-           "NotAnImageError", "UnsupportedImageError", "CorruptImageError", "ImageBombError", "ImageMemoryError"]
+           "NotAnImageError", "UnsupportedImageError", "CorruptImageError", "ImageBombError", "ImageMemoryError",
+           "NoVideoStreamError"]

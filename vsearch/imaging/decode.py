@@ -7,6 +7,8 @@
   smallest 1/2, 1/4 or 1/8 scale whose sides stay >= target; HEIF decodes its embedded preview
   instead of the image when one is a scaled copy with sides >= target (pillow-heif's draft).
 - Animated GIF/WebP/APNG and multi-page TIFF/MPO: the first frame.
+- RAW camera files (raw.py, LibRaw): the embedded JPEG preview when it is large enough, else a
+  half-size demosaic.
 - Pixel modes become RGB as a person sees them (modes.py), EXIF orientation is applied, EXIF
   metadata is read as data (exif.py).
 What an extreme aspect ratio becomes, and the bound on its cost, is Preprocess.to_pixels's job:
@@ -20,15 +22,15 @@ import os
 import re
 import struct
 import warnings
-from typing import NamedTuple
-
 from PIL import Image
 
 from .errors import (CorruptImageError, EmptyFileError, FileTooLargeError, ImageBombError, ImageError,
                      ImageMemoryError, NotAnImageError, UnsupportedImageError, clean_text)
-from .exif import ImageMeta, apply_orientation, pending_orientation, read_meta
+from .exif import apply_orientation, pending_orientation, read_meta
 from .files import DEFAULT_MAX_BYTES, human_bytes, read_file_bytes
 from .modes import to_rgb
+from .picture import MAX_PIXELS, DecodedImage
+from .raw import decode_raw, looks_raw
 
 try:  # HEIC/HEIF: a declared dependency, but a broken wheel must not break every other format
     import pillow_heif
@@ -37,7 +39,6 @@ try:  # HEIC/HEIF: a declared dependency, but a broken wheel must not break ever
 except ImportError:  # pragma: no cover
     pass
 
-MAX_PIXELS = 180_000_000  # larger than any camera; beyond this an image is treated as a decompression bomb
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow's own check in Image.open, at 2x this, stays a backstop
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 # broken EXIF ("Tag data larger than file", "Possibly corrupt EXIF data") is metadata lost, said by ImageMeta
@@ -47,13 +48,6 @@ PHOTO_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "WEBP", "TIFF", "BMP", "HEIF", "AV
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
 _MAX_MESSAGE = 120  # characters of a decoder's message kept in a reason
-
-
-class DecodedImage(NamedTuple):
-    image: Image.Image  # RGB, upright; short side >= the target asked for where the file allows
-    width: int          # of the image as stored in the file (before orientation and reduced decoding)
-    height: int
-    meta: ImageMeta
 
 
 def _formats() -> tuple[str, ...]:
@@ -108,17 +102,29 @@ def _decode(data: bytes, target: int | None) -> DecodedImage:
     return DecodedImage(apply_orientation(img, orientation), width, height, meta)
 
 
-def decode_image_bytes(data: bytes, target: int | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> DecodedImage:
+def decode_image_bytes(data: bytes, target: int | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
+                       name: str | os.PathLike | None = None) -> DecodedImage:
     """Decode image bytes into an upright RGB picture, its stored size and its EXIF metadata.
 
     `target`: the size the caller will scale to (the model's input size, a thumbnail's side); formats
     with reduced-size decoding decode no larger than needed for sides >= target. None: full size.
+    `name`: the file's name, when there is one: a RAW file whose format has no signature of its own
+    (NEF, ARW, PEF, SRW: plain TIFF headers) is known by its extension (raw.py).
     Raises an ImageError subclass whose `reason` says why the bytes are not an image vsearch reads.
     """
     if not data:
         raise EmptyFileError("empty file (0 bytes)")
     if len(data) > max_bytes:
         raise FileTooLargeError(f"too large: {human_bytes(len(data), True)} exceeds the {human_bytes(max_bytes)} limit")
+    if looks_raw(data, name):
+        decoded = decode_raw(data, target, _decode_photo)
+        if decoded is not None:
+            return decoded
+    return _decode_photo(data, target)  # not a RAW after all (a JPEG named .dng): read as what it is
+
+
+def _decode_photo(data: bytes, target: int | None) -> DecodedImage:
+    """The photo formats, through Pillow; every failure an ImageError."""
     try:
         try:
             return _decode(data, target)
@@ -143,7 +149,7 @@ def read_image_file(path: str | os.PathLike, target: int | None = None,
                     max_bytes: int = DEFAULT_MAX_BYTES) -> DecodedImage:
     """read_file_bytes + decode_image_bytes for one path; a refusal's ImageError carries the path."""
     try:
-        return decode_image_bytes(read_file_bytes(path, max_bytes), target, max_bytes)
+        return decode_image_bytes(read_file_bytes(path, max_bytes), target, max_bytes, name=path)
     except ImageError as e:
         e.path = os.fsdecode(path)
         raise

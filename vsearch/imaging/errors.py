@@ -7,8 +7,8 @@ import unicodedata
 from ..errors import ImageError
 
 __all__ = ["ImageError", "UnreadableFileError", "NotRegularFileError", "FileTooLargeError", "EmptyFileError",
-           "NotAnImageError", "UnsupportedImageError", "CorruptImageError", "ImageBombError", "ImageMemoryError",
-           "clean_text"]
+           "NotAnImageError", "NoVideoStreamError", "UnsupportedImageError", "CorruptImageError", "ImageBombError",
+           "ImageMemoryError", "clean_text"]
 
 
 class UnreadableFileError(ImageError):
@@ -29,6 +29,10 @@ class EmptyFileError(ImageError):
 
 class NotAnImageError(ImageError):
     """Bytes that no image format recognises (text, HTML, garbage)."""
+
+
+class NoVideoStreamError(ImageError):
+    """A video container without a video stream (audio only, or nothing)."""
 
 
 class UnsupportedImageError(ImageError):

@@ -1,4 +1,4 @@
-"""EXIF metadata as data: capture date, camera and orientation, read defensively.
+"""EXIF metadata as data: capture date, camera, lens and orientation, read defensively.
 
 EXIF comes from the file, so every field is untrusted: strings are cleaned of control characters
 and bounded in length, dates that do not parse are dropped, and no EXIF however broken fails a
@@ -13,11 +13,12 @@ from PIL import Image
 
 from .errors import clean_text
 
-MAX_TEXT = 64  # characters kept of a make or model (real ones are < 40)
+MAX_TEXT = 64  # characters kept of a make or model (real ones are < 40; lens names < 60)
 MAX_EXIF_BYTES = 1 << 20  # larger EXIF blocks are not parsed: parsing costs ~10x their size in Python objects
 
 _EXIF_IFD = 0x8769
 _DATETIME_ORIGINAL, _DATETIME, _MAKE, _MODEL, _ORIENTATION = 36867, 306, 271, 272, 274
+_LENS_MAKE, _LENS_MODEL = 42035, 42036
 _DATE_FORMATS = ("%Y:%m:%d %H:%M:%S", "%Y-%m-%d %H:%M:%S")
 TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
              5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
@@ -29,6 +30,7 @@ class ImageMeta:
     taken_at: datetime | None = None   # DateTimeOriginal, else DateTime
     camera: str | None = None          # "make model" (model alone when it already names the make)
     orientation: int | None = None     # the EXIF orientation the file declared (1-8), already applied to the pixels
+    lens: str | None = None            # LensModel, with LensMake when the model does not name it
 
 
 def _date(raw: object) -> datetime | None:
@@ -45,7 +47,8 @@ def _date(raw: object) -> datetime | None:
     return None
 
 
-def _camera(make: object, model: object) -> str | None:
+def camera_name(make: object, model: object) -> str | None:
+    """"make model" from two untrusted values (model alone when it already names the make)."""
     make, model = (clean_text(v, MAX_TEXT) if isinstance(v, (str, bytes)) else "" for v in (make, model))
     if make and model.lower().startswith(make.lower().split()[0]):
         return model
@@ -63,6 +66,33 @@ def _exif(img: Image.Image) -> Image.Exif | None:
     return img.getexif()
 
 
+def meta_from_exif(exif: Image.Exif, declared: int | None = None,
+                   exif_ifd: "Image.Exif | dict | None" = None) -> ImageMeta:
+    """The metadata of a parsed EXIF block; `declared`: an orientation the decoder already applied;
+    `exif_ifd`: the EXIF sub-IFD when it is stored apart (Canon CR3). Date and lens are looked for
+    in the EXIF sub-IFD, then in IFD0 (where some RAW writers put them). Never raises."""
+    def sub():
+        return exif_ifd if exif_ifd is not None else exif.get_ifd(_EXIF_IFD)
+
+    def tag(key: int) -> object:
+        try:
+            value = sub().get(key)
+        except Exception:  # noqa: BLE001 - a broken sub-IFD: IFD0 may still hold it
+            value = None
+        return value if value is not None else exif.get(key)
+
+    fields: dict[str, object] = {}
+    for name, read in (("taken_at", lambda: _date(tag(_DATETIME_ORIGINAL)) or _date(exif.get(_DATETIME))),
+                       ("camera", lambda: camera_name(exif.get(_MAKE), exif.get(_MODEL))),
+                       ("orientation", lambda: declared or _orientation(exif.get(_ORIENTATION))),
+                       ("lens", lambda: camera_name(tag(_LENS_MAKE), tag(_LENS_MODEL)))):
+        try:
+            fields[name] = read()
+        except Exception:  # noqa: BLE001 - one broken field does not lose the others
+            fields[name] = None
+    return ImageMeta(**fields)
+
+
 def read_meta(img: Image.Image) -> ImageMeta:
     """The metadata of an opened image (call before converting it: conversion drops TIFF tags).
     Never raises."""
@@ -74,16 +104,7 @@ def read_meta(img: Image.Image) -> ImageMeta:
         return ImageMeta(orientation=declared)
     if exif is None:
         return ImageMeta(orientation=declared)
-    fields: dict[str, object] = {}
-    for name, read in (("taken_at", lambda: _date(exif.get_ifd(_EXIF_IFD).get(_DATETIME_ORIGINAL))
-                                           or _date(exif.get(_DATETIME))),
-                       ("camera", lambda: _camera(exif.get(_MAKE), exif.get(_MODEL))),
-                       ("orientation", lambda: declared or _orientation(exif.get(_ORIENTATION)))):
-        try:
-            fields[name] = read()
-        except Exception:  # noqa: BLE001 - one broken field does not lose the others
-            fields[name] = None
-    return ImageMeta(**fields)
+    return meta_from_exif(exif, declared)
 
 
 def pending_orientation(img: Image.Image) -> int:

@@ -8,6 +8,7 @@ fstat'ed again, which is the check that counts (the path can be swapped between 
 from __future__ import annotations
 
 import errno
+import io
 import math
 import os
 import stat
@@ -56,24 +57,35 @@ def _check(st: os.stat_result, max_bytes: int) -> None:
         raise EmptyFileError("empty file (0 bytes)")
 
 
-def read_file_bytes(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
-    """The bytes of a regular file of at most `max_bytes`, or an ImageError whose reason says why not
-    (NotRegularFileError, FileTooLargeError, EmptyFileError, UnreadableFileError)."""
+def open_regular(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES) -> io.BufferedReader:
+    """An open binary file, checked (by its descriptor) to be a regular file of 1 to `max_bytes`
+    bytes; an ImageError whose reason says why not. For readers that stream (videos)."""
     try:
         _check(os.stat(path), max_bytes)  # a FIFO or device is refused without being opened
         fd = os.open(path, _OPEN_FLAGS)
     except OSError as e:
         raise UnreadableFileError(_os_reason(e)) from None
     try:
-        st = os.fstat(fd)
-        _check(st, max_bytes)
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            data = f.read(st.st_size + 1)  # one byte more than stat said: notices a file still being written
+        _check(os.fstat(fd), max_bytes)
+        return os.fdopen(fd, "rb")
     except OSError as e:
-        raise UnreadableFileError(_os_reason(e)) from None
-    finally:
         os.close(fd)
-    if len(data) > st.st_size:
+        raise UnreadableFileError(_os_reason(e)) from None
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_file_bytes(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """The bytes of a regular file of at most `max_bytes`, or an ImageError whose reason says why not
+    (NotRegularFileError, FileTooLargeError, EmptyFileError, UnreadableFileError)."""
+    with open_regular(path, max_bytes) as f:
+        try:
+            size = os.fstat(f.fileno()).st_size
+            data = f.read(size + 1)  # one byte more than stat said: notices a file still being written
+        except OSError as e:
+            raise UnreadableFileError(_os_reason(e)) from None
+    if len(data) > size:
         raise UnreadableFileError("unreadable: the file grew while being read (still being written?)")
     if not data:
         raise EmptyFileError("empty file (0 bytes)")

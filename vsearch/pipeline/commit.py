@@ -42,7 +42,7 @@ def content_rows(results: Results, fresh: list[dict], vectors, encoded: dict[int
     content = {r["id"]: encoded[r["id"]] for r in fresh if encoded and r["id"] in encoded}
     wanted = {r["id"] for r in fresh} - content.keys()
     if wanted:
-        content.update((r["id"], r) for r in results.plan.previous.values() if r["id"] in wanted)
+        content.update((r["id"], r) for rows in results.plan.previous.values() for r in rows if r["id"] in wanted)
         wanted -= content.keys()
     for source in ((lambda: results.plan.other_roots), lambda: vectors.read(columns=["id", *CONTENT_META])):
         if not wanted:

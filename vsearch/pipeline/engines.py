@@ -23,6 +23,8 @@ def run_ingest(cfg: IngestConfig, engine: str = "local", ray_address: str | None
     (Ray loads the model on every node by name)."""
     check_engine(engine, ray_address)
     if engine == "ray":
+        if cfg.videos or cfg.video_every is not None or cfg.video_max_frames is not None:
+            raise InvalidOptionError("videos are read by the local engine: drop --engine ray to ingest them")
         if model is not None or reranker is not None:
             raise InvalidOptionError("the ray engine loads the model on every node by name: pass names or paths, not loaded objects")
         from .ray_runner import RayOptions, ingest

@@ -32,6 +32,7 @@ import xxhash
 from ..errors import ImageError
 from ..imaging import read_file_bytes
 from ..store.tables import IMAGES_SCHEMA
+from ..times import clamp_ns
 from .decode import content_id
 
 PATH_ID_NAMESPACE = b"vsearch:imported-path\0"
@@ -60,7 +61,7 @@ def _content(path: str) -> tuple[str, int, int, int] | None:
     except (OSError, ValueError, ImageError):
         return None
     digest, cid = content_id(data)
-    return digest, cid, st.st_size, st.st_mtime_ns
+    return digest, cid, st.st_size, st.st_mtime_ns  # clamped by Identifier (vsearch/times.py)
 
 
 class Identifier:
@@ -68,6 +69,7 @@ class Identifier:
 
     def __init__(self, threads: int):
         self.pool = ThreadPoolExecutor(threads)
+        self.clamped = 0  # files whose date the format cannot hold (vsearch/times.py): clamped
 
     def close(self) -> None:
         self.pool.shutdown()
@@ -81,7 +83,9 @@ class Identifier:
             if found is None:
                 ids[i] = path_id(paths[i], vec16[i])
             else:
-                digests[i], ids[i], sizes[i], mtimes[i] = found
+                digests[i], ids[i], sizes[i], mtime = found
+                mtimes[i], clamped = clamp_ns(mtime)
+                self.clamped += clamped
         return ids, digests, sizes, mtimes
 
 

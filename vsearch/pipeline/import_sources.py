@@ -246,6 +246,6 @@ def _strings(col: pa.Array, part: str, start: int) -> list[str]:
         raise ImportSourceError(f"{part}: the path column is {col.type}, not text")
     paths = col.to_pylist()
     for i, p in enumerate(paths):
-        if not p or not p.strip() or "\0" in p:
+        if not p or not p.strip():  # a path no file can have (a NUL, too long) is the caller's to refuse, row by row
             raise ImportSourceError(f"{part} row {start + i}: the path is missing or empty")
     return paths

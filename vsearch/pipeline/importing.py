@@ -10,9 +10,12 @@ Two passes over the source, part by part (memory bounded by a batch, not by the 
    rows; then one commit as after an ingest (images table, index, hubness biases, manifest).
 A refused import writes nothing. A killed one leaves finished shards, which a re-run reuses.
 
-Rows. The root is the folder every path lies in (an existing root of the collection that holds it,
-when there is one, so that imports and ingests of one folder share rows); relative paths in the
-source are relative to the folder that holds the source. Importing into an existing collection
+Rows. Only rows inside the folders the user lets the import read are imported (`roots`, --root;
+by default the folder holding the source): others, and paths that can never name a file, are
+refused and counted with their reason (pipeline/import_roots.py). The root stored for the rows is
+the folder their paths share (an existing root of the collection that holds it, when there is one,
+so that imports and ingests of one folder share rows); relative paths in the source are relative to
+the folder that holds the source. Importing into an existing collection
 needs the same model; a row replaces the collection's row of the same file, whichever root named
 it, so importing the same rows again changes nothing.
 """
@@ -33,12 +36,14 @@ from ..models.handle import ModelHandle
 from ..models.identity import check_model, require_identified
 from ..progress import Reporter, report
 from ..store.collection import CollectionStore, now_iso
-from ..store.home import index_home
+from ..store.home import collection_folder
 from ..store.names import shown
 from ..store.tables import CONTENT_META, ERRORS_SCHEMA, IMAGES_SCHEMA, int64_column
+from ..times import CLAMPED
 from .config import IngestConfig
 from .derived.sources import ShardVectors
 from .import_check import ModelCheck, Reservoir, check_against_model
+from .import_roots import ImportRoots
 from .import_rows import Identifier, is_regular_file, rows_table
 from .import_sources import EmbeddingSource, ImportSourceError, open_source
 from .opening import open_for_ingest
@@ -56,8 +61,11 @@ class ImportSummary:
     generation: int
     source: str
     kind: str                  # clip-retrieval | parquet
-    root: str = ""             # the folder the imported rows are relative to
+    root: str = ""             # the folder the imported rows are relative to (the first, when several)
+    roots: list[str] = field(default_factory=list)  # the folders this import could read (--root)
     rows: int = 0              # rows in the source
+    refused: int = 0           # rows outside those folders, or whose path can name no file: not imported
+    refused_samples: list[dict[str, str]] = field(default_factory=list)  # the first of them: path, reason
     new: int = 0               # paths the collection did not have
     changed: int = 0           # paths it had, with another vector (or content) now
     unchanged: int = 0         # paths it had with the same id (a re-import)
@@ -82,33 +90,33 @@ class ImportSummary:
 
 def import_embeddings(source: str | Path, model: str, collection: str | None = None, home: str | Path | None = None,
                       index_type: str | None = None, max_index_memory: int | None = None,
-                      progress: Reporter | None = None) -> ImportSummary:
+                      progress: Reporter | None = None, roots: list[str | Path] | None = None) -> ImportSummary:
     """Import the embeddings at `source` (see the module docstring) into `collection` (default:
-    the source's name) as vectors of `model`, which must be the model that computed them."""
+    the source's name) as vectors of `model`, which must be the model that computed them. `roots`:
+    the folders the rows may lie in (default: the folder holding `source`)."""
     t0 = time.perf_counter()
     if not model:
         raise InvalidOptionError("name the model that computed the vectors (--model); `vsearch models` lists them")
     location = Path(source).expanduser().absolute()
-    name = collection or (location.stem if location.is_file() else location.name)
+    name = collection if collection is not None else (location.stem if location.is_file() else location.name)
     # validated before any work; opens the collection as an ingest does (no reranker tokens: no pixels)
     cfg = IngestConfig(root=location, collection=name, home=home, model=model, index_type=index_type,
                        max_index_memory=max_index_memory, rerank_tokens=False)
-    if not name or "/" in name or os.sep in name or name in (".", ".."):
-        raise InvalidOptionError(f"{name!r} cannot be a collection name; give one with --collection")
+    allowed = ImportRoots.of(roots, location.parent)
     src = open_source(location)
     handle = ModelHandle.open(model)
     require_identified(handle)
     if src.dim and src.dim != handle.embed_dim:
         raise ImportSourceError(f"the vectors are {src.dim}-d but {handle.name!r} makes {handle.embed_dim}-d vectors: "
                                 f"they come from another model")
-    store = CollectionStore(index_home(home) / name)
+    store = CollectionStore(collection_folder(home, name))
     if store.exists():
         check_model(store.manifest.model, handle, name)  # refused before reading anything
-    summary = ImportSummary(name, 0, str(location), src.kind)
+    summary = ImportSummary(name, 0, str(location), src.kind, roots=allowed.shown)
     clock = Clock(summary.timings, t0)
     clock.lap("startup")
 
-    scan = _check_pass(src, handle.embed_dim, location.parent, progress, summary)
+    scan = _check_pass(src, handle.embed_dim, location.parent, allowed, progress, summary)
     clock.lap("check")
     check = check_against_model(handle, scan.sample.items, handle.name) if scan.sample.items else ModelCheck(0, None)
     clock.lap("model check")
@@ -119,17 +127,18 @@ def import_embeddings(source: str | Path, model: str, collection: str | None = N
     with transaction(store, clock) as tx:
         vectors = open_for_ingest(tx, cfg, summary, model=handle, progress=progress).vectors
         manifest = tx.manifest
-        root, prefix = _root(scan.common, manifest.roots)
-        summary.root = root
+        places = {at: allowed.placement(at, manifest.roots) for at in scan.used}
+        summary.root = places[min(places)][0]
         known = set(vectors.known_ids().tolist())
-        imported = _write_pass(src, location.parent, scan.common, shown(root), prefix, vectors, known, progress, summary)
+        imported = _write_pass(src, location.parent, allowed, places, vectors, known, progress, summary)
         table = _merged(tx.previous, imported, summary)
         tx.lap("write")
         stored = ShardVectors(vectors, np.unique(int64_column(table, "id")), name)
         table = _with_content_meta(table, stored.loaded()[2])
-        manifest.roots = sorted(set(manifest.roots) | {root})
-        manifest.last_ingest = {"at": now_iso(), "root": root, "imported_from": str(location), "format": src.kind,
-                                **{k: getattr(summary, k) for k in ("rows", "new", "changed", "unchanged", "reachable")}}
+        manifest.roots = sorted(set(manifest.roots) | {root for root, _, _ in places.values()})
+        manifest.last_ingest = {"at": now_iso(), "root": summary.root, "imported_from": str(location), "format": src.kind,
+                                **{k: getattr(summary, k) for k in ("rows", "new", "changed", "unchanged", "reachable",
+                                                                    "refused")}}
         tx.commit(images=table, errors=None if manifest.generation else ERRORS_SCHEMA.empty_table(), image_vectors=stored,
                   index_type=index_type, max_index_memory=max_index_memory)
         summary.generation, summary.images = manifest.generation, len(table)
@@ -142,7 +151,7 @@ def import_embeddings(source: str | Path, model: str, collection: str | None = N
 
 @dataclass
 class _Scan:
-    common: str            # the folder every path lies in
+    used: set[int]         # the allowed folders (ImportRoots) some row lies in
     sample: Reservoir      # reachable files, for the model check
 
 
@@ -153,11 +162,13 @@ def _absolute(base: Path, paths: list[str]) -> list[str]:
     return [os.path.normpath(os.path.join(b, p)) for p in paths]
 
 
-def _check_pass(src: EmbeddingSource, dim: int, base: Path, progress: Reporter | None, summary: ImportSummary) -> _Scan:
+def _check_pass(src: EmbeddingSource, dim: int, base: Path, allowed: ImportRoots, progress: Reporter | None,
+                summary: ImportSummary) -> _Scan:
     """Read everything once, writing nothing: widths, values and paths checked (by the source's
-    reader), the common folder found, reachable files sampled."""
+    reader), each row's allowed folder found (refused rows counted), reachable files sampled."""
     task = f"check {src.location.name}"
-    common: str | None = None
+    used: set[int] = set()
+    common: str | None = None  # of every row, refused or not: said when none may be read
     sample = Reservoir()
     done = 0
     report(progress, task, 0, src.rows, "row")
@@ -165,32 +176,32 @@ def _check_pass(src: EmbeddingSource, dim: int, base: Path, progress: Reporter |
         if b.vecs.shape[1] != dim:
             raise ImportSourceError(f"{b.part}: {b.vecs.shape[1]}-d vectors, but the model makes {dim}-d vectors")
         paths = _absolute(base, b.paths)
-        folders = {os.path.dirname(p) for p in paths}
-        common = os.path.commonpath([*folders, *([common] if common else [])])
         for p, v in zip(paths, b.vecs):
+            at = allowed.which(p)
+            if at is None:
+                common = os.path.commonpath([os.path.dirname(p), *([common] if common else [])])
+                continue
+            used.add(at)
+            allowed.note(at, p)
             if is_regular_file(p):
                 sample.offer(p, v)
         done += len(paths)
         report(progress, task, done, src.rows, "row")
-    if common is None:
+    if done == 0:
         raise ImportSourceError(f"{src.location} holds no rows to import")
-    summary.rows = done
-    return _Scan(common, sample)
+    if not used:
+        raise ImportSourceError(allowed.nothing_allowed(done, common))
+    summary.rows, summary.refused, summary.refused_samples = done, allowed.refused, list(allowed.samples)
+    if allowed.refused:
+        summary.warnings.append(f"{allowed.refused} row(s) not imported: {allowed.samples[0]['reason']} "
+                                f"(e.g. {allowed.samples[0]['path'][:100]}); all are counted in `refused`")
+    return _Scan(used, sample)
 
 
-def _root(common: str, roots: list[str]) -> tuple[str, str]:
-    """(root, the common folder relative to it): the deepest existing root holding the common
-    folder, else the common folder itself (symlinks resolved, as ingest resolves its roots)."""
-    real = os.path.realpath(common)
-    for r in sorted(roots, key=len, reverse=True):
-        if real == r or real.startswith(r.rstrip("/") + "/"):
-            return r, os.path.relpath(real, r) if real != r else ""
-    return real, ""
-
-
-def _write_pass(src: EmbeddingSource, base: Path, common: str, root_shown: str, prefix: str, vectors, known: set[int],
-                progress: Reporter | None, summary: ImportSummary) -> pa.Table:
-    """Ids, vector shards (for ids not stored yet) and rows of every batch; the rows, in source order."""
+def _write_pass(src: EmbeddingSource, base: Path, allowed: ImportRoots, places: dict[int, tuple[str, str, str]],
+                vectors, known: set[int], progress: Reporter | None, summary: ImportSummary) -> pa.Table:
+    """Ids, vector shards (for ids not stored yet) and rows of every batch's rows that may be
+    read (`places`: allowed folder -> ImportRoots.placement); the rows, in source order."""
     task = f"import {summary.collection}"
     parts: list[pa.Table] = []
     done = 0
@@ -198,8 +209,9 @@ def _write_pass(src: EmbeddingSource, base: Path, common: str, root_shown: str, 
     report(progress, task, 0, summary.rows, "row")
     try:
         for b in src.batches(BATCH_ROWS):
-            paths = _absolute(base, b.paths)
-            vec16 = b.vecs.astype(np.float16)
+            paths, at = _placed(_absolute(base, b.paths), allowed, places)
+            vec16 = b.vecs[[i for i, _ in paths]].astype(np.float16)
+            paths = [p for _, p in paths]
             ids, digests, sizes, mtimes = identifier.identify(paths, vec16)
             summary.reachable += sum(d is not None for d in digests)
             fresh = np.fromiter((i not in known for i in ids.tolist()), bool, len(ids))
@@ -210,13 +222,33 @@ def _write_pass(src: EmbeddingSource, base: Path, common: str, root_shown: str, 
                 vectors.write_shard(rows, vec16[write])
                 known.update(r["id"] for r in rows)
                 summary.vectors_written += len(rows)
-            rels = [_join(prefix, os.path.relpath(p, common)) for p in paths]
-            parts.append(rows_table(root_shown, rels, ids, digests, sizes, mtimes))
-            done += len(paths)
+            for a in sorted(set(at)):
+                mine = [i for i, x in enumerate(at) if x == a]
+                root, prefix, rel_to = places[a]
+                rels = [_join(prefix, os.path.relpath(paths[i], rel_to)) for i in mine]
+                parts.append(rows_table(shown(root), rels, ids[mine], [digests[i] for i in mine],
+                                        [sizes[i] for i in mine], [mtimes[i] for i in mine]))
+            done += len(b.paths)
             report(progress, task, done, summary.rows, "row")
     finally:
         identifier.close()
+    if identifier.clamped:
+        summary.warnings.append(f"{identifier.clamped} file(s) have a date outside what the format holds: {CLAMPED}")
     return pa.concat_tables(parts) if parts else IMAGES_SCHEMA.empty_table()
+
+
+def _placed(paths: list[str], allowed: ImportRoots, places: dict) -> tuple[list[tuple[int, str]], list[int]]:
+    """([(row in batch, path)], [allowed folder of each]) of the rows that may be imported; checked
+    again, as the files may have changed since the check pass (a row then refused is not counted twice)."""
+    kept, at = [], []
+    refused, samples = allowed.refused, list(allowed.samples)
+    for i, p in enumerate(paths):
+        a = allowed.which(p)
+        if a in places and os.path.relpath(p, places[a][2]).split(os.sep, 1)[0] != "..":
+            kept.append((i, p))
+            at.append(a)
+    allowed.refused, allowed.samples = refused, samples
+    return kept, at
 
 
 def _join(prefix: str, rel: str) -> str:
@@ -247,8 +279,8 @@ def _merged(previous: pa.Table, imported: pa.Table, summary: ImportSummary) -> p
     for it), replacing any row of the same file; every other row kept. Counts new, changed and
     unchanged paths into `summary`."""
     n = len(imported)
-    numbered = imported.append_column("_row", pa.array(np.arange(n, dtype=np.int64)))
-    firsts = numbered.group_by("path", use_threads=False).aggregate([("_row", "min")]).column("_row_min")
+    numbered = pa.table({"_key": _file_keys(imported), "_row": pa.array(np.arange(n, dtype=np.int64))})
+    firsts = numbered.group_by("_key", use_threads=False).aggregate([("_row", "min")]).column("_row_min")
     imported = imported.take(firsts)  # sorted below with the rest
     summary.repeated = n - len(imported)
     keys = _file_keys(imported)

@@ -20,7 +20,7 @@ from ..progress import Reporter, report
 from .config import IngestConfig, IngestSummary
 from .decode import decode_files
 from .runner import IngestRun, ingest_run
-from .write import ShardWriter, content_row
+from .write import ShardWriter, content_row, without_signature
 
 __all__ = ["ingest"]
 
@@ -60,7 +60,7 @@ def _read_encode_write(run: IngestRun, writer: ShardWriter) -> dict[int, dict]:
     """Read, encode and write every planned file; returns the content rows of what it encoded."""
     plan, results, handle, cfg, summary, progress = run.plan, run.results, run.tx.model, run.cfg, run.summary, run.progress
     encoded: dict[int, dict] = {}
-    if not plan.todo:
+    if not plan.todo and not plan.companions:
         return encoded
     preprocess = handle.preprocess
     batch_size = cfg.batch_size or (256 if handle.device_type == "cuda" else 32)
@@ -79,27 +79,34 @@ def _read_encode_write(run: IngestRun, writer: ShardWriter) -> dict[int, dict]:
         run.tx.lap("encode")
         writer.write(rows, vecs, tok)
         plan.known.update(r["id"] for r in rows)
-        encoded.update((r["id"], r) for r in rows)
+        encoded.update((r["id"], without_signature(r)) for r in rows)  # the shard holds it; the images table does not
         summary.encoded += len(rows)
         rows.clear()
         pixels.clear()
         run.tx.lap("write")
 
     task = f"ingest {summary.collection}"
-    report(progress, task, 0, len(plan.todo), "img")
-    paths = [plan.root / e.path for e in plan.todo]
     pending: set[int] = set()
-    decoded = decode_files(paths, preprocess, cfg.workers, plan.known, ahead=2 * batch_size)  # a batch in hand, one ahead
-    for i, (entry, d) in enumerate(zip(plan.todo, decoded)):
-        run.tx.lap("decode")
-        if results.add(entry, d) and d.id not in plan.known and d.id not in pending:
-            pending.add(d.id)
-            rows.append(content_row(d))
-            pixels.append(d.pixels)
-            if len(rows) >= batch_size:
-                flush()
-                pending.clear()
-        report(progress, task, i + 1, len(plan.todo), "img")
+
+    def read(todo: list) -> None:
+        report(progress, task, 0, len(todo), "file")
+        decoded = decode_files([plan.root / e.path for e in todo], preprocess, cfg.workers, plan.known,
+                               ahead=2 * batch_size, sampling=run.sampling, known_videos=plan.known_videos)
+        for i, (entry, d) in enumerate(zip(todo, decoded)):  # a batch in hand, one ahead
+            run.tx.lap("decode")
+            for item in results.add(entry, d):  # a photo, or a video's frames
+                if item.id in plan.known or item.id in pending:
+                    continue
+                pending.add(item.id)
+                rows.append(content_row(item))
+                pixels.append(item.pixels)
+                if len(rows) >= batch_size:
+                    flush()
+                    pending.clear()
+            report(progress, task, i + 1, len(todo), "file")
+
+    read(plan.todo)
+    read(run.orphans())  # companions whose still could not be read, read on their own
     flush()
     run.tx.lap("decode")
     return encoded

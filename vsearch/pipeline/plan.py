@@ -1,15 +1,24 @@
 """Plan: scan a root and diff it against the collection, before anything is read.
 
-Every image file under the root is either unchanged (same path, size and mtime as in the last
-generation, its vector stored: carried over without being opened) or to be read. Files of other
-roots are left as they are. Moves, deletions and duplicates are settled after reading, when
-content ids are known (pipeline/results.py).
+Every file found under the root is one of:
+- unchanged (same path, size and mtime as in the last generation, every content id of it stored:
+  a photo's one, a video's frames): its rows are carried over without the file being opened;
+- a companion (pipeline/pairs.py: a RAW beside its JPEG, a Live Photo's video): recorded under
+  the picture of the still it belongs to once that is read (Results.add_companions), never read;
+- seen and not ingested (`not_read`), counted by reason in `skipped` beside what the scan left out
+  (pipeline/ignore.py): a RAW without rawpy ("raw: rawpy not installed"), a video without
+  --videos ("video: run with --videos") or without PyAV; a file skipped so whose rows are in the
+  last generation keeps them while its size and mtime hold;
+- to read (`todo`).
+Files of other roots are left as they are. Moves, deletions and duplicates are settled after
+reading, when content ids are known (pipeline/results.py).
 
 Paths are compared as the OS names them: a stored row's name is its `raw_path` bytes when the name
 is not valid UTF-8 (store/names.py), so such a file is recognised as unchanged like any other.
 """
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,20 +26,43 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..imaging.raw import MISSING as RAW_MISSING
+from ..imaging.raw import raw_available
+from ..imaging.video import MISSING as VIDEO_MISSING
+from ..imaging.video import video_available
 from ..store.names import on_disk, shown
-from .scan import FileEntry, scan
+from .ignore import VIDEOS_NOT_ASKED
+from .pairs import Sized, companions
+from .scan import FileEntry, media_of, scan
 
 
 @dataclass
 class Plan:
     root: Path
-    entries: list[FileEntry]                 # every image file found under the root
+    entries: list[FileEntry]                 # every photo, RAW and video file found under the root
     todo: list[FileEntry]                    # to read, hash and (if its content is new) encode
     unchanged: list[dict]                    # rows carried over from the last generation
-    previous: dict[str, dict]                # the root's rows in the last generation, by path
+    previous: dict[str, list[dict]]          # the root's rows in the last generation, by path (a video: one per frame)
     other_roots: pa.Table                    # rows of the collection's other roots, untouched
     known: set[int] = field(default_factory=set)  # content ids whose vectors are stored
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) found while scanning
+    companions: list[tuple[FileEntry, str]] = field(default_factory=list)  # (companion, the path of its still)
+    # files and folders seen and not ingested, by reason: the scan's (pipeline/ignore.py) and not_read's
+    skipped: Counter = field(default_factory=Counter)
+    videos: bool = False                     # videos are read (--videos, or the collection's record)
+    known_videos: dict[str, list[dict]] = field(default_factory=dict)  # video digest -> its frames' content rows
+
+    def not_read(self, entry: FileEntry) -> str | None:
+        """Why a file is seen and not ingested (a reason of `skipped`), or None when it is read."""
+        media = media_of(entry.path)
+        if media == "raw" and not raw_available():
+            return RAW_MISSING
+        if media == "video":
+            if not self.videos:
+                return VIDEOS_NOT_ASKED
+            if not video_available():
+                return VIDEO_MISSING
+        return None
 
     @property
     def root_s(self) -> str:
@@ -43,20 +75,48 @@ class Plan:
         return shown(str(self.root))
 
 
-def make_plan(root: Path, previous_images: pa.Table, known_ids: np.ndarray, skip: set[Path]) -> Plan:
-    entries, problems = scan(root, skip=skip)
+def make_plan(root: Path, previous_images: pa.Table, known_ids: np.ndarray, skip: set[Path],
+              videos: bool = False, exclude: tuple[str, ...] = ()) -> Plan:
+    skipped: Counter = Counter()
+    entries, problems = scan(root, skip=skip, exclude=exclude, skipped=skipped)
     if len(previous_images):
         mine = pc.equal(previous_images["root"], shown(str(root)))
-        previous = {on_disk(r): r for r in previous_images.filter(mine).to_pylist()}
+        previous: dict[str, list[dict]] = defaultdict(list)
+        for r in previous_images.filter(mine).to_pylist():
+            previous[on_disk(r)].append(r)
+        previous = dict(previous)
         other_roots = previous_images.filter(pc.invert(mine))
     else:
         previous, other_roots = {}, previous_images
-    known = set(known_ids.tolist())
-    todo, unchanged = [], []
+    plan = Plan(root, entries, [], [], previous, other_roots, set(known_ids.tolist()), problems, skipped=skipped, videos=videos)
+    paired = companions([Sized(e.path, e.size) for e in entries])
     for e in entries:
-        p = previous.get(e.path)
-        if p and p["bytes"] == e.size and p["mtime_ns"] == e.mtime_ns and p["id"] in known:
-            unchanged.append(p)
+        rows = previous.get(e.path, [])
+        same = bool(rows) and all(r["bytes"] == e.size and r["mtime_ns"] == e.mtime_ns for r in rows)
+        if e.path in paired:
+            plan.companions.append((e, paired[e.path]))
+        elif (why := plan.not_read(e)) is not None:
+            plan.skipped[why] += 1
+            if same:  # still there, only not readable here and now: what was read of it stays
+                plan.unchanged.extend(rows)
+        elif same and all(r["id"] in plan.known for r in rows) and not any(r.get("companion") for r in rows):
+            plan.unchanged.extend(rows)
         else:
-            todo.append(e)
-    return Plan(root, entries, todo, unchanged, previous, other_roots, known, problems)
+            plan.todo.append(e)
+    if videos and any(media_of(e.path) == "video" for e in plan.todo):
+        plan.known_videos = _frames_by_video(previous_images)
+    return plan
+
+
+def _frames_by_video(images: pa.Table) -> dict[str, list[dict]]:
+    """digest -> the content rows of its frames (each id once, in time order), of every root."""
+    if not len(images):
+        return {}
+    from ..store.tables import CONTENT_META
+
+    frames = images.filter(pc.fill_null(pc.equal(images["media"], "video"), False))
+    frames = frames.filter(pc.fill_null(pc.invert(frames["companion"]), True)).select(["id", "digest", *CONTENT_META])
+    out: dict[str, dict[int, dict]] = defaultdict(dict)
+    for r in frames.to_pylist():
+        out[r["digest"]].setdefault(r["id"], r)
+    return {d: sorted(rows.values(), key=lambda r: r["frame_ms"] or 0) for d, rows in out.items()}

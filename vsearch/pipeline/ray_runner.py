@@ -26,9 +26,9 @@ import pyarrow.compute as pc
 from ..errors import InvalidOptionError, VsearchError
 from ..models.precision import DEFAULT_PRECISION
 from ..progress import Reporter, report
-from ..store.tables import CONTENT_FIELDS
+from ..store.tables import CONTENT_META
 from .config import IngestConfig, IngestSummary
-from .decode import default_workers
+from .decode import Decoded, default_workers
 from .runner import IngestRun, ingest_run
 
 # Host memory an encoder actor declares (the model's libraries, weights, a batch). Besides
@@ -69,6 +69,9 @@ def ingest(cfg: IngestConfig, options: RayOptions = RayOptions(), progress: Repo
     ray = _import_ray()
     # the driver never encodes: it opens the model on the CPU
     with ingest_run(cfg, device="cpu", absolute_home=True, progress=progress) as run:
+        if run.sampling is not None:
+            raise InvalidOptionError(f"videos are read by the local engine: ingest {cfg.root} without --engine ray "
+                                     f"(this collection reads videos{'' if cfg.videos else ' since an earlier --videos run'})")
         encoded: dict[int, dict] = {}
         if run.plan.todo:
             # Ray forwards its workers' and raylets' messages ("(raylet) Raylet is terminated" when a
@@ -86,7 +89,10 @@ def ingest(cfg: IngestConfig, options: RayOptions = RayOptions(), progress: Repo
 
             for entry, row in zip(run.plan.todo, rows):
                 run.results.add(entry, decoded_of(row))
-            encoded = {row["id"]: {k: row[k] for k in CONTENT_FIELDS} for row in rows if row["encoded"]}
+            encoded = {row["id"]: {k: row[k] for k in ("id", "digest", *CONTENT_META)} for row in rows if row["encoded"]}
+        for entry in run.orphans():  # a companion whose still could not be read: the local engine reads it alone
+            run.results.add(entry, Decoded("", 0, error="its still could not be read; the local engine reads it on its "
+                                                         "own (vsearch ingest without --engine ray)"))
         run.commit(encoded, len(run.known) + run.summary.encoded)
         run.tx.export_text()
     return run.summary

@@ -19,7 +19,7 @@ from ..errors import ModelMismatchError, StorageError
 from ..models.identity import ModelRecord
 from ..models.preprocess import Preprocess
 from ..store.collection import CollectionStore
-from ..store.tables import CONTENT_FIELDS, CONTENT_META, META_FIELDS
+from ..store.tables import CONTENT_FIELDS, CONTENT_META, META_FIELDS, SIGNATURE_FIELDS
 from ..store.tokens import TokenStore
 from .decode import Decoded, decode_file
 from .write import ShardWriter
@@ -27,7 +27,9 @@ from .write import ShardWriter
 # One row per planned file; `idx` is its place in the plan's todo list (Ray does not keep order).
 RESULT_SCHEMA = pa.schema([("idx", pa.int64()), ("id", pa.int64()), ("digest", pa.string()), *META_FIELDS,
                            ("error", pa.string()), ("decoded_on", pa.string())])
-DECODED_SCHEMA = RESULT_SCHEMA.append(pa.field("pixels", pa.large_binary()))  # null: nothing to encode
+# What a decode task hands the encoder: the pixels (null: nothing to encode) and the signature the
+# shard stores, which does not travel back to the driver.
+DECODED_SCHEMA = pa.schema([*RESULT_SCHEMA, *SIGNATURE_FIELDS, ("pixels", pa.large_binary())])
 
 
 class SortedIds:
@@ -133,7 +135,8 @@ class EncodeWriter:
         if rows:
             vecs, tokens = self.encoder.encode(arrays)
             self.writer.write(rows, vecs, tokens)
-        return (batch.drop_columns(["pixels"]).append_column("encoded", pa.array(encoded, pa.bool_()))
+        signature = [name for name, _ in SIGNATURE_FIELDS]
+        return (batch.drop_columns(["pixels", *signature]).append_column("encoded", pa.array(encoded, pa.bool_()))
                 .append_column("encoded_on", pa.array([_node()] * len(ids), pa.string())))
 
 

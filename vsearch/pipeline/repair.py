@@ -42,7 +42,8 @@ from ..store.collection import CARRY, DROP, SCHEMAS, CollectionStore
 from ..store.names import shown
 from ..store.tables import ERRORS_SCHEMA, IMAGES_SCHEMA, int64_column
 from ..store.tokens import TokenStore
-from .decode import Decoded, content_id
+from .decode import Decoded, content_id, hash_file, video_id
+from .scan import media_of
 from .derived import STEPS
 from .plan import make_plan
 from .results import Results
@@ -150,6 +151,7 @@ def _rebuild_images(store: CollectionStore, known: np.ndarray, unreadable: set[t
     from .commit import images_table
 
     known_set = set(known.tolist())
+    frames: dict[str, list[Decoded]] | None = None  # video digest -> its stored frames, read on the first video
     empty = IMAGES_SCHEMA.empty_table()
     tables, found = [], set()
     for root_s in store.manifest.roots:
@@ -158,19 +160,28 @@ def _rebuild_images(store: CollectionStore, known: np.ndarray, unreadable: set[t
             out.notes.append(f"{valid_utf8(root_s)} is not reachable: its photos are left out of the rebuilt table "
                              f"(their vectors are kept); run `vsearch reindex` again once it is back")
             continue
-        plan = make_plan(root, empty, known, skip={store.folder.parent})
+        plan = make_plan(root, empty, known, skip={store.folder.parent}, videos=bool(store.manifest.video))
         results = Results(plan)
         results.errors.clear()
         unstored = 0
         task = f"repair: hashing {valid_utf8(root.name)}"
         with ThreadPoolExecutor(HASH_THREADS) as pool:
-            for i, (entry, cid) in enumerate(zip(plan.todo, pool.map(_content, [root / e.path for e in plan.todo]))):
-                if cid is not None and cid[1] in known_set:
-                    results.add(entry, Decoded(*cid))
-                    found.add(cid[1])
-                elif cid is not None and (plan.root_key, shown(entry.path)) not in unreadable:
-                    unstored += 1
+            for i, (entry, d) in enumerate(zip(plan.todo, pool.map(_content, [root / e.path for e in plan.todo]))):
+                if d is not None and d.frames is None and d.id in known_set:
+                    results.add(entry, d)
+                    found.add(d.id)
+                elif d is not None and d.frames is None:
+                    unstored += (plan.root_key, shown(entry.path)) not in unreadable
+                elif d is not None:  # a video: it is the frames stored under its digest
+                    frames = _frames_by_digest(store.vectors(), known_set) if frames is None else frames
+                    d.frames = frames.get(d.digest)
+                    if d.frames:
+                        results.add(entry, d)
+                        found.update(f.id for f in d.frames)
+                    else:
+                        unstored += 1
                 report(progress, task, i + 1, len(plan.todo), "file")
+        results.add_companions()  # under their stills found again; one whose still is gone waits for an ingest
         tables.append(images_table(results, store.vectors()))  # content metadata: the shards' small columns
         out.notes.append(f"images table rebuilt for {valid_utf8(root_s)}: {len(results.rows)} photo(s) found again"
                          + (f"; {unstored} not stored yet (new or changed since): `vsearch ingest {valid_utf8(root_s)}` "
@@ -182,9 +193,22 @@ def _rebuild_images(store: CollectionStore, known: np.ndarray, unreadable: set[t
     return table.sort_by([("root", "ascending"), ("path", "ascending")])
 
 
-def _content(path: Path) -> tuple[str, int] | None:
+def _content(path: Path) -> Decoded | None:
+    """A file's content id (a video: its digest, its frames to be found in the shards)."""
     try:
-        return content_id(read_file_bytes(path))
-    except (ImageError, MemoryError):
+        if media_of(path.name) == "video":
+            digest = hash_file(path)
+            return Decoded(digest, video_id(digest), frames=[])
+        return Decoded(*content_id(read_file_bytes(path)))
+    except (ImageError, MemoryError, OSError):
         return None
 
+
+def _frames_by_digest(vectors, known: set[int]) -> dict[str, list[Decoded]]:
+    """The stored frames of every video, by the video's digest (the shards' small columns)."""
+    t = vectors.read(columns=["id", "digest", "frame_ms"])
+    out: dict[str, dict[int, Decoded]] = {}
+    for r in t.filter(pc.invert(pc.is_null(t["frame_ms"]))).to_pylist():
+        if r["id"] in known:
+            out.setdefault(r["digest"], {})[r["id"]] = Decoded(r["digest"], r["id"])
+    return {digest: list(by_id.values()) for digest, by_id in out.items()}

@@ -1,4 +1,6 @@
-"""Scan stage: every image file under a root, with its size and mtime (no file is opened).
+"""Scan stage: every photo, RAW and video file under a root, with its size and mtime (no file is
+opened). Which of them are read is the plan's to decide (pipeline/plan.py: RAWs need rawpy, videos
+--videos, and a file paired with another is its companion).
 
 Names are what os.walk gives: a name that is not valid UTF-8 arrives surrogate-escaped and is kept
 that way until it is stored (store/names.py), so the file can always be opened again.
@@ -12,18 +14,28 @@ files that resolve inside a root):
   own to ingest; either way following could loop;
 - a broken link or a symlink loop is recorded with its reason.
 Special files (FIFOs, devices, sockets) named like images are left to the reader, which refuses
-them without opening them (vsearch.imaging).
+them without opening them (vsearch.imaging). What else is left out (hidden names, NAS and OS
+folders, --exclude and .vsearchignore, files that are no photo, RAW or video) is
+pipeline/ignore.py's, counted by reason in `skipped`. A modification time the format cannot hold
+is clamped (vsearch/times.py) and the entry marked.
 """
 from __future__ import annotations
 
 import errno
 import os
 import stat
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..imaging.raw import RAW_EXTENSIONS
+from ..imaging.video import VIDEO_EXTENSIONS
+from ..times import clamp_ns
+from .ignore import OTHER, Ignore
+
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif",
                               ".avif", ".mpo"})  # every photo format the reader (vsearch.imaging) decodes
+SCANNED_EXTENSIONS = IMAGE_EXTENSIONS | RAW_EXTENSIONS | VIDEO_EXTENSIONS
 
 FOLDER_LINK_INSIDE = "folder symlink not followed: its photos are ingested where it points, inside this folder"
 FOLDER_LINK_OUTSIDE = "folder symlink not followed: it points outside this folder; ingest its target on its own"
@@ -32,21 +44,33 @@ _STAT_REASONS = {errno.ELOOP: "symlink loop", errno.ENOENT: "broken link: its ta
                  errno.EACCES: "unreadable: permission denied", errno.ENAMETOOLONG: "unreadable: name too long"}
 
 
+def media_of(path: str) -> str:
+    """What a file is by its extension: "raw", "video" or "photo" (store/tables.py MEDIA)."""
+    ext = os.path.splitext(path)[1].lower()
+    return "raw" if ext in RAW_EXTENSIONS else "video" if ext in VIDEO_EXTENSIONS else "photo"
+
+
 @dataclass(frozen=True)
 class FileEntry:
     path: str        # relative to the root, '/'-separated, as the OS names it (surrogate-escaped bytes)
     size: int
     mtime_ns: int
+    clamped: bool = False  # mtime_ns was outside what the format holds (vsearch/times.py)
 
 
 def _inside(target: str, root: str) -> bool:
     return target == root or target.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def scan(root: Path, skip: set[Path] | None = None) -> tuple[list[FileEntry], list[tuple[str, str]]]:
-    """(image files sorted by path, [(path, reason)] for entries that are not ingested and say why).
-    Hidden files and folders, and any folder in `skip` (e.g. the index home), are left out."""
+def scan(root: Path, skip: set[Path] | None = None, exclude: tuple[str, ...] = (),
+         skipped: Counter | None = None) -> tuple[list[FileEntry], list[tuple[str, str]]]:
+    """(photo, RAW and video files sorted by path, [(path, reason)] for entries that are not ingested
+    and say why). Any folder in `skip` (e.g. the index home) is left out, and so is what
+    pipeline/ignore.py leaves out (`exclude`: this run's --exclude patterns), counted by reason into
+    `skipped`, as is every file that is not a photo, RAW or video (OTHER)."""
     root = Path(root)
+    rules = Ignore(root, exclude)
+    skipped = Counter() if skipped is None else skipped
     real_root = os.path.realpath(root)
     skip_real = {os.path.realpath(p) for p in (skip or set())}
     files: list[FileEntry] = []
@@ -59,10 +83,16 @@ def scan(root: Path, skip: set[Path] | None = None) -> tuple[list[FileEntry], li
         problems.append((rel(e.filename) if e.filename else ".", f"unreadable folder: {(e.strerror or str(e)).lower()}"))
 
     for dirpath, dirnames, filenames in os.walk(root, onerror=onerror):
+        here = rel(dirpath)
+        prefix = "" if here == "." else here + "/"
         keep = []
         for d in sorted(dirnames):
             full = os.path.join(dirpath, d)
-            if d.startswith(".") or os.path.realpath(full) in skip_real:
+            why = rules.folder(prefix + d, d)
+            if why:
+                skipped[why] += 1
+                continue
+            if os.path.realpath(full) in skip_real:
                 continue
             if os.path.islink(full):
                 inside = _inside(os.path.realpath(full), real_root)
@@ -71,9 +101,12 @@ def scan(root: Path, skip: set[Path] | None = None) -> tuple[list[FileEntry], li
             keep.append(d)
         dirnames[:] = keep
         for name in filenames:
-            if name.startswith(".") or os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
-                continue
             full = os.path.join(dirpath, name)
+            why = rules.file(prefix + name, name) or (None if os.path.splitext(name)[1].lower() in SCANNED_EXTENSIONS
+                                                      else OTHER)
+            if why:
+                skipped[why] += 1
+                continue
             try:
                 st = os.stat(full)
             except OSError as e:
@@ -85,7 +118,7 @@ def scan(root: Path, skip: set[Path] | None = None) -> tuple[list[FileEntry], li
                 if not _inside(os.path.realpath(full), real_root):
                     problems.append((rel(full), FILE_LINK_OUTSIDE))
                     continue
-            files.append(FileEntry(rel(full), st.st_size, st.st_mtime_ns))
+            files.append(FileEntry(prefix + name, st.st_size, *clamp_ns(st.st_mtime_ns)))
     files.sort(key=lambda f: f.path)
     problems.sort()
     return files, problems

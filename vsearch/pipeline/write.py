@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..store.tables import SIGNATURE_FIELDS
 from ..store.tokens import TokenStore
 from ..store.vectors import VectorStore
+
+SIGNATURE = {name for name, _ in SIGNATURE_FIELDS}
 
 
 
@@ -13,6 +16,11 @@ def content_row(d) -> dict:
     """A decoded file's content row (store/tables.py CONTENT_FIELDS: what a vector shard stores
     beside the vector)."""
     return {"id": d.id, "digest": d.digest, **d.meta}
+
+
+def without_signature(row: dict) -> dict:
+    """The content row as file rows take it (the pixel signature stays in the shard: 1 KB a photo)."""
+    return {k: v for k, v in row.items() if k not in SIGNATURE}
 
 
 class ShardWriter:

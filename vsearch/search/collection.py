@@ -17,6 +17,7 @@ from PIL import Image
 
 from ..errors import ModelMismatchError, QueryError, VsearchError
 from ..filters import Filter
+from ..limits import result_count
 from ..models.identity import check_model
 from ..models.precision import precision_of
 from ..models.registry import resolve
@@ -24,6 +25,7 @@ from ..store.collection import CollectionStore
 from ..store.home import index_home, pick_collection
 from ..store.names import shown
 from .dedupe import near_duplicates
+from .duplicates import DuplicateGroup
 from .generation import HUBNESS_POOL, Generation
 from .hits import Hit, TextHit
 from .query_encoder import QueryEncoder
@@ -199,6 +201,11 @@ class Collection:
     def browse(self):
         return self._current().browse
 
+    @property
+    def frames(self):
+        """Which ids are frames of which video (search/moments.py VideoFrames), once per generation."""
+        return self._current().frames()
+
     def info(self, disk_usage: bool = True) -> dict[str, Any]:
         """Model, index, counts, roots and generation; `disk_usage` also sums the folder's size
         (a directory walk: leave it off in interactive loops)."""
@@ -209,7 +216,7 @@ class Collection:
                 "counts": m.counts, "roots": [shown(r) for r in m.roots], "generation": m.generation, "format_version": m.format_version,
                 "created": m.created, "updated": m.updated, "last_ingest": {k: shown(v) if k == "root" else v for k, v in m.last_ingest.items()},
                 "hubness_correction": bool(m.files.get("image_bias")), "legacy_index": store.index_is_legacy(),
-                "disk_bytes": store.disk_bytes() if disk_usage else None}
+                "duplicate_pairs": bool(m.files.get("duplicates")), "disk_bytes": store.disk_bytes() if disk_usage else None}
 
     # --- browsing (search/browse.py) -----------------------------------------------------------
     def file_path(self, id_: int) -> Path:
@@ -248,21 +255,27 @@ class Collection:
     def search(self, text: str | None = None, *, image: str | Path | Image.Image | None = None,
                like: str | int | None = None, k: int = 10, where: "str | Filter | None" = None,
                vector: np.ndarray | None = None, rerank: bool = False, rerank_k: int | None = None,
-               hubness: bool = True, dedupe: float | None = None) -> list[Hit]:
-        """Top-k images for a text, an image, an ingested image (`like`) or a raw vector.
+               hubness: bool = True, dedupe: float | None = None, every_moment: bool = False,
+               collapse_duplicates: bool = False) -> list[Hit]:
+        """Top-k images for a text, an image, an ingested image (`like`) or a raw vector. A video is
+        one hit at its best moment (`moment_s`, its other matching moments in `moments`), or with
+        `every_moment` one hit per sampled frame (search/moments.py).
         With `rerank` (text queries), the ITM cross-encoder reorders the dual encoder's top
         `rerank_k`; nothing outside them is ever returned in their place. Text queries are ranked
         with the model's hubness correction when the collection stores one (`hubness=False`:
         plain cosine). `dedupe` (a cosine, e.g. 0.94) drops every hit whose stored vector is that
-        close to a better one (so fewer than k may come back)."""
-        _check_k(k)
+        close to a better one (so fewer than k may come back). `collapse_duplicates`: each group of
+        near duplicates (`duplicates()`) once, at its best hit's place, as its keeper, the group's
+        other files on the hit (`near_duplicates`); videos are collapsed to their best moment first
+        (search/duplicates.py)."""
+        g = self._current()
+        k = result_count(k, len(g.images))
         given = [x is not None for x in (text, image, like, vector)]
         if sum(given) != 1:
             raise QueryError("give exactly one of: text, image, like, vector")
         if rerank and text is None:
             raise QueryError("--rerank applies to text queries (text -> image) and to --texts")
-        g = self._current()
-        depth = self.reranking.depth(rerank_k) if rerank else 0
+        depth = self.reranking.depth(rerank_k, len(g.images)) if rerank else 0
         exclude = None
         if text is not None:
             if not text.strip():
@@ -275,20 +288,25 @@ class Collection:
             q = g.index().reconstruct(exclude)
         else:
             q = _query_vector(vector, g.manifest.model.embed_dim)
-        hits = g.search_vector(q, max(k, depth), where, exclude, hubness and text is not None)
+        hits = g.search_vector(q, max(k, depth), where, exclude, hubness and text is not None, every_moment,
+                               collapse_duplicates)
         if depth > 0:
             hits = self.reranking.rerank_hits(hits, depth, text, g.browse.image)
         hits = hits[:k]
         return self._deduplicated(g, hits, dedupe) if dedupe is not None else hits
 
     def search_vector(self, q: np.ndarray, k: int = 10, where: "str | Filter | None" = None,
-                      exclude: int | None = None, hubness: bool = False) -> list[Hit]:
+                      exclude: int | None = None, hubness: bool = False, every_moment: bool = False,
+                      collapse_duplicates: bool = False) -> list[Hit]:
         """Top-k for a query vector; `where` is a `--where` filter expression or a `Filter`. With
         `hubness` (a text vector), each image's stored correction is added to its cosine: the
-        top `k + HUBNESS_POOL` by cosine are re-ranked that way."""
-        _check_k(k)
+        top `k + HUBNESS_POOL` by cosine are re-ranked that way. A video is one hit, at its best
+        moment, unless `every_moment`: then each sampled frame is a hit. `collapse_duplicates`: as
+        in `search`."""
         g = self._current()
-        return g.search_vector(_query_vector(q, g.manifest.model.embed_dim), k, where, exclude, hubness)
+        k = result_count(k, len(g.images))
+        return g.search_vector(_query_vector(q, g.manifest.model.embed_dim), k, where, exclude, hubness, every_moment,
+                               collapse_duplicates)
 
     def _deduplicated(self, g: Generation, hits: list[Hit], threshold: float) -> list[Hit]:
         if not 0.0 < threshold <= 1.0:
@@ -298,6 +316,14 @@ class Collection:
         drop = set(near_duplicates(g.index().vectors(np.array([h.id for h in hits], np.int64)), threshold))
         return [h for n, h in enumerate(hits) if n not in drop]
 
+    # --- near duplicates (search/duplicates.py) --------------------------------------------------
+    def duplicates(self, threshold: float | None = None, offset: int = 0, limit: int | None = None) -> list[DuplicateGroup]:
+        """The near-duplicate groups, the largest first (`limit` of them from `offset`): each member's path,
+        size, resolution, date and similarity to the keeper, the keeper first with the rule that chose it. At
+        the default rule, or another `threshold` (the cosine the vectors must reach, from 0.75). Nothing is
+        ever deleted or moved."""
+        return self._current().duplicates().groups(threshold, offset, limit)
+
     # --- image -> text -------------------------------------------------------------------------
     def search_texts(self, image: str | Path | Image.Image | None = None, *, like: str | int | None = None,
                      k: int = 10, rerank: bool = False, rerank_k: int | None = None, hubness: bool = True,
@@ -305,16 +331,17 @@ class Collection:
         """The corpus texts that best describe an image (a file, a PIL image, an ingested image
         `like`, or an image's query `vector`), ranked with the model's hubness correction unless
         `hubness=False`."""
-        _check_k(k)
+        g = self._current()
+        corpus = g.manifest.counts.get("texts", 0)
+        k = result_count(k, corpus)
         if sum(x is not None for x in (image, like, vector)) != 1:
             raise QueryError("give exactly one of: image, like, vector")
         if rerank and vector is not None:
             raise QueryError("rerank needs the image itself (image or like), not its vector")
-        g = self._current()
-        if g.manifest.counts.get("texts", 0) == 0:
+        if corpus == 0:
             raise QueryError(f"collection {self.name!r} has no text corpus; add one with `vsearch texts add FILE`")
         like_id = g.resolve(like, self.name) if like is not None else None
-        depth = self.reranking.depth(rerank_k) if rerank else 0
+        depth = self.reranking.depth(rerank_k, corpus) if rerank else 0
         if vector is not None:
             q = _query_vector(vector, g.manifest.model.embed_dim)
         else:
@@ -361,11 +388,6 @@ def _query_vector(vector, dim: int) -> np.ndarray:
     if norm == 0.0 or not np.isfinite(norm):
         raise QueryError("a query vector must not be all zeros")
     return q / norm
-
-
-def _check_k(k: int) -> None:
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise QueryError(f"k must be a whole number of at least 1 (got {k!r})")
 
 
 def open_collection(name: str | None = None, home: str | Path | None = None, model=None,

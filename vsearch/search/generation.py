@@ -28,7 +28,9 @@ from ..store.metadata_filter import MetadataFilter
 from ..store.names import shown
 from ..store.tables import int64_column
 from .browse import Browser
+from .duplicates import DuplicateView
 from .hits import Hit, hit_from_rows
+from .moments import MAX_MOMENTS, VideoFrames, best_moments
 
 HUBNESS_POOL = 200  # extra cosine candidates re-ranked by the hubness correction (|bias| < ~0.15)
 
@@ -103,6 +105,10 @@ class Generation:
     def texts(self) -> tuple[pa.Table, Any]:
         return self._part("texts", lambda: (self.store.texts(), self.store.texts_index()))
 
+    def duplicates(self) -> DuplicateView:
+        """The near-duplicate groups of this generation (made from its pairs when first asked)."""
+        return self._part("duplicates", lambda: DuplicateView(self.store, self.images))
+
     def bias(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
         """`image_bias` / `text_bias` of this generation, read once."""
         return self._part(key, lambda: self.store.bias_arrays(key))
@@ -159,25 +165,55 @@ class Generation:
             return int(t.column("id")[int(found[0])].as_py())
         raise QueryError(f"{valid_utf8(ref_s)!r} is neither an id nor the path of an image in collection {collection!r}")
 
+    def frames(self) -> VideoFrames:
+        """Which ids are frames of which video, read once per generation."""
+        return self._part("frames", lambda: VideoFrames(self.images))
+
     def search_vector(self, q: np.ndarray, k: int, where: "str | Filter | None" = None, exclude: int | None = None,
-                      hubness: bool = False) -> list[Hit]:
-        """Top-k for a (checked) query vector; see Collection.search_vector."""
+                      hubness: bool = False, every_moment: bool = False, collapse_duplicates: bool = False) -> list[Hit]:
+        """Top-k for a (checked) query vector; see Collection.search_vector. Videos are collapsed to
+        their best moment first (unless `every_moment`), then near-duplicate groups to their keeper."""
         if isinstance(where, Filter) and where.is_empty():
             where = None
         rows = self.filter().rows(where) if where else None  # sorted row numbers
+        if collapse_duplicates:
+            return self.duplicates().collapse(lambda n: self.search_vector(q, n, where, exclude, hubness, every_moment), k,
+                                              lambda i, score: self._keeper_hit(i, score, rows, exclude), every_moment)
         allowed = None
         if rows is not None:
             if not len(rows):
                 return []
             # positions looked up once per generation: a filter is then O(matching rows)
             allowed = self.index().select(positions=self.row_positions()[np.asarray(rows, dtype=np.int64)])
-        kk = k + (1 if exclude is not None else 0)
         bias = self.bias("image_bias") if hubness else None
-        scores, ids = self.index().search(q[None], kk + (HUBNESS_POOL if bias else 0), allowed)
-        if bias:
-            scores, ids = corrected(scores, ids, *bias)
-        keep = [(float(s), int(i)) for s, i in zip(scores[0], ids[0]) if i >= 0 and i != exclude][:k]
-        return [self.hit(i, s, rows) for s, i in keep]
+        frames = self.frames()
+        video = frames.video_of(exclude) if exclude is not None else None  # more like a moment: not its video
+
+        def fetch(n: int) -> tuple[list[tuple[float, int]], bool]:
+            want = n + (1 if exclude is not None else 0) + (HUBNESS_POOL if bias else 0)
+            scores, ids = self.index().search(q[None], want, allowed)
+            more = bool((ids[0] >= 0).sum() >= want)
+            if bias:
+                scores, ids = corrected(scores, ids, *bias)
+            return [(float(s), int(i)) for s, i in zip(scores[0], ids[0])
+                    if i >= 0 and i != exclude and (video is None or frames.video_of(i) != video)], more
+
+        hits = []
+        for c in best_moments(fetch, k, frames, every_moment):
+            hit = self.hit(c.id, c.score, rows)
+            hit.moments = [[frames.seconds(i), s] for i, s in c.moments[:MAX_MOMENTS]]
+            hits.append(hit)
+        return hits
+
+    def _keeper_hit(self, id_: int, score: float, matching: np.ndarray | None, exclude: int | None) -> Hit | None:
+        """A group's keeper as a hit at `score`; None when it is the query itself or a moment of the
+        query's video (more like this), or the filter leaves all its files out."""
+        video = self.frames().video_of(exclude) if exclude is not None else None
+        if id_ == exclude or (video is not None and self.frames().video_of(id_) == video):
+            return None
+        if matching is not None and not np.isin(self.rows.numbers(id_), matching).any():
+            return None
+        return self.hit(id_, score, matching)
 
     def hit(self, id_: int, score: float, matching: np.ndarray | None = None) -> Hit:
         """`matching`: the filter's sorted row numbers; a file that satisfies it is shown first."""

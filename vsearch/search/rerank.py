@@ -11,6 +11,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import QueryError
+from ..limits import MAX_RERANK_DEPTH, rerank_depth
 from .query_image import read_image
 
 
@@ -36,13 +37,15 @@ class Reranking:
                 self._reranker = load_reranker(self._model_name, given) or False
         return self._reranker or None
 
-    def depth(self, rerank_k: int | None) -> int:
+    def depth(self, rerank_k: int | None, available: int = MAX_RERANK_DEPTH) -> int:
+        """The hits to rerank: `rerank_k` (default: the reranker's own), bounded (vsearch/limits.py)
+        and cut to the `available` candidates."""
+        if rerank_k is not None:
+            rerank_depth(rerank_k, MAX_RERANK_DEPTH, "--rerank-k")  # a bad number is refused first
         rr = self.reranker
         if rr is None:
             raise QueryError(f"model {self._model_name!r} has no reranker; search without --rerank")
-        if rerank_k is not None and rerank_k < 0:
-            raise QueryError(f"--rerank-k must be 0 or more (got {rerank_k})")
-        return rr.default_k if rerank_k is None else rerank_k
+        return rerank_depth(rr.default_k if rerank_k is None else rerank_k, available, "--rerank-k")
 
     def memory_of_images(self, images: list) -> object:
         """The reranker's image tokens computed from images (paths or PIL images)."""

@@ -33,6 +33,7 @@ from .middleware import Guard
 from .schemas import Health, Inputs
 from .served import Served
 from .v1_browse import router as browse_router
+from .v1_duplicates import router as duplicates_router
 from .v1_search import router as search_router
 
 
@@ -56,6 +57,7 @@ def create_app(config: ServeConfig, served: Served | None = None) -> FastAPI:
     install_errors(app)
     app.include_router(search_router(ctx))
     app.include_router(browse_router(ctx))
+    app.include_router(duplicates_router(ctx))
     app.include_router(clip_back_router(ctx))
 
     # Off the event loop (a look at a collection may load its newer generation), and off the search

@@ -85,6 +85,9 @@ class Inputs:
             hubness: bool = Field(True, description="rank text queries with the model's hubness correction")
             dedupe: Optional[float] = Field(None, gt=0.0, le=1.0,
                                             description="drop hits this close (cosine) to a better one, e.g. 0.94")
+            every_moment: bool = Field(False, description="videos: every matching frame a hit (default: each video once)")
+            collapse_duplicates: bool = Field(False, description="each group of near duplicates once, as its keeper; "
+                                                                 "the others in the hit's `near_duplicates`")
 
         class TextSearchIn(BaseModel):
             """Image -> text over the collection's text corpus: exactly one of image, like, vector."""
@@ -115,8 +118,15 @@ class HitOut(BaseModel):
     taken_at: Optional[str] = None
     mtime: Optional[str] = None
     camera: Optional[str] = None
+    lens: Optional[str] = None
     duplicates: list[str] = []
     rerank_score: Optional[float] = None
+    media: str = "photo"
+    moment_s: Optional[float] = Field(None, description="a video's: the time of the frame that matched")
+    duration_s: Optional[float] = None
+    moments: list[list[float]] = Field([], description="a video's other matching frames: [seconds, score], best first")
+    companions: list[str] = Field([], description="the photo's other files: its RAW, its Live Photo video")
+    near_duplicates: list[str] = Field([], description="the rest of its near-duplicate group, when a search collapses them")
     thumbnail: str
 
 
@@ -125,6 +135,37 @@ class SearchOut(BaseModel):
     generation: int
     hits: list[HitOut]
     next_offset: Optional[int] = Field(None, description="offset of the next page; null when there is none")
+
+
+class MemberOut(BaseModel):
+    """A file of a near-duplicate group (vsearch duplicates --json), and its thumbnail's URL."""
+    id: int
+    path: str
+    relpath: str
+    root: str
+    bytes: Optional[int] = None
+    width: Optional[int] = None
+    height: Optional[int] = None
+    date: Optional[str] = Field(None, description="EXIF capture time, else the file's time")
+    similarity: float = Field(description="cosine to the keeper's vector (1.0: the keeper, an identical file)")
+    how: str = Field(description="keeper, identical, or what matched the keeper: vectors, pixels, crop")
+    moment_s: Optional[float] = Field(None, description="a video's: the time of the frame that matched")
+    keeper: bool
+    thumbnail: str
+
+
+class GroupOut(BaseModel):
+    keeper: str = Field(description="the suggested keeper's path (nothing is ever deleted or moved)")
+    rule: str = Field(description="the keeper rule that decided")
+    compared: str = Field(description="the values it compared, keeper first")
+    members: list[MemberOut]
+
+
+class DuplicatesOut(BaseModel):
+    collection: str
+    generation: int
+    groups: list[GroupOut]
+    next_offset: Optional[int] = Field(None, description="offset of the next page of groups; null when there is none")
 
 
 class TextHitOut(BaseModel):

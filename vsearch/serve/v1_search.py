@@ -47,15 +47,18 @@ def router(ctx: Context) -> APIRouter:
         data = b64_bytes(body.image, limits.max_upload) if body.image is not None else None
         return await image_search(request, name, data, k=body.k, offset=body.offset, text=body.text,
                                   like=body.like, vector=body.vector, where=where_of(body.where, body.filter),
-                                  rerank=body.rerank, rerank_k=body.rerank_k, hubness=body.hubness, dedupe=body.dedupe)
+                                  rerank=body.rerank, rerank_k=body.rerank_k, hubness=body.hubness, dedupe=body.dedupe,
+                                  every_moment=body.every_moment, collapse_duplicates=body.collapse_duplicates)
 
     @r.post("/search/upload", response_model=SearchOut, summary="Images like an uploaded image (multipart)")
     async def search_upload(request: Request, name: Name, file: UploadFile = File(..., description="the image"),
                             k: int = Form(10, ge=1, le=limits.max_k), offset: int = Form(0, ge=0, le=limits.max_k - 1),
                             where: Optional[str] = Form(None, min_length=1, max_length=limits.max_filter_chars),
-                            dedupe: Optional[float] = Form(None, gt=0.0, le=1.0)) -> dict:
+                            dedupe: Optional[float] = Form(None, gt=0.0, le=1.0),
+                            collapse_duplicates: bool = Form(False)) -> dict:
         data = await read_upload(file, limits.max_upload)
-        return await image_search(request, name, data, k=k, offset=offset, where=_plain(where), dedupe=dedupe)
+        return await image_search(request, name, data, k=k, offset=offset, where=_plain(where), dedupe=dedupe,
+                                  collapse_duplicates=collapse_duplicates)
 
     async def text_search(name: str, data: Optional[bytes], k: int, offset: int, **query) -> dict:
         col = ctx.served.get(name)

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..atomic import atomic_write
-from ..errors import CollectionFormatError
+from ..errors import CollectionFormatError, ManifestDamagedError
 from ..models.identity import ModelRecord
+from .manifest_check import MAX_MANIFEST, manifest_problem
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 
 def _v1_to_v2(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
@@ -36,8 +37,23 @@ def _v2_to_v3(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
     return raw
 
 
+def _v3_to_v4(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """Version 4 holds RAW files, videos and each picture's pixel signature (one version 4 for both):
+    - the images table is one row per (file, vector) (a video has a row per sampled frame) with
+      `media` and `companion` columns; the manifest records how videos are sampled (`video`);
+    - the content metadata gains `lens`, `frame_ms`, `duration_ms` and `phash` (the picture's 64-bit
+      perceptual hash), and the vector shards a 32 x 32 grey thumbnail (`thumb`, imaging/signature.py);
+    - the near-duplicate pairs are a derived part (`duplicates-<gen>.parquet`).
+    Nothing of a version-3 collection needs rewriting: its tables and shards read with the new
+    columns null (a photo, not a companion, without a pixel signature: grouped by its vectors alone),
+    which is what they hold; it has no `video` record until an ingest with --videos writes one, and
+    the next commit finds its near-duplicate pairs. Version 4 is a bump because a reader of version 3
+    would show each frame of a video as a photo it cannot decode."""
+    return raw
+
+
 # version N -> function(raw manifest dict, collection folder) -> raw manifest dict of version N+1
-MIGRATIONS: dict[int, Callable[[dict[str, Any], Path], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[dict[str, Any], Path], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 @dataclass
@@ -73,6 +89,7 @@ class Manifest:
     files: dict[str, Any] = field(default_factory=dict)   # each part's file: images, errors, index, texts, ...
     counts: dict[str, int] = field(default_factory=dict)
     last_ingest: dict[str, Any] = field(default_factory=dict)
+    video: dict[str, Any] = field(default_factory=dict)   # how videos are sampled (imaging/video.py Sampling), once set
     created: str = ""
     updated: str = ""
 
@@ -85,14 +102,23 @@ class Manifest:
         return cls(**{**raw, "model": ModelRecord.from_json(raw["model"]), "index": IndexRecord.from_json(raw["index"])})
 
 
+SNAPSHOT = "manifest-{:06d}.json"  # each generation's manifest, kept beside it: what a repair rebuilds from
+
+
 def write_manifest(folder: Path, m: Manifest) -> None:
     m.format_version = FORMAT_VERSION
-    atomic_write(folder / "manifest.json", json.dumps(m.to_json(), indent=1, sort_keys=True).encode(), point="manifest")
+    data = json.dumps(m.to_json(), indent=1, sort_keys=True).encode()
+    # The copy goes first: whenever manifest.json names generation g, manifest-<g>.json was written
+    # (not fsynced: it is needed only if manifest.json is damaged, and is checked when it is read).
+    atomic_write(folder / SNAPSHOT.format(m.generation), data, point="commit:snapshot", durable=False)
+    atomic_write(folder / "manifest.json", data, point="manifest")
 
 
 def migrate(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
     version = raw.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise damaged(folder / "manifest.json", f"format_version {str(version)[:20]!r} is not a version number")
+    if version > FORMAT_VERSION:
         raise CollectionFormatError(
             f"{folder} has format version {version}; this vsearch reads versions 1 to {FORMAT_VERSION}. "
             f"Use the vsearch that wrote it, or re-ingest it into a new collection.")
@@ -102,18 +128,37 @@ def migrate(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
     return raw
 
 
+def damaged(path: Path, why: str) -> ManifestDamagedError:
+    name = path.parent.name
+    e = ManifestDamagedError(f"{path.name} of collection {name!r} is damaged ({why}); rebuild it with "
+                             f"`vsearch reindex --collection {name}` (from the files of its newest generation; "
+                             f"nothing is encoded again)")
+    e.why = why
+    return e
+
+
 def read_manifest(folder: Path) -> Manifest:
-    path = folder / "manifest.json"
+    return read_manifest_file(folder / "manifest.json")
+
+
+def read_manifest_file(path: Path) -> Manifest:
+    """A manifest (manifest.json or a generation's copy) read, brought up to date and checked
+    (store/manifest_check.py): a ManifestDamagedError when it cannot be used."""
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        if path.stat().st_size > MAX_MANIFEST:
+            raise damaged(path, f"larger than {MAX_MANIFEST >> 20} MB")
+        raw = json.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise
-    except (OSError, ValueError) as e:
-        raise CollectionFormatError(f"{path} is damaged ({e}); re-run `vsearch ingest` into a new collection") from e
+    except (OSError, ValueError, RecursionError) as e:
+        raise damaged(path, str(e).splitlines()[0][:200] if str(e) else type(e).__name__) from e
     if not isinstance(raw, dict):
-        raise CollectionFormatError(f"{path} is not a vsearch manifest")
-    raw = migrate(raw, folder)
+        raise damaged(path, "it is not a JSON object")
+    raw = migrate(raw, path.parent)
+    why = manifest_problem(raw)
+    if why is not None:
+        raise damaged(path, why)
     try:
         return Manifest.from_json(raw)
     except (TypeError, KeyError, ValueError) as e:
-        raise CollectionFormatError(f"{path} is not a vsearch manifest ({e})") from e
+        raise damaged(path, f"{type(e).__name__}: {e}"[:200]) from e

@@ -29,3 +29,26 @@ def on_disk(row: dict[str, Any]) -> str:
     """The name of an images row as the OS knows it (a str that os.fsencode turns into its bytes)."""
     raw = row.get("raw_path")
     return os.fsdecode(raw) if raw is not None else row["path"]
+
+
+PATH_MAX = 4096  # bytes of a whole path (Linux's PATH_MAX)
+NAME_MAX = 255   # bytes of one name in it
+
+
+def path_problem(path: str) -> str | None:
+    """Why `path` can never name a file here (a NUL, a name or a path longer than file systems
+    allow), or None. Such a row is refused at import, and never opened (open() would raise)."""
+    if not isinstance(path, str) or not path:
+        return "an empty path"
+    if "\0" in path:
+        return "a path holding a NUL character"
+    try:
+        data = os.fsencode(path)
+    except UnicodeEncodeError:
+        return "a path that is not text"
+    if len(data) > PATH_MAX:
+        return f"a path of {len(data)} bytes (at most {PATH_MAX})"
+    longest = max(len(part) for part in data.split(b"/"))
+    if longest > NAME_MAX:
+        return f"a file or folder name of {longest} bytes (at most {NAME_MAX})"
+    return None

@@ -17,22 +17,38 @@ META_FIELDS = [
     ("taken_at", pa.timestamp("s")),
     ("camera", pa.string()),
     ("orientation", pa.int16()),
+    ("lens", pa.string()),            # format 4: EXIF LensModel (photos, RAWs)
+    ("frame_ms", pa.int64()),         # format 4: a video frame's time from the start of the video
+    ("duration_ms", pa.int64()),      # format 4: a video's duration
+    ("phash", pa.int64()),            # format 4: the picture's 64-bit perceptual hash (imaging/signature.py)
 ]
 CONTENT_META = tuple(name for name, _ in META_FIELDS)
-CONTENT_FIELDS = ("id", "digest", *CONTENT_META)  # a vector shard's row beside its vector
+# Stored with each vector but not joined onto file rows: the picture's 32 x 32 grey thumbnail
+# (imaging/signature.py), 1 KB a photo, which only the near-duplicate pairs read. Format 4.
+SIGNATURE_FIELDS = [("thumb", pa.binary(1024))]
+CONTENT_FIELDS = ("id", "digest", *CONTENT_META, *(name for name, _ in SIGNATURE_FIELDS))  # a shard's row beside its vector
 
 # `path`, `root` and `folder` are always valid UTF-8 (store/names.py); `raw_path` holds a path's
-# bytes where they are not (format version 2; null otherwise).
+# bytes where they are not (format version 2; null otherwise). One row per (file, vector): a video
+# has a row per sampled frame; `media` says what the file is (photo, raw, video; null: photo) and
+# `companion` marks a file recorded under another file's picture (a RAW beside its JPEG, a Live
+# Photo's video; format version 4, docs/FORMAT.md).
 IMAGES_SCHEMA = pa.schema([
     ("id", pa.int64()), ("path", pa.string()), ("root", pa.string()), ("folder", pa.string()),
     ("digest", pa.string()), ("bytes", pa.int64()), ("mtime", pa.timestamp("us", tz="UTC")),
-    ("mtime_ns", pa.int64()), *META_FIELDS, ("raw_path", pa.binary()),
+    ("mtime_ns", pa.int64()), *META_FIELDS, ("raw_path", pa.binary()), ("media", pa.string()),
+    ("companion", pa.bool_()),
 ])
+MEDIA = ("photo", "raw", "video")
 ERRORS_SCHEMA = pa.schema([("path", pa.string()), ("root", pa.string()), ("reason", pa.string()),
                            ("bytes", pa.int64()), ("mtime_ns", pa.int64())])
 TEXTS_SCHEMA = pa.schema([("id", pa.int64()), ("text", pa.string()), ("source", pa.string())])
 # Per-item hubness correction (models/hubness.py), added to cosine scores of cross-modal queries.
 BIAS_SCHEMA = pa.schema([("id", pa.int64()), ("bias", pa.float32())])
+# Near pairs of contents (vsearch/duplicates/pairs.py): id < other, their cosine, pHash bits apart
+# (-1: unknown), window match (null: not needed; -1: not measured). The groups are made from them.
+DUPLICATES_SCHEMA = pa.schema([("id", pa.int64()), ("other", pa.int64()), ("similarity", pa.float32()),
+                               ("hash_bits", pa.int16()), ("window", pa.float32())])
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -42,6 +58,14 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
         return table
     cols = [table.column(f.name) if f.name in table.schema.names else pa.nulls(len(table), f.type) for f in schema]
     return pa.table(cols, schema=schema)
+
+
+def images_table(columns: dict) -> pa.Table:
+    """An images table from the given columns in IMAGES_SCHEMA's types; every column not given is
+    null (so code that builds rows names only what it knows, whatever the format adds later)."""
+    n = len(next(iter(columns.values())))
+    return pa.table([pa.array(columns[f.name], f.type) if f.name in columns else pa.nulls(n, f.type)
+                     for f in IMAGES_SCHEMA], schema=IMAGES_SCHEMA)
 
 
 class DamagedTable(Exception):

@@ -17,17 +17,19 @@ from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..atomic import atomic_write
 from ..index.chunks import CHUNK_ROWS
 from .parts import PartStore
 from .storage import writing
-from .tables import CONTENT_FIELDS, META_FIELDS, ROW_GROUP, int64_column, write_row_groups
+from .tables import CONTENT_FIELDS, META_FIELDS, ROW_GROUP, SIGNATURE_FIELDS, conform, int64_column, write_row_groups
 
 
 def shard_schema(dim: int) -> pa.Schema:
-    return pa.schema([("id", pa.int64()), ("digest", pa.string()), *META_FIELDS, ("vector", pa.binary(dim * 2))])
+    return pa.schema([("id", pa.int64()), ("digest", pa.string()), *META_FIELDS, *SIGNATURE_FIELDS,
+                      ("vector", pa.binary(dim * 2))])
 
 
 class VectorStore(PartStore):
@@ -83,7 +85,17 @@ class VectorStore(PartStore):
         return meta.to_pylist(), vecs
 
     def _read_shard(self, path: Path, columns: list[str] | None = None) -> pa.Table:
-        return pq.ParquetFile(path).read(columns=columns)
+        """A shard's rows (or `columns` of them) in this format's schema: content columns a shard of an
+        older format lacks read as nulls (format 4 added lens, frame_ms, duration_ms, phash and thumb:
+        a version-3 shard's photos have no pixel signature), and a column stored in other units (a
+        timestamp rewritten in ms) is cast."""
+        f = pq.ParquetFile(path)
+        have = set(f.schema_arrow.names)
+        wanted = shard_schema(self.dim) if columns is None else pa.schema([shard_schema(self.dim).field(c) for c in columns])
+        t = f.read(columns=[c for c in wanted.names if c in have])
+        if t.schema.equals(wanted):
+            return t
+        return conform(t.cast(pa.schema([wanted.field(c) for c in t.schema.names])), wanted)
 
     def tables(self, columns: list[str] | None = None) -> Iterator[pa.Table]:
         """Each shard's rows (or `columns` of them), one shard at a time."""
@@ -98,15 +110,37 @@ class VectorStore(PartStore):
         with self.reading(self.shards()[0]):
             return pa.concat_tables(tables)
 
-    def load(self, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, pa.Table]:
-        """(ids, float32 vectors, metadata table) — unique by id, optionally only `ids`, in id order."""
-        t = self.read()
+    def load(self, ids: np.ndarray | None = None, signatures: bool = True) -> tuple[np.ndarray, np.ndarray, pa.Table]:
+        """(ids, float32 vectors, metadata table) — unique by id, optionally only `ids`, in id order;
+        without `signatures`, the metadata leaves out the thumbnails (1 KB a photo)."""
+        t = self.read(None if signatures else [n for n in shard_schema(self.dim).names if n not in dict(SIGNATURE_FIELDS)])
         all_ids = int64_column(t, "id")
         _, first = np.unique(all_ids, return_index=True)
         if ids is not None:
             first = first[np.isin(all_ids[first], ids)]
         t = t.take(pa.array(first))
         return int64_column(t, "id"), self.vectors_of(t), t.drop_columns(["vector"])
+
+    def select(self, ids: np.ndarray, columns: list[str]) -> pa.Table:
+        """`columns` of the rows of `ids` (each once, in no set order), reading only the shards that
+        hold some of them (their id column first): a few photos' thumbnails cost a few shards."""
+        wanted = np.unique(np.asarray(ids, np.int64))
+        found = [shard_schema(self.dim).empty_table().select(["id", *columns])]
+        for s in self.shards():
+            with self.reading(s):
+                if not np.isin(self._read_ids(s), wanted).any():
+                    continue
+                t = self._read_shard(s, ["id", *columns])
+            found.append(t.filter(pc.is_in(t["id"], value_set=pa.array(wanted))))
+        t = pa.concat_tables(found)
+        _, first = np.unique(int64_column(t, "id"), return_index=True)
+        return t.take(pa.array(first))
+
+    def vectors_of(self, t: pa.Table) -> np.ndarray:
+        """A shard table's `vector` column as float32 [rows, dim]."""
+        vec = t.column("vector").combine_chunks()
+        raw = np.frombuffer(vec.buffers()[1], dtype=np.float16, count=(len(vec) + vec.offset) * self.dim)
+        return raw[vec.offset * self.dim:].reshape(len(t), self.dim).astype(np.float32)
 
     # --- streamed reading ------------------------------------------------------------------------
     def live_rows(self, live_ids: np.ndarray | None = None) -> list[tuple[Path, np.ndarray]]:
@@ -130,23 +164,24 @@ class VectorStore(PartStore):
 
     def batches(self, live_rows: list[tuple[Path, np.ndarray]], columns: list[str] | None = None,
                 rows: int = CHUNK_ROWS) -> Iterator[pa.Table]:
-        """The kept rows of every shard, a row group at a time (at most `rows` rows each)."""
+        """The kept rows of every shard, a row group at a time (at most `rows` rows each), in this
+        format's schema (a shard of an older format conformed as `_read_shard` does)."""
+        full = shard_schema(self.dim)
+        wanted = full if columns is None else pa.schema([full.field(c) for c in columns])
         for shard, mask in live_rows:
             if not mask.any():
                 continue
             with self.reading(shard):
+                f = pq.ParquetFile(shard)
+                have = [c for c in wanted.names if c in set(f.schema_arrow.names)]
                 at = 0
-                for batch in pq.ParquetFile(shard).iter_batches(batch_size=rows, columns=columns):
+                for batch in f.iter_batches(batch_size=rows, columns=have):
                     take = mask[at:at + batch.num_rows]
                     at += batch.num_rows
                     if take.any():
-                        yield pa.Table.from_batches([batch]).filter(pa.array(take))
-
-    def vectors_of(self, table: pa.Table) -> np.ndarray:
-        """float32 [n, dim] from a table's `vector` column."""
-        vec = table.column("vector").combine_chunks()
-        raw = np.frombuffer(vec.buffers()[1], dtype=np.float16, count=(len(vec) + vec.offset) * self.dim)
-        return raw[vec.offset * self.dim:].reshape(len(table), self.dim).astype(np.float32)
+                        t = pa.Table.from_batches([batch]).filter(pa.array(take))
+                        yield t if t.schema.equals(wanted) else conform(
+                            t.cast(pa.schema([wanted.field(c) for c in t.schema.names])), wanted)
 
     def chunks(self, live_ids: np.ndarray | None = None) -> "ShardChunks":
         return ShardChunks(self, self.live_rows(live_ids))

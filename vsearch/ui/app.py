@@ -20,12 +20,14 @@ import os
 import sys
 import time
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
 import vsearch
 from vsearch.escape import for_markdown, for_terminal, valid_utf8
+from vsearch.search.hits import clock
 
 GRID_COLUMNS = 5
 THUMB = 320
@@ -73,6 +75,8 @@ def pick_collection(home: str | None, wanted: str | None, reranker: str | None) 
         st.title("vsearch")
         st.info("No collection yet. Index a folder of photos first:\n\n    vsearch ingest ./photos")
         return None
+    if wanted is not None and wanted not in names:  # a name is never a path (store/home.py)
+        st.sidebar.warning(for_markdown(f"no collection {wanted!r}: showing {names[0]!r}"))
     default = names.index(wanted) if wanted in names else 0
     name = st.sidebar.selectbox("Collection", names, index=default, key="collection", format_func=valid_utf8)
     try:
@@ -156,7 +160,10 @@ def show_grid(col: "vsearch.Collection", hits: list) -> None:
                     say(st.warning, e)
                 score = f"{h.score:.3f}" + (f" · itm {h.rerank_score:.2f}" if h.rerank_score is not None else "")
                 when = f" · {h.taken_at[:10]}" if h.taken_at else ""
-                st.caption(f"**{for_markdown(h.relpath.rsplit('/', 1)[-1])}**  \n{score}{when}")
+                moment = f" ▶ {clock(h.moment_s)}" if h.moment_s is not None else ""
+                also = "".join(f" + {for_markdown(Path(c).suffix)}" for c in h.companions)
+                more = f" · +{len(h.near_duplicates)} near duplicates" if h.near_duplicates else ""
+                st.caption(f"**{for_markdown(h.relpath.rsplit('/', 1)[-1])}**{moment}{also}  \n{score}{when}{more}")
                 a, b = st.columns(2)
                 a.button("View", key=f"view-{h.id}", on_click=_select, args=(h.id,), width="stretch")
                 b.button("Similar", key=f"like-{h.id}", on_click=_like, args=(h.id,), width="stretch",
@@ -174,18 +181,23 @@ def show_detail(col: "vsearch.Collection") -> None:
     except vsearch.VsearchError as e:
         say(st.warning, e)
         return
+    files = [x for x in rows if not x.get("companion")] or rows
+    companions = [x for x in rows if x.get("companion")]
+    r = files[0]
     with st.container(border=True):
         left, right = st.columns([3, 2])
         left.image(str(large), width="stretch")
+        if r.get("frame_ms") is not None:  # a video: played from the moment that matched
+            left.video(str(path), start_time=int(r["frame_ms"] // 1000))
         with right:
-            st.subheader(for_markdown(path.name))
+            st.subheader(for_markdown(path.name) + (f" ▶ {clock(r['frame_ms'] / 1000)}" if r.get("frame_ms") is not None else ""))
             st.code(for_terminal(str(path)), language=None)
-            r = rows[0]
-            shown = [(k, v) for k, v in r.items() if k not in ("mtime_ns", "digest", "root", "path")]
-            st.table({"field": [k for k, _ in shown],
-                      "value": [for_markdown(str(v)) if v is not None else "—" for _, v in shown]})
-            if len(rows) > 1:
-                st.caption("Same content also at: " + ", ".join(for_markdown(f"{x['root']}/{x['path']}") for x in rows[1:]))
+            shown = [(k, v) for k, v in r.items() if k not in ("mtime_ns", "digest", "root", "path", "companion") and v is not None]
+            st.table({"field": [k for k, _ in shown], "value": [for_markdown(str(v)) for _, v in shown]})
+            if len(files) > 1:
+                st.caption("Same content also at: " + ", ".join(for_markdown(f"{x['root']}/{x['path']}") for x in files[1:]))
+            if companions:
+                st.caption("Files of this photo: " + ", ".join(for_markdown(f"{x['root']}/{x['path']}") for x in companions))
             c1, c2 = st.columns(2)
             c1.button("More like this", key="detail-like", on_click=_like, args=(id_,))
             c2.button("Close", key="detail-close", on_click=_select, args=(None,))
@@ -194,11 +206,18 @@ def show_detail(col: "vsearch.Collection") -> None:
 # --- pages -----------------------------------------------------------------------------------
 def search_page(col: "vsearch.Collection", flt: "vsearch.Filter", rerank: bool, rerank_k: int | None) -> None:
     st.title("Search photos")
+    pairs = bool(col.info(disk_usage=False).get("duplicate_pairs"))
+    collapse = st.sidebar.toggle("One photo per group of near duplicates", value=pairs, key="collapse", disabled=not pairs,
+                                 help="Each group of copies and edits of one photo is shown once, as its keeper "
+                                      "(see the Duplicates page).") and pairs
     left, right = st.columns([3, 2], vertical_alignment="bottom")
     q = left.text_input("Describe a photo", key="query", placeholder="a dog running on the beach")
     upload = right.file_uploader("…or search by an example image", key="upload",
-                                 type=["jpg", "jpeg", "png", "webp", "heic", "tif", "tiff", "bmp"])
+                                 type=["jpg", "jpeg", "png", "webp", "heic", "tif", "tiff", "bmp", "dng", "cr2", "cr3", "orf",
+                                       "rw2", "raf"])  # RAWs known by their signature
     k = st.sidebar.select_slider("Results", [10, 20, 30, 50, 100], value=20, key="k")
+    every = bool(col.frames) and st.sidebar.toggle("Every moment of a video", key="every_moment",
+                                                   help="Off: each video once, at its best moment. On: every matching moment.")
     like = st.session_state.get("like")
     try:
         if like is not None:
@@ -206,14 +225,15 @@ def search_page(col: "vsearch.Collection", flt: "vsearch.Filter", rerank: bool, 
                 st.image(str(col.thumbnail(like, THUMB)), width=96)
                 st.markdown("**More like this photo**")
                 st.button("Clear", key="clear-like", on_click=_like, args=(None,))
-            hits = col.search(like=like, k=k, where=flt)
+            hits = col.search(like=like, k=k, where=flt, every_moment=every, collapse_duplicates=collapse)
         elif upload is not None:
             with st.spinner("Encoding the image (the first time loads the image model)…"):
                 vector = upload_vector(col, col.info(disk_usage=False)["fingerprint"], upload.getvalue())
-            hits = col.search(vector=vector, k=k, where=flt)
+            hits = col.search(vector=vector, k=k, where=flt, every_moment=every, collapse_duplicates=collapse)
         elif q.strip():
             with st.spinner("Reranking…" if rerank else "Searching…", show_time=rerank):
-                hits = col.search(q, k=k, where=flt, rerank=rerank, rerank_k=rerank_k)
+                hits = col.search(q, k=k, where=flt, rerank=rerank, rerank_k=rerank_k, every_moment=every,
+                                  collapse_duplicates=collapse)
         else:
             st.caption("Type a description, drop an image, or press **Similar** on any photo.")
             return
@@ -305,13 +325,18 @@ def render() -> None:
     from vsearch.store.home import index_home
 
     home = str(index_home(args.home).resolve())  # the cache key names the folder, not "whatever --home defaulted to"
-    page = st.sidebar.radio("Page", ["Search", "Image → text", "Evaluation"], key="page", horizontal=True,
+    page = st.sidebar.radio("Page", ["Search", "Image → text", "Duplicates", "Evaluation"], key="page", horizontal=True,
                             label_visibility="collapsed")
     if page == "Evaluation":
         eval_page(home)
         return
     col = pick_collection(home, args.collection, args.reranker)
     if col is None:
+        return
+    if page == "Duplicates":
+        from vsearch.ui.duplicates_page import duplicates_page
+
+        duplicates_page(col, vsearch.DUPLICATE_THRESHOLD)
         return
     rerank, rerank_k = rerank_widgets(col)
     if page == "Search":

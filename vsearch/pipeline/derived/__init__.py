@@ -4,6 +4,7 @@ DerivedStep (step.py) and one entry here; the crash and repair suites cover ever
 from __future__ import annotations
 
 from .biases import Biases
+from .duplicates import Duplicates
 from .index import ImageIndex, TextsIndex
 from .step import CARRY, DROP, Change, DerivedStep, Items
 
@@ -12,6 +13,7 @@ STEPS: list[DerivedStep] = [
     TextsIndex(),
     Biases("image_bias", "images"),
     Biases("text_bias", "texts", until="image -> text queries rank by cosine until then"),
+    Duplicates(),
 ]
 
 __all__ = ["CARRY", "DROP", "STEPS", "Change", "DerivedStep", "Items"]

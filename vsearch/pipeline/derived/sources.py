@@ -27,7 +27,7 @@ class ShardVectors:
     def loaded(self) -> tuple[np.ndarray, np.ndarray, pa.Table]:
         """(ids, vectors, content metadata) of every live id, read now if they were not."""
         if self._loaded is None:
-            ids, vecs, meta = self.shards.load(self.live)
+            ids, vecs, meta = self.shards.load(self.live, signatures=False)
             if len(ids) != len(self.live):
                 raise CollectionFormatError(f"{len(self.live) - len(ids)} rows of {self.collection!r} have no stored vector; "
                                             f"`vsearch reindex --collection {self.collection}` repairs the collection")
@@ -41,13 +41,20 @@ class ShardVectors:
         return ids, vecs[np.searchsorted(all_ids, ids)]
 
     def chunks(self, ids: np.ndarray | None = None, size: int = CHUNK) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        wanted = self.live if ids is None else np.asarray(ids, dtype=np.int64)
-        seen = np.zeros(len(wanted), dtype=bool)  # an id stored in two shards is given once
         if self._loaded is not None:
+            wanted = self.live if ids is None else np.asarray(ids, dtype=np.int64)
             for i in range(0, len(wanted), size):
                 yield self.load(wanted[i:i + size])
             return
-        for t in self.shards.tables(["id", "vector"]):
+        for got, vecs, _ in self.rows((), ids, size):
+            yield got, vecs
+
+    def rows(self, columns: tuple[str, ...], ids: np.ndarray | None = None,
+             size: int = CHUNK) -> Iterator[tuple[np.ndarray, np.ndarray, pa.Table]]:
+        """The same streamed from the shards with more of their `columns`: (ids, vectors, columns)."""
+        wanted = self.live if ids is None else np.asarray(ids, dtype=np.int64)
+        seen = np.zeros(len(wanted), dtype=bool)  # an id stored in two shards is given once
+        for t in self.shards.tables(["id", "vector", *columns]):
             t = t.filter(pc.is_in(t["id"], value_set=pa.array(wanted, pa.int64())))
             if not len(t):
                 continue
@@ -57,7 +64,8 @@ class ShardVectors:
             seen[np.searchsorted(wanted, got[first])] = True
             t, got = t.take(pa.array(first)), got[first]
             for i in range(0, len(t), size):
-                yield got[i:i + size], self.shards.vectors_of(t.slice(i, size))
+                part = t.slice(i, size)
+                yield got[i:i + size], self.shards.vectors_of(part), part.select(list(columns))
         if not seen.all():
             raise CollectionFormatError(f"{int((~seen).sum())} rows of {self.collection!r} have no stored vector; "
                                         f"`vsearch reindex --collection {self.collection}` repairs the collection")
