@@ -175,11 +175,17 @@ class VectorStore(PartStore):
                 f = pq.ParquetFile(shard)
                 have = [c for c in wanted.names if c in set(f.schema_arrow.names)]
                 at = 0
-                for batch in f.iter_batches(batch_size=rows, columns=have):
-                    take = mask[at:at + batch.num_rows]
-                    at += batch.num_rows
-                    if take.any():
-                        t = pa.Table.from_batches([batch]).filter(pa.array(take))
+                for g in range(f.num_row_groups):  # a row group without a kept row is not read
+                    n = f.metadata.row_group(g).num_rows
+                    keep, at = mask[at:at + n], at + n
+                    if not keep.any():
+                        continue
+                    group = f.read_row_group(g, columns=have)
+                    for start in range(0, n, rows):
+                        take = keep[start:start + rows]
+                        if not take.any():
+                            continue
+                        t = group.slice(start, rows).filter(pa.array(take))
                         yield t if t.schema.equals(wanted) else conform(
                             t.cast(pa.schema([wanted.field(c) for c in t.schema.names])), wanted)
 
