@@ -155,7 +155,7 @@ def main() -> None:
         print(f"{n:,}: sources written in {time.perf_counter() - t:.0f} s", flush=True)
         row: dict = {"n": n}
         row["import"] = run([*vsearch, "import", str(work / "source"), "--model", "align-lite", "--collection", name,
-                             "--home", str(home), "--json", *index_opts], env)
+                             "--home", str(home), "--root", "/remote/photos", "--json", *index_opts], env)
         print(f"  import: {fmt(row['import'])}", flush=True)
         for label, cold, extra in QUERY_RUNS:
             if cold:
@@ -165,7 +165,7 @@ def main() -> None:
             print(f"  queries in a fresh process, {label}: {json.dumps(row[label]['json'])}", flush=True)
         if args.add:
             row["add"] = run([*vsearch, "import", str(work / "added"), "--model", "align-lite", "--collection", name,
-                              "--home", str(home), "--json"], env)
+                              "--home", str(home), "--root", "/remote/added", "--json"], env)
             print(f"  add {args.add:,}: {fmt(row['add'])}", flush=True)
         if not args.no_reindex:
             row["reindex"] = run([*vsearch, "reindex", "--collection", name, "--home", str(home), "--json"], env)
