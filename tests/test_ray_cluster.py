@@ -7,6 +7,7 @@ worker processes, as on separate machines that share a filesystem).
 - the driver killed mid-job: a rerun resumes (what is in shards is not encoded again) and equals
   a clean run;
 - `ingest/job.py` through `ray job submit` to the cluster's job server;
+- `vsearch reindex --engine ray`: the index's parts filled on both workers, merged on the driver;
 - a worker node killed mid-job: the job still finishes (Ray retries the lost tasks and restarts
   the lost actor elsewhere; a batch written twice is one content id twice, which the shards
   resolve to one vector) and the collection equals a clean run.
@@ -197,3 +198,30 @@ def test_index_parts_filled_on_the_nodes_and_merged(cluster, tmp_path, monkeypat
     a, b = local.search(q, 10), index.search(q, 10)
     np.testing.assert_array_equal(a[1], b[1])
     np.testing.assert_allclose(a[0], b[0], atol=1e-6)
+
+
+def test_reindex_engine_ray_fills_the_parts_on_the_nodes(cluster, tmp_path, monkeypatch):
+    """`vsearch reindex --engine ray` (the library call the CLI makes): the collection's IVF index
+    rebuilt with its parts filled on both workers; it finds every vector as the local build did,
+    and the work folder is gone."""
+    from conftest import unit_rows
+    from test_import import clip_retrieval_folder
+    from vsearch import open_collection
+    from vsearch.pipeline import ray_index
+    from vsearch.pipeline.importing import import_embeddings
+    from vsearch.pipeline.reindex import reindex
+
+    n = 3000
+    vecs = unit_rows(n, 256, seed=5)
+    paths = [f"/nowhere/big/{i:05d}.jpg" for i in range(n)]
+    home = tmp_path / "home"
+    import_embeddings(clip_retrieval_folder(tmp_path / "big", paths, vecs), "align-lite", home=home, roots=["/nowhere"],
+                      index_type="ivfsq8")
+    monkeypatch.setattr(ray_index, "part_rows", lambda cls, dim, params: 1000)  # 3 parts, whatever the shards
+    r = reindex("big", home=home, engine="ray", ray_address=cluster.address)
+    assert r["index"]["type"] == "ivfsq8" and r["vectors"] == n
+    assert set(r["nodes"]) == set(cluster.workers) and sum(r["nodes"].values()) == n
+    assert not [p for p in (home / "big").iterdir() if p.name.startswith(".tmp-")]
+    col = open_collection("big", home=home)
+    picks = range(0, n, 150)
+    assert [col.search(vector=vecs[i], k=1)[0].path for i in picks] == [paths[i] for i in picks]

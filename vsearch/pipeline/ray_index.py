@@ -16,14 +16,19 @@ collections of one part, are built on the driver as a local build would be.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import shutil
+import sys
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
 from ..atomic import TMP_PREFIX, atomic_folder
+from ..errors import InvalidOptionError, VsearchError
 from ..index import VectorIndex, kind_class, load_index
 from ..index.auto import choose_and_build_chunks
 from ..index.build import build_from_chunks, part_rows
@@ -110,3 +115,31 @@ def build_on_ray(ray, store: CollectionStore, live_ids: np.ndarray, dim: int, re
         shutil.rmtree(workdir, ignore_errors=True)
         raise
     return index, {**record, "nodes": builder.nodes}, workdir
+
+
+@contextlib.contextmanager
+def ray_build(store: CollectionStore, address: str | None = None) -> Iterator[RayBuild]:
+    """The distributed build for `vsearch reindex --engine ray`: connected to the cluster at
+    `address` (default $RAY_ADDRESS, else a local Ray instance on this machine's cores), which is
+    shut down afterwards if this call started it."""
+    try:
+        import ray
+    except ImportError as e:
+        raise InvalidOptionError("--engine ray needs Ray: pip install 'vsearch[ray]'") from e
+    started = False
+    # Ray forwards its nodes' messages to the driver's stdout, where they would break a --json answer.
+    with contextlib.redirect_stdout(sys.stderr):
+        if not ray.is_initialized():
+            try:
+                if address or os.environ.get("RAY_ADDRESS"):
+                    ray.init(address=address, logging_level=logging.WARNING)
+                else:
+                    ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, logging_level=logging.WARNING)
+            except ConnectionError as e:
+                raise VsearchError(f"cannot reach the Ray cluster at {address or os.environ.get('RAY_ADDRESS')}: {e}") from e
+            started = True
+        try:
+            yield RayBuild(ray, store)
+        finally:
+            if started:
+                ray.shutdown()
