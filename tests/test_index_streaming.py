@@ -134,3 +134,40 @@ def test_auto_over_chunks_records_what_it_does_over_arrays(data):
     for key in ("kind", "params", "recall_at_10", "tuning", "queries", "vectors"):
         assert a[key] == b[key], key
     assert b["recall_at_10"]["text"] >= 0.95
+
+
+@pytest.mark.parametrize("merged", [False, True], ids=["saved", "merged-on-disk"])
+@pytest.mark.parametrize("kind", ["ivfsq8", "ivfpq"])
+def test_an_update_of_a_mapped_ivf_index_reads_no_stored_vector(kind, merged, data, tmp_path, monkeypatch):
+    """Adding to (and removing from) a memory-mapped IVF index leaves its fp16 store mapped — the
+    new rows go after it — and the result equals the same changes made in memory, before and
+    after a save."""
+    from vsearch.index.fp16store import GrowingStore
+
+    ids, vecs, q = data
+    first, later = N - 200, slice(N - 200, N)
+    params = build.kind_class(kind).resolve_params(first, D, PARAMS[kind])
+    trained_on = vecs[:first]
+    if merged:
+        monkeypatch.setattr(build, "part_rows", lambda cls, dim, params: 1000)
+        build.build_from_chunks(kind, params, ArrayChunks(ids[:first], trained_on), workdir=tmp_path / "work")
+        folder = tmp_path / "work" / "merged"
+    else:
+        build.build_from_chunks(kind, params, ArrayChunks(ids[:first], trained_on)).save(tmp_path / "saved")
+        folder = tmp_path / "saved"
+    mapped, memory = load_index(folder, mmap=True), load_index(folder, mmap=False)
+    read = []
+    monkeypatch.setattr("vsearch.index.ivf.read_store", lambda *a: read.append(a) or read_store(*a))
+    for index in (mapped, memory):
+        index.remove(ids[:40])
+        index.add(ids[later], vecs[later])
+    assert isinstance(mapped.store, GrowingStore) and not read  # no stored row was read into memory
+    for allowed in (None, np.sort(ids[100::7])):
+        a, b = memory.search(q, 10, allowed), mapped.search(q, 10, allowed)
+        np.testing.assert_array_equal(a[1], b[1])
+        np.testing.assert_allclose(a[0], b[0], atol=1e-6)
+    np.testing.assert_array_equal(mapped.vectors(ids[N - 60:]), vecs[N - 60:])  # new rows and old
+    mapped.save(tmp_path / "updated")
+    again = load_index(tmp_path / "updated", mmap=True)
+    np.testing.assert_array_equal(again.search(q, 10)[1], memory.search(q, 10)[1])
+    np.testing.assert_array_equal(again.vectors(ids[100:140]), vecs[100:140])

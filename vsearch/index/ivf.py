@@ -26,8 +26,8 @@ from . import gpu as gpu_tools
 from ..atomic import link_or_copy
 from .base import Result, VectorIndex, register
 from .errors import IndexKindError
-from .fp16store import STORE_FILE, new_store, read_store, store_rows
-from .ids import bitmap
+from .fp16store import STORE_FILE, GrowingStore, blocks_of, new_store, read_store, rows_at, write_store
+from .ids import IdMap, bitmap
 
 CPU_MAX_NLIST = 8_192       # k-means beyond this takes hours on a few cores; GPUs go to 65536
 HNSW_QUANTIZER_FROM = 8_192  # a graph over the centroids beats scanning them from here on
@@ -166,6 +166,19 @@ class IVFIndex(VectorIndex):
         gpu_tools.add_with_ids(self.index, vecs, positions)
         self.store.add(vecs)
 
+    def _writable(self) -> None:
+        """A mapped index changes in memory except its fp16 store: the lists and the id map are
+        read in (what an update must rewrite anyway), the store stays mapped and new rows go
+        after it (fp16store.GrowingStore), so adding 10k vectors to 10M reads no stored vector."""
+        if self._source is None or self.store_file is None:
+            return super()._writable()
+        source = self._source
+        index = self._read(source / "index.faiss", self._read_flags(source, False))
+        lists_in_memory(faiss.extract_index_ivf(index))
+        fresh = type(self)(index, IdMap(np.load(source / "ids.npy")), self.params, self.dim)
+        fresh.store, fresh.trained_id = GrowingStore(self.store), self.trained_id
+        self.__dict__.update(fresh.__dict__)
+
     def _remove(self, positions: np.ndarray) -> None:
         bits = bitmap(positions, self.idmap.n_positions)
         self.ivf.remove_ids(faiss.IDSelectorBitmap(self.idmap.n_positions, faiss.swig_ptr(bits)))
@@ -210,7 +223,7 @@ class IVFIndex(VectorIndex):
         # and only their pages of a mapped store are read (a selector over the whole store
         # would read every row).
         scratch = new_store(self.dim)
-        scratch.add_sa_codes(store_rows(self.store)[positions])
+        scratch.add_sa_codes(rows_at(self.store, positions))
         scores, rows = scratch.search(q, k)
         return scores, np.where(rows >= 0, positions[np.clip(rows, 0, None)], -1)
 
@@ -221,12 +234,14 @@ class IVFIndex(VectorIndex):
         """The lists (every query scans nprobe of them), the id map, then the fp16 store (a few
         rows a query: worth keeping only when the budget holds it whole)."""
         every, some = super().hot_regions()
-        return [*mapped_lists(self.ivf), *every], [store_rows(self.store), *some]
+        return [*mapped_lists(self.ivf), *every], [blocks_of(self.store)[0], *some]
 
     # ------------------------------------------------------------------ files
     def _save_extra(self, path: Path) -> None:
         if self.store_file is not None:  # mapped and never changed: shared with the file it maps
             link_or_copy(self.store_file, path / STORE_FILE)
+        elif isinstance(self.store, GrowingStore):  # the mapped rows streamed, then the new ones
+            write_store(path / STORE_FILE, self.dim, blocks_of(self.store))
         else:
             faiss.write_index(self.store, str(path / STORE_FILE))
         lists = self.ivf.invlists
