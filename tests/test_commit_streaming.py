@@ -84,3 +84,19 @@ def test_a_large_ivf_index_is_built_in_parts_and_leaves_no_work_folder(tmp_path,
     col = vsearch.open_collection("big", home=home)
     found = [col.search(vector=vecs[i], k=1)[0].path for i in range(0, N, 50)]
     assert found == [_paths(N)[i] for i in range(0, N, 50)]
+
+
+def test_known_ids_answer_as_a_set_does():
+    """The stored ids a writer consults (an array, 8 B an id, not a Python set) give a set's answers."""
+    from vsearch.pipeline.known import KnownIds
+
+    rng = np.random.default_rng(0)
+    first, later = rng.choice(2**62, 500, replace=False), rng.choice(2**62, 300, replace=False)
+    known, want = KnownIds(first), set(first.tolist())
+    known.update(later[:100].tolist())
+    known.add(np.concatenate([later[100:200], later[100:120], first[:10]]))  # repeats and stored ones
+    want |= set(later[:200].tolist())
+    probe = np.concatenate([first, later, rng.choice(2**62, 50)])
+    assert known.has(probe).tolist() == [int(i) in want for i in probe]
+    assert [int(i) in known for i in probe] == [int(i) in want for i in probe] and len(known) == len(want)
+    assert "not an id" not in known and KnownIds().has(probe).sum() == 0

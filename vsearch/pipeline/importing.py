@@ -42,6 +42,7 @@ from ..store.tables import CONTENT_META, ERRORS_SCHEMA, IMAGES_SCHEMA, int64_col
 from ..times import CLAMPED
 from .config import IngestConfig
 from .derived.sources import ShardVectors
+from .known import KnownIds
 from .import_check import ModelCheck, Reservoir, check_against_model
 from .import_roots import ImportRoots
 from .import_rows import Identifier, is_regular_file, rows_table
@@ -200,7 +201,7 @@ def _check_pass(src: EmbeddingSource, dim: int, base: Path, allowed: ImportRoots
 
 
 def _write_pass(src: EmbeddingSource, base: Path, allowed: ImportRoots, places: dict[int, tuple[str, str, str]],
-                vectors, known: "KnownIds", progress: Reporter | None, summary: ImportSummary) -> pa.Table:
+                vectors, known: KnownIds, progress: Reporter | None, summary: ImportSummary) -> pa.Table:
     """Ids, vector shards (for ids not stored yet) and rows of every batch's rows that may be
     read (`places`: allowed folder -> ImportRoots.placement); the rows, in source order."""
     task = f"import {summary.collection}"
@@ -282,27 +283,6 @@ def _with_content_meta(table: pa.Table, vectors, stored_before: np.ndarray) -> p
         theirs = pc.if_else(mask, meta.column(f).take(at), pa.nulls(len(table), table.schema.field(f).type))
         table = table.set_column(i, f, pc.coalesce(table.column(f), theirs))
     return table
-
-
-class KnownIds:
-    """The ids whose vectors are stored, as one sorted array (8 bytes an id; a Python set of 10M
-    ids would cost ~0.7 GB), grown by each batch the import writes."""
-
-    def __init__(self, ids: np.ndarray):
-        self.ids = np.asarray(ids, np.int64)
-
-    def has(self, ids: np.ndarray) -> np.ndarray:
-        if not len(self.ids):
-            return np.zeros(len(ids), bool)
-        pos = np.searchsorted(self.ids, ids).clip(0, len(self.ids) - 1)
-        return self.ids[pos] == ids
-
-    def add(self, ids: np.ndarray) -> None:
-        new = np.unique(ids)
-        self.ids = np.insert(self.ids, np.searchsorted(self.ids, new), new)  # a copy, not a sort
-
-    def __len__(self) -> int:
-        return len(self.ids)
 
 
 def _merged(previous: pa.Table, imported: pa.Table, summary: ImportSummary) -> pa.Table:
