@@ -1,9 +1,7 @@
 """The query path: encode the query -> ANN search (restricted by a metadata filter) -> hits.
 
 `Collection` is the read-only object the CLI, the UI and the service share: open it once, search
-many times; the model and the FAISS index stay loaded. Writing (ingest, texts, reindex) lives in
-vsearch.pipeline.
-"""
+many times; the model and the FAISS index stay loaded. Writing lives in vsearch.pipeline."""
 from __future__ import annotations
 
 import threading
@@ -397,8 +395,6 @@ def open_collection(name: str | None = None, home: str | Path | None = None, mod
     match it, or an already-loaded DualEncoder. `reranker`: a Reranker object or an ITM
     checkpoint path to use instead of the model's shipped one. `reload_every`: follow commits,
     checking for a newer generation at most every that many seconds (see Collection).
-    `text_cache`: keep the query vectors of that many recent distinct texts. `prefetch`: open the
-    index now and pre-fault its pages (index/prefetch.py), for a process that will run many
-    queries; a one-shot query or `info` passes False (the index then opens on the first query)."""
-    return Collection(name, home, model, device, reranker, reload_every=reload_every, text_cache=text_cache,
-                      prefetch=prefetch)
+    `text_cache`: keep the query vectors of that many recent distinct texts. `prefetch`: open and
+    pre-fault the index now (index/prefetch.py); False for one-shot use (`info`, one query)."""
+    return Collection(name, home, model, device, reranker, reload_every=reload_every, text_cache=text_cache, prefetch=prefetch)
