@@ -15,17 +15,9 @@ from vsearch.index.chunks import ArrayChunks, collect, sample, sample_rows
 from vsearch.index.fp16store import new_store, read_store, store_rows, write_store
 from vsearch.index.measure import GroundTruth
 
-from test_index_kinds import MIN_RECALL, PARAMS, recall, unit
+from test_index_kinds import MIN_RECALL, PARAMS, one_thread, recall, unit  # noqa: F401 (one_thread: autouse)
 
 D, N = 32, 3000
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
