@@ -2,6 +2,13 @@
 cold `vsearch query` wall time (a new process: imports, model and index loading included).
 
     python benchmarks/query.py [--sizes 10000,100000] [--queries 50]
+    python benchmarks/query.py --fresh COLLECTION --home DIR --vectors queries.npy
+
+`--fresh` is the first queries after an ingest, an import or a restart: this process opens an
+existing collection (benchmarks/scale.py makes them, then runs this right after) and times
+`Collection.search_vector` for each query vector (hubness-corrected, as a text query is): the
+first 100 (the index opened on the first) and the next 1,000 (steady state). It prints one
+JSON line: open time, p50/p95 of both, and the process's private and mapped memory.
 
 Collections are synthetic (clustered random unit vectors in the default model's space, with
 metadata rows) so that 100k images need no 100k photos; the query path is the real one.
@@ -9,6 +16,7 @@ metadata rows) so that 100k images need no 100k photos; the query path is the re
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -71,12 +79,48 @@ def make_collection(home: Path, n: int, model, root: str = "/photos", vectors: t
     return name
 
 
+def status_mb(field: str) -> float:
+    with open("/proc/self/status") as f:
+        return next((int(line.split()[1]) for line in f if line.startswith(field + ":")), 0) / 1024
+
+
+def fresh(name: str, home: Path, vectors: Path, first: int = 100, prefetch: bool = True) -> dict:
+    """Open `name` in this (new) process and time each query vector; see the module docstring.
+    `prefetch=False`: as before the index was pre-faulted at open (the baseline)."""
+    import vsearch
+
+    queries = np.load(vectors).astype(np.float32)
+    base_anon = status_mb("RssAnon")
+    t = time.perf_counter()
+    col = vsearch.open_collection(name, home=home, prefetch=prefetch)
+    open_s = time.perf_counter() - t
+    lat = []
+    for q in queries:
+        t = time.perf_counter()
+        hits = col.search_vector(q, k=10, hubness=True)
+        lat.append((time.perf_counter() - t) * 1000)
+        assert len(hits) == 10
+    a, b = np.array(lat[:first]), np.array(lat[first:])
+    return {"index": col.info(disk_usage=False)["index"]["type"], "vectors": col.info(disk_usage=False)["counts"]["vectors"],
+            "open_s": round(open_s, 3), "first_p50": float(np.median(a)), "first_p95": float(np.percentile(a, 95)),
+            "next_p50": float(np.median(b)) if len(b) else None, "next_p95": float(np.percentile(b, 95)) if len(b) else None,
+            "first_query_ms": lat[0], "anon_mb": status_mb("RssAnon") - base_anon, "file_mb": status_mb("RssFile"),
+            "load": os.getloadavg()[0]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--queries", type=int, default=50)
     ap.add_argument("--cold-runs", type=int, default=5)
+    ap.add_argument("--fresh", metavar="COLLECTION", help="time the first queries on an existing collection")
+    ap.add_argument("--home", type=Path)
+    ap.add_argument("--vectors", type=Path, help="query vectors (.npy, float32 [n, d]) for --fresh")
+    ap.add_argument("--no-prefetch", action="store_true", help="--fresh without pre-faulting the index (the baseline)")
     args = ap.parse_args()
+    if args.fresh:
+        print(json.dumps(fresh(args.fresh, args.home, args.vectors, prefetch=not args.no_prefetch)))
+        return
 
     import vsearch
     from vsearch.models import load_model

@@ -90,6 +90,15 @@ def remove_debris(folder: str | Path) -> int:
     return n
 
 
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Share a file that is never written again (a big index file another generation holds) by a
+    hard link; across filesystems, copy it."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
 def remove_path(p: Path) -> None:
     """Remove a file, a link or a whole folder (a link to a folder is removed, not followed)."""
     if p.is_dir() and not p.is_symlink():

@@ -26,10 +26,10 @@ def info(
 
     names = [collection] if collection is not None else list_collections(home)
     if not names:
-        open_collection(None, home)  # raises the 'no collection' error
+        open_collection(None, home, prefetch=False)  # raises the 'no collection' error
     infos = []
     for n in names:
-        col = open_collection(n, home)
+        col = open_collection(n, home, prefetch=False)
         i = col.info()
         if errors:
             i["errors"] = col.store.errors().select(["path", "root", "reason"]).to_pylist()
@@ -51,6 +51,11 @@ def reindex(
     max_index_memory: Optional[str] = MaxMemoryOpt,
     model: Optional[str] = typer.Option(None, "--model", "-m", help="The collection's model: needed only to rebuild a "
                                         "damaged manifest.json of a collection written before vsearch kept copies of it."),
+    engine: str = typer.Option("local", "--engine", help="local: build the index in this process; ray: fill its parts "
+                               "on a Ray cluster's nodes from the vector shards and merge them here (needs the `ray` "
+                               "extra, and --home on storage every node sees; worth it for an IVF index of millions)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="With --engine ray: the cluster "
+                                              "(default: $RAY_ADDRESS, else a local Ray instance)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Rebuild a collection's derived files from what it stores (the vector shards, the texts) and
@@ -60,7 +65,8 @@ def reindex(
     collection made before it existed."""
     from ..pipeline.reindex import reindex as run
 
-    r = run(collection, home, index, max_index_memory=parse_size(max_index_memory), model_name=model)
+    r = run(collection, home, index, max_index_memory=parse_size(max_index_memory), model_name=model, engine=engine,
+            ray_address=ray_address)
     if as_json:
         print_json(r)
     else:
@@ -69,6 +75,8 @@ def reindex(
         out.print(f"{for_terminal(r['collection'])}: {r['vectors']} vectors in a {r['index']['type']} index"
                   + (f", {r['texts']} texts" if r["texts"] else "")
                   + (", hubness correction stored" if r["hubness"] else "") + f" (generation {r['generation']})")
+        if r.get("nodes"):
+            out.print(f"index parts filled on {len(r['nodes'])} Ray node(s)")
 
 
 @handles_errors

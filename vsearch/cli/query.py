@@ -43,7 +43,7 @@ def query(
         raise typer.BadParameter("--texts finds texts for an image: give --image FILE or --like ID_OR_PATH")
     if image is not None and not image.is_file():
         raise typer.BadParameter(f"{image} is not a file", param_hint="--image")
-    col = open_collection(collection, home, model, reranker=reranker)
+    col = open_collection(collection, home, model, reranker=reranker, prefetch=False)  # one query: nothing to warm for
     if texts:
         hits = col.search_texts(image, like=like, k=k, rerank=rerank, rerank_k=rerank_k, hubness=hubness)
     else:

@@ -8,12 +8,13 @@
 from __future__ import annotations
 
 from . import flat, hnsw, ivf, ivfpq, ivfsq  # noqa: F401  (each registers its kind)
-from .auto import choose_and_build, default_memory_budget, plan, rebuild_due
+from .auto import choose_and_build, choose_and_build_chunks, default_memory_budget, plan, rebuild_due
 from .base import KINDS, VectorIndex, kind_class, load_index
 from .errors import IndexInputError, IndexKindError
 from .ids import Selection
 
 __all__ = ["KINDS", "VectorIndex", "Selection", "kind_class", "load_index", "build_index", "choose_and_build",
+           "choose_and_build_chunks",
            "plan", "rebuild_due", "default_memory_budget", "IndexInputError", "IndexKindError"]
 
 

@@ -12,13 +12,16 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
 
 from . import gpu as gpu_tools
-from .base import KINDS, VectorIndex, check_vectors, kind_class, training_sample
+from .base import KINDS, VectorIndex, check_vectors, kind_class
+from .build import build_from_chunks
+from .chunks import ArrayChunks, VectorChunks, sample
 from .errors import IndexKindError
 from .ids import IdMap
 from .ivf import IVFIndex
@@ -91,12 +94,11 @@ def plan(n: int, dim: int, max_memory: int | None = None, latency_ms: float = LA
                          f"the smallest (ivfpq m=8) needs {smallest / 1e6:.0f} MB: raise --max-index-memory")
 
 
-def synthetic_queries(vecs: np.ndarray, n: int, cos: float, seed: int) -> np.ndarray:
-    """n sample vectors rotated away from themselves to cosine `cos` (stand-ins for queries of
+def synthetic_queries(base: np.ndarray, cos: float, seed: int) -> np.ndarray:
+    """`base` vectors rotated away from themselves to cosine `cos` (stand-ins for queries of
     another modality, which sit no closer to their best match than that)."""
     rng = np.random.default_rng(seed)
-    rows = np.sort(rng.choice(len(vecs), min(n, len(vecs)), replace=False))
-    base = np.asarray(vecs[rows], np.float32)
+    base = np.array(base, np.float32)
     base /= np.linalg.norm(base, axis=1, keepdims=True)
     noise = rng.standard_normal(base.shape).astype(np.float32)
     noise -= (noise * base).sum(1, keepdims=True) * base
@@ -104,35 +106,47 @@ def synthetic_queries(vecs: np.ndarray, n: int, cos: float, seed: int) -> np.nda
     return cos * base + np.sqrt(1 - cos * cos) * noise
 
 
-def _query_set(given: np.ndarray | None, vecs: np.ndarray, cos: float, seed: int, label: str) -> tuple[np.ndarray, str]:
+def _query_set(given: np.ndarray | None, source: VectorChunks, cos: float, seed: int, label: str) -> tuple[np.ndarray, str]:
     if given is not None and len(given):
         q = np.asarray(given, np.float32)
         if len(q) > QUERIES_PER_SET:
             q = q[np.sort(np.random.default_rng(seed).choice(len(q), QUERIES_PER_SET, replace=False))]
         return q, "given"
-    return synthetic_queries(vecs, QUERIES_PER_SET, cos, seed), f"synthetic: sample vectors moved to cosine {cos} ({label})"
+    base = sample(source, QUERIES_PER_SET, seed)
+    return synthetic_queries(base, cos, seed), f"synthetic: sample vectors moved to cosine {cos} ({label})"
 
 
 def choose_and_build(ids: np.ndarray, vecs: np.ndarray, requested: str = "auto", params: dict[str, Any] | None = None,
                      max_memory: int | None = None, latency_ms: float = LATENCY_MS, target_recall: float = TARGET_RECALL,
                      text_queries: np.ndarray | None = None, image_queries: np.ndarray | None = None, k: int = 10,
                      gpu: bool | None = None, seed: int = 0) -> tuple[VectorIndex, dict[str, Any]]:
+    """`choose_and_build_chunks` over vectors held in memory."""
+    ids, vecs = check_vectors(ids, vecs)
+    IdMap().check_new(ids)
+    return choose_and_build_chunks(ArrayChunks(ids, vecs), requested, params, max_memory, latency_ms, target_recall,
+                                   text_queries, image_queries, k, gpu, seed)
+
+
+def choose_and_build_chunks(source: VectorChunks, requested: str = "auto", params: dict[str, Any] | None = None,
+                            max_memory: int | None = None, latency_ms: float = LATENCY_MS,
+                            target_recall: float = TARGET_RECALL, text_queries: np.ndarray | None = None,
+                            image_queries: np.ndarray | None = None, k: int = 10, gpu: bool | None = None,
+                            seed: int = 0, workdir: Path | None = None,
+                            build=build_from_chunks) -> tuple[VectorIndex, dict[str, Any]]:
     """Choose (or take the requested kind), build, tune the search knob to `target_recall` on
     half the queries, measure recall@k on the other half and latency; returns the index and a
-    record for the manifest.
+    record for the manifest. The vectors come a chunk at a time (build.py): memory holds the
+    index and a chunk; with `workdir`, a large IVF index is built in parts merged on disk there.
 
     text_queries: vectors of captions in the collection's model (e.g. the model's hubness bank
     of caption vectors). Without them, sample vectors moved to cosine 0.6 stand in, and the
     record says so. image_queries: without them, sample vectors moved to cosine 0.9."""
     t0 = time.perf_counter()
-    ids, vecs = check_vectors(ids, vecs)
-    IdMap().check_new(ids)
-    n, dim = vecs.shape
+    n, dim = source.n, source.dim
     budget = max_memory or default_memory_budget()
     choice = plan(n, dim, budget, latency_ms, requested, params)
-    cls = kind_class(choice.kind)
-    index = cls.empty(dim, choice.params, training_sample(vecs, cls.train_size(choice.params), seed), gpu)
-    index.add(ids, vecs)
+    index = build(choice.kind, choice.params, source, workdir, gpu, seed)
+    cls = type(index)
     build_s = time.perf_counter() - t0
     if n == 0:  # nothing to measure yet
         return index, {"requested": requested, "kind": index.kind, "params": dict(index.params), "vectors": 0,
@@ -141,15 +155,16 @@ def choose_and_build(ids: np.ndarray, vecs: np.ndarray, requested: str = "auto",
                        "faiss": faiss.__version__}
 
     t1 = time.perf_counter()
-    text, text_src = _query_set(text_queries, vecs, SYNTHETIC_TEXT_COS, seed + 1, "no text queries given")
-    image, image_src = _query_set(image_queries, vecs, 0.9, seed + 2, "no image queries given")
+    text, text_src = _query_set(text_queries, source, SYNTHETIC_TEXT_COS, seed + 1, "no text queries given")
+    image, image_src = _query_set(image_queries, source, 0.9, seed + 2, "no image queries given")
     queries = {"text": text, "image": image}
     prove_q = {t: q[len(q) // 2:] for t, q in queries.items()}  # half tunes, the other half proves
     tried: dict[str, list[float]] = {}
     if cls.exact:  # nothing to tune or measure: an exact search is its own ground truth
         recall = {t: 1.0 for t in queries}
     else:
-        truth = {t: GroundTruth(q, ids, vecs, k) for t, q in queries.items()}
+        both = GroundTruth.of_chunks(np.concatenate([text, image]), source, k, index.vectors)  # one pass for both
+        truth = {"text": both.subset(slice(0, len(text))), "image": both.subset(slice(len(text), None))}
         given_knob = cls.knob is not None and params is not None and cls.knob in params
         if cls.knob and not given_knob:
             tune = {t: g.subset(slice(0, len(g.queries) // 2)) for t, g in truth.items()}

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import faiss
 import numpy as np
 
-from ..atomic import fsync_tree
+from ..atomic import fsync_tree, link_or_copy
 from .errors import CollectionFormatError, IndexInputError, IndexKindError
 from .ids import DEAD, IdMap, Selection
 
@@ -271,14 +271,31 @@ class VectorIndex(ABC):
     def _vectors_at(self, positions: np.ndarray) -> np.ndarray:
         ...
 
+    # ------------------------------------------------------------------ warm-up
+    def hot_regions(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Views of the mapped structures (every query walks, some queries read a few rows of),
+        most-touched first (index/prefetch.py)."""
+        return [np.asarray(self.idmap.ids)], []
+
+    def prefetch(self, budget: int):
+        """Pre-fault those pages, up to `budget` bytes (index/prefetch.py `warm`); a background
+        job for the rest, or None. An index in memory is warm already."""
+        from .prefetch import warm
+
+        return warm(*self.hot_regions(), budget, self) if self.mmapped else None
+
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> None:
         """Write the index as a folder at `path` (which must not exist): index.faiss, ids.npy,
         meta.json and the kind's own files, each fsynced, so that a rename publishes it."""
         path = Path(path)
         path.mkdir(parents=True)
-        faiss.write_index(self.index, str(path / "index.faiss"))
-        np.save(path / "ids.npy", np.asarray(self.idmap.ids))
+        if self._source is not None:  # mapped, so unchanged (a change reads it into memory first): share its files
+            for name in ("index.faiss", "ids.npy"):
+                link_or_copy(self._source / name, path / name)
+        else:
+            faiss.write_index(self.index, str(path / "index.faiss"))
+            np.save(path / "ids.npy", np.asarray(self.idmap.ids))
         self._save_extra(path)
         meta = {"format": FORMAT, "kind": self.kind, "params": self.params, "dim": self.dim,
                 "positions": self.idmap.n_positions, "live": self.ntotal, "faiss": faiss.__version__,

@@ -46,3 +46,7 @@ class FlatIndex(VectorIndex):
 
     def _vectors_at(self, positions: np.ndarray) -> np.ndarray:
         return float_rows(self.index)[positions].copy()
+
+    def hot_regions(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        every, some = super().hot_regions()
+        return [float_rows(self.index), *every], some

@@ -58,3 +58,8 @@ class HNSWIndex(VectorIndex):
 
     def _vectors_at(self, positions: np.ndarray) -> np.ndarray:
         return float_rows(self.index.storage)[positions].copy()
+
+    def hot_regions(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        links = self.index.hnsw.neighbors
+        every, some = super().hot_regions()
+        return [faiss.rev_swig_ptr(links.data(), links.size()), float_rows(self.index.storage), *every], some

@@ -14,7 +14,6 @@ import ctypes
 import hashlib
 import math
 import os
-import shutil
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,9 +23,11 @@ import faiss
 import numpy as np
 
 from . import gpu as gpu_tools
+from ..atomic import link_or_copy
 from .base import Result, VectorIndex, register
 from .errors import IndexKindError
-from .ids import bitmap
+from .fp16store import STORE_FILE, GrowingStore, blocks_of, new_store, read_store, rows_at, write_store
+from .ids import IdMap, bitmap
 
 CPU_MAX_NLIST = 8_192       # k-means beyond this takes hours on a few cores; GPUs go to 65536
 HNSW_QUANTIZER_FROM = 8_192  # a graph over the centroids beats scanning them from here on
@@ -58,6 +59,7 @@ class IVFIndex(VectorIndex):
     def __init__(self, index: faiss.Index, idmap, params: dict[str, Any], dim: int):
         super().__init__(index, idmap, params, dim)
         self.store: faiss.Index | None = None       # fp16 copy of every vector, by position
+        self.store_file: Path | None = None          # the file `store` maps, while it is unchanged
         self.trained_id: str | None = None
 
     # ------------------------------------------------------------------ parameters
@@ -164,6 +166,19 @@ class IVFIndex(VectorIndex):
         gpu_tools.add_with_ids(self.index, vecs, positions)
         self.store.add(vecs)
 
+    def _writable(self) -> None:
+        """A mapped index changes in memory except its fp16 store: the lists and the id map are
+        read in (what an update must rewrite anyway), the store stays mapped and new rows go
+        after it (fp16store.GrowingStore), so adding 10k vectors to 10M reads no stored vector."""
+        if self._source is None or self.store_file is None:
+            return super()._writable()
+        source = self._source
+        index = self._read(source / "index.faiss", self._read_flags(source, False))
+        lists_in_memory(faiss.extract_index_ivf(index))
+        fresh = type(self)(index, IdMap(np.load(source / "ids.npy")), self.params, self.dim)
+        fresh.store, fresh.trained_id = GrowingStore(self.store), self.trained_id
+        self.__dict__.update(fresh.__dict__)
+
     def _remove(self, positions: np.ndarray) -> None:
         bits = bitmap(positions, self.idmap.n_positions)
         self.ivf.remove_ids(faiss.IDSelectorBitmap(self.idmap.n_positions, faiss.swig_ptr(bits)))
@@ -208,23 +223,31 @@ class IVFIndex(VectorIndex):
         # and only their pages of a mapped store are read (a selector over the whole store
         # would read every row).
         scratch = new_store(self.dim)
-        scratch.add_sa_codes(store_rows(self.store)[positions])
+        scratch.add_sa_codes(rows_at(self.store, positions))
         scores, rows = scratch.search(q, k)
         return scores, np.where(rows >= 0, positions[np.clip(rows, 0, None)], -1)
 
     def _vectors_at(self, positions: np.ndarray) -> np.ndarray:
         return self.store.reconstruct_batch(np.ascontiguousarray(positions, dtype=np.int64))
 
+    def hot_regions(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The lists (every query scans nprobe of them), the id map, then the fp16 store (a few
+        rows a query: worth keeping only when the budget holds it whole)."""
+        every, some = super().hot_regions()
+        return [*mapped_lists(self.ivf), *every], [blocks_of(self.store)[0], *some]
+
     # ------------------------------------------------------------------ files
     def _save_extra(self, path: Path) -> None:
-        faiss.write_index(self.store, str(path / "vectors.faiss"))
+        if self.store_file is not None:  # mapped and never changed: shared with the file it maps
+            link_or_copy(self.store_file, path / STORE_FILE)
+        elif isinstance(self.store, GrowingStore):  # the mapped rows streamed, then the new ones
+            write_store(path / STORE_FILE, self.dim, blocks_of(self.store))
+        else:
+            faiss.write_index(self.store, str(path / STORE_FILE))
         lists = self.ivf.invlists
         if isinstance(faiss.downcast_InvertedLists(lists), faiss.OnDiskInvertedLists):
-            src = faiss.downcast_InvertedLists(lists).filename
-            try:  # the lists file is never written once merged: a hard link shares it
-                os.link(src, path / LISTS_FILE)
-            except OSError:
-                shutil.copyfile(src, path / LISTS_FILE)
+            # the lists file is never written once merged: a hard link shares it
+            link_or_copy(Path(faiss.downcast_InvertedLists(lists).filename), path / LISTS_FILE)
 
     def _meta(self) -> dict[str, Any]:
         return {"trained_id": self.trained_id}
@@ -244,10 +267,8 @@ class IVFIndex(VectorIndex):
 
     @classmethod
     def _load_extra(cls, out: "IVFIndex", path: Path, mmap: bool, meta: dict[str, Any]) -> None:
-        flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mmap else 0
-        out.store = faiss.read_index(str(path / "vectors.faiss"), flags)
-        if mmap:
-            advise_random(store_rows(out.store))
+        out.store = read_store(path / STORE_FILE, mmap)
+        out.store_file = path / STORE_FILE if mmap else None
         out.trained_id = meta.get("trained_id")
         if out.store.ntotal != out.idmap.n_positions:
             raise RuntimeError(f"vectors.faiss holds {out.store.ntotal} rows for {out.idmap.n_positions} positions")
@@ -276,29 +297,22 @@ def quiet_stdout() -> Iterator[None]:
         os.close(devnull)
 
 
-def new_store(dim: int) -> faiss.IndexScalarQuantizer:
-    """Vectors kept as fp16, in position order, scored exactly (up to fp16 rounding)."""
-    return faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
-
-
-def store_rows(store: faiss.IndexScalarQuantizer) -> np.ndarray:
-    """A numpy view [ntotal, 2d] (uint8) of the store's fp16 rows, mapped or not: no copy."""
-    n, size = store.ntotal, store.code_size
-    if n == 0:
-        return np.zeros((0, size), np.uint8)
-    return faiss.rev_swig_ptr(store.codes.data(), n * size).reshape(n, size)
-
-
-def advise_random(rows: np.ndarray) -> None:
-    """Tell the kernel a mapped store is read at random rows: no read-ahead, which would read
-    ~128 KB from disk around each 512-byte row of a cold store."""
-    if not len(rows):
-        return
-    page = os.sysconf("SC_PAGE_SIZE")
-    start = rows.ctypes.data
-    aligned = start - start % page
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.madvise(ctypes.c_void_p(aligned), ctypes.c_size_t(rows.nbytes + start - aligned), 1)  # MADV_RANDOM
+def mapped_lists(ivf: faiss.IndexIVF) -> list[np.ndarray]:
+    """A byte view of the file region the inverted lists are mapped from ([] when in memory)."""
+    lists = faiss.downcast_InvertedLists(ivf.invlists)
+    if isinstance(lists, faiss.OnDiskInvertedLists):
+        return [faiss.rev_swig_ptr(lists.ptr, lists.totsize)] if lists.totsize else []
+    if not isinstance(lists, faiss.ArrayInvertedLists):
+        return []
+    # Mapped array lists lie in the file one after another, each list's codes then its ids.
+    spans = [(int(v.data()), v.byte_size(), lists.list_size(i)) for i in range(lists.nlist)
+             if not (v := lists.codes.at(i)).is_owned and v.size()]
+    if not spans:
+        return []
+    start = min(a for a, _, _ in spans)
+    last = max(spans)
+    end = last[0] + last[1] + 8 * last[2]
+    return [np.frombuffer((ctypes.c_uint8 * (end - start)).from_address(start), np.uint8)]
 
 
 def lists_in_memory(ivf: faiss.IndexIVF) -> None:

@@ -22,7 +22,8 @@ import numpy as np
 from .base import kind_class, load_index, training_sample
 from .errors import IndexInputError, IndexKindError
 from .ids import IdMap
-from .ivf import LISTS_FILE, IVFIndex, new_store, quiet_stdout, store_rows
+from .fp16store import STORE_FILE, read_store, store_rows, write_store
+from .ivf import LISTS_FILE, IVFIndex, quiet_stdout
 
 
 def train(kind: str, sample: np.ndarray, n_expected: int, params: dict[str, Any] | None = None,
@@ -78,10 +79,10 @@ def merge_parts(trained: IVFIndex | str | Path, parts: list[str | Path], path: s
         ivf.ntotal = index.ntotal = total
         out = type(trained)(index, IdMap(ids), dict(trained.params), trained.dim)
         out.trained_id = trained.trained_id
-        out.store = new_store(trained.dim)
-        for part in loaded:  # append the parts' fp16 rows (merge_from would reset the mapped parts)
-            out.store.add_sa_codes(store_rows(part.store))
-        out.save(path)  # hard-links the lists file into the folder
+        # The parts' fp16 rows, streamed from their mapped stores into one file (never all in RAM)
+        write_store(staging / STORE_FILE, trained.dim, (store_rows(part.store) for part in loaded))
+        out.store, out.store_file = read_store(staging / STORE_FILE, mmap=True), staging / STORE_FILE
+        out.save(path)  # hard-links the lists file and the store into the folder
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -20,6 +20,7 @@ import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -157,6 +158,28 @@ def reuse_or_compute(correct, ids: np.ndarray, vectors_of, prev: tuple[np.ndarra
     bias, known = lookup(*prev, ids) if prev is not None else lookup(np.zeros(0, np.int64), np.zeros(0), ids)
     if (~known).any():
         bias[~known] = correct(vectors_of(ids[~known]))
+    return bias
+
+
+def reuse_or_compute_chunks(correct, ids: np.ndarray, prev: tuple[np.ndarray, np.ndarray] | None,
+                            vectors_of: Callable[[np.ndarray], Iterable[tuple[np.ndarray, np.ndarray]]]) -> np.ndarray:
+    """`reuse_or_compute` without every vector in memory: biases for `ids`, taken from `prev`
+    where known; the vectors of the others are asked for (`vectors_of(missing ids)` yields
+    (ids, vectors) chunks, in any order) and corrected a chunk at a time. An ingest that adds 10k
+    photos to a 10M collection reads 10k vectors here, not 10M."""
+    ids = np.asarray(ids, np.int64)
+    bias, known = lookup(*prev, ids) if prev is not None else lookup(np.zeros(0, np.int64), np.zeros(0), ids)
+    missing = ids[~known]
+    if not len(missing):
+        return bias
+    order = np.argsort(ids, kind="stable")
+    done = 0
+    for chunk_ids, vecs in vectors_of(missing):
+        rows = order[np.searchsorted(ids, chunk_ids, sorter=order)]
+        bias[rows] = correct(vecs)
+        done += len(chunk_ids)
+    if done != len(missing):
+        raise ValueError(f"{len(missing) - done} of the {len(missing)} vectors to correct were not given")
     return bias
 
 

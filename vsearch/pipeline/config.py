@@ -126,6 +126,7 @@ class IngestSummary:
     read_again: int = 0     # stored contents read for their words (or text) only: an older format's, an import's
     ocr_looked: int = 0     # with --ocr: contents the OCR gate looked at
     ocr_read: int = 0       # ... and the OCR engine read (the share that costs)
+    nodes: dict[str, dict[str, int]] = field(default_factory=dict)  # Ray engine: files decoded, images encoded per node
 
     @property
     def images_per_s(self) -> float:

@@ -42,6 +42,7 @@ from ..store.tables import CONTENT_META, ERRORS_SCHEMA, IMAGES_SCHEMA, int64_col
 from ..times import CLAMPED
 from .config import IngestConfig
 from .derived.sources import ShardVectors
+from .known import KnownIds
 from .import_check import ModelCheck, Reservoir, check_against_model
 from .import_roots import ImportRoots
 from .import_rows import Identifier, is_regular_file, rows_table
@@ -129,12 +130,13 @@ def import_embeddings(source: str | Path, model: str, collection: str | None = N
         manifest = tx.manifest
         places = {at: allowed.placement(at, manifest.roots) for at in scan.used}
         summary.root = places[min(places)][0]
-        known = set(vectors.known_ids().tolist())
+        before = vectors.known_ids()
+        known = KnownIds(before)
         imported = _write_pass(src, location.parent, allowed, places, vectors, known, progress, summary)
         table = _merged(tx.previous, imported, summary)
         tx.lap("write")
         stored = ShardVectors(vectors, np.unique(int64_column(table, "id")), name)
-        table = _with_content_meta(table, stored.loaded()[2])
+        table = _with_content_meta(table, vectors, before)
         manifest.roots = sorted(set(manifest.roots) | {root for root, _, _ in places.values()})
         manifest.last_ingest = {"at": now_iso(), "root": summary.root, "imported_from": str(location), "format": src.kind,
                                 **{k: getattr(summary, k) for k in ("rows", "new", "changed", "unchanged", "reachable",
@@ -199,7 +201,7 @@ def _check_pass(src: EmbeddingSource, dim: int, base: Path, allowed: ImportRoots
 
 
 def _write_pass(src: EmbeddingSource, base: Path, allowed: ImportRoots, places: dict[int, tuple[str, str, str]],
-                vectors, known: set[int], progress: Reporter | None, summary: ImportSummary) -> pa.Table:
+                vectors, known: KnownIds, progress: Reporter | None, summary: ImportSummary) -> pa.Table:
     """Ids, vector shards (for ids not stored yet) and rows of every batch's rows that may be
     read (`places`: allowed folder -> ImportRoots.placement); the rows, in source order."""
     task = f"import {summary.collection}"
@@ -214,13 +216,13 @@ def _write_pass(src: EmbeddingSource, base: Path, allowed: ImportRoots, places: 
             paths = [p for _, p in paths]
             ids, digests, sizes, mtimes = identifier.identify(paths, vec16)
             summary.reachable += sum(d is not None for d in digests)
-            fresh = np.fromiter((i not in known for i in ids.tolist()), bool, len(ids))
+            fresh = ~known.has(ids)
             _, first = np.unique(ids, return_index=True)
             write = np.sort(first[fresh[first]])
             if len(write):
                 rows = [{"id": int(ids[i]), "digest": digests[i]} for i in write]
                 vectors.write_shard(rows, vec16[write])
-                known.update(r["id"] for r in rows)
+                known.add(ids[write])
                 summary.vectors_written += len(rows)
             for a in sorted(set(at)):
                 mine = [i for i, x in enumerate(at) if x == a]
@@ -262,15 +264,24 @@ def _file_keys(t: pa.Table) -> pa.Array:
     return pc.binary_join_element_wise(root, t.column("path"), "/").combine_chunks()
 
 
-def _with_content_meta(table: pa.Table, meta: pa.Table) -> pa.Table:
+def _with_content_meta(table: pa.Table, vectors, stored_before: np.ndarray) -> pa.Table:
     """Imported rows carry no content metadata (size, capture date, camera, orientation); where the
-    shards describe their content (a photo ingested before), the rows keep that description, as
-    an ingest's rows do (commit.content_rows). `meta`: the shards' rows of the live ids, unique, in
-    id order (VectorStore.load), which holds every id of `table`."""
-    at = pa.array(np.searchsorted(int64_column(meta, "id"), int64_column(table, "id")))
+    shards describe their content (a photo ingested before: its id was stored before this import),
+    the rows keep that description, as an ingest's rows do (commit.content_rows). Only those rows'
+    metadata is read (no vector), so a first import of N vectors reads none of it."""
+    ids = int64_column(table, "id")
+    again = np.isin(ids, stored_before)
+    if not again.any():
+        return table
+    meta = vectors.select(ids[again], list(CONTENT_META))
+    meta_ids = int64_column(meta, "id")
+    order = np.argsort(meta_ids)
+    at = pa.array(order[np.searchsorted(meta_ids, ids, sorter=order).clip(0, len(meta_ids) - 1)])
+    mask = pa.array(again)
     for f in CONTENT_META:
         i = table.schema.get_field_index(f)
-        table = table.set_column(i, f, pc.coalesce(table.column(f), meta.column(f).take(at)))
+        theirs = pc.if_else(mask, meta.column(f).take(at), pa.nulls(len(table), table.schema.field(f).type))
+        table = table.set_column(i, f, pc.coalesce(table.column(f), theirs))
     return table
 
 

@@ -37,6 +37,7 @@ from ..imaging.video import MISSING as VIDEO_MISSING
 from ..imaging.video import video_available
 from ..store.names import on_disk, shown
 from .ignore import VIDEOS_NOT_ASKED
+from .known import KnownIds
 from .pairs import Sized, companions
 from .scan import FileEntry, media_of, scan
 
@@ -49,7 +50,7 @@ class Plan:
     unchanged: list[dict]                    # rows carried over from the last generation
     previous: dict[str, list[dict]]          # the root's rows in the last generation, by path (a video: one per frame)
     other_roots: pa.Table                    # rows of the collection's other roots, untouched
-    known: set[int] = field(default_factory=set)  # content ids whose vectors are stored
+    known: KnownIds = field(default_factory=KnownIds)  # content ids whose vectors are stored
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) found while scanning
     companions: list[tuple[FileEntry, str]] = field(default_factory=list)  # (companion, the path of its still)
     # files and folders seen and not ingested, by reason: the scan's (pipeline/ignore.py) and not_read's
@@ -99,9 +100,10 @@ def make_plan(root: Path, previous_images: pa.Table, known_ids: np.ndarray, skip
         other_roots = previous_images.filter(pc.invert(mine))
     else:
         previous, other_roots = {}, previous_images
-    plan = Plan(root, entries, [], [], previous, other_roots, set(known_ids.tolist()), problems, skipped=skipped, videos=videos)
-    plan.unread = _ids_where_null(previous_images, "keywords") & plan.known
-    plan.unlooked = _ids_where_null(previous_images, "ocr") & plan.known if ocr else set()
+    plan = Plan(root, entries, [], [], previous, other_roots, KnownIds(known_ids), problems, skipped=skipped, videos=videos)
+    unread = _ids_where_null(previous_images, "keywords")
+    plan.unread = {i for i in unread if i in plan.known}
+    plan.unlooked = {i for i in _ids_where_null(previous_images, "ocr") if i in plan.known} if ocr else set()
     paired = companions([Sized(e.path, e.size) for e in entries])
     for e in entries:
         rows = previous.get(e.path, [])

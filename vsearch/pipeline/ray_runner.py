@@ -13,8 +13,10 @@ job, which sets RAY_ADDRESS) a local Ray instance is started and stopped. Needs 
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 import warnings
 from dataclasses import dataclass
 
@@ -76,13 +78,16 @@ def ingest(cfg: IngestConfig, options: RayOptions = RayOptions(), progress: Repo
                                      f"(this collection reads videos{'' if cfg.videos else ' since an earlier --videos run'})")
         encoded: dict[int, dict] = {}
         if run.plan.todo:
-            started = _start(ray, options, cfg)
-            try:
-                run.tx.lap("startup")
-                rows = _run_stages(ray, run, options)
-            finally:
-                if started:
-                    ray.shutdown()
+            # Ray forwards its workers' and raylets' messages ("(raylet) Raylet is terminated" when a
+            # node dies) to the driver's stdout, where they would break a --json answer: stderr it is.
+            with contextlib.redirect_stdout(sys.stderr):
+                started = _start(ray, options, cfg)
+                try:
+                    run.tx.lap("startup")
+                    rows = _run_stages(ray, run, options)
+                finally:
+                    if started:
+                        ray.shutdown()
             run.tx.lap("stages")  # read, decode, encode, write shards; actors' startup and Ray's shutdown
             from .ray_stages import decoded_of
 
@@ -198,7 +203,14 @@ def _run_stages(ray, run: IngestRun, options: RayOptions) -> list[dict]:
         raise VsearchError(f"the Ray job returned {0 if table is None else len(table)} results for {len(plan.todo)} files; "
                            "nothing was committed (run it again: finished shards are kept)")
     summary.encoded = int(pc.sum(table.column("encoded")).as_py() or 0)
+    encoded_on = table.column("encoded_on").filter(table.column("encoded"))
+    summary.nodes = {"decoded": _counts(table.column("decoded_on")), "encoded": _counts(encoded_on)}
     return table.to_pylist()
+
+
+def _counts(column) -> dict[str, int]:
+    """Files (or images) per Ray node id."""
+    return {v["values"]: v["counts"] for v in pc.value_counts(column).to_pylist()}
 
 
 def _unwrap(e: Exception) -> Exception:

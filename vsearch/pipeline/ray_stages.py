@@ -26,7 +26,7 @@ from .write import ShardWriter
 
 # One row per planned file; `idx` is its place in the plan's todo list (Ray does not keep order).
 RESULT_SCHEMA = pa.schema([("idx", pa.int64()), ("id", pa.int64()), ("digest", pa.string()), *META_FIELDS,
-                           ("error", pa.string())])
+                           ("error", pa.string()), ("decoded_on", pa.string())])
 # What a decode task hands the encoder: the pixels (null: nothing to encode) and the signature the
 # shard stores, which does not travel back to the driver.
 DECODED_SCHEMA = pa.schema([*RESULT_SCHEMA, *SIGNATURE_FIELDS, ("pixels", pa.large_binary())])
@@ -59,6 +59,13 @@ def _known(ref) -> SortedIds:
     return _known_cache[key]
 
 
+def _node() -> str:
+    """The Ray node this worker runs on (the summary counts the work per node)."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
+
+
 def _must_see(folder: Path, what: str) -> None:
     if not folder.is_dir():
         raise StorageError(f"{what} {folder} is not visible on node {socket.gethostname()}: every node must "
@@ -74,10 +81,11 @@ def decode_block(block: pa.Table, root: str, preprocess: Preprocess, known_ref, 
     known = _known(known_ref)
     reading = Reading(unread=_known(unread_ref)) if unread_ref is not None else Reading()
     known = stored_but_read_again(known, reading)
+    node = _node()
     rows = []
     for idx, path in zip(block.column("idx").to_pylist(), block.column("path").to_pylist()):
         d = decode_file(Path(os.fsdecode(path)), preprocess, known, reading=reading)  # bytes: any name the filesystem allows
-        rows.append({"idx": idx, "id": d.id, "digest": d.digest, **d.meta, "error": d.error,
+        rows.append({"idx": idx, "id": d.id, "digest": d.digest, **d.meta, "error": d.error, "decoded_on": node,
                      "pixels": None if d.pixels is None else d.pixels.tobytes()})
     return pa.Table.from_pylist(rows, schema=DECODED_SCHEMA)
 
@@ -132,7 +140,8 @@ class EncodeWriter:
             vecs, tokens = self.encoder.encode(arrays)
             self.writer.write(rows, vecs, tokens)
         signature = [name for name, _ in SIGNATURE_FIELDS]
-        return batch.drop_columns(["pixels", *signature]).append_column("encoded", pa.array(encoded, pa.bool_()))
+        return (batch.drop_columns(["pixels", *signature]).append_column("encoded", pa.array(encoded, pa.bool_()))
+                .append_column("encoded_on", pa.array([_node()] * len(ids), pa.string())))
 
 
 def decoded_of(row: dict) -> Decoded:

@@ -11,6 +11,7 @@ with one clock whose laps add up to the elapsed time.
 """
 from __future__ import annotations
 
+import shutil
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -127,17 +128,23 @@ class Transaction:
         errors_now = self.previous_errors if errors is None else errors
         change = Change(store, manifest, self.model, items, {"images": table, "errors": errors_now, "texts": corpus},
                         rebuild, options)
-        for step in STEPS:
-            subject = items[step.subject]
-            if step.key in drop or recorded[step.subject] is DROP or (defer and (rebuild or subject.changed)):
-                change.derived[step.key] = DROP
-            elif subject.vectors is None:
-                change.derived[step.key] = CARRY
-            else:
-                change.derived[step.key] = step.derive(change)
-            self.lap(step.phase)
-        manifest.counts = {"images": len(table), "vectors": len(self.live), "errors": len(errors_now), "texts": len(corpus)}
-        store.commit(manifest, **recorded, **change.derived)
+        try:
+            for step in STEPS:
+                subject = items[step.subject]
+                if step.key in drop or recorded[step.subject] is DROP or (defer and (rebuild or subject.changed)):
+                    change.derived[step.key] = DROP
+                elif subject.vectors is None:
+                    change.derived[step.key] = CARRY
+                else:
+                    change.derived[step.key] = step.derive(change)
+                self.lap(step.phase)
+            manifest.counts = {"images": len(table), "vectors": len(self.live), "errors": len(errors_now),
+                               "texts": len(corpus)}
+            store.commit(manifest, **recorded, **change.derived)
+        finally:
+            change.derived.clear()  # a part mapped from a work folder lets go of its files first
+            for path in change.scratches:
+                shutil.rmtree(path, ignore_errors=True)
         self.manifest = manifest
         self.previous = table
         if errors is not None:

@@ -1,9 +1,7 @@
 """The query path: encode the query -> ANN search (restricted by a metadata filter) -> hits.
 
 `Collection` is the read-only object the CLI, the UI and the service share: open it once, search
-many times; the model and the FAISS index stay loaded. Writing (ingest, texts, reindex) lives in
-vsearch.pipeline.
-"""
+many times; the model and the FAISS index stay loaded. Writing lives in vsearch.pipeline."""
 from __future__ import annotations
 
 import threading
@@ -59,7 +57,7 @@ class Collection:
 
     def __init__(self, name: str | None = None, home: str | Path | None = None, model=None,
                  device: str | None = None, reranker=None, reload_every: float | None = None,
-                 text_cache: int = 0):
+                 text_cache: int = 0, prefetch: bool = True):
         self.home = index_home(home)
         self.name = pick_collection(name, self.home)
         self._folder = self.home / self.name
@@ -87,6 +85,8 @@ class Collection:
         self._encoder = QueryEncoder(manifest.model, lambda: self.model, cache_size=text_cache,
                                      torch_free=self._model is None and self._model_name is None, device=self._device)
         self.reranking = Reranking(self._folder, manifest.model.name, reranker)
+        if prefetch:
+            self._gen.warm()
 
     # --- generations ---------------------------------------------------------------------------
     def _pinned_store(self) -> CollectionStore:
@@ -390,10 +390,11 @@ def _query_vector(vector, dim: int) -> np.ndarray:
 
 def open_collection(name: str | None = None, home: str | Path | None = None, model=None,
                     device: str | None = None, reranker=None, *, reload_every: float | None = None,
-                    text_cache: int = 0) -> Collection:
+                    text_cache: int = 0, prefetch: bool = True) -> Collection:
     """Open a collection for searching. `model`: None (the collection's own), a name that must
     match it, or an already-loaded DualEncoder. `reranker`: a Reranker object or an ITM
     checkpoint path to use instead of the model's shipped one. `reload_every`: follow commits,
     checking for a newer generation at most every that many seconds (see Collection).
-    `text_cache`: keep the query vectors of that many recent distinct texts."""
-    return Collection(name, home, model, device, reranker, reload_every=reload_every, text_cache=text_cache)
+    `text_cache`: keep the query vectors of that many recent distinct texts. `prefetch`: open and
+    pre-fault the index now (index/prefetch.py); False for one-shot use (`info`, one query)."""
+    return Collection(name, home, model, device, reranker, reload_every=reload_every, text_cache=text_cache, prefetch=prefetch)

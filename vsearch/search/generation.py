@@ -17,9 +17,10 @@ from typing import Any, Callable, Hashable
 import numpy as np
 import pyarrow as pa
 
-from ..errors import QueryError
+from ..errors import QueryError, VsearchError
 from ..escape import valid_utf8
 from ..filters import Filter
+from ..index import default_memory_budget
 from ..models.hubness import lookup
 from ..store.collection import CollectionStore
 from ..store.manifest import Manifest
@@ -72,7 +73,7 @@ class Generation:
         self.images = store.images()
         self.rows = Rows(self.images)
         self.browse = Browser(store.folder, name, self.manifest.roots, self.images, self.rows.of)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a part may load another (the prefetch opens the index)
         self._parts: dict[str, Any] = {}
         # No reference cycle reaches self, so the lease goes as soon as the last user lets go.
         self._release = weakref.finalize(self, store.unpin)
@@ -154,10 +155,29 @@ class Generation:
         return self._part(key, lambda: self.store.bias_arrays(key))
 
     def warm_like(self, other: "Generation") -> None:
-        """Load what `other` had loaded, so that the first requests on this one do not wait for it."""
+        """Load what `other` had loaded, so that the first requests on this one do not wait for it
+        (and pre-fault this one's index when `other`'s was)."""
+        if other.loaded("prefetch"):
+            self.warm()
+            return
         for key, load in (("index", self.index), ("image_bias", lambda: self.bias("image_bias"))):
             if other.loaded(key):
                 load()
+
+    def warm(self) -> None:
+        """Open the index and the image biases now, and pre-fault the mapped pages queries touch
+        (index/prefetch.py) up to the collection's index memory budget: the first queries then run
+        at the speed of the next ones. A part that cannot be read is left for the first query to
+        report."""
+        m = self.manifest.index
+        budget = m.max_memory or (m.measured.get("memory") or {}).get("budget") or default_memory_budget()
+        try:
+            self.bias("image_bias")
+            job = self._part("prefetch", lambda: self.index().prefetch(int(budget)))
+        except VsearchError:
+            return
+        if job is not None:  # what was left for the background stops when the generation goes
+            weakref.finalize(self, job.stop)
 
     # --- queries over this generation ----------------------------------------------------------
     def resolve(self, ref: "str | int", collection: str) -> int:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -133,3 +134,19 @@ def rows_at(table: pa.Table, numbers: list[int]) -> list[dict]:
     index = pa.Array.from_buffers(pa.int64(), len(at), [None, pa.py_buffer(at)])
     columns = [c.take(index).to_pylist() for c in table.columns]
     return [dict(zip(table.column_names, values)) for values in zip(*columns)]
+
+
+ROW_GROUP = 65_536  # rows per row group of a table written as a stream
+
+
+def write_row_groups(path: Path, schema: pa.Schema, parts: Iterable[pa.Table], rows: int = ROW_GROUP) -> int:
+    """Write tables that arrive one after another as one Parquet file of row groups of at most
+    `rows` rows (a reader can then take it a row group at a time); returns the rows written.
+    Memory: one part."""
+    n = 0
+    with pq.ParquetWriter(path, schema, compression="zstd") as w:
+        for t in parts:
+            if len(t):
+                w.write_table(t.select(schema.names).cast(schema), row_group_size=rows)
+                n += len(t)
+    return n

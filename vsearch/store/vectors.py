@@ -4,9 +4,14 @@ One shard per encoded batch (store/parts.py explains why): a single Parquet file
 renamed into place, so the shard file is its own completion marker. Each row also carries the
 content-derived metadata (size in pixels, EXIF), so a resumed or moved file never needs
 decoding again.
+
+Reading is by row group, never a whole collection at once: `chunks(live_ids)` hands the live
+vectors to an index build (index/chunks.py) a block at a time, and `compact` rewrites shards as a
+stream. Only the id column of every shard is read whole (8 bytes a vector).
 """
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Iterator
 
@@ -16,8 +21,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..atomic import atomic_write
+from ..index.chunks import CHUNK_ROWS
 from .parts import PartStore
-from .tables import CONTENT_FIELDS, META_FIELDS, SIGNATURE_FIELDS, conform, int64_column
+from .storage import writing
+from .tables import CONTENT_FIELDS, META_FIELDS, ROW_GROUP, SIGNATURE_FIELDS, conform, int64_column, write_row_groups
 
 
 def shard_schema(dim: int) -> pa.Schema:
@@ -167,3 +174,93 @@ class VectorStore(PartStore):
         vec = t.column("vector").combine_chunks()
         raw = np.frombuffer(vec.buffers()[1], dtype=np.float16, count=(len(vec) + vec.offset) * self.dim)
         return raw[vec.offset * self.dim:].reshape(len(t), self.dim).astype(np.float32)
+
+    # --- streamed reading ------------------------------------------------------------------------
+    def live_rows(self, live_ids: np.ndarray | None = None) -> list[tuple[Path, np.ndarray]]:
+        """(shard, bool mask of its rows) for the first stored row of each id (of `live_ids`
+        only, when given): the rows `load` would return, found from the id columns alone."""
+        shards = self.shards()
+        per = []
+        for s in shards:
+            with self.reading(s):
+                per.append(self._read_ids(s))
+        if not per:
+            return []
+        all_ids = np.concatenate(per)
+        _, first = np.unique(all_ids, return_index=True)
+        if live_ids is not None:
+            first = first[np.isin(all_ids[first], np.asarray(live_ids, np.int64))]
+        keep = np.zeros(len(all_ids), bool)
+        keep[first] = True
+        bounds = np.cumsum([0] + [len(i) for i in per])
+        return [(s, keep[a:b]) for s, a, b in zip(shards, bounds[:-1], bounds[1:])]
+
+    def batches(self, live_rows: list[tuple[Path, np.ndarray]], columns: list[str] | None = None,
+                rows: int = CHUNK_ROWS) -> Iterator[pa.Table]:
+        """The kept rows of every shard, a row group at a time (at most `rows` rows each), in this
+        format's schema (a shard of an older format conformed as `_read_shard` does)."""
+        full = shard_schema(self.dim)
+        wanted = full if columns is None else pa.schema([full.field(c) for c in columns])
+        for shard, mask in live_rows:
+            if not mask.any():
+                continue
+            with self.reading(shard):
+                f = pq.ParquetFile(shard)
+                have = [c for c in wanted.names if c in set(f.schema_arrow.names)]
+                at = 0
+                for g in range(f.num_row_groups):  # a row group without a kept row is not read
+                    n = f.metadata.row_group(g).num_rows
+                    keep, at = mask[at:at + n], at + n
+                    if not keep.any():
+                        continue
+                    group = f.read_row_group(g, columns=have)
+                    for start in range(0, n, rows):
+                        take = keep[start:start + rows]
+                        if not take.any():
+                            continue
+                        t = group.slice(start, rows).filter(pa.array(take))
+                        yield t if t.schema.equals(wanted) else conform(
+                            t.cast(pa.schema([wanted.field(c) for c in t.schema.names])), wanted)
+
+    def chunks(self, live_ids: np.ndarray | None = None) -> "ShardChunks":
+        return ShardChunks(self, self.live_rows(live_ids))
+
+    def compact(self, live_ids: np.ndarray) -> None:
+        """Rewrite every shard into one holding only the live ids, streamed a row group at a time."""
+        old = self.shards()
+        if not old:
+            return
+        plan = self.live_rows(live_ids)
+        kept = int(sum(m.sum() for _, m in plan))
+        new = None
+        if kept:
+            stem = f"{self.prefix}-{uuid.uuid4().hex}"
+
+            def write(tmp: Path) -> None:
+                write_row_groups(tmp, shard_schema(self.dim), self.batches(plan, rows=ROW_GROUP), ROW_GROUP)
+
+            with writing(self.what, self.folder, "the shards are unchanged"):
+                atomic_write(self.folder / f"{stem}{self.marker}", write, point="shard")
+            new = self.folder / f"{stem}{self.marker}"
+        for marker in old:
+            if marker != new:
+                marker.unlink(missing_ok=True)
+        self._changed()
+
+
+class ShardChunks:
+    """The live vectors of a collection's shards as `VectorChunks` (index/chunks.py): the shards'
+    rows in a fixed order, a row group at a time; `ids()` without reading any vector."""
+
+    def __init__(self, store: VectorStore, live_rows: list[tuple[Path, np.ndarray]]):
+        self.store, self.plan = store, live_rows
+        self.n = int(sum(m.sum() for _, m in live_rows))
+        self.dim = store.dim
+
+    def chunks(self, rows: int = CHUNK_ROWS) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for t in self.store.batches(self.plan, ["id", "vector"], rows):
+            yield int64_column(t, "id"), self.store.vectors_of(t)
+
+    def ids(self) -> np.ndarray:
+        return np.concatenate([int64_column(t, "id") for t in self.store.batches(self.plan, ["id"])] or
+                              [np.zeros(0, np.int64)])

@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 
 from ...errors import CollectionFormatError
-from ...models.hubness import reuse_or_compute
+from ...models.hubness import reuse_or_compute_chunks
 from ...store.tables import BIAS_SCHEMA
 from .step import CARRY, DROP, Change, DerivedStep
 
@@ -33,5 +33,5 @@ class Biases(DerivedStep):
         if previous is not None and np.array_equal(previous[0], items.live):
             return CARRY
         correct = hubness.image_bias if self.subject == "images" else hubness.text_bias
-        bias = reuse_or_compute(correct, items.live, lambda ids: items.vectors.load(ids)[1], previous)
+        bias = reuse_or_compute_chunks(correct, items.live, previous, items.vectors.chunks)  # only the new ids' vectors
         return pa.table({"id": items.live, "bias": bias}, schema=BIAS_SCHEMA.with_metadata({"hubness": hubness.signature}))

@@ -9,12 +9,16 @@ collection, a size at which auto would choose another kind). The manifest's `ind
 what was chosen, why, and the recall measured against exact search."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from ...errors import CollectionFormatError
-from ...index import VectorIndex, build_index, choose_and_build, rebuild_due
+from ...index import VectorIndex, build_index, choose_and_build, choose_and_build_chunks, rebuild_due
+from ...index.build import build_from_chunks
 from ...store.collection import CollectionStore
 from ...store.manifest import IndexRecord, Manifest
+from .sources import ShardVectors
 from .step import CARRY, DROP, Change, DerivedStep, Items
 
 
@@ -31,7 +35,8 @@ class ImageIndex(DerivedStep):
     def derive(self, change: Change) -> VectorIndex | None:
         index, change.manifest.index = index_for_commit(
             change.store, change.manifest, change.items["images"], change.options.get("index_type"),
-            change.options.get("max_index_memory"), change.model.hubness, rebuild=change.rebuild)
+            change.options.get("max_index_memory"), change.model.hubness, rebuild=change.rebuild,
+            scratch=change.scratch("index"), build=change.options.get("index_build"))
         return CARRY if index is None else index
 
     def read(self, store: CollectionStore) -> VectorIndex:
@@ -53,12 +58,16 @@ class TextsIndex(DerivedStep):
 
 
 def index_for_commit(store: CollectionStore, manifest: Manifest, items: Items, index_type: str | None = None,
-                     max_memory: int | None = None, hubness=None, rebuild: bool = False) -> tuple[VectorIndex | None, IndexRecord]:
+                     max_memory: int | None = None, hubness=None, rebuild: bool = False,
+                     scratch: Path | None = None, build=None) -> tuple[VectorIndex | None, IndexRecord]:
     """(index over exactly the live ids, the manifest's new `index` record); the index is None when
     the previous generation's serves unchanged (the commit carries it over). `rebuild` forces a new
     build (reindex); otherwise the previous index is updated when it can be. A new build sizes the
     kind's parameters to the vectors and tunes its search knob (nothing is carried over from an
-    index built for another size)."""
+    index built for another size). Shard vectors are streamed into the build; `scratch`: a folder
+    on the collection's filesystem where a large IVF index is built in parts merged on disk (the
+    commit hard-links the result into place; the writer removes the folder after it). `build`:
+    another builder of choose_and_build_chunks' (pipeline/ray_index.py RayBuild: on a cluster)."""
     requested = requested_kind(manifest, index_type)
     max_memory = max_memory or manifest.index.max_memory
     old = manifest.index
@@ -66,11 +75,13 @@ def index_for_commit(store: CollectionStore, manifest: Manifest, items: Items, i
         updated = _updated(store, old, items, max_memory)
         if updated is not None:
             return updated
-    ids, vecs = items.vectors.load()
-    index, measured = choose_and_build(
-        ids, vecs, requested, max_memory=max_memory,
-        text_queries=None if hubness is None else hubness.texts,
-        image_queries=None if hubness is None else hubness.images)
+    queries = {"text_queries": None if hubness is None else hubness.texts,
+               "image_queries": None if hubness is None else hubness.images}
+    if isinstance(items.vectors, ShardVectors):  # streamed: memory holds the index and one chunk
+        index, measured = choose_and_build_chunks(items.vectors.as_chunks(), requested, max_memory=max_memory,
+                                                  workdir=scratch, build=build or build_from_chunks, **queries)
+    else:
+        index, measured = choose_and_build(*items.vectors.load(), requested, max_memory=max_memory, **queries)
     return index, IndexRecord.from_json({**measured, "type": index.kind, "params": dict(index.params),
                                          "requested": requested, "max_memory": max_memory, "updates": 0})
 

@@ -6,69 +6,61 @@ from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ...errors import CollectionFormatError
 from ...store.tables import int64_column
-from ...store.vectors import VectorStore
+from ...store.vectors import ShardChunks, VectorStore
 from .step import CHUNK
 
 
 class ShardVectors:
-    """The live images' vectors in the shards. `load` reads them once for the whole commit (the
-    steps of one commit share it); `chunks` streams them shard by shard instead."""
+    """The live images' vectors in the shards, read a row group at a time: `load(ids)` and
+    `chunks(ids)` read only the shards' rows of those ids, `as_chunks()` hands every live vector to
+    an index build (index/chunks.py) without holding them all, so a commit's memory is bounded by
+    what it adds and one chunk, not by the collection. `load()` of every live id is for small
+    collections (tests) only."""
 
     def __init__(self, shards: VectorStore, live: np.ndarray, collection: str):
         self.shards = shards
         self.live = live
         self.collection = collection
-        self._loaded: tuple[np.ndarray, np.ndarray, pa.Table] | None = None
 
-    def loaded(self) -> tuple[np.ndarray, np.ndarray, pa.Table]:
-        """(ids, vectors, content metadata) of every live id, read now if they were not."""
-        if self._loaded is None:
-            ids, vecs, meta = self.shards.load(self.live, signatures=False)
-            if len(ids) != len(self.live):
-                raise CollectionFormatError(f"{len(self.live) - len(ids)} rows of {self.collection!r} have no stored vector; "
-                                            f"`vsearch reindex --collection {self.collection}` repairs the collection")
-            self._loaded = ids, vecs, meta
-        return self._loaded
+    def _missing(self, missing: int) -> CollectionFormatError:
+        return CollectionFormatError(f"{missing} rows of {self.collection!r} have no stored vector; "
+                                     f"`vsearch reindex --collection {self.collection}` repairs the collection")
+
+    def as_chunks(self) -> ShardChunks:
+        """Every live vector as VectorChunks (refused when a live id has no stored vector)."""
+        source = self.shards.chunks(self.live)
+        if source.n != len(self.live):
+            raise self._missing(len(self.live) - source.n)
+        return source
 
     def load(self, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        all_ids, vecs, _ = self.loaded()
-        if ids is None:
-            return all_ids, vecs
-        return ids, vecs[np.searchsorted(all_ids, ids)]
+        wanted = self.live if ids is None else np.asarray(ids, dtype=np.int64)
+        got = list(self.chunks(wanted))
+        if not got:
+            return np.zeros(0, np.int64), np.zeros((0, self.shards.dim), np.float32)
+        all_ids, vecs = np.concatenate([g[0] for g in got]), np.concatenate([g[1] for g in got])
+        order = np.argsort(all_ids, kind="stable")
+        return all_ids[order], vecs[order]
 
     def chunks(self, ids: np.ndarray | None = None, size: int = CHUNK) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        if self._loaded is not None:
-            wanted = self.live if ids is None else np.asarray(ids, dtype=np.int64)
-            for i in range(0, len(wanted), size):
-                yield self.load(wanted[i:i + size])
-            return
-        for got, vecs, _ in self.rows((), ids, size):
-            yield got, vecs
+        wanted = self.live if ids is None else np.asarray(ids, dtype=np.int64)
+        source = self.shards.chunks(wanted)
+        if source.n != len(np.unique(wanted)):
+            raise self._missing(len(np.unique(wanted)) - source.n)
+        yield from source.chunks(size)
 
     def rows(self, columns: tuple[str, ...], ids: np.ndarray | None = None,
              size: int = CHUNK) -> Iterator[tuple[np.ndarray, np.ndarray, pa.Table]]:
-        """The same streamed from the shards with more of their `columns`: (ids, vectors, columns)."""
+        """The same as `chunks` with more of the shards' `columns`: (ids, vectors, columns)."""
         wanted = self.live if ids is None else np.asarray(ids, dtype=np.int64)
-        seen = np.zeros(len(wanted), dtype=bool)  # an id stored in two shards is given once
-        for t in self.shards.tables(["id", "vector", *columns]):
-            t = t.filter(pc.is_in(t["id"], value_set=pa.array(wanted, pa.int64())))
-            if not len(t):
-                continue
-            got = int64_column(t, "id")
-            uniq, first = np.unique(got, return_index=True)
-            first = np.sort(first[~seen[np.searchsorted(wanted, uniq)]])
-            seen[np.searchsorted(wanted, got[first])] = True
-            t, got = t.take(pa.array(first)), got[first]
-            for i in range(0, len(t), size):
-                part = t.slice(i, size)
-                yield got[i:i + size], self.shards.vectors_of(part), part.select(list(columns))
-        if not seen.all():
-            raise CollectionFormatError(f"{int((~seen).sum())} rows of {self.collection!r} have no stored vector; "
-                                        f"`vsearch reindex --collection {self.collection}` repairs the collection")
+        source = self.shards.chunks(wanted)
+        if source.n != len(np.unique(wanted)):
+            raise self._missing(len(np.unique(wanted)) - source.n)
+        for t in self.shards.batches(source.plan, ["id", "vector", *columns], size):
+            yield int64_column(t, "id"), self.shards.vectors_of(t), t.select(list(columns))
 
 
 class ArrayVectors:

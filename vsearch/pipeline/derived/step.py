@@ -14,13 +14,16 @@ previous part serves unchanged) or DROP (the generation has none).
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Iterator, Protocol
 
 import numpy as np
 import pyarrow as pa
 
+from ...atomic import TMP_PREFIX
 from ...errors import CollectionFormatError
 from ...store.collection import CARRY, DROP, CollectionStore
 from ...store.manifest import Manifest
@@ -75,6 +78,15 @@ class Change:
     rebuild: bool = False              # build every part anew from the items (vsearch reindex)
     options: dict[str, Any] = field(default_factory=dict)  # the writer's options (index_type, max_index_memory)
     derived: dict[str, Any] = field(default_factory=dict)  # key -> what each earlier step returned
+    scratches: list[Path] = field(default_factory=list)     # work folders the writer removes after the commit
+
+    def scratch(self, what: str) -> Path:
+        """A new work folder name in the collection's folder (its filesystem: a part built there
+        is hard-linked into the generation), removed by the writer once the commit is done; a
+        crash leaves it as debris the next repair removes (its name starts with TMP_PREFIX)."""
+        path = self.store.folder / f"{TMP_PREFIX}{what}-{uuid.uuid4().hex[:8]}"
+        self.scratches.append(path)
+        return path
 
     def part(self, step: "DerivedStep") -> Any | None:
         """The new generation's part of an earlier step (say the image index, for a step that
