@@ -56,15 +56,21 @@ def fill_part(folder: str, dim: int, plan: list[tuple[str, np.ndarray]], trained
 
 
 def groups(plan: list[tuple[Path, np.ndarray]], rows: int) -> list[list[tuple[Path, np.ndarray]]]:
-    """Consecutive shards gathered until each group holds about `rows` live rows."""
+    """Consecutive shards gathered until each group holds about `rows` live rows; a shard holding
+    more (an import writes large ones) is split by its rows, so every node gets parts to fill."""
     out: list[list[tuple[Path, np.ndarray]]] = [[]]
     held = 0
     for shard, mask in plan:
-        if held >= rows:
-            out.append([])
-            held = 0
-        out[-1].append((shard, mask))
-        held += int(mask.sum())
+        live = np.flatnonzero(mask)
+        while len(live):
+            if held >= rows:
+                out.append([])
+                held = 0
+            take, live = live[:rows - held], live[rows - held:]
+            piece = np.zeros_like(mask)
+            piece[take] = True
+            out[-1].append((shard, piece))
+            held += len(take)
     return [g for g in out if g]
 
 
