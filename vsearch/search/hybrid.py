@@ -76,8 +76,12 @@ class WordsView:
 
     def reasons(self, parsed: ParsedQuery, id_: int) -> tuple[dict[str, str], list[dict]]:
         """A hit's words (non-empty fields) and why it matched: [{field, terms}]."""
-        words = self.words_of(id_)
-        return {k: v for k, v in words.items() if v}, matched(parsed, words)
+        return self.reasons_of_many(parsed, [id_])[id_]
+
+    def reasons_of_many(self, parsed: ParsedQuery, ids: list[int]) -> dict[int, tuple[dict[str, str], list[dict]]]:
+        """reasons() for several hits, their rows read together."""
+        return {id_: ({k: v for k, v in words.items() if v}, matched(parsed, words))
+                for id_, words in self.words_of_many(ids).items()}
 
 
 class WordsSearch:
@@ -132,6 +136,7 @@ class WordsSearch:
             hit.score = score
             out.append(hit)
         out = finish(out)
+        reasons = self.view.reasons_of_many(ranking.parsed, [hit.id for hit in out])
         for hit in out:
-            hit.words, hit.matched = self.view.reasons(ranking.parsed, hit.id)
+            hit.words, hit.matched = reasons[hit.id]
         return out
