@@ -37,6 +37,12 @@ from .runner import IngestRun, ingest_run
 # into the actor map after it when their resource requests are equal, which would decode on the
 # encoder's CPU (and, on a many-core node, on one core) instead of on every free CPU.
 ENCODER_MEMORY = 2 << 30    # measured: ~1.5 GiB for align-lite on a CPU (Ray Data's memory report)
+# CPU slots an encoder actor holds. Decode tasks take whole slots, so a node of c CPUs runs c-1 of
+# them beside its encoder either way; but an encoder of a lost node is restarted on a survivor,
+# and two encoders of one slot each would hold a 2-CPU node whole: the decode tasks they wait for
+# (the lost node's, retried) would never be scheduled, and the job would wait forever (issue 25).
+# At half a slot each, a node carries two encoders and still a decode task.
+ENCODER_CPUS = 0.5
 MAX_INPUT_BLOCKS = 10_000    # the file list goes to the cluster in at most this many blocks (driver objects)
 
 
@@ -178,7 +184,7 @@ def _run_stages(ray, run: IngestRun, options: RayOptions) -> list[dict]:
         # deprecated); SPREAD is only passed for CPU actors on several nodes.
         warnings.simplefilter("ignore", DeprecationWarning)
         ds = decoded.map_batches(
-            EncodeWriter, batch_size=batch_size, batch_format="pyarrow", num_cpus=1, num_gpus=gpus or None,
+            EncodeWriter, batch_size=batch_size, batch_format="pyarrow", num_cpus=ENCODER_CPUS, num_gpus=gpus or None,
             memory=ENCODER_MEMORY,
             compute=ray.data.ActorPoolStrategy(size=actors),
             fn_constructor_kwargs={"folder": str(run.tx.store.folder), "record": model.record, "size": model.preprocess.size,
