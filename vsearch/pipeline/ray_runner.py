@@ -43,6 +43,12 @@ ENCODER_MEMORY = 2 << 30    # measured: ~1.5 GiB for align-lite on a CPU (Ray Da
 # (the lost node's, retried) would never be scheduled, and the job would wait forever (issue 25).
 # At half a slot each, a node carries two encoders and still a decode task.
 ENCODER_CPUS = 0.5
+# A job that moves nothing for this long fails (Ray Data's no-progress guard, 30 min by default)
+# instead of waiting on: when a lost node's work cannot be placed anywhere (no node left with a
+# free CPU slot, or a lost GPU and no other), Ray waits for capacity forever. The finished shards
+# are kept, so a rerun resumes. RAY_DATA_EXECUTION_NO_PROGRESS_TIMEOUT_S, when set, decides.
+STALL_TIMEOUT_S = 600
+STALL_ENV = "RAY_DATA_EXECUTION_NO_PROGRESS_TIMEOUT_S"
 MAX_INPUT_BLOCKS = 10_000    # the file list goes to the cluster in at most this many blocks (driver objects)
 
 
@@ -133,6 +139,8 @@ def _quiet_data() -> None:
     ctx.enable_progress_bars = False  # progress goes through the caller's reporter
     ctx.print_on_execution_start = False
     ctx.enable_auto_log_stats = False
+    if STALL_ENV not in os.environ:
+        ctx.execution_no_progress_timeout_s = STALL_TIMEOUT_S
     logging.getLogger("ray.data").setLevel(logging.WARNING)
 
 
@@ -221,8 +229,15 @@ def _counts(column) -> dict[str, int]:
 
 def _unwrap(e: Exception) -> Exception:
     """A vsearch error raised on a worker, as itself; anything else as one VsearchError line."""
+    from ray.data.exceptions import ExecutionTimeoutError
+
     cause: BaseException = e
     while True:
+        if isinstance(cause, ExecutionTimeoutError):
+            stalled = str(cause).split("\n", 1)[0]
+            return VsearchError(f"the Ray job stopped: {stalled} A lost node whose work no other node can take? "
+                                "(`ray status` shows what waits for which resources.) Nothing was committed; "
+                                "finished shards are kept: run it again to resume")
         if isinstance(cause, VsearchError) and type(cause).__module__.startswith("vsearch"):
             # Ray Data appends its retry advice to the message: keep the first line, ours
             first = str(cause).split("\n", 1)[0]
