@@ -164,3 +164,31 @@ def test_ray_address_needs_the_ray_engine(tmp_path):
 
     r = CliRunner().invoke(app, ["ingest", str(tmp_path), "--ray-address", "auto"])
     assert r.exit_code == 2 and "--ray-address needs --engine ray" in r.output
+
+
+def test_a_stalled_ray_job_stops_with_a_resume_hint(needs_ray, monkeypatch):
+    """The no-progress limit is vsearch's 10 minutes unless Ray's variable says otherwise, and the
+    error Ray Data raises when it is reached is one library error that says to run it again."""
+    from ray.data import DataContext
+    from ray.data.exceptions import ExecutionTimeoutError
+
+    from vsearch.errors import VsearchError
+    from vsearch.pipeline import ray_runner
+
+    ctx = DataContext.get_current()
+    before = ctx.execution_no_progress_timeout_s
+    try:
+        monkeypatch.delenv(ray_runner.STALL_ENV, raising=False)
+        ray_runner._quiet_data()
+        assert ctx.execution_no_progress_timeout_s == ray_runner.STALL_TIMEOUT_S
+        ctx.execution_no_progress_timeout_s = 77.0
+        monkeypatch.setenv(ray_runner.STALL_ENV, "77")
+        ray_runner._quiet_data()
+        assert ctx.execution_no_progress_timeout_s == 77.0  # the variable decides, as Ray reads it
+    finally:
+        ctx.execution_no_progress_timeout_s = before
+    stalled = ExecutionTimeoutError("Dataset execution made no progress for at least 600s of scheduling time.\n"
+                                    "Operators still running:\n  - MapBatches(decode_block): 1 active task(s)")
+    e = ray_runner._unwrap(stalled)
+    assert type(e) is VsearchError and "\n" not in str(e)
+    assert "made no progress for at least 600s" in str(e) and "run it again to resume" in str(e)

@@ -37,6 +37,18 @@ from .runner import IngestRun, ingest_run
 # into the actor map after it when their resource requests are equal, which would decode on the
 # encoder's CPU (and, on a many-core node, on one core) instead of on every free CPU.
 ENCODER_MEMORY = 2 << 30    # measured: ~1.5 GiB for align-lite on a CPU (Ray Data's memory report)
+# CPU slots an encoder actor holds. Decode tasks take whole slots, so a node of c CPUs runs c-1 of
+# them beside its encoder either way; but an encoder of a lost node is restarted on a survivor,
+# and two encoders of one slot each would hold a 2-CPU node whole: the decode tasks they wait for
+# (the lost node's, retried) would never be scheduled, and the job would wait forever (issue 25).
+# At half a slot each, a node carries two encoders and still a decode task.
+ENCODER_CPUS = 0.5
+# A job that moves nothing for this long fails (Ray Data's no-progress guard, 30 min by default)
+# instead of waiting on: when a lost node's work cannot be placed anywhere (no node left with a
+# free CPU slot, or a lost GPU and no other), Ray waits for capacity forever. The finished shards
+# are kept, so a rerun resumes. RAY_DATA_EXECUTION_NO_PROGRESS_TIMEOUT_S, when set, decides.
+STALL_TIMEOUT_S = 600
+STALL_ENV = "RAY_DATA_EXECUTION_NO_PROGRESS_TIMEOUT_S"
 MAX_INPUT_BLOCKS = 10_000    # the file list goes to the cluster in at most this many blocks (driver objects)
 
 
@@ -127,6 +139,8 @@ def _quiet_data() -> None:
     ctx.enable_progress_bars = False  # progress goes through the caller's reporter
     ctx.print_on_execution_start = False
     ctx.enable_auto_log_stats = False
+    if STALL_ENV not in os.environ:
+        ctx.execution_no_progress_timeout_s = STALL_TIMEOUT_S
     logging.getLogger("ray.data").setLevel(logging.WARNING)
 
 
@@ -178,7 +192,7 @@ def _run_stages(ray, run: IngestRun, options: RayOptions) -> list[dict]:
         # deprecated); SPREAD is only passed for CPU actors on several nodes.
         warnings.simplefilter("ignore", DeprecationWarning)
         ds = decoded.map_batches(
-            EncodeWriter, batch_size=batch_size, batch_format="pyarrow", num_cpus=1, num_gpus=gpus or None,
+            EncodeWriter, batch_size=batch_size, batch_format="pyarrow", num_cpus=ENCODER_CPUS, num_gpus=gpus or None,
             memory=ENCODER_MEMORY,
             compute=ray.data.ActorPoolStrategy(size=actors),
             fn_constructor_kwargs={"folder": str(run.tx.store.folder), "record": model.record, "size": model.preprocess.size,
@@ -215,8 +229,15 @@ def _counts(column) -> dict[str, int]:
 
 def _unwrap(e: Exception) -> Exception:
     """A vsearch error raised on a worker, as itself; anything else as one VsearchError line."""
+    from ray.data.exceptions import ExecutionTimeoutError
+
     cause: BaseException = e
     while True:
+        if isinstance(cause, ExecutionTimeoutError):
+            stalled = str(cause).split("\n", 1)[0]
+            return VsearchError(f"the Ray job stopped: {stalled} A lost node whose work no other node can take? "
+                                "(`ray status` shows what waits for which resources.) Nothing was committed; "
+                                "finished shards are kept: run it again to resume")
         if isinstance(cause, VsearchError) and type(cause).__module__.startswith("vsearch"):
             # Ray Data appends its retry advice to the message: keep the first line, ours
             first = str(cause).split("\n", 1)[0]
