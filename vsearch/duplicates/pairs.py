@@ -49,15 +49,22 @@ class Pairs:
                    np.zeros(0, np.int16), np.zeros(0, np.float32))
 
     @classmethod
-    def of(cls, a, b, similarity, hash_bits=None, window=None) -> "Pairs":
-        """Pairs in either order, each once (the first of repeats is kept), sorted by (a, b)."""
+    def of(cls, a, b, similarity, hash_bits=None, window=None, unique: bool = False) -> "Pairs":
+        """Pairs in either order, each once (the first of repeats is kept), sorted by (a, b).
+        `unique`: the caller knows each pair comes once (and never a photo with itself), so
+        only the sort is done, one column at a time (a collection's pairs may be many)."""
         a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
         lo, hi = np.minimum(a, b), np.maximum(a, b)
         n = len(lo)
         bits = np.full(n, -1, np.int16) if hash_bits is None else np.asarray(hash_bits, np.int16)
         win = np.full(n, np.nan, np.float32) if window is None else np.asarray(window, np.float32)
+        sim = np.asarray(similarity, np.float32)
+        if unique:
+            order = np.lexsort((hi, lo))
+            lo, hi, sim, bits, win = lo[order], hi[order], sim[order], bits[order], win[order]
+            return cls(lo, hi, sim, bits, win)
         keep = lo != hi
-        out = cls(lo[keep], hi[keep], np.asarray(similarity, np.float32)[keep], bits[keep], win[keep])
+        out = cls(lo[keep], hi[keep], sim[keep], bits[keep], win[keep])
         return out._unique()
 
     def __len__(self) -> int:
@@ -73,9 +80,10 @@ class Pairs:
     def take(self, rows: np.ndarray) -> "Pairs":
         return Pairs(self.a[rows], self.b[rows], self.similarity[rows], self.hash_bits[rows], self.window[rows])
 
-    def concat(self, other: "Pairs") -> "Pairs":
-        """Both sets, a pair in both once (this one's values kept)."""
-        return Pairs.of(*(np.concatenate([getattr(self, f), getattr(other, f)]) for f in FIELDS))
+    def concat(self, other: "Pairs", disjoint: bool = False) -> "Pairs":
+        """Both sets, a pair in both once (this one's values kept); `disjoint`: the caller knows no
+        pair is in both (only the sort is done)."""
+        return Pairs.of(*(np.concatenate([getattr(self, f), getattr(other, f)]) for f in FIELDS), unique=disjoint)
 
     def without(self, ids: np.ndarray) -> "Pairs":
         """The pairs whose photos are both absent from `ids`."""

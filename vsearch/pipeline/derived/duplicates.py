@@ -53,8 +53,9 @@ class Duplicates(DerivedStep):
             def lookup(wanted: np.ndarray) -> Batch:
                 return _stored(change, items.vectors, wanted)
 
-            pairs = pairs.concat(find_new_pairs(lookup(items.added), index.search, ids, hashes, valid, lookup,
-                                                stored=pairs, workdir=change.store.folder))
+            new = find_new_pairs(lookup(items.added), index.search, ids, hashes, valid, lookup, stored=pairs,
+                                 workdir=change.store.folder)
+            pairs = pairs.concat(new, disjoint=True)  # each new pair holds an added photo, which no stored one does
         return to_table(pairs)
 
 
