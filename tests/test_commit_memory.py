@@ -15,6 +15,7 @@ from vsearch.duplicates import Batch, find_pairs, join
 from vsearch.duplicates.rows import Rows
 from vsearch.index import build_index
 from vsearch.pipeline.derived import index as index_step
+from vsearch.store import tables
 from vsearch.store.collection import CollectionStore
 
 
@@ -69,3 +70,13 @@ def test_pairs_come_once_whichever_block_holds_either_photo(block):
     assert (lo < hi).all() and len(np.unique(keys)) == len(keys)
     pairs = find_pairs([Batch(ids, vecs)], len(ids), 16)
     assert len(pairs) == len({(a, b) for a, b in zip(pairs.a.tolist(), pairs.b.tolist())}) >= 120
+
+
+def test_opening_a_collection_checks_its_derived_tables_without_keeping_them(photos, home, model):
+    vsearch.ingest(photos, collection="c", home=home, model=model)
+    store = CollectionStore(home / "c")
+    assert store.damaged_tables({"duplicates": tables.DUPLICATES_SCHEMA, "image_bias": tables.BIAS_SCHEMA}) == {}
+    assert not store._tables  # checked a batch at a time, nothing held
+    path = store.folder / store.manifest.files["image_bias"]
+    path.write_bytes(path.read_bytes()[:-40])  # its footer cut off
+    assert "image_bias" in CollectionStore(home / "c").damaged_tables({"image_bias": tables.BIAS_SCHEMA})

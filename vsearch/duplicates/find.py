@@ -66,14 +66,15 @@ class _Clock:
 
 
 def find_new_pairs(new: Batch, search: Search, all_ids: np.ndarray, all_hashes: np.ndarray, all_valid: np.ndarray,
-                   lookup: Callable[[np.ndarray], Batch], stored: Pairs | None = None, k: int = K,
+                   lookup: Callable[[np.ndarray], Batch], stored: Pairs | Callable[[np.ndarray], Pairs] | None = None,
+                   k: int = K,
                    workdir: str | Path | None = None) -> Pairs:
     """The near pairs holding at least one of the `new` photos, the others being already in the
     collection. `search`: the collection's index, which already holds the new vectors; `all_*`:
     every photo's id and pHash (valid: it has one), new ones included; `lookup(ids)`: the Batch of
     photos already stored (their vectors and signatures), for the candidates the new ones meet;
-    `stored`: the collection's pairs (those of the photos the new ones meet count towards their
-    WINDOW_NEIGHBOURS)."""
+    `stored`: the collection's pairs, or a function giving those of some photos (those of the
+    photos the new ones meet count towards their WINDOW_NEIGHBOURS)."""
     new_ids = np.asarray(new.ids, np.int64)
     if not len(new_ids):
         return Pairs.empty()
@@ -100,7 +101,7 @@ def find_new_pairs(new: Batch, search: Search, all_ids: np.ndarray, all_hashes: 
             rows.append(old)
         where = np.argsort(rows.ids)
         pos = lambda ids: where[np.searchsorted(rows.ids, ids, sorter=where)]  # noqa: E731
-        context = stored.take(np.flatnonzero(np.isin(stored.a, others) | np.isin(stored.b, others))) if stored is not None else None
+        context = stored(others) if callable(stored) else stored.touching(others) if stored is not None else None
         return score(rows, pos(a), pos(b), context)
 
 

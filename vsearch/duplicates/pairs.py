@@ -18,10 +18,12 @@ its near copies, not with how crowded its photos' neighbourhoods are.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from ..store.tables import DUPLICATES_SCHEMA, numpy_column
 
@@ -67,6 +69,13 @@ class Pairs:
         out = cls(lo[keep], hi[keep], sim[keep], bits[keep], win[keep])
         return out._unique()
 
+    @classmethod
+    def concat_all(cls, parts: list["Pairs"]) -> "Pairs":
+        """Sets with no pair in common, as one (sorted)."""
+        if not parts:
+            return cls.empty()
+        return cls.of(*(np.concatenate([getattr(p, f) for p in parts]) for f in FIELDS), unique=True)
+
     def __len__(self) -> int:
         return len(self.a)
 
@@ -92,6 +101,11 @@ class Pairs:
         ids = np.asarray(ids, np.int64)
         return self.take(np.flatnonzero(~(np.isin(self.a, ids) | np.isin(self.b, ids))))
 
+    def touching(self, ids: np.ndarray) -> "Pairs":
+        """The pairs holding a photo of `ids`."""
+        ids = np.asarray(ids, np.int64)
+        return self.take(np.flatnonzero(np.isin(self.a, ids) | np.isin(self.b, ids)))
+
     def ids(self) -> np.ndarray:
         return np.unique(np.concatenate([self.a, self.b]))
 
@@ -105,6 +119,21 @@ def to_table(pairs: Pairs) -> pa.Table:
     cols = [getattr(pairs, f) for f in FIELDS]
     cols[-1] = pa.array(pairs.window, mask=np.isnan(pairs.window))
     return pa.table(cols, schema=DUPLICATES_SCHEMA)
+
+
+class StreamedPairs:
+    """A collection's pairs after an update, as a commit part written a batch at a time: the stored
+    ones (`stored()`: their batches, those of removed photos left out) and then the `new` ones,
+    each batch sorted. Never all in memory, so an update's cost is that of the photos it adds."""
+
+    def __init__(self, stored: Callable[[], Iterator[Pairs]], new: Pairs):
+        self.stored, self.new = stored, new
+
+    def write_parquet(self, path) -> None:
+        with pq.ParquetWriter(path, DUPLICATES_SCHEMA, compression="zstd") as out:
+            for part in (*self.stored(), self.new):
+                if len(part):
+                    out.write_table(to_table(part))
 
 
 def from_table(table: pa.Table) -> Pairs:
