@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -34,10 +34,17 @@ Search = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 
 def find_pairs(batches: Iterable[Batch], n: int, dim: int, k: int = K, workdir: str | Path | None = None,
                timings: dict[str, float] | None = None) -> Pairs:
-    """Every near pair among `n` photos handed over in batches (streamed: see rows.py; the
-    candidates are measured a block at a time, so memory holds the pairs kept, not every candidate).
-    `timings`, if given, gets the seconds of each phase (read, vectors, hashes, score) and the
-    number of window matches made (windows)."""
+    """Every near pair among `n` photos handed over in batches, as one set (see pair_blocks)."""
+    return Pairs.concat_all(list(pair_blocks(batches, n, dim, k, workdir, timings)))
+
+
+def pair_blocks(batches: Iterable[Batch], n: int, dim: int, k: int = K, workdir: str | Path | None = None,
+                timings: dict[str, float] | None = None) -> Iterator[Pairs]:
+    """Every near pair among `n` photos handed over in batches (streamed: see rows.py), a block of
+    photos' pairs at a time, each pair in one block: a caller that writes them as they come holds
+    one block, not every pair. The pairs a window match must decide come last (each photo's
+    nearest such pairs are chosen among all of them). `timings`, if given, gets the seconds of
+    each phase (read, vectors, hashes, score) and the number of window matches made (windows)."""
     clock = _Clock(timings)
     with Rows(n, dim, workdir) as rows:
         for batch in batches:
@@ -48,10 +55,14 @@ def find_pairs(batches: Iterable[Batch], n: int, dim: int, k: int = K, workdir: 
         ha, hb, _ = hash_candidates(rows.hashes, rows.has_thumb, HASH_BITS)
         new = ~(best.has(ha, hb) | best.has(hb, ha))  # those the vectors did not find already
         clock.lap("hashes")
-        measured = [measure(rows, lo, hi) for lo, hi in chain(best.blocks(), [(ha[new], hb[new])])]
-        pairs = settle(rows, Measured.concat(measured), counts=timings)
+        undecided = []
+        for lo, hi in chain(best.blocks(), [(ha[new], hb[new])]):
+            m = measure(rows, lo, hi)
+            undecided.append(m.take(m.need))
+            yield settle(rows, m.take(~m.need))  # the signals decide alone: kept as they are
+            clock.lap("score")
+        yield settle(rows, Measured.concat(undecided), counts=timings)
         clock.lap("score")
-        return pairs
 
 
 class _Clock:
@@ -126,6 +137,9 @@ class Measured:
     sim: np.ndarray     # float32
     bits: np.ndarray    # int16, -1: a photo has no pixel signature
     need: np.ndarray    # bool
+
+    def take(self, rows: np.ndarray) -> "Measured":
+        return Measured(self.lo[rows], self.hi[rows], self.sim[rows], self.bits[rows], self.need[rows])
 
     @classmethod
     def concat(cls, parts: list["Measured"]) -> "Measured":

@@ -17,8 +17,9 @@ its near copies, not with how crowded its photos' neighbourhoods are.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -134,6 +135,26 @@ class StreamedPairs:
             for part in (*self.stored(), self.new):
                 if len(part):
                     out.write_table(to_table(part))
+
+
+class WrittenPairs:
+    """A collection's pairs already written to a work file on the collection's filesystem (a
+    full search writes each block as it comes), as a commit part: moved into place."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def write_parquet(self, path) -> None:
+        os.replace(self.path, path)
+
+
+def write_blocks(blocks: Iterable[Pairs], path) -> WrittenPairs:
+    """Pairs handed over a block at a time, written to `path` as they come."""
+    with pq.ParquetWriter(path, DUPLICATES_SCHEMA, compression="zstd") as out:
+        for part in blocks:
+            if len(part):
+                out.write_table(to_table(part))
+    return WrittenPairs(path)
 
 
 def from_table(table: pa.Table) -> Pairs:

@@ -7,7 +7,7 @@ An ingest searches only the photos it adds (their vectors in the new index, thei
 the collection's) and drops the pairs of the photos it removes, streaming the stored pairs into
 the new table (an update costs what its photos cost, not what the collection holds); a new collection, an ingest that
 more than doubles one, and `vsearch reindex` find them all, streaming the shards (bounded memory:
-vsearch/duplicates/rows.py).
+vsearch/duplicates/rows.py) and writing the pairs a block of photos at a time.
 """
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ...duplicates import Batch, find_new_pairs, find_pairs
-from ...duplicates.pairs import Pairs, StreamedPairs, from_table, to_table
+from ...duplicates import Batch, find_new_pairs
+from ...duplicates.find import pair_blocks
+from ...duplicates.pairs import Pairs, StreamedPairs, WrittenPairs, from_table, write_blocks
 from ...duplicates.pixels import seen_shapes
 from ...imaging.signature import SIDE
 from ...store.tables import DUPLICATES_SCHEMA, int64_column, numpy_column
@@ -38,7 +39,7 @@ class Duplicates(DerivedStep):
     phase = "duplicates"
     what = "the near-duplicate pairs"
 
-    def derive(self, change: Change) -> pa.Table | StreamedPairs | None:
+    def derive(self, change: Change) -> WrittenPairs | StreamedPairs | None:
         items = change.items["images"]
         stored = self._stored(change)
         if stored is not None and not items.changed:
@@ -47,7 +48,10 @@ class Duplicates(DerivedStep):
         shards = ShardVectors(change.store.vectors(dim), items.live, change.store.name)
         if stored is None or len(items.added) > REBUILD_SHARE * len(items.live):
             batches = (as_batch(ids, vecs, cols) for ids, vecs, cols in shards.rows(SIGNATURE_COLUMNS))
-            return to_table(find_pairs(batches, len(items.live), dim, workdir=change.store.folder))
+            work = change.scratch("pairs")
+            work.mkdir()
+            return write_blocks(pair_blocks(batches, len(items.live), dim, workdir=change.store.folder),
+                                work / "pairs.parquet")
         new = Pairs.empty()
         if len(items.added):
             index = change.part(ImageIndex())
