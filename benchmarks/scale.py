@@ -96,13 +96,16 @@ def tree(pid: int) -> list[int]:
 def run(cmd: list[str], env: dict) -> dict:
     """Run a command, sampling its process tree's memory; returns wall time, peaks and its JSON."""
     peak = {"anon": 0, "file": 0}
+    samples: list[tuple[float, int]] = []  # (seconds since the start, RssAnon kB)
     t = time.perf_counter()
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def sample() -> None:
         while p.poll() is None:
             kb = [status_kb(q) for q in tree(p.pid)]
-            peak["anon"] = max(peak["anon"], sum(a for a, _ in kb))
+            anon = sum(a for a, _ in kb)
+            samples.append((time.perf_counter() - t, anon))
+            peak["anon"] = max(peak["anon"], anon)
             peak["file"] = max(peak["file"], sum(f for _, f in kb))
             time.sleep(0.05)
 
@@ -118,7 +121,24 @@ def run(cmd: list[str], env: dict) -> dict:
     except ValueError:
         payload = {"stdout": out[-2000:]}
     return {"wall_s": wall, "anon_mb": peak["anon"] / 1024, "file_mb": peak["file"] / 1024, "json": payload,
-            "load": os.getloadavg()[0]}
+            "phase_anon_mb": phase_peaks(samples, wall, payload), "load": os.getloadavg()[0]}
+
+
+def phase_peaks(samples: list[tuple[float, int]], wall: float, payload: dict) -> dict[str, float]:
+    """Peak RssAnon (MB) within each phase of a command's `timings` (its laps are contiguous and end
+    at `elapsed_s`; the time before them, interpreter start-up and imports, counts as "start")."""
+    timings, elapsed = payload.get("timings") or {}, payload.get("elapsed_s")
+    if not timings or elapsed is None:
+        return {}
+    edges, at = [("start", wall - elapsed)], wall - elapsed
+    for phase, seconds in timings.items():
+        at += seconds
+        edges.append((phase, at))
+    out: dict[str, float] = {}
+    for t, kb in samples:
+        phase = next((name for name, end in edges if t <= end), edges[-1][0])
+        out[phase] = max(out.get(phase, 0.0), kb / 1024)
+    return out
 
 
 def main() -> None:
@@ -129,6 +149,7 @@ def main() -> None:
     ap.add_argument("--add", type=int, default=10_000, help="vectors added to each collection after its import")
     ap.add_argument("--queries", type=int, default=1_100)
     ap.add_argument("--no-reindex", action="store_true")
+    ap.add_argument("--no-queries", action="store_true", help="skip the fresh-process query runs")
     ap.add_argument("--work", type=Path, default=CACHE / "scale")
     ap.add_argument("--keep", action="store_true", help="keep the collections and sources")
     args = ap.parse_args()
@@ -157,7 +178,7 @@ def main() -> None:
         row["import"] = run([*vsearch, "import", str(work / "source"), "--model", "align-lite", "--collection", name,
                              "--home", str(home), "--root", "/remote/photos", "--json", *index_opts], env)
         print(f"  import: {fmt(row['import'])}", flush=True)
-        for label, cold, extra in QUERY_RUNS:
+        for label, cold, extra in ([] if args.no_queries else QUERY_RUNS):
             if cold:
                 evict(home / name)
             row[label] = run([sys.executable, str(REPO / "benchmarks" / "query.py"), "--fresh", name, "--home", str(home),
@@ -182,7 +203,8 @@ def main() -> None:
 
 def fmt(r: dict) -> str:
     timings = r["json"].get("timings") or {}
-    phases = ", ".join(f"{k} {v:.0f}" for k, v in timings.items())
+    peaks = r.get("phase_anon_mb", {})
+    phases = ", ".join(f"{k} {v:.0f} s" + (f" / {peaks[k]:,.0f} MB" if k in peaks else "") for k, v in timings.items())
     return (f"{r['wall_s']:.0f} s, peak RssAnon {r['anon_mb']:,.0f} MB, mapped {r['file_mb']:,.0f} MB "
             f"(load {r['load']:.1f}){'; ' + phases if phases else ''}")
 
@@ -200,7 +222,7 @@ def print_table(results: list[dict], add: int) -> None:
           f"{'next 1000 p50/p95 ms':>21} {'first/next p50':>14} {'RssAnon MB':>10} {'mapped MB':>9}")
     for r in results:
         idx = r["index"]
-        for label, _, _ in QUERY_RUNS:
+        for label in [q for q, _, _ in QUERY_RUNS if q in r]:
             q = r[label]["json"]
             print(f"{r['n']:>10,} {str(idx['type']) + ' ' + json.dumps(idx['params'] or {})[:17]:<24} {label:<18} "
                   f"{q['open_s']:>7.2f} {q['first_p50']:>10.2f} / {q['first_p95']:<8.2f} {q['next_p50']:>10.2f} / "

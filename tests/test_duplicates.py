@@ -14,6 +14,7 @@ from near_copies import build
 
 import vsearch
 from vsearch.store.collection import CollectionStore
+from vsearch.store import tables
 from vsearch.store.tables import DUPLICATES_SCHEMA
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "photos"
@@ -72,7 +73,8 @@ def test_an_update_finds_the_pairs_a_reindex_finds(library, tmp_path):
     assert pair_set(home) == before and len(before) >= 2 * len(KINDS)
 
 
-def test_removed_photos_leave_their_pairs(model, tmp_path):
+def test_removed_photos_leave_their_pairs(model, tmp_path, monkeypatch):
+    monkeypatch.setattr(tables, "BATCH_ROWS", 2)  # the stored pairs stream into the new table 2 at a time
     names = sorted(p.name for p in EXAMPLES.glob("*.jpg"))[:3]
     build(EXAMPLES, names, tmp_path / "lib", sources=1, kinds=("resave", "crop", "png"))
     home = tmp_path / "home"

@@ -52,6 +52,7 @@ def test_vector_pairs_are_those_of_brute_force(monkeypatch, exact_up_to):
     ids, vecs = library(2_500, 500)
     batches = [Batch(ids[s:s + 700], vecs[s:s + 700]) for s in range(0, len(ids), 700)]
     found = find_pairs(batches, len(ids), vecs.shape[1])
+    assert len(found) == len(as_set(found))  # each pair once, though found from both photos' rows
     truth = exact_pairs(ids, vecs, 0.75)
     near = {(min(a, b), max(a, b)) for a, b in zip(ids[:500].tolist(), ids[2_500:].tolist())}
     assert near <= truth and near <= as_set(found)
@@ -130,6 +131,7 @@ def test_an_update_finds_the_pairs_a_rebuild_finds():
     n_old = 1_200
     take = lambda s: Batch(lib.ids[s], lib.vectors[s], lib.thumbs[s], lib.shapes[s])  # noqa: E731
     everything = find_pairs([lib], len(lib.ids), lib.vectors.shape[1])
+    assert len(everything) == len(as_set(everything))  # a pair both signals find is kept once
     old = find_pairs([take(slice(0, n_old))], n_old, lib.vectors.shape[1])
     vecs = lib.vectors
 

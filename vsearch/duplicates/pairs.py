@@ -17,11 +17,14 @@ its near copies, not with how crowded its photos' neighbourhoods are.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from ..store.tables import DUPLICATES_SCHEMA, numpy_column
 
@@ -49,16 +52,30 @@ class Pairs:
                    np.zeros(0, np.int16), np.zeros(0, np.float32))
 
     @classmethod
-    def of(cls, a, b, similarity, hash_bits=None, window=None) -> "Pairs":
-        """Pairs in either order, each once (the first of repeats is kept), sorted by (a, b)."""
+    def of(cls, a, b, similarity, hash_bits=None, window=None, unique: bool = False) -> "Pairs":
+        """Pairs in either order, each once (the first of repeats is kept), sorted by (a, b).
+        `unique`: the caller knows each pair comes once (and never a photo with itself), so
+        only the sort is done, one column at a time (a collection's pairs may be many)."""
         a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
         lo, hi = np.minimum(a, b), np.maximum(a, b)
         n = len(lo)
         bits = np.full(n, -1, np.int16) if hash_bits is None else np.asarray(hash_bits, np.int16)
         win = np.full(n, np.nan, np.float32) if window is None else np.asarray(window, np.float32)
+        sim = np.asarray(similarity, np.float32)
+        if unique:
+            order = np.lexsort((hi, lo))
+            lo, hi, sim, bits, win = lo[order], hi[order], sim[order], bits[order], win[order]
+            return cls(lo, hi, sim, bits, win)
         keep = lo != hi
-        out = cls(lo[keep], hi[keep], np.asarray(similarity, np.float32)[keep], bits[keep], win[keep])
+        out = cls(lo[keep], hi[keep], sim[keep], bits[keep], win[keep])
         return out._unique()
+
+    @classmethod
+    def concat_all(cls, parts: list["Pairs"]) -> "Pairs":
+        """Sets with no pair in common, as one (sorted)."""
+        if not parts:
+            return cls.empty()
+        return cls.of(*(np.concatenate([getattr(p, f) for p in parts]) for f in FIELDS), unique=True)
 
     def __len__(self) -> int:
         return len(self.a)
@@ -73,9 +90,10 @@ class Pairs:
     def take(self, rows: np.ndarray) -> "Pairs":
         return Pairs(self.a[rows], self.b[rows], self.similarity[rows], self.hash_bits[rows], self.window[rows])
 
-    def concat(self, other: "Pairs") -> "Pairs":
-        """Both sets, a pair in both once (this one's values kept)."""
-        return Pairs.of(*(np.concatenate([getattr(self, f), getattr(other, f)]) for f in FIELDS))
+    def concat(self, other: "Pairs", disjoint: bool = False) -> "Pairs":
+        """Both sets, a pair in both once (this one's values kept); `disjoint`: the caller knows no
+        pair is in both (only the sort is done)."""
+        return Pairs.of(*(np.concatenate([getattr(self, f), getattr(other, f)]) for f in FIELDS), unique=disjoint)
 
     def without(self, ids: np.ndarray) -> "Pairs":
         """The pairs whose photos are both absent from `ids`."""
@@ -83,6 +101,11 @@ class Pairs:
             return self
         ids = np.asarray(ids, np.int64)
         return self.take(np.flatnonzero(~(np.isin(self.a, ids) | np.isin(self.b, ids))))
+
+    def touching(self, ids: np.ndarray) -> "Pairs":
+        """The pairs holding a photo of `ids`."""
+        ids = np.asarray(ids, np.int64)
+        return self.take(np.flatnonzero(np.isin(self.a, ids) | np.isin(self.b, ids)))
 
     def ids(self) -> np.ndarray:
         return np.unique(np.concatenate([self.a, self.b]))
@@ -97,6 +120,41 @@ def to_table(pairs: Pairs) -> pa.Table:
     cols = [getattr(pairs, f) for f in FIELDS]
     cols[-1] = pa.array(pairs.window, mask=np.isnan(pairs.window))
     return pa.table(cols, schema=DUPLICATES_SCHEMA)
+
+
+class StreamedPairs:
+    """A collection's pairs after an update, as a commit part written a batch at a time: the stored
+    ones (`stored()`: their batches, those of removed photos left out) and then the `new` ones,
+    each batch sorted. Never all in memory, so an update's cost is that of the photos it adds."""
+
+    def __init__(self, stored: Callable[[], Iterator[Pairs]], new: Pairs):
+        self.stored, self.new = stored, new
+
+    def write_parquet(self, path) -> None:
+        with pq.ParquetWriter(path, DUPLICATES_SCHEMA, compression="zstd") as out:
+            for part in (*self.stored(), self.new):
+                if len(part):
+                    out.write_table(to_table(part))
+
+
+class WrittenPairs:
+    """A collection's pairs already written to a work file on the collection's filesystem (a
+    full search writes each block as it comes), as a commit part: moved into place."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def write_parquet(self, path) -> None:
+        os.replace(self.path, path)
+
+
+def write_blocks(blocks: Iterable[Pairs], path) -> WrittenPairs:
+    """Pairs handed over a block at a time, written to `path` as they come."""
+    with pq.ParquetWriter(path, DUPLICATES_SCHEMA, compression="zstd") as out:
+        for part in blocks:
+            if len(part):
+                out.write_table(to_table(part))
+    return WrittenPairs(path)
 
 
 def from_table(table: pa.Table) -> Pairs:

@@ -49,7 +49,7 @@ class Rows:
         self.n, self.dim, self.filled = n, dim, 0
         # A killed writer's leftovers in a collection folder are cleared by the next one (atomic.py).
         self._tmp = tempfile.TemporaryDirectory(prefix=TMP_PREFIX + "pairs-", dir=workdir)
-        folder = Path(self._tmp.name)
+        self.folder = folder = Path(self._tmp.name)
         self.ids = np.zeros(n, np.int64)
         self.source = np.zeros(n, np.int64)
         self.hashes = np.zeros(n, np.int64)
@@ -57,6 +57,7 @@ class Rows:
         self.shapes = np.ones((n, 2), np.float32)
         self._vecs = np.lib.format.open_memmap(folder / "vectors.npy", "w+", np.float16, (max(n, 1), dim))
         self._thumbs = np.lib.format.open_memmap(folder / "thumbs.npy", "w+", np.uint8, (max(n, 1), THUMB))
+        self._scratch: list[np.ndarray] = []
 
     def __enter__(self) -> "Rows":
         return self
@@ -66,7 +67,14 @@ class Rows:
 
     def close(self) -> None:
         del self._vecs, self._thumbs
+        self._scratch.clear()
         self._tmp.cleanup()
+
+    def scratch(self, name: str, dtype, shape: tuple[int, ...]) -> np.ndarray:
+        """A new memory-mapped array beside the rows' files, gone when they are."""
+        arr = np.lib.format.open_memmap(self.folder / f"{name}.npy", "w+", dtype, shape)
+        self._scratch.append(arr)
+        return arr
 
     def append(self, batch: Batch) -> None:
         m = len(batch.ids)

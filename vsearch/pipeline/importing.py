@@ -132,8 +132,9 @@ def import_embeddings(source: str | Path, model: str, collection: str | None = N
         summary.root = places[min(places)][0]
         before = vectors.known_ids()
         known = KnownIds(before)
-        imported = _write_pass(src, location.parent, allowed, places, vectors, known, progress, summary)
-        table = _merged(tx.previous, imported, summary)
+        # no name holds the rows as written: _merged keeps one copy of them at a time
+        table = _merged(tx.previous, _write_pass(src, location.parent, allowed, places, vectors, known, progress,
+                                                 summary), summary)
         tx.lap("write")
         stored = ShardVectors(vectors, np.unique(int64_column(table, "id")), name)
         table = _with_content_meta(table, vectors, before)

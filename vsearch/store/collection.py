@@ -35,8 +35,8 @@ from ..index import VectorIndex, load_index
 from ..index.legacy import load_legacy_index
 from .manifest import Manifest, read_manifest, write_manifest
 from .storage import writing
-from .tables import (BIAS_SCHEMA, ERRORS_SCHEMA, IMAGES_SCHEMA, TEXTS_SCHEMA, DamagedTable, int64_column, numpy_column,
-                     read_checked)
+from .tables import (BIAS_SCHEMA, ERRORS_SCHEMA, IMAGES_SCHEMA, TEXTS_SCHEMA, DamagedTable, batches_checked,
+                     int64_column, numpy_column, read_checked)
 from .vectors import VectorStore
 
 __all__ = ["CARRY", "DROP", "CollectionStore", "IMAGES_SCHEMA", "ERRORS_SCHEMA", "TEXTS_SCHEMA", "BIAS_SCHEMA",
@@ -170,13 +170,33 @@ class CollectionStore:
                                             f"{repair_hint(self.name)}") from e
         return self._tables[path.name]
 
+    def table_batches(self, key: str, schema: pa.Schema | None = None) -> Iterator[pa.RecordBatch]:
+        """The generation's `key` table a batch of rows at a time, each checked (a derived table
+        of any size read with bounded memory); none when it has no such table."""
+        path = self._file(key)
+        if path is None:
+            return
+        try:
+            yield from batches_checked(path, schema or SCHEMAS[key])
+        except DamagedTable as e:
+            raise CollectionFormatError(f"{path.name} of collection {self.name!r} is damaged or missing ({e}); "
+                                        f"{repair_hint(self.name)}") from e
+
     def damaged_tables(self, schemas: dict[str, pa.Schema]) -> dict[str, str]:
-        """{key: why} for every table of `schemas` this generation names that cannot be read."""
+        """{key: why} for every table of `schemas` this generation names that cannot be read. The
+        images table is read (every writer uses it whole); the others, if not read yet, are checked
+        a batch at a time and not kept."""
         found = {}
         for key, schema in schemas.items():
             try:
-                if self._file(key) is not None:
+                path = self._file(key)
+                if path is None or path.name in self._tables:
+                    continue
+                if key == "images":
                     self.read_table(key, schema)
+                else:
+                    for _ in self.table_batches(key, schema):
+                        pass
             except CollectionFormatError as e:
                 found[key] = str(e.__cause__)
         return found
@@ -282,8 +302,8 @@ class CollectionStore:
         return dest
 
     def commit(self, manifest: Manifest, **parts: pa.Table | VectorIndex | None | bool) -> Manifest:
-        """Write the given parts as a new generation, in the order given: a table as
-        `<key>-<gen>.parquet`, an index (anything with `save(folder)`) as the folder `<key>-<gen>/`.
+        """Write the given parts as a new generation, in the order given: a table (or anything with
+        `write_parquet(path)`) as `<key>-<gen>.parquet`, an index (anything with `save(folder)`) as the folder `<key>-<gen>/`.
         A part given as CARRY carries over from the last generation; as DROP, it is left out."""
         gen = manifest.generation + 1
         previous = set(manifest.files.values())
@@ -298,6 +318,9 @@ class CollectionStore:
                     files[key] = f"{key}-{gen:06d}.parquet"
                     atomic_write(self.folder / files[key], lambda p, t=part: pq.write_table(t, p, compression="zstd"),
                                  point=f"commit:{key}")
+                elif hasattr(part, "write_parquet"):  # a table too large to hold, written as it streams
+                    files[key] = f"{key}-{gen:06d}.parquet"
+                    atomic_write(self.folder / files[key], part.write_parquet, point=f"commit:{key}")
                 elif part is not CARRY:
                     files[key] = f"{key}-{gen:06d}"
                     atomic_folder(self.folder / files[key], part.save, point=f"commit:{key}")

@@ -107,6 +107,24 @@ def read_checked(path: Path, schema: pa.Schema, conformed: bool = False) -> pa.T
     return t
 
 
+BATCH_ROWS = 1 << 20  # rows a derived table is streamed in
+
+
+def batches_checked(path: Path, schema: pa.Schema, rows: int | None = None) -> Iterable[pa.RecordBatch]:
+    """A table file's rows, `rows` at a time, each batch checked as read_checked checks a table
+    (a table of any size is checked, or streamed, holding one batch)."""
+    try:
+        pf = pq.ParquetFile(path)
+        for f in schema:
+            if f.name not in pf.schema_arrow.names or not _compatible(pf.schema_arrow.field(f.name).type, f.type):
+                raise DamagedTable(f"column {f.name!r} is missing or of the wrong type")
+        for b in pf.iter_batches(batch_size=rows or BATCH_ROWS):
+            b.validate(full=True)
+            yield b
+    except (OSError, pa.ArrowException, ValueError) as e:
+        raise DamagedTable(str(e).splitlines()[0] if str(e) else type(e).__name__) from e
+
+
 def _compatible(found: pa.DataType, wanted: pa.DataType) -> bool:
     """Parquet stores timestamps in its own units (a second-resolution column reads back in ms)."""
     return found.equals(wanted) or (pa.types.is_timestamp(found) and pa.types.is_timestamp(wanted))

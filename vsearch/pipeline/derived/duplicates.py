@@ -4,18 +4,22 @@ with what each signal says of it. The groups are made from them when read (searc
 at whatever threshold is asked.
 
 An ingest searches only the photos it adds (their vectors in the new index, their hashes among all
-the collection's) and drops the pairs of the photos it removes; a new collection, an ingest that
+the collection's) and drops the pairs of the photos it removes, streaming the stored pairs into
+the new table (an update costs what its photos cost, not what the collection holds); a new collection, an ingest that
 more than doubles one, and `vsearch reindex` find them all, streaming the shards (bounded memory:
-vsearch/duplicates/rows.py).
+vsearch/duplicates/rows.py) and writing the pairs a block of photos at a time.
 """
 from __future__ import annotations
+
+from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ...duplicates import Batch, find_new_pairs, find_pairs
-from ...duplicates.pairs import from_table, to_table
+from ...duplicates import Batch, find_new_pairs
+from ...duplicates.find import pair_blocks
+from ...duplicates.pairs import Pairs, StreamedPairs, WrittenPairs, from_table, write_blocks
 from ...duplicates.pixels import seen_shapes
 from ...imaging.signature import SIDE
 from ...store.tables import DUPLICATES_SCHEMA, int64_column, numpy_column
@@ -35,17 +39,20 @@ class Duplicates(DerivedStep):
     phase = "duplicates"
     what = "the near-duplicate pairs"
 
-    def derive(self, change: Change) -> pa.Table | None:
+    def derive(self, change: Change) -> WrittenPairs | StreamedPairs | None:
         items = change.items["images"]
-        before = self.previous(change)
-        if before is not None and not items.changed:
+        stored = self._stored(change)
+        if stored is not None and not items.changed:
             return CARRY
         dim = change.model.embed_dim
         shards = ShardVectors(change.store.vectors(dim), items.live, change.store.name)
-        if before is None or len(items.added) > REBUILD_SHARE * len(items.live):
+        if stored is None or len(items.added) > REBUILD_SHARE * len(items.live):
             batches = (as_batch(ids, vecs, cols) for ids, vecs, cols in shards.rows(SIGNATURE_COLUMNS))
-            return to_table(find_pairs(batches, len(items.live), dim, workdir=change.store.folder))
-        pairs = from_table(before).without(items.removed)
+            work = change.scratch("pairs")
+            work.mkdir()
+            return write_blocks(pair_blocks(batches, len(items.live), dim, workdir=change.store.folder),
+                                work / "pairs.parquet")
+        new = Pairs.empty()
         if len(items.added):
             index = change.part(ImageIndex())
             ids, hashes, valid = _hashes(change.tables["images"])
@@ -53,9 +60,24 @@ class Duplicates(DerivedStep):
             def lookup(wanted: np.ndarray) -> Batch:
                 return _stored(change, items.vectors, wanted)
 
-            pairs = pairs.concat(find_new_pairs(lookup(items.added), index.search, ids, hashes, valid, lookup,
-                                                stored=pairs, workdir=change.store.folder))
-        return to_table(pairs)
+            def touching(photos: np.ndarray) -> Pairs:
+                return Pairs.concat_all([p.touching(photos) for p in stored()])
+
+            new = find_new_pairs(lookup(items.added), index.search, ids, hashes, valid, lookup, stored=touching,
+                                 workdir=change.store.folder)
+        return StreamedPairs(stored, new)  # each new pair holds an added photo, which no stored one does
+
+    def _stored(self, change: Change) -> Callable[[], Iterator[Pairs]] | None:
+        """The previous generation's pairs, those of removed photos left out, a batch at a time (None
+        when it has none, or `vsearch reindex` finds them anew)."""
+        if change.rebuild or not change.store.exists() or not change.store.manifest.files.get(self.key):
+            return None
+        removed = change.items["images"].removed
+
+        def batches() -> Iterator[Pairs]:
+            for b in change.store.table_batches(self.key, self.schema):
+                yield from_table(pa.Table.from_batches([b])).without(removed)
+        return batches
 
 
 def as_batch(ids: np.ndarray, vecs: np.ndarray, cols: pa.Table) -> Batch:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import CollectionFormatError
-from ...index import VectorIndex, build_index, choose_and_build, choose_and_build_chunks, rebuild_due
+from ...index import VectorIndex, build_index, choose_and_build, choose_and_build_chunks, load_index, rebuild_due
 from ...index.build import build_from_chunks
 from ...store.collection import CollectionStore
 from ...store.manifest import IndexRecord, Manifest
@@ -37,7 +37,7 @@ class ImageIndex(DerivedStep):
             change.store, change.manifest, change.items["images"], change.options.get("index_type"),
             change.options.get("max_index_memory"), change.model.hubness, rebuild=change.rebuild,
             scratch=change.scratch("index"), build=change.options.get("index_build"))
-        return CARRY if index is None else index
+        return CARRY if index is None else mapped(index, change)
 
     def read(self, store: CollectionStore) -> VectorIndex:
         return store.index()
@@ -55,6 +55,20 @@ class TextsIndex(DerivedStep):
 
     def read(self, store: CollectionStore) -> VectorIndex:
         return store.texts_index()
+
+
+MAP_FROM_BYTES = 64 << 20  # an index built in memory larger than this is saved and mapped at once
+
+
+def mapped(index: VectorIndex, change: Change) -> VectorIndex:
+    """The index saved in a work folder and mapped back (the commit hard-links its files into
+    place), so that the steps after this one do not hold it in memory beside their own work; a
+    small or already mapped index as it is."""
+    if index.mmapped or index.memory_bytes() < MAP_FROM_BYTES:
+        return index
+    folder = change.scratch("index-built")
+    index.save(folder)
+    return load_index(folder, mmap=True)
 
 
 def index_for_commit(store: CollectionStore, manifest: Manifest, items: Items, index_type: str | None = None,
