@@ -124,9 +124,15 @@ def run(cmd: list[str], env: dict) -> dict:
             "phase_anon_mb": phase_peaks(samples, wall, payload), "load": os.getloadavg()[0]}
 
 
+REST = "after the index"  # commit steps, duplicates, the generation's write, compaction, export
+
+
 def phase_peaks(samples: list[tuple[float, int]], wall: float, payload: dict) -> dict[str, float]:
-    """Peak RssAnon (MB) within each phase of a command's `timings` (its laps are contiguous and end
-    at `elapsed_s`; the time before them, interpreter start-up and imports, counts as "start")."""
+    """Peak RssAnon (MB) within each phase of a command's `timings` up to its index phase, and
+    after it (REST): the laps are contiguous and end at `elapsed_s`, but `timings` adds a phase's
+    laps together, and the commit's laps come before and after the duplicates', so only the
+    phases up to the index have exact windows. Time before the first lap (interpreter start-up
+    and imports) counts as "start"."""
     timings, elapsed = payload.get("timings") or {}, payload.get("elapsed_s")
     if not timings or elapsed is None:
         return {}
@@ -134,9 +140,12 @@ def phase_peaks(samples: list[tuple[float, int]], wall: float, payload: dict) ->
     for phase, seconds in timings.items():
         at += seconds
         edges.append((phase, at))
+        if phase == "index":
+            break
+    edges.append((REST, float("inf")))
     out: dict[str, float] = {}
     for t, kb in samples:
-        phase = next((name for name, end in edges if t <= end), edges[-1][0])
+        phase = next(name for name, end in edges if t <= end)
         out[phase] = max(out.get(phase, 0.0), kb / 1024)
     return out
 
@@ -205,6 +214,8 @@ def fmt(r: dict) -> str:
     timings = r["json"].get("timings") or {}
     peaks = r.get("phase_anon_mb", {})
     phases = ", ".join(f"{k} {v:.0f} s" + (f" / {peaks[k]:,.0f} MB" if k in peaks else "") for k, v in timings.items())
+    if REST in peaks:
+        phases += f"; peak {REST} {peaks[REST]:,.0f} MB"
     return (f"{r['wall_s']:.0f} s, peak RssAnon {r['anon_mb']:,.0f} MB, mapped {r['file_mb']:,.0f} MB "
             f"(load {r['load']:.1f}){'; ' + phases if phases else ''}")
 

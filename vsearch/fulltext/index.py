@@ -79,15 +79,18 @@ class KeywordIndex:
         self._index.register_tokenizer(RAW_ANALYZER, _raw_analyzer())
 
     # --- writing ---------------------------------------------------------------------------------
-    def apply(self, add: Iterable[tuple[int, dict[str, str]]] = (), delete: Iterable[int] = ()) -> int:
-        """Delete the documents of `delete` ids (and of every id added: an add replaces), add the
-        new ones, commit; returns the number added."""
+    def apply(self, add: Iterable[tuple[int, dict[str, str]]] = (), delete: Iterable[int] = (),
+              replace: bool = True) -> int:
+        """Delete the documents of `delete` ids (and, with `replace`, of every id added: an add
+        replaces), add the new ones, commit; returns the number added. A new index passes
+        replace=False: Tantivy queues every delete in memory until the commit (~1 KB each)."""
         writer = self._index.writer(WRITER_HEAP, 1)
         n = 0
         for id_ in delete:
             writer.delete_documents_by_term("id", int(id_))
         for id_, words in add:
-            writer.delete_documents_by_term("id", int(id_))
+            if replace:
+                writer.delete_documents_by_term("id", int(id_))
             if any(words.get(f) for f in FIELDS):
                 writer.add_document(_document(id_, words))
                 n += 1
@@ -99,7 +102,7 @@ class KeywordIndex:
     @classmethod
     def build(cls, folder: str | Path, docs: Iterable[tuple[int, dict[str, str]]]) -> "KeywordIndex":
         index = cls(folder, create=True)
-        index.apply(add=docs)
+        index.apply(add=docs, replace=False)
         return index
 
     @classmethod
