@@ -36,8 +36,8 @@ def snapshot(folder: Path) -> dict | None:
     ids, vecs, _ = store.load(np.array(sorted({r["id"] for r in images}), dtype=np.int64))
     # The index record's timings (build, tuning, latency) differ run by run; what it chose does not.
     index = {k: m["index"].get(k) for k in ("type", "params", "requested")}
-    derived = {key: {r["id"]: r for r in table(key)} for key, name in m["files"].items()
-               if key not in RECORDED and name.endswith(".parquet")}
+    derived = {key: {(r["id"], r.get("other")): r for r in table(key)} for key, name in m["files"].items()
+               if key not in RECORDED and name.endswith(".parquet")}  # a pair's row by both its photos
     return {"manifest": {k: m[k] for k in ("generation", "roots", "counts", "model", "format_version")}
                         | {"files": sorted(m["files"]), "index": index},
             "images": images, "errors": table("errors"), "texts": table("texts"),

@@ -84,11 +84,17 @@ def state(home: Path, photos: Path) -> dict:
     except QueryError:  # no text corpus
         texts = None
     derived = {s.key: [{k: round(v, 5) if isinstance(v, float) else v for k, v in row.items()}
-                       for row in s.read(col.store).sort_by("id").to_pylist()]
+                       for row in _by_key(s.read(col.store)).to_pylist()]
                for s in steps() if s.subject == "images" and s.schema is not None}
     return {"text": [(h.id, h.relpath) for h in col.search("a red square", k=20)], "texts": texts,
             "counts": col.info()["counts"], "errors": sorted((e["path"], e["reason"]) for e in col.store.errors().to_pylist()),
             "derived": derived}
+
+
+def _by_key(table):
+    """A derived table's rows in key order: its id, and the other photo of a pair (the pairs of an
+    update are written in batches, each sorted: the table is a set)."""
+    return table.sort_by([(c, "ascending") for c in ("id", "other") if c in table.column_names])
 
 
 def damage(home: Path, key: str, how: str = "garbage") -> bytes | None:
