@@ -90,10 +90,9 @@ class Pairs:
     def take(self, rows: np.ndarray) -> "Pairs":
         return Pairs(self.a[rows], self.b[rows], self.similarity[rows], self.hash_bits[rows], self.window[rows])
 
-    def concat(self, other: "Pairs", disjoint: bool = False) -> "Pairs":
-        """Both sets, a pair in both once (this one's values kept); `disjoint`: the caller knows no
-        pair is in both (only the sort is done)."""
-        return Pairs.of(*(np.concatenate([getattr(self, f), getattr(other, f)]) for f in FIELDS), unique=disjoint)
+    def concat(self, other: "Pairs") -> "Pairs":
+        """Both sets, a pair in both once (this one's values kept)."""
+        return Pairs.of(*(np.concatenate([getattr(self, f), getattr(other, f)]) for f in FIELDS))
 
     def without(self, ids: np.ndarray) -> "Pairs":
         """The pairs whose photos are both absent from `ids`."""
