@@ -144,13 +144,9 @@ class Measured:
     @classmethod
     def concat(cls, parts: list["Measured"]) -> "Measured":
         if not parts:
-            return measure_empty()
+            return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int16),
+                       np.zeros(0, bool))
         return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("lo", "hi", "sim", "bits", "need")))
-
-
-def measure_empty() -> Measured:
-    return Measured(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int16),
-                    np.zeros(0, bool))
 
 
 def measure(rows: Rows, lo: np.ndarray, hi: np.ndarray, chunk: int = 65_536) -> Measured:

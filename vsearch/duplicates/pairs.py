@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from itertools import chain
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
@@ -130,10 +131,7 @@ class StreamedPairs:
         self.stored, self.new = stored, new
 
     def write_parquet(self, path) -> None:
-        with pq.ParquetWriter(path, DUPLICATES_SCHEMA, compression="zstd") as out:
-            for part in (*self.stored(), self.new):
-                if len(part):
-                    out.write_table(to_table(part))
+        _write(chain(self.stored(), [self.new]), path)
 
 
 class WrittenPairs:
@@ -149,11 +147,15 @@ class WrittenPairs:
 
 def write_blocks(blocks: Iterable[Pairs], path) -> WrittenPairs:
     """Pairs handed over a block at a time, written to `path` as they come."""
+    _write(blocks, path)
+    return WrittenPairs(path)
+
+
+def _write(parts: Iterable[Pairs], path) -> None:
     with pq.ParquetWriter(path, DUPLICATES_SCHEMA, compression="zstd") as out:
-        for part in blocks:
+        for part in parts:
             if len(part):
                 out.write_table(to_table(part))
-    return WrittenPairs(path)
 
 
 def from_table(table: pa.Table) -> Pairs:

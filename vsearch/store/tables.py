@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from contextlib import contextmanager
+from typing import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -95,15 +96,11 @@ class DamagedTable(Exception):
 def read_checked(path: Path, schema: pa.Schema, conformed: bool = False) -> pa.Table:
     """A table file read and checked against `schema` (every value valid, every column there);
     `conformed`: brought to the schema's columns first (an older format's table)."""
-    try:
+    with _damage():
         t = pq.ParquetFile(path).read()  # pq.read_table would import pyarrow.dataset + pandas (~0.4 s)
         t = conform(t, schema) if conformed else t
         t.validate(full=True)
-    except (OSError, pa.ArrowException, ValueError) as e:
-        raise DamagedTable(str(e).splitlines()[0] if str(e) else type(e).__name__) from e
-    for f in schema:
-        if f.name not in t.schema.names or not _compatible(t.schema.field(f.name).type, f.type):
-            raise DamagedTable(f"column {f.name!r} is missing or of the wrong type")
+    _check_columns(t.schema, schema)
     return t
 
 
@@ -113,16 +110,27 @@ BATCH_ROWS = 1 << 20  # rows a derived table is streamed in
 def batches_checked(path: Path, schema: pa.Schema, rows: int | None = None) -> Iterable[pa.RecordBatch]:
     """A table file's rows, `rows` at a time, each batch checked as read_checked checks a table
     (a table of any size is checked, or streamed, holding one batch)."""
-    try:
+    with _damage():
         pf = pq.ParquetFile(path)
-        for f in schema:
-            if f.name not in pf.schema_arrow.names or not _compatible(pf.schema_arrow.field(f.name).type, f.type):
-                raise DamagedTable(f"column {f.name!r} is missing or of the wrong type")
+        _check_columns(pf.schema_arrow, schema)
         for b in pf.iter_batches(batch_size=rows or BATCH_ROWS):
             b.validate(full=True)
             yield b
+
+
+@contextmanager
+def _damage() -> Iterator[None]:
+    """Reading errors as DamagedTable, with their first line."""
+    try:
+        yield
     except (OSError, pa.ArrowException, ValueError) as e:
         raise DamagedTable(str(e).splitlines()[0] if str(e) else type(e).__name__) from e
+
+
+def _check_columns(found: pa.Schema, schema: pa.Schema) -> None:
+    for f in schema:
+        if f.name not in found.names or not _compatible(found.field(f.name).type, f.type):
+            raise DamagedTable(f"column {f.name!r} is missing or of the wrong type")
 
 
 def _compatible(found: pa.DataType, wanted: pa.DataType) -> bool:
