@@ -51,13 +51,21 @@ class KeywordPart:
         """`words`: the new generation's words table (id + FIELDS, one row per file); `previous`
         and `before`: the last generation's index folder and words table (None: build anew)."""
         self.previous = previous if previous is not None and before is not None else None
-        changed, self.gone = changed_ids(before if self.previous is not None else None, words)
-        self.rows = words.filter(pc.is_in(words.column("id"), value_set=pa.array(sorted(changed), pa.int64()))) \
-            .sort_by("id")
+        self.words, ids = words, words.column("id").to_numpy()
+        if self.previous is None:  # every row, with no set of ids (a new index may have millions)
+            wanted, self.gone = np.arange(len(ids)), set()
+        else:
+            changed, self.gone = changed_ids(before, words)
+            wanted = np.flatnonzero(np.isin(ids, np.fromiter(changed, np.int64, len(changed))))
+        self.order = wanted[np.argsort(ids[wanted], kind="stable")]  # the rows to index, by id
 
     @property
     def unchanged(self) -> bool:
-        return self.previous is not None and not len(self.rows) and not self.gone
+        return self.previous is not None and not len(self.order) and not self.gone
+
+    @property
+    def rows(self) -> pa.Table:
+        return self.words.take(self.order)
 
     @property
     def docs(self) -> dict[int, dict[str, str]]:
@@ -65,12 +73,12 @@ class KeywordPart:
 
     def _docs(self) -> Iterator[tuple[int, dict[str, str]]]:
         """The documents to add, a chunk of rows at a time (rows of one id stay in one chunk)."""
-        ids = self.rows.column("id").to_numpy()
+        ids = self.words.column("id").to_numpy()[self.order]
         start = 0
         while start < len(ids):
             end = min(len(ids), start + CHUNK_ROWS)
             end = int(np.searchsorted(ids, ids[end - 1], "right"))  # the last id's rows all in this chunk
-            yield from documents(self.rows.slice(start, end - start).to_pylist()).items()
+            yield from documents(self.words.take(self.order[start:end]).to_pylist()).items()
             start = end
 
     def save(self, folder: str | Path) -> None:
@@ -92,6 +100,7 @@ def _fsync_all(folder: Path) -> None:
                 os.close(fd)
 
 
+WORDS_SCHEMA = pa.schema([("id", pa.int64()), *[(f, pa.string()) for f in FIELDS]])
 WORD_COLUMNS = ("id", "path", "title", "description", "keywords", "people", "places", "ocr", "sidecar")
 
 
@@ -103,13 +112,15 @@ def words_row(row: dict) -> dict:
     return {"id": row["id"], **photo_words(own, row["path"], row.get("ocr") or "")}
 
 
-def words_table(images: pa.Table) -> pa.Table:
-    """id + the keyword fields (strings, "" when none) of each images row; built a chunk at a time."""
+def words_parts(images: pa.Table) -> Iterator[pa.Table]:
+    """id + the keyword fields (strings, "" when none) of each images row, CHUNK_ROWS rows at a time."""
     images = images.select([c for c in WORD_COLUMNS if c in images.column_names])
-    parts = []
     for start in range(0, len(images), CHUNK_ROWS):
         rows = [words_row(r) for r in images.slice(start, CHUNK_ROWS).to_pylist()]
-        parts.append(pa.table({"id": pa.array([r["id"] for r in rows], pa.int64()),
-                               **{f: pa.array([r[f] for r in rows], pa.string()) for f in FIELDS}}))
-    empty = pa.schema([("id", pa.int64()), *[(f, pa.string()) for f in FIELDS]]).empty_table()
-    return pa.concat_tables([empty, *parts])
+        yield pa.table({"id": pa.array([r["id"] for r in rows], pa.int64()),
+                        **{f: pa.array([r[f] for r in rows], pa.string()) for f in FIELDS}}, schema=WORDS_SCHEMA)
+
+
+def words_table(images: pa.Table) -> pa.Table:
+    """words_parts as one table."""
+    return pa.concat_tables([WORDS_SCHEMA.empty_table(), *words_parts(images)])

@@ -3,19 +3,23 @@ metadata, beside the other roots' rows) and the errors table. The writer transac
 with every derived part (pipeline/transaction.py); a repair rebuilds the images table with them."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..store.spill import taken
 from ..store.tables import CONTENT_META, ERRORS_SCHEMA, IMAGES_SCHEMA
 from .results import Results
 
 
 def images_table(results: Results, vectors, encoded: dict[int, dict] | None = None,
-                 previous: pa.Table | None = None) -> pa.Table:
+                 previous: pa.Table | None = None, folder: Path | None = None) -> pa.Table:
     """The new images table: the root's file rows with their content metadata, beside the other
     roots' rows, sorted by root and path. Rows carried over unchanged are taken as they are from
     `previous` (the last generation's table, in Arrow); only the rows read this run are built
-    from Python and joined with their metadata, so the cost follows what changed."""
+    from Python and joined with their metadata, so the cost follows what changed. A large table
+    is mapped from a file in `folder` (store/spill.py)."""
     plan = results.plan
     unchanged = {id(r) for r in plan.unchanged} if previous is not None else set()
     carried = [r for r in results.rows if id(r) in unchanged]
@@ -32,7 +36,8 @@ def images_table(results: Results, vectors, encoded: dict[int, dict] | None = No
         parts.append(kept.filter(pc.is_in(kept["path"], value_set=pa.array([r["path"] for r in carried], pa.string())))
                      .cast(IMAGES_SCHEMA))
     table = with_updates(pa.concat_tables(parts), results.updates)
-    return table.sort_by([("root", "ascending"), ("path", "ascending")])
+    return taken(table, pc.sort_indices(table.select(["root", "path"]),
+                                        sort_keys=[("root", "ascending"), ("path", "ascending")]), folder)
 
 
 def with_updates(table: pa.Table, updates: dict[int, dict]) -> pa.Table:

@@ -38,6 +38,7 @@ from ..progress import Reporter, report
 from ..store.collection import CollectionStore, now_iso
 from ..store.home import collection_folder
 from ..store.names import shown
+from ..store.spill import Spill, taken
 from ..store.tables import CONTENT_META, ERRORS_SCHEMA, IMAGES_SCHEMA, int64_column
 from ..times import CLAMPED
 from .config import IngestConfig
@@ -134,7 +135,7 @@ def import_embeddings(source: str | Path, model: str, collection: str | None = N
         known = KnownIds(before)
         # no name holds the rows as written: _merged keeps one copy of them at a time
         table = _merged(tx.previous, _write_pass(src, location.parent, allowed, places, vectors, known, progress,
-                                                 summary), summary)
+                                                 summary, store.folder), summary, store.folder)
         tx.lap("write")
         stored = ShardVectors(vectors, np.unique(int64_column(table, "id")), name)
         table = _with_content_meta(table, vectors, before)
@@ -202,11 +203,12 @@ def _check_pass(src: EmbeddingSource, dim: int, base: Path, allowed: ImportRoots
 
 
 def _write_pass(src: EmbeddingSource, base: Path, allowed: ImportRoots, places: dict[int, tuple[str, str, str]],
-                vectors, known: KnownIds, progress: Reporter | None, summary: ImportSummary) -> pa.Table:
+                vectors, known: KnownIds, progress: Reporter | None, summary: ImportSummary, folder: Path) -> pa.Table:
     """Ids, vector shards (for ids not stored yet) and rows of every batch's rows that may be
-    read (`places`: allowed folder -> ImportRoots.placement); the rows, in source order."""
+    read (`places`: allowed folder -> ImportRoots.placement); the rows, in source order, mapped
+    from a file in `folder` (store/spill.py: a batch at a time on the heap)."""
     task = f"import {summary.collection}"
-    parts: list[pa.Table] = []
+    parts = Spill(folder, IMAGES_SCHEMA)
     done = 0
     identifier = Identifier(HASH_THREADS)
     report(progress, task, 0, summary.rows, "row")
@@ -229,15 +231,15 @@ def _write_pass(src: EmbeddingSource, base: Path, allowed: ImportRoots, places: 
                 mine = [i for i, x in enumerate(at) if x == a]
                 root, prefix, rel_to = places[a]
                 rels = [_join(prefix, os.path.relpath(paths[i], rel_to)) for i in mine]
-                parts.append(rows_table(shown(root), rels, ids[mine], [digests[i] for i in mine],
-                                        [sizes[i] for i in mine], [mtimes[i] for i in mine]))
+                parts.write(rows_table(shown(root), rels, ids[mine], [digests[i] for i in mine],
+                                       [sizes[i] for i in mine], [mtimes[i] for i in mine]))
             done += len(b.paths)
             report(progress, task, done, summary.rows, "row")
     finally:
         identifier.close()
     if identifier.clamped:
         summary.warnings.append(f"{identifier.clamped} file(s) have a date outside what the format holds: {CLAMPED}")
-    return pa.concat_tables(parts) if parts else IMAGES_SCHEMA.empty_table()
+    return parts.table()
 
 
 def _placed(paths: list[str], allowed: ImportRoots, places: dict) -> tuple[list[tuple[int, str]], list[int]]:
@@ -286,24 +288,31 @@ def _with_content_meta(table: pa.Table, vectors, stored_before: np.ndarray) -> p
     return table
 
 
-def _merged(previous: pa.Table, imported: pa.Table, summary: ImportSummary) -> pa.Table:
+def _merged(previous: pa.Table, imported: pa.Table, summary: ImportSummary, folder: Path | None = None) -> pa.Table:
     """The collection's rows after the import: one row per imported path (the source's first row
     for it), replacing any row of the same file; every other row kept. Counts new, changed and
-    unchanged paths into `summary`."""
+    unchanged paths into `summary`. A large result is mapped from a file in `folder` (spill.py)."""
     n = len(imported)
-    numbered = pa.table({"_key": _file_keys(imported), "_row": pa.array(np.arange(n, dtype=np.int64))})
-    firsts = numbered.group_by("_key", use_threads=False).aggregate([("_row", "min")]).column("_row_min")
-    imported = imported.take(firsts)  # sorted below with the rest
-    summary.repeated = n - len(imported)
     keys = _file_keys(imported)
+    numbered = pa.table({"_key": keys, "_row": pa.array(np.arange(n, dtype=np.int64))})
+    firsts = numbered.group_by("_key", use_threads=False).aggregate([("_row", "min")]).column("_row_min")
+    del numbered
+    summary.repeated = n - len(firsts)
+    if summary.repeated:
+        imported = taken(imported, np.sort(firsts.to_numpy()), folder)  # sorted below with the rest
+        keys = _file_keys(imported)
     if len(previous):
         prev_keys = _file_keys(previous)
         replaced = pc.is_in(prev_keys, value_set=keys)
         old = pa.table({"key": prev_keys.filter(replaced), "old_id": previous.column("id").filter(replaced)})
+        del prev_keys
         now = pa.table({"key": keys, "id": imported.column("id")})
         matched = now.join(old, "key", join_type="inner")
         summary.unchanged = int(pc.sum(pc.equal(matched["id"], matched["old_id"])).as_py() or 0)
         summary.changed = len(matched) - summary.unchanged
-        previous = previous.filter(pc.invert(replaced))
+        if len(old):
+            previous = taken(previous, np.flatnonzero(~replaced.to_numpy(zero_copy_only=False)), folder)
     summary.new = len(imported) - summary.changed - summary.unchanged
-    return pa.concat_tables([previous, imported]).sort_by([("root", "ascending"), ("path", "ascending")])
+    both = pa.concat_tables([previous, imported])
+    order = pc.sort_indices(both.select(["root", "path"]), sort_keys=[("root", "ascending"), ("path", "ascending")])
+    return taken(both, order, folder)

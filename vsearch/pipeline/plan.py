@@ -36,6 +36,7 @@ from ..imaging.raw import raw_available
 from ..imaging.video import MISSING as VIDEO_MISSING
 from ..imaging.video import video_available
 from ..store.names import on_disk, shown
+from ..store.spill import taken
 from .ignore import VIDEOS_NOT_ASKED
 from .known import KnownIds
 from .pairs import Sized, companions
@@ -88,7 +89,10 @@ class Plan:
 
 
 def make_plan(root: Path, previous_images: pa.Table, known_ids: np.ndarray, skip: set[Path],
-              videos: bool = False, exclude: tuple[str, ...] = (), ocr: bool = False) -> Plan:
+              videos: bool = False, exclude: tuple[str, ...] = (), ocr: bool = False,
+              spill_to: Path | None = None) -> Plan:
+    """What an ingest of `root` must do (`spill_to`: a folder where a large table of the other
+    roots' rows is mapped from: store/spill.py)."""
     skipped: Counter = Counter()
     entries, problems = scan(root, skip=skip, exclude=exclude, skipped=skipped)
     if len(previous_images):
@@ -97,7 +101,7 @@ def make_plan(root: Path, previous_images: pa.Table, known_ids: np.ndarray, skip
         for r in previous_images.filter(mine).to_pylist():
             previous[on_disk(r)].append(r)
         previous = dict(previous)
-        other_roots = previous_images.filter(pc.invert(mine))
+        other_roots = taken(previous_images, np.flatnonzero(~mine.to_numpy(zero_copy_only=False)), spill_to)
     else:
         previous, other_roots = {}, previous_images
     plan = Plan(root, entries, [], [], previous, other_roots, KnownIds(known_ids), problems, skipped=skipped, videos=videos)

@@ -65,7 +65,7 @@ class IngestRun:
         tx.lap("commit")
         # the shards first: a crash before the commit leaves words the next ingest reads again
         self.opened.vectors.update_content(results.updates)
-        table = images_table(results, self.opened.vectors, encoded, tx.previous)
+        table = images_table(results, self.opened.vectors, encoded, tx.previous, tx.store.folder)
         summary.images = len(table)
         summary.videos, summary.duplicates = counts(table)
         if summary.images == 0:
@@ -124,7 +124,7 @@ def ingest_run(cfg: IngestConfig, *, model=None, reranker=None, device: str | No
         sampling = video_sampling(cfg, tx.manifest.video)
         known = opened.vectors.known_ids()
         plan = make_plan(root, tx.previous, known, skip={store.folder.parent}, videos=sampling is not None,
-                         exclude=cfg.exclude, ocr=cfg.ocr)
+                         exclude=cfg.exclude, ocr=cfg.ocr, spill_to=store.folder)
         tx.lap("scan")
         yield IngestRun(tx, cfg, opened, plan, known, Results(plan), summary, progress, sampling)
     summary.elapsed_s = tx.clock.elapsed()

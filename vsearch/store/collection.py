@@ -35,7 +35,7 @@ from ..index import VectorIndex, load_index
 from ..index.legacy import load_legacy_index
 from .manifest import Manifest, read_manifest, write_manifest
 from .storage import writing
-from .tables import (BIAS_SCHEMA, ERRORS_SCHEMA, IMAGES_SCHEMA, TEXTS_SCHEMA, DamagedTable, batches_checked,
+from .tables import (BIAS_SCHEMA, ERRORS_SCHEMA, IMAGES_SCHEMA, TEXTS_SCHEMA, DamagedTable, batches_checked, read_mapped,
                      int64_column, numpy_column, read_checked)
 from .vectors import VectorStore
 
@@ -164,7 +164,8 @@ class CollectionStore:
             return schema.empty_table()
         if path.name not in self._tables:
             try:
-                self._tables[path.name] = read_checked(path, schema, conformed=key == "images")
+                self._tables[path.name] = read_mapped(path, schema, self.folder, conformed=True) if key == "images" \
+                    else read_checked(path, schema)
             except DamagedTable as e:
                 raise CollectionFormatError(f"{path.name} of collection {self.name!r} is damaged or missing ({e}); "
                                             f"{repair_hint(self.name)}") from e

@@ -9,6 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from . import spill
+
 WORD_LIST = pa.list_(pa.string())
 
 # Format 4 (issue 26): the words a photo carries. What its file embeds (XMP, IPTC IIM: title,
@@ -102,6 +104,26 @@ def read_checked(path: Path, schema: pa.Schema, conformed: bool = False) -> pa.T
         t.validate(full=True)
     _check_columns(t.schema, schema)
     return t
+
+
+def read_mapped(path: Path, schema: pa.Schema, folder: Path, conformed: bool = False) -> pa.Table:
+    """read_checked, but a table of over SPILL_ROWS rows is read a row group at a time into a file
+    in `folder` and mapped (store/spill.py): the heap holds one row group, not the table."""
+    with _damage():
+        pf = pq.ParquetFile(path)
+        if pf.metadata.num_rows <= spill.SPILL_ROWS:
+            return read_checked(path, schema, conformed)
+        first = pf.schema_arrow.empty_table()
+        shape = (conform(first, schema) if conformed else first).schema
+        _check_columns(shape, schema)
+
+        def parts() -> Iterator[pa.Table]:
+            for b in pf.iter_batches(batch_size=ROW_GROUP):
+                t = pa.Table.from_batches([b])
+                t = conform(t, schema) if conformed else t
+                t.validate(full=True)
+                yield t
+        return spill.spilled(parts(), shape, folder)
 
 
 BATCH_ROWS = 1 << 20  # rows a derived table is streamed in

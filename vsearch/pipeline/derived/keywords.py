@@ -13,8 +13,9 @@ import pyarrow.compute as pc
 
 from ...errors import CollectionFormatError
 from ...fulltext import KeywordIndex
-from ...fulltext.part import KeywordPart, words_table
+from ...fulltext.part import WORDS_SCHEMA, KeywordPart, words_parts, words_table
 from ...store.collection import CollectionStore, repair_hint
+from ...store import spill
 from ...store.words import words_key
 from .step import CARRY, DROP, Change, DerivedStep
 
@@ -48,7 +49,9 @@ class Keywords(DerivedStep):
         if previous is None:
             if not len(images):
                 return DROP
-            return KeywordPart(words_table(images))
+            big = len(images) > spill.SPILL_ROWS  # a new index of millions of photos: the words mapped, not held
+            words = spill.spilled(words_parts(images), WORDS_SCHEMA, change.store.folder) if big else words_table(images)
+            return KeywordPart(words)
         now, then = _rows(images), _rows(before)
         added = now.join(then, _ROW, join_type="left anti")
         removed = then.join(now, _ROW, join_type="left anti")
