@@ -13,7 +13,6 @@ from .tables import WORD_FIELDS
 
 SIDECAR = "sidecar"
 MERGED = tuple(name for name, _ in WORD_FIELDS if name != "ocr")   # the fields a sidecar also holds
-_SEP = "\x1f"
 
 
 def merged_words(images: pa.Table) -> pa.Table:
@@ -63,22 +62,6 @@ def merged_row(row: dict) -> dict:
     if SIDECAR in row:
         out[SIDECAR] = bool(side)
     return out
-
-
-def words_key(images: pa.Table) -> pa.Array:
-    """One string per row holding every word field (merged) and `ocr`: equal keys, equal words."""
-    merged = merged_words(images)
-    cols = []
-    for name, kind in WORD_FIELDS:
-        if name not in merged.column_names:
-            continue
-        col = merged.column(name)
-        if pa.types.is_list(kind):
-            col = pc.binary_join(col, _SEP)
-        cols.append(pc.fill_null(col, "\x00"))  # null (never read) differs from "" (read, none)
-    if not cols:
-        return pa.array([""] * len(images), pa.string())
-    return pc.binary_join_element_wise(*cols, "\x1e").combine_chunks() if len(cols) > 1 else cols[0].combine_chunks()
 
 
 def word_counts(images: pa.Table) -> dict[str, int]:
