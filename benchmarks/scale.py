@@ -161,6 +161,10 @@ def main() -> None:
     ap.add_argument("--no-queries", action="store_true", help="skip the fresh-process query runs")
     ap.add_argument("--work", type=Path, default=CACHE / "scale")
     ap.add_argument("--keep", action="store_true", help="keep the collections and sources")
+    ap.add_argument("--reuse-sources", action="store_true",
+                    help="use the sources a kept run left in --work (the same sizes) instead of writing them again")
+    ap.add_argument("--product-queries", action="store_true",
+                    help="only the query runs as the product opens a collection (not the runs without the pre-fault)")
     args = ap.parse_args()
 
     data = flickr_vectors()
@@ -177,17 +181,20 @@ def main() -> None:
     for n in [int(float(s)) for s in args.sizes.split(",")]:
         col = Collection(data["images"], n + args.add)
         work = args.work / f"n{n}"
-        shutil.rmtree(work, ignore_errors=True)
         home, name = work / "home", f"scale{n}"
+        reuse = args.reuse_sources and (work / "source").is_dir() and (work / "added").is_dir()
+        shutil.rmtree(home if reuse else work, ignore_errors=True)
         t = time.perf_counter()
-        write_source(work / "source", col, 0, n, "/remote/photos")
-        write_source(work / "added", col, n, args.add, "/remote/added")
-        print(f"{n:,}: sources written in {time.perf_counter() - t:.0f} s", flush=True)
+        if not reuse:
+            write_source(work / "source", col, 0, n, "/remote/photos")
+            write_source(work / "added", col, n, args.add, "/remote/added")
+        print(f"{n:,}: sources {'reused' if reuse else 'written'} in {time.perf_counter() - t:.0f} s", flush=True)
         row: dict = {"n": n}
         row["import"] = run([*vsearch, "import", str(work / "source"), "--model", "align-lite", "--collection", name,
                              "--home", str(home), "--root", "/remote/photos", "--json", *index_opts], env)
         print(f"  import: {fmt(row['import'])}", flush=True)
-        for label, cold, extra in ([] if args.no_queries else QUERY_RUNS):
+        runs = [] if args.no_queries else [r for r in QUERY_RUNS if not (args.product_queries and r[2])]
+        for label, cold, extra in runs:
             if cold:
                 evict(home / name)
             row[label] = run([sys.executable, str(REPO / "benchmarks" / "query.py"), "--fresh", name, "--home", str(home),
