@@ -16,6 +16,8 @@ import numpy as np
 from ...errors import CollectionFormatError
 from ...index import VectorIndex, build_index, choose_and_build, choose_and_build_chunks, load_index, rebuild_due
 from ...index.build import build_from_chunks
+from ...index.ivf import IVFIndex
+from ...index.ivfupdate import update_into
 from ...store.collection import CollectionStore
 from ...store.manifest import IndexRecord, Manifest
 from .sources import ShardVectors
@@ -86,7 +88,7 @@ def index_for_commit(store: CollectionStore, manifest: Manifest, items: Items, i
     max_memory = max_memory or manifest.index.max_memory
     old = manifest.index
     if not rebuild and manifest.generation > 0 and requested == old.requested and not store.index_is_legacy():
-        updated = _updated(store, old, items, max_memory)
+        updated = _updated(store, old, items, max_memory, scratch)
         if updated is not None:
             return updated
     queries = {"text_queries": None if hubness is None else hubness.texts,
@@ -100,11 +102,12 @@ def index_for_commit(store: CollectionStore, manifest: Manifest, items: Items, i
                                          "requested": requested, "max_memory": max_memory, "updates": 0})
 
 
-def _updated(store: CollectionStore, old: IndexRecord, items: Items,
-             max_memory: int | None) -> tuple[VectorIndex | None, IndexRecord] | None:
+def _updated(store: CollectionStore, old: IndexRecord, items: Items, max_memory: int | None,
+             scratch: Path | None = None) -> tuple[VectorIndex | None, IndexRecord] | None:
     """The previous index with the removed ids taken out and the new ones added (only their
     vectors are read), or None when a new build is due (or the previous index cannot be read:
-    the build replaces it)."""
+    the build replaces it). A large mapped IVF index is updated into a new folder in `scratch`
+    without being read into memory (index/ivfupdate.py)."""
     try:
         index = store.index()
     except CollectionFormatError:
@@ -115,9 +118,13 @@ def _updated(store: CollectionStore, old: IndexRecord, items: Items,
     gone = np.setdiff1d(stored[stored >= 0], ids, assume_unique=False)
     if not len(gone) and present.all():
         return None, old
-    index.remove(gone)
-    if (~present).any():
-        index.add(*items.vectors.load(ids[~present]))
+    new = ids[~present]
+    if scratch is not None and isinstance(index, IVFIndex) and index.mmapped and index.memory_bytes() >= MAP_FROM_BYTES:
+        index = update_into(index, scratch / "updated", gone, new, items.vectors.chunks(new) if len(new) else ())
+    else:
+        index.remove(gone)
+        if len(new):
+            index.add(*items.vectors.load(new))
     if rebuild_due(index, old.to_json(), max_memory) is not None:
         return None
     return index, IndexRecord.from_json({**old.to_json(), "type": index.kind, "params": dict(index.params),
