@@ -136,3 +136,24 @@ def test_an_ingest_into_a_large_ivf_collection_updates_its_index_without_reading
     assert index.ntotal == len(live) and (index.lookup(live) >= 0).all()
     hits = vsearch.open_collection("c", home=home).search("a red square", k=100)
     assert len(hits) == len(live) and "blue_circle.png" not in {h.relpath for h in hits}
+
+
+def test_a_collection_that_crosses_autos_graph_limit_is_rebuilt_without_reading_its_graph(photos, home, model, monkeypatch):
+    """The rebuild is decided from the live count before the old index is touched: the 2M graph
+    that a 2M + 10k ingest used to read whole (2.7 GB) before finding it had to build IVF."""
+    from vsearch.index import auto
+    from vsearch.index.base import VectorIndex
+
+    monkeypatch.setattr(auto, "FLAT_SCAN_BYTES_PER_MS", 1.0)  # no exact scan is fast enough
+    vsearch.ingest(photos, collection="c", home=home, model=model)
+    first = CollectionStore(home / "c").manifest.index
+    assert first.type == "hnsw"
+    monkeypatch.setattr(auto, "HNSW_MAX", first.measured["vectors"])
+    written = []
+    writable = VectorIndex._writable
+    monkeypatch.setattr(VectorIndex, "_writable", lambda self: (self.mmapped and written.append(self.kind)) or writable(self))
+    for i, colour in enumerate(("green", "red")):
+        make_image(photos / f"more_{i}.jpg", colour, "circle")
+    vsearch.ingest(photos, collection="c", home=home, model=model)
+    after = CollectionStore(home / "c").manifest.index
+    assert after.type == "ivf" and after.updates == 0 and not written

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import CollectionFormatError
-from ...index import VectorIndex, build_index, choose_and_build, choose_and_build_chunks, load_index, rebuild_due
+from ...index import KINDS, VectorIndex, build_index, choose_and_build, choose_and_build_chunks, load_index, rebuild_due
+from ...index.auto import rebuild_due_at
 from ...index.build import build_from_chunks
 from ...index.ivf import IVFIndex
 from ...index.ivfupdate import update_into
@@ -108,11 +109,14 @@ def _updated(store: CollectionStore, old: IndexRecord, items: Items, max_memory:
     vectors are read), or None when a new build is due (or the previous index cannot be read:
     the build replaces it). A large mapped IVF index is updated into a new folder in `scratch`
     without being read into memory (index/ivfupdate.py)."""
+    ids = items.live
+    dim = old.measured.get("dim")
+    if old.type in KINDS and dim and rebuild_due_at(old.type, len(ids), dim, old.to_json(), max_memory):
+        return None  # decided before the old index is read or changed (a 2M graph is 2.7 GB in memory)
     try:
         index = store.index()
     except CollectionFormatError:
         return None
-    ids = items.live
     present = index.lookup(ids) >= 0
     stored = np.asarray(index.idmap.ids)
     gone = np.setdiff1d(stored[stored >= 0], ids, assume_unique=False)
