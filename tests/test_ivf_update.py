@@ -109,7 +109,15 @@ def test_many_updates_keep_every_vector_in_few_segments(data, tmp_path):
     last = load_index(tmp_path / "g8", mmap=True)
     assert len(last.store.files) <= 4
     np.testing.assert_array_equal(last.vectors(ids[:2800]), vecs[:2800])
+    np.testing.assert_array_equal(load_index(tmp_path / "g8").vectors(ids[:2800]), vecs[:2800])  # read whole
     assert (last.search(q, 1)[1][:, 0] >= 0).all()
+    last.remove(ids[:10])  # the in-memory path on a segmented store: its segments linked too
+    last.add(ids[2800:2900], vecs[2800:2900])
+    last.save(tmp_path / "g9")
+    again = load_index(tmp_path / "g9", mmap=True)
+    assert again.ntotal == 2890 and len(again.store.files) <= 5
+    assert (tmp_path / "g9" / "vectors.faiss").stat().st_ino == (tmp_path / "g0" / "vectors.faiss").stat().st_ino
+    np.testing.assert_array_equal(again.vectors(ids[10:2900]), vecs[10:2900])
 
 
 def test_an_ingest_into_a_large_ivf_collection_updates_its_index_without_reading_it(photos, home, model, monkeypatch):
