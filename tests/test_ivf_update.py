@@ -7,7 +7,7 @@ import hashlib
 
 import numpy as np
 import pytest
-from conftest import make_image
+from conftest import make_image, unit_rows
 
 import vsearch
 from vsearch.index import build, load_index
@@ -17,20 +17,8 @@ from vsearch.index.ivfupdate import update_into
 from vsearch.pipeline.derived import index as index_step
 from vsearch.store.collection import CollectionStore
 
-from test_index_kinds import PARAMS, one_thread, unit  # noqa: F401 (one_thread: autouse)
-
-D, N = 32, 3000
-
-
-@pytest.fixture(scope="module")
-def data():
-    rng = np.random.default_rng(9)
-    centres = rng.standard_normal((30, D))
-    vecs = unit(centres[rng.integers(0, 30, N)] + 0.6 * rng.standard_normal((N, D)))
-    vecs = vecs.astype(np.float16).astype(np.float32)
-    ids = rng.choice(2**62, size=N, replace=False).astype(np.int64)
-    queries = unit(vecs[rng.choice(N, 30, replace=False)] + 0.3 * rng.standard_normal((30, D)))
-    return ids, vecs, queries
+from test_index_kinds import PARAMS, one_thread  # noqa: F401 (one_thread: autouse)
+from test_index_streaming import D, N, data  # noqa: F401 (data: a fixture)
 
 
 def digest(folder):
@@ -165,3 +153,19 @@ def test_a_collection_that_crosses_autos_graph_limit_is_rebuilt_without_reading_
     vsearch.ingest(photos, collection="c", home=home, model=model)
     after = CollectionStore(home / "c").manifest.index
     assert after.type == "ivf" and after.updates == 0 and not written
+
+
+@pytest.mark.parametrize("live_count", [0, 1, 500])
+def test_the_ids_to_remove_and_add_are_those_of_a_whole_comparison(live_count, monkeypatch):
+    from vsearch.index import build_index
+
+    rng = np.random.default_rng(3)
+    held = rng.choice(10_000, 300, replace=False).astype(np.int64)
+    index = build_index("hnsw", held, unit_rows(300, 8))  # removed entries stay as -1 in its id map
+    index.remove(held[::7])
+    live = np.sort(rng.choice(10_000, live_count, replace=False)).astype(np.int64)
+    monkeypatch.setattr(index_step, "DIFF_BLOCK", 37)
+    gone, new = index_step.differences(index, live)
+    still = np.setdiff1d(held, held[::7])
+    np.testing.assert_array_equal(gone, np.setdiff1d(still, live))
+    np.testing.assert_array_equal(new, np.setdiff1d(live, still))

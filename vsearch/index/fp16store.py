@@ -111,23 +111,21 @@ class GrowingStore:
         return np.searchsorted(self.starts, positions, side="right") - 1
 
     def reconstruct_batch(self, positions: np.ndarray) -> np.ndarray:
-        positions = np.asarray(positions, np.int64)
-        out = np.empty((len(positions), self.d), np.float32)
-        seg = self._where(positions)
-        for s, store in enumerate(self._segments()):
-            mine = seg == s
-            if mine.any():
-                out[mine] = store.reconstruct_batch(np.ascontiguousarray(positions[mine] - self.starts[s]))
-        return out
+        return self._gather(positions, np.float32, self.d,
+                            lambda store, rows: store.reconstruct_batch(np.ascontiguousarray(rows)))
 
     def rows_at(self, positions: np.ndarray) -> np.ndarray:
+        return self._gather(positions, np.uint8, self.code_size, lambda store, rows: store_rows(store)[rows])
+
+    def _gather(self, positions: np.ndarray, dtype, width: int, fetch) -> np.ndarray:
+        """[len(positions), width] of `fetch(segment, its rows)`, segment by segment."""
         positions = np.asarray(positions, np.int64)
-        out = np.empty((len(positions), self.code_size), np.uint8)
+        out = np.empty((len(positions), width), dtype)
         seg = self._where(positions)
         for s, store in enumerate(self._segments()):
-            mine = seg == s
-            if mine.any():
-                out[mine] = store_rows(store)[positions[mine] - self.starts[s]]
+            mine = np.flatnonzero(seg == s)
+            if len(mine):
+                out[mine] = fetch(store, positions[mine] - self.starts[s])
         return out
 
     def blocks(self) -> list[np.ndarray]:

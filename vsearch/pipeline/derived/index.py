@@ -117,12 +117,9 @@ def _updated(store: CollectionStore, old: IndexRecord, items: Items, max_memory:
         index = store.index()
     except CollectionFormatError:
         return None
-    present = index.lookup(ids) >= 0
-    stored = np.asarray(index.idmap.ids)
-    gone = np.setdiff1d(stored[stored >= 0], ids, assume_unique=False)
-    if not len(gone) and present.all():
+    gone, new = differences(index, ids)
+    if not len(gone) and not len(new):
         return None, old
-    new = ids[~present]
     if scratch is not None and isinstance(index, IVFIndex) and index.mmapped and index.memory_bytes() >= MAP_FROM_BYTES:
         index = update_into(index, scratch / "updated", gone, new, items.vectors.chunks(new) if len(new) else ())
     else:
@@ -133,3 +130,24 @@ def _updated(store: CollectionStore, old: IndexRecord, items: Items, max_memory:
         return None
     return index, IndexRecord.from_json({**old.to_json(), "type": index.kind, "params": dict(index.params),
                                          "updates": old.updates + 1, "live": index.ntotal})
+
+
+DIFF_BLOCK = 1 << 20  # ids compared at a time: the temporaries of a 10M comparison stay ~30 MB
+
+
+def differences(index: VectorIndex, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ids the index holds that are not live, live ids it does not hold), compared a block at a
+    time (`live` ascending and unique), so that a commit on 10M vectors holds no 10M temporary."""
+    new = [block[index.lookup(block) < 0] for block in _blocks(live)]
+    gone = []
+    for block in _blocks(np.asarray(index.idmap.ids)):
+        held = block[block >= 0]
+        at = np.minimum(np.searchsorted(live, held), max(len(live) - 1, 0))
+        gone.append(held if not len(live) else held[live[at] != held])
+    return (np.sort(np.concatenate(gone)) if gone else np.zeros(0, np.int64),
+            np.concatenate(new) if new else np.zeros(0, np.int64))
+
+
+def _blocks(a: np.ndarray):
+    for start in range(0, len(a), DIFF_BLOCK):
+        yield a[start:start + DIFF_BLOCK]
