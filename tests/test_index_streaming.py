@@ -149,7 +149,7 @@ def test_an_update_of_a_mapped_ivf_index_reads_no_stored_vector(kind, merged, da
         folder = tmp_path / "saved"
     mapped, memory = load_index(folder, mmap=True), load_index(folder, mmap=False)
     read = []
-    monkeypatch.setattr("vsearch.index.ivf.read_store", lambda *a: read.append(a) or read_store(*a))
+    monkeypatch.setattr("vsearch.index.fp16store.read_store", lambda *a: read.append(a) or read_store(*a))
     for index in (mapped, memory):
         index.remove(ids[:40])
         index.add(ids[later], vecs[later])
@@ -160,6 +160,9 @@ def test_an_update_of_a_mapped_ivf_index_reads_no_stored_vector(kind, merged, da
         np.testing.assert_allclose(a[0], b[0], atol=1e-6)
     np.testing.assert_array_equal(mapped.vectors(ids[N - 60:]), vecs[N - 60:])  # new rows and old
     mapped.save(tmp_path / "updated")
+    # the old rows are shared with the first generation (a hard link), the new ones a segment of their own
+    assert (tmp_path / "updated" / "vectors.faiss").stat().st_ino == (folder / "vectors.faiss").stat().st_ino
+    assert load_index(tmp_path / "updated", mmap=True).store.files[1].name == "vectors.1.faiss"
     again = load_index(tmp_path / "updated", mmap=True)
     np.testing.assert_array_equal(again.search(q, 10)[1], memory.search(q, 10)[1])
     np.testing.assert_array_equal(again.vectors(ids[100:140]), vecs[100:140])

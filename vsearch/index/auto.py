@@ -239,14 +239,22 @@ def rebuild_due(index: VectorIndex, record: dict[str, Any] | None = None, max_me
     which auto would choose another kind."""
     if index.dead_fraction > DEAD_MAX:
         return f"{index.dead_fraction:.0%} of the index's entries are removed vectors"
+    return rebuild_due_at(index.kind, index.ntotal, index.dim, record, max_memory)
+
+
+def rebuild_due_at(kind: str, live: int, dim: int, record: dict[str, Any] | None = None,
+                   max_memory: int | None = None) -> str | None:
+    """The reasons of `rebuild_due` that depend on the live count alone: what a writer checks
+    before it changes an index (a collection that crosses auto's graph limit is rebuilt without
+    reading its old graph into memory first)."""
     record = record or {}
     built_for = record.get("vectors")
-    if isinstance(index, IVFIndex) and built_for and index.ntotal > IVF_GROWTH * built_for:
-        return f"inverted lists trained for {built_for} vectors now hold {index.ntotal}"
+    if issubclass(kind_class(kind), IVFIndex) and built_for and live > IVF_GROWTH * built_for:
+        return f"inverted lists trained for {built_for} vectors now hold {live}"
     if record.get("requested") == "auto":
         budget = max_memory or (record.get("memory") or {}).get("budget")
         latency = (record.get("latency_ms") or {}).get("target", LATENCY_MS)
-        now = plan(index.ntotal, index.dim, budget, latency)
-        if now.kind != index.kind:
-            return f"auto now chooses {now.kind} for {index.ntotal} vectors ({now.reason})"
+        now = plan(live, dim, budget, latency)
+        if now.kind != kind:
+            return f"auto now chooses {now.kind} for {live} vectors ({now.reason})"
     return None

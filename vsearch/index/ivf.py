@@ -26,7 +26,7 @@ from . import gpu as gpu_tools
 from ..atomic import link_or_copy
 from .base import Result, VectorIndex, register
 from .errors import IndexKindError
-from .fp16store import STORE_FILE, GrowingStore, blocks_of, new_store, read_store, rows_at, write_store
+from .fp16store import STORE_FILE, GrowingStore, blocks_of, new_store, read_segments, rows_at, save_store
 from .ids import IdMap, bitmap
 
 CPU_MAX_NLIST = 8_192       # k-means beyond this takes hours on a few cores; GPUs go to 65536
@@ -59,8 +59,9 @@ class IVFIndex(VectorIndex):
     def __init__(self, index: faiss.Index, idmap, params: dict[str, Any], dim: int):
         super().__init__(index, idmap, params, dim)
         self.store: faiss.Index | None = None       # fp16 copy of every vector, by position
-        self.store_file: Path | None = None          # the file `store` maps, while it is unchanged
+        self.store_files: list[Path] | None = None   # the segment files `store` maps, while unchanged
         self.trained_id: str | None = None
+        self._segments = 1                           # store segment files the last save wrote
 
     # ------------------------------------------------------------------ parameters
     @classmethod
@@ -170,13 +171,16 @@ class IVFIndex(VectorIndex):
         """A mapped index changes in memory except its fp16 store: the lists and the id map are
         read in (what an update must rewrite anyway), the store stays mapped and new rows go
         after it (fp16store.GrowingStore), so adding 10k vectors to 10M reads no stored vector."""
-        if self._source is None or self.store_file is None:
+        if self._source is None or self.store_files is None:
             return super()._writable()
         source = self._source
         index = self._read(source / "index.faiss", self._read_flags(source, False))
         lists_in_memory(faiss.extract_index_ivf(index))
         fresh = type(self)(index, IdMap(np.load(source / "ids.npy")), self.params, self.dim)
-        fresh.store, fresh.trained_id = GrowingStore(self.store), self.trained_id
+        store = self.store
+        fresh.store = GrowingStore(store.bases, store.files) if isinstance(store, GrowingStore) else \
+            GrowingStore([store], self.store_files)
+        fresh.trained_id = self.trained_id
         self.__dict__.update(fresh.__dict__)
 
     def _remove(self, positions: np.ndarray) -> None:
@@ -234,23 +238,19 @@ class IVFIndex(VectorIndex):
         """The lists (every query scans nprobe of them), the id map, then the fp16 store (a few
         rows a query: worth keeping only when the budget holds it whole)."""
         every, some = super().hot_regions()
-        return [*mapped_lists(self.ivf), *every], [blocks_of(self.store)[0], *some]
+        return [*mapped_lists(self.ivf), *every], [*blocks_of(self.store), *some]
 
     # ------------------------------------------------------------------ files
     def _save_extra(self, path: Path) -> None:
-        if self.store_file is not None:  # mapped and never changed: shared with the file it maps
-            link_or_copy(self.store_file, path / STORE_FILE)
-        elif isinstance(self.store, GrowingStore):  # the mapped rows streamed, then the new ones
-            write_store(path / STORE_FILE, self.dim, blocks_of(self.store))
-        else:
-            faiss.write_index(self.store, str(path / STORE_FILE))
+        # mapped segments are linked (shared with the files they map), new rows written
+        self._segments = save_store(self.store, self.store_files, path)
         lists = self.ivf.invlists
         if isinstance(faiss.downcast_InvertedLists(lists), faiss.OnDiskInvertedLists):
             # the lists file is never written once merged: a hard link shares it
             link_or_copy(Path(faiss.downcast_InvertedLists(lists).filename), path / LISTS_FILE)
 
     def _meta(self) -> dict[str, Any]:
-        return {"trained_id": self.trained_id}
+        return {"trained_id": self.trained_id, "store_segments": self._segments}
 
     @classmethod
     def _read_flags(cls, path: Path, mmap: bool) -> int:
@@ -267,8 +267,8 @@ class IVFIndex(VectorIndex):
 
     @classmethod
     def _load_extra(cls, out: "IVFIndex", path: Path, mmap: bool, meta: dict[str, Any]) -> None:
-        out.store = read_store(path / STORE_FILE, mmap)
-        out.store_file = path / STORE_FILE if mmap else None
+        out.store = read_segments(path, int(meta.get("store_segments", 1)), mmap)
+        out.store_files = (out.store.files if isinstance(out.store, GrowingStore) else [path / STORE_FILE]) if mmap else None
         out.trained_id = meta.get("trained_id")
         if out.store.ntotal != out.idmap.n_positions:
             raise RuntimeError(f"vectors.faiss holds {out.store.ntotal} rows for {out.idmap.n_positions} positions")

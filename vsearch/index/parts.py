@@ -81,7 +81,7 @@ def merge_parts(trained: IVFIndex | str | Path, parts: list[str | Path], path: s
         out.trained_id = trained.trained_id
         # The parts' fp16 rows, streamed from their mapped stores into one file (never all in RAM)
         write_store(staging / STORE_FILE, trained.dim, (store_rows(part.store) for part in loaded))
-        out.store, out.store_file = read_store(staging / STORE_FILE, mmap=True), staging / STORE_FILE
+        out.store, out.store_files = read_store(staging / STORE_FILE, mmap=True), [staging / STORE_FILE]
         out.save(path)  # hard-links the lists file and the store into the folder
     finally:
         shutil.rmtree(staging, ignore_errors=True)

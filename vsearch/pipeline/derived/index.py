@@ -14,8 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import CollectionFormatError
-from ...index import VectorIndex, build_index, choose_and_build, choose_and_build_chunks, load_index, rebuild_due
+from ...index import KINDS, VectorIndex, build_index, choose_and_build, choose_and_build_chunks, load_index, rebuild_due
+from ...index.auto import rebuild_due_at
 from ...index.build import build_from_chunks
+from ...index.ivf import IVFIndex
+from ...index.ivfupdate import update_into
 from ...store.collection import CollectionStore
 from ...store.manifest import IndexRecord, Manifest
 from .sources import ShardVectors
@@ -86,7 +89,7 @@ def index_for_commit(store: CollectionStore, manifest: Manifest, items: Items, i
     max_memory = max_memory or manifest.index.max_memory
     old = manifest.index
     if not rebuild and manifest.generation > 0 and requested == old.requested and not store.index_is_legacy():
-        updated = _updated(store, old, items, max_memory)
+        updated = _updated(store, old, items, max_memory, scratch)
         if updated is not None:
             return updated
     queries = {"text_queries": None if hubness is None else hubness.texts,
@@ -100,25 +103,51 @@ def index_for_commit(store: CollectionStore, manifest: Manifest, items: Items, i
                                          "requested": requested, "max_memory": max_memory, "updates": 0})
 
 
-def _updated(store: CollectionStore, old: IndexRecord, items: Items,
-             max_memory: int | None) -> tuple[VectorIndex | None, IndexRecord] | None:
+def _updated(store: CollectionStore, old: IndexRecord, items: Items, max_memory: int | None,
+             scratch: Path | None = None) -> tuple[VectorIndex | None, IndexRecord] | None:
     """The previous index with the removed ids taken out and the new ones added (only their
     vectors are read), or None when a new build is due (or the previous index cannot be read:
-    the build replaces it)."""
+    the build replaces it). A large mapped IVF index is updated into a new folder in `scratch`
+    without being read into memory (index/ivfupdate.py)."""
+    ids = items.live
+    dim = old.measured.get("dim")
+    if old.type in KINDS and dim and rebuild_due_at(old.type, len(ids), dim, old.to_json(), max_memory):
+        return None  # decided before the old index is read or changed (a 2M graph is 2.7 GB in memory)
     try:
         index = store.index()
     except CollectionFormatError:
         return None
-    ids = items.live
-    present = index.lookup(ids) >= 0
-    stored = np.asarray(index.idmap.ids)
-    gone = np.setdiff1d(stored[stored >= 0], ids, assume_unique=False)
-    if not len(gone) and present.all():
+    gone, new = differences(index, ids)
+    if not len(gone) and not len(new):
         return None, old
-    index.remove(gone)
-    if (~present).any():
-        index.add(*items.vectors.load(ids[~present]))
+    if scratch is not None and isinstance(index, IVFIndex) and index.mmapped and index.memory_bytes() >= MAP_FROM_BYTES:
+        index = update_into(index, scratch / "updated", gone, new, items.vectors.chunks(new) if len(new) else ())
+    else:
+        index.remove(gone)
+        if len(new):
+            index.add(*items.vectors.load(new))
     if rebuild_due(index, old.to_json(), max_memory) is not None:
         return None
     return index, IndexRecord.from_json({**old.to_json(), "type": index.kind, "params": dict(index.params),
                                          "updates": old.updates + 1, "live": index.ntotal})
+
+
+DIFF_BLOCK = 1 << 20  # ids compared at a time: the temporaries of a 10M comparison stay ~30 MB
+
+
+def differences(index: VectorIndex, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ids the index holds that are not live, live ids it does not hold), compared a block at a
+    time (`live` ascending and unique), so that a commit on 10M vectors holds no 10M temporary."""
+    new = [block[index.lookup(block) < 0] for block in _blocks(live)]
+    gone = []
+    for block in _blocks(np.asarray(index.idmap.ids)):
+        held = block[block >= 0]
+        at = np.minimum(np.searchsorted(live, held), max(len(live) - 1, 0))
+        gone.append(held if not len(live) else held[live[at] != held])
+    return (np.sort(np.concatenate(gone)) if gone else np.zeros(0, np.int64),
+            np.concatenate(new) if new else np.zeros(0, np.int64))
+
+
+def _blocks(a: np.ndarray):
+    for start in range(0, len(a), DIFF_BLOCK):
+        yield a[start:start + DIFF_BLOCK]
